@@ -1,0 +1,49 @@
+# Label release station. `make run` and `make test` work on a fresh machine with Go installed.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin
+STATE ?= $(CURDIR)/.run
+HTTP  ?= 127.0.0.1:8780
+MQTT  ?= 127.0.0.1:18830
+WEB   ?= 127.0.0.1:8781
+
+.PHONY: all build test bench fuzz run vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+vet:
+	$(GO) vet ./...
+
+# The test suite: unit, hardware-playback and end-to-end tests over loopback sockets, with the
+# embedded broker. Tests that need Mosquitto (127.0.0.1:1883) or NATS (127.0.0.1:4222) skip with a
+# message when those are not running.
+test: vet
+	$(GO) test -count=1 -timeout 20m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Run every fuzz target briefly (FUZZTIME=5m for a longer run by hand).
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; done
+
+# devcloud + a simulated station (sim board, sim display at http://$(WEB), sim printer).
+run: build
+	@mkdir -p $(STATE)
+	@set -m; \
+	$(BIN)/devcloud --http $(HTTP) --mqtt $(MQTT) --seed examples/devcloud-seed.json & dc=$$!; \
+	trap 'kill $$dc $$st 2>/dev/null; wait' EXIT INT TERM; \
+	for i in $$(seq 1 100); do curl -sf http://$(HTTP)/healthz >/dev/null 2>&1 && break; kill -0 $$dc 2>/dev/null || exit 1; sleep 0.1; done; \
+	$(BIN)/stationd --sim --config examples/stationd.json --state $(STATE)/station \
+	  --issuer http://$(HTTP) --broker mqtt://$(MQTT) --web $(WEB) & st=$$!; \
+	wait $$st
+
+clean:
+	rm -rf $(BIN) .run

@@ -1,0 +1,115 @@
+package board
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+)
+
+// InputOptions configure a GPIO button.
+type InputOptions struct {
+	// ActiveHigh: pressed reads High. Default false: the usual button to
+	// ground with the internal pull-up, pressed reads Low.
+	ActiveHigh bool
+	// Debounce: an edge counts only after the line was quiet this long;
+	// 0 means 30ms. Contacts bounce for a few ms (both on press and
+	// release), so a glitch during release is not a press.
+	Debounce time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Poll bounds how long WaitPress waits for an edge before re-checking
+	// ctx; 0 means 100ms.
+	Poll time.Duration
+}
+
+// GPIOInput is a button on a GPIO line with edge detection and debounce.
+type GPIOInput struct {
+	name     string
+	pin      gpio.PinIn
+	opt      InputOptions
+	lastEdge time.Time
+}
+
+var _ Input = (*GPIOInput)(nil)
+
+// NewGPIOInput configures pin as an input with a pull toward "released" and
+// edge detection on both edges.
+func NewGPIOInput(name string, pin gpio.PinIn, opt InputOptions) (*GPIOInput, error) {
+	if opt.Debounce == 0 {
+		opt.Debounce = 30 * time.Millisecond
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Poll == 0 {
+		opt.Poll = 100 * time.Millisecond
+	}
+	pull := gpio.PullUp
+	if opt.ActiveHigh {
+		pull = gpio.PullDown
+	}
+	if err := pin.In(pull, gpio.BothEdges); err != nil {
+		return nil, fmt.Errorf("board: input %q on %s: %w", name, pin, err)
+	}
+	return &GPIOInput{name: name, pin: pin, opt: opt}, nil
+}
+
+func (b *GPIOInput) String() string { return b.name + "(" + b.pin.String() + ")" }
+
+// WaitPress implements Input. A press is an edge to the pressed level that
+// follows at least Debounce of quiet; edges within Debounce of the previous
+// edge are bounce and only extend the quiet period.
+func (b *GPIOInput) WaitPress(ctx context.Context) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !b.pin.WaitForEdge(b.opt.Poll) {
+			continue
+		}
+		t := b.opt.Now()
+		quiet := b.lastEdge.IsZero() || t.Sub(b.lastEdge) >= b.opt.Debounce
+		b.lastEdge = t
+		if quiet && (b.pin.Read() == gpio.High) == b.opt.ActiveHigh {
+			return nil
+		}
+	}
+}
+
+// Halt stops edge detection.
+func (b *GPIOInput) Halt() error { return b.pin.In(gpio.PullNoChange, gpio.NoEdge) }
+
+// GPIOOutput is an LED, buzzer or relay on a GPIO line.
+type GPIOOutput struct {
+	name      string
+	pin       gpio.PinOut
+	activeLow bool
+}
+
+var _ Output = (*GPIOOutput)(nil)
+
+// NewGPIOOutput drives pin to "off" at once, so a boot never leaves the
+// buzzer sounding.
+func NewGPIOOutput(name string, pin gpio.PinOut, activeLow bool) (*GPIOOutput, error) {
+	o := &GPIOOutput{name: name, pin: pin, activeLow: activeLow}
+	if err := o.Set(false); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func (o *GPIOOutput) String() string { return o.name + "(" + o.pin.String() + ")" }
+
+// Set implements Output.
+func (o *GPIOOutput) Set(on bool) error {
+	l := gpio.Level(on != o.activeLow)
+	if err := o.pin.Out(l); err != nil {
+		return fmt.Errorf("board: output %q on %s: %w", o.name, o.pin, err)
+	}
+	return nil
+}
+
+// Halt turns the output off.
+func (o *GPIOOutput) Halt() error { return o.Set(false) }

@@ -1,0 +1,115 @@
+// Command devcloud is the cloud side for development, demos and tests: an RFC 8628
+// authorization server, an embedded MQTT broker and the Submit Print Job API, on real sockets.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"labelstation/devcloud"
+	"labelstation/devcloud/seed"
+)
+
+type flags struct {
+	HTTP, MQTT, Broker, BrokerUser, BrokerPass, Seed string
+	AccessTTL, RefreshTTL, CodeTTL, Poll             time.Duration
+	Verbose                                          bool
+}
+
+func main() {
+	var f flags
+	flag.StringVar(&f.HTTP, "http", "127.0.0.1:8780", "listen address of the web side (OAuth, approval page, job API)")
+	flag.StringVar(&f.MQTT, "mqtt", "127.0.0.1:18830", "listen address of the embedded MQTT broker (not 1883, so a local Mosquitto may keep it)")
+	flag.StringVar(&f.Broker, "broker", "", "use this external broker (mqtt://host:port) instead of the embedded one")
+	flag.StringVar(&f.BrokerUser, "broker-user", "", "username of the job service at the external broker")
+	flag.StringVar(&f.BrokerPass, "broker-pass", "", "password of the job service at the external broker (or $DEVCLOUD_BROKER_PASS)")
+	flag.StringVar(&f.Seed, "seed", "examples/devcloud-seed.json", "seed file: users, badges, API clients, layouts")
+	flag.DurationVar(&f.AccessTTL, "access-ttl", time.Hour, "access token lifetime")
+	flag.DurationVar(&f.RefreshTTL, "refresh-ttl", 30*24*time.Hour, "refresh token lifetime")
+	flag.DurationVar(&f.CodeTTL, "code-ttl", 10*time.Minute, "device code lifetime (RFC 8628 expires_in)")
+	flag.DurationVar(&f.Poll, "poll", 5*time.Second, "device flow polling interval (RFC 8628 interval)")
+	flag.BoolVar(&f.Verbose, "v", false, "log debug detail")
+	flag.Parse()
+	if err := run(f, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "devcloud:", err)
+		os.Exit(1)
+	}
+}
+
+// listen opens addr and names the flag to change when the port is taken.
+func listen(addr, flagName string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%s is already in use; choose another address with --%s", addr, flagName)
+		}
+		return nil, fmt.Errorf("--%s %s: %w", flagName, addr, err)
+	}
+	return ln, nil
+}
+
+func run(f flags, out io.Writer) error {
+	level := slog.LevelInfo
+	if f.Verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	sd, err := seed.Load(f.Seed)
+	if err != nil {
+		return fmt.Errorf("--seed: %w", err)
+	}
+	httpLn, err := listen(f.HTTP, "http")
+	if err != nil {
+		return err
+	}
+	opt := devcloud.Options{
+		HTTP: httpLn, Seed: sd, Logger: log,
+		AccessTTL: f.AccessTTL, RefreshTTL: f.RefreshTTL, DeviceCodeTTL: f.CodeTTL, PollEvery: f.Poll,
+	}
+	if f.Broker != "" {
+		opt.Broker, opt.BrokerUser, opt.BrokerPass = f.Broker, f.BrokerUser, f.BrokerPass
+		if opt.BrokerPass == "" {
+			opt.BrokerPass = os.Getenv("DEVCLOUD_BROKER_PASS")
+		}
+	} else {
+		if opt.MQTT, err = listen(f.MQTT, "mqtt"); err != nil {
+			httpLn.Close()
+			return err
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, err := devcloud.Start(startCtx, opt)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	printWelcome(out, c)
+	<-ctx.Done()
+	return nil
+}
+
+func printWelcome(out io.Writer, c *devcloud.Cloud) {
+	fmt.Fprintf(out, "devcloud is up.\n  web:    %s   (pairing page: %s/device)\n  broker: %s\n", c.URL, c.URL, c.BrokerURL)
+	for _, a := range c.Seed.Apps {
+		fmt.Fprintf(out, "\nSubmit a job as %s (app %s):\n", a.User, a.ClientID)
+		fmt.Fprintf(out, "  TOKEN=$(curl -s -u %s:%s -d grant_type=client_credentials -d scope=printing %s | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')\n", a.ClientID, a.Secret, c.Auth.TokenURL())
+		fmt.Fprintf(out, "  curl -s -H \"Authorization: Bearer $TOKEN\" -F title='Shipping labels' -F format=shipping -F data=@examples/data/shipping.csv %s/v1/jobs\n", c.URL)
+	}
+	for _, u := range c.Seed.Users {
+		for _, b := range u.Badges {
+			fmt.Fprintf(out, "Badge of %s: %s\n", u.Name, b)
+		}
+	}
+}

@@ -1,0 +1,363 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"labelstation/devcloud"
+	"labelstation/devcloud/jobs"
+	"labelstation/devcloud/seed"
+	"labelstation/station"
+)
+
+// The end-to-end tests run devcloud (authorization server, embedded broker, job API) and a
+// simulated station in this process, over real loopback sockets.
+
+const (
+	aliceBadge = "04A1B2C3D4E580" // examples/devcloud-seed.json
+	bobBadge   = "0E5F1C2A"
+)
+
+// models records every model the station's state machine produced, so a test waits for a state
+// (in order) instead of sleeping.
+type models struct {
+	mu      sync.Mutex
+	all     []station.Model
+	changed chan struct{}
+	cursor  int
+}
+
+func newModels() *models { return &models{changed: make(chan struct{})} }
+
+func (w *models) observe(m station.Model) {
+	w.mu.Lock()
+	w.all = append(w.all, m)
+	close(w.changed)
+	w.changed = make(chan struct{})
+	w.mu.Unlock()
+}
+
+// waitFor returns the first model after the previous match that satisfies pred.
+func (w *models) waitFor(t *testing.T, what string, pred func(station.Model) bool) station.Model {
+	t.Helper()
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	for {
+		w.mu.Lock()
+		for ; w.cursor < len(w.all); w.cursor++ {
+			if m := w.all[w.cursor]; pred(m) {
+				w.cursor++
+				w.mu.Unlock()
+				return m
+			}
+		}
+		ch := w.changed
+		last := station.Model{}
+		if n := len(w.all); n > 0 {
+			last = w.all[n-1]
+		}
+		w.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s; last state %s (%q)", what, last.Phase, last.Message)
+		}
+	}
+}
+
+func phase(p station.Phase) func(station.Model) bool {
+	return func(m station.Model) bool { return m.Phase == p }
+}
+
+type harness struct {
+	t      *testing.T
+	ctx    context.Context
+	cloud  *devcloud.Cloud
+	app    *appliance
+	models *models
+	done   chan error
+	logs   *bytes.Buffer
+}
+
+type cloudOpts struct {
+	codeTTL time.Duration
+}
+
+func startCloud(t *testing.T, ctx context.Context, o cloudOpts, logw io.Writer) *devcloud.Cloud {
+	t.Helper()
+	sd, err := seed.Load(filepath.Join("..", "..", "examples", "devcloud-seed.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mqttLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := devcloud.Start(ctx, devcloud.Options{
+		HTTP: httpLn, MQTT: mqttLn, Seed: sd, PollEvery: time.Second, DeviceCodeTTL: o.codeTTL,
+		Logger: testLogger(logw),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// startStation writes a station config for the cloud and runs stationd --sim against it.
+func startStation(t *testing.T, ctx context.Context, c *devcloud.Cloud, serial string, f flags) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`{"v":1,
+	  "station":{"state_dir":%q},
+	  "cloud":{"issuer":%q,"broker":%q},
+	  "board":{"kind":"sim","serial":%q},
+	  "printer":{"url":"tcp://127.0.0.1:9","lang":"zpl","dpi":203},
+	  "badge":{"repeat_ms":1},
+	  "release":{"mode":"all","screen_seconds":1}}`,
+		filepath.Join(dir, "state"), c.URL, c.BrokerURL, serial)
+	path := filepath.Join(dir, "stationd.json")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, ctx: ctx, cloud: c, models: newModels(), done: make(chan error, 1), logs: &bytes.Buffer{}}
+	f.Config, f.Sim, f.Web = path, true, "127.0.0.1:0"
+	f.observe = h.models.observe
+	a, err := build(ctx, f, lockedWriter(h.logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.app = a
+	sctx, cancel := context.WithCancel(ctx)
+	go func() { h.done <- a.Station.Run(sctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-h.done
+		a.Close()
+		if t.Failed() {
+			t.Logf("station log:\n%s", h.logs.String())
+		}
+	})
+	return h
+}
+
+// enroll approves the pairing code the station shows, as alice.
+func (h *harness) enroll() {
+	h.t.Helper()
+	m := h.models.waitFor(h.t, "a pairing code", func(m station.Model) bool { return m.Phase == station.Enrolling && m.Code.UserCode != "" })
+	if err := h.cloud.Auth.Approve(m.Code.UserCode, "alice"); err != nil {
+		h.t.Fatalf("approve: %v", err)
+	}
+	h.models.waitFor(h.t, "idle and configured", func(m station.Model) bool { return m.Phase == station.Idle && m.Configured })
+}
+
+func (h *harness) tap(uidHex string) {
+	h.t.Helper()
+	uid, err := hex.DecodeString(uidHex)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.app.Reader.Tap(h.ctx, uid); err != nil {
+		h.t.Fatalf("tap: %v", err)
+	}
+}
+
+// userToken gets an access token for the app registered to user (client_credentials grant).
+func userToken(t *testing.T, c *devcloud.Cloud, user string) string {
+	t.Helper()
+	tok, err := c.UserToken(context.Background(), user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// submit posts a job through the Submit Print Job API as a multipart form, like a web app would.
+func submit(t *testing.T, c *devcloud.Cloud, token, title, layout, csv string) jobs.Job {
+	t.Helper()
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	w.WriteField("title", title)
+	w.WriteField("format", layout)
+	fw, _ := w.CreateFormFile("data", "records.csv")
+	fw.Write([]byte(csv))
+	w.Close()
+	req, _ := http.NewRequest(http.MethodPost, c.URL+"/v1/jobs", &body)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("submit: %s %s", resp.Status, b)
+	}
+	var j jobs.Job
+	if err := json.Unmarshal(b, &j); err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+const threeRecords = "name,street,zip,city,tracking\n" +
+	"Ada Lovelace,12 Square,4JH,London,TRK0000000001\n" +
+	"Grace Hopper,1 Navy Way,20001,Arlington,TRK0000000002\n" +
+	"Alan Turing,2 Bletchley Park,MK3,Milton Keynes,TRK0000000003\n"
+
+func TestEndToEndEnrollSubmitTapPrint(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var cloudLog bytes.Buffer
+	c := startCloud(t, ctx, cloudOpts{}, lockedWriter(&cloudLog))
+	h := startStation(t, ctx, c, "E2E-0001", flags{})
+	h.enroll()
+
+	j := submit(t, c, userToken(t, c, "alice"), "Three parcels", "shipping", threeRecords)
+	if j.Labels != 3 || j.State != jobs.StateHeld {
+		t.Fatalf("submitted job = %+v, want 3 labels held", j)
+	}
+
+	h.tap(aliceBadge)
+	h.models.waitFor(t, "lookup screen", phase(station.Lookup))
+	labels, err := h.app.SimPrinter.WaitLabels(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.models.waitFor(t, "done screen", phase(station.Done))
+	for i, rec := range []struct{ name, tracking string }{{"Ada Lovelace", "TRK0000000001"}, {"Grace Hopper", "TRK0000000002"}, {"Alan Turing", "TRK0000000003"}} {
+		if !strings.Contains(labels[i], rec.name) || !strings.Contains(labels[i], rec.tracking) {
+			t.Errorf("label %d does not carry %q and %q:\n%s", i+1, rec.name, rec.tracking, labels[i])
+		}
+		if !strings.HasPrefix(strings.TrimSpace(labels[i]), "^XA") {
+			t.Errorf("label %d is not a ZPL format: %.40q", i+1, labels[i])
+		}
+	}
+	waitJobState(t, ctx, c, j.ID, jobs.StatePrinted)
+
+	// A second tap finds nothing held and prints nothing.
+	h.models.waitFor(t, "idle again", phase(station.Idle))
+	h.tap(aliceBadge)
+	h.models.waitFor(t, "no jobs", phase(station.NoJobs))
+	if n := len(h.app.SimPrinter.Labels()); n != 3 {
+		t.Fatalf("printer has %d labels after the second tap, want 3", n)
+	}
+}
+
+// waitJobState waits for the cloud to record a job state reported by the station.
+func waitJobState(t *testing.T, ctx context.Context, c *devcloud.Cloud, id, state string) {
+	t.Helper()
+	for {
+		j, err := c.Jobs.Store().Get(id)
+		if err == nil && j.State == state {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("job %s never reached %s (now %+v)", id, state, j)
+		case <-time.After(20 * time.Millisecond): // polling the cloud's store; no event to wait on
+		}
+	}
+}
+
+func TestUnknownBadgePrintsNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := startCloud(t, ctx, cloudOpts{}, io.Discard)
+	h := startStation(t, ctx, c, "E2E-0002", flags{})
+	h.enroll()
+	submit(t, c, userToken(t, c, "alice"), "Held", "shipping", threeRecords)
+	h.tap("DEADBEEF")
+	h.models.waitFor(t, "unknown badge screen", phase(station.UnknownBadge))
+	h.models.waitFor(t, "back to idle", phase(station.Idle))
+	if n := len(h.app.SimPrinter.Labels()); n != 0 {
+		t.Fatalf("printer received %d labels for an unknown badge", n)
+	}
+	if held := c.Jobs.Store().List("alice", jobs.StateHeld); len(held) != 1 {
+		t.Fatalf("alice's job is no longer held: %+v", held)
+	}
+}
+
+func TestBrokerDownAtTapThenBack(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := startCloud(t, ctx, cloudOpts{}, io.Discard)
+	h := startStation(t, ctx, c, "E2E-0003", flags{})
+	h.enroll()
+
+	if err := c.StopBroker(); err != nil {
+		t.Fatal(err)
+	}
+	h.models.waitFor(t, "offline", func(m station.Model) bool { return !m.Online })
+	// The job API keeps taking jobs while the broker is down.
+	j := submit(t, c, userToken(t, c, "bob"), "During the outage", "shipping", threeRecords)
+	h.tap(bobBadge)
+	m := h.models.waitFor(t, "offline screen", phase(station.Offline))
+	if m.Message == "" {
+		t.Error("offline screen has no message")
+	}
+	if n := len(h.app.SimPrinter.Labels()); n != 0 {
+		t.Fatalf("printed %d labels while offline", n)
+	}
+
+	if err := c.StartBroker(); err != nil {
+		t.Fatal(err)
+	}
+	h.models.waitFor(t, "idle after reconnect", func(m station.Model) bool { return m.Phase == station.Idle && m.Online })
+	h.tap(bobBadge)
+	if _, err := h.app.SimPrinter.WaitLabels(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	waitJobState(t, ctx, c, j.ID, jobs.StatePrinted)
+}
+
+func TestPairingDeniedShowsNewCode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := startCloud(t, ctx, cloudOpts{}, io.Discard)
+	h := startStation(t, ctx, c, "E2E-0004", flags{deniedDelay: 50 * time.Millisecond})
+	first := h.models.waitFor(t, "a pairing code", func(m station.Model) bool { return m.Phase == station.Enrolling && m.Code.UserCode != "" })
+	if err := c.Auth.Deny(first.Code.UserCode); err != nil {
+		t.Fatal(err)
+	}
+	h.models.waitFor(t, "denied screen", phase(station.Denied))
+	second := h.models.waitFor(t, "a new pairing code", func(m station.Model) bool {
+		return m.Phase == station.Enrolling && m.Code.UserCode != "" && m.Code.UserCode != first.Code.UserCode
+	})
+	if err := c.Auth.Approve(second.Code.UserCode, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	h.models.waitFor(t, "idle", phase(station.Idle))
+}
+
+func TestPairingCodeExpiresNewCodeShown(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := startCloud(t, ctx, cloudOpts{codeTTL: 1 * time.Second}, io.Discard)
+	h := startStation(t, ctx, c, "E2E-0005", flags{})
+	first := h.models.waitFor(t, "a pairing code", func(m station.Model) bool { return m.Phase == station.Enrolling && m.Code.UserCode != "" })
+	second := h.models.waitFor(t, "a fresh code after expiry", func(m station.Model) bool {
+		return m.Phase == station.Enrolling && m.Code.UserCode != "" && m.Code.UserCode != first.Code.UserCode
+	})
+	if !second.Code.Expires.After(first.Code.Expires) {
+		t.Errorf("new code expires %v, not after the old one's %v", second.Code.Expires, first.Code.Expires)
+	}
+}

@@ -1,0 +1,288 @@
+// Command stationd is the label release station daemon. main parses flags; run wires the
+// appliance — board, journal, provisioning, printer, display, badge reader, station — in that
+// order, each failure named by the part that failed.
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"labelstation/board"
+	boardsim "labelstation/board/sim"
+	displaysim "labelstation/display/sim"
+	"labelstation/drivers/badge"
+	"labelstation/drivers/printer/simprinter"
+	"labelstation/provisioning"
+	"labelstation/station"
+	"labelstation/station/cloud"
+	"labelstation/station/config"
+	"labelstation/station/journal"
+)
+
+// version is set by the linker for releases.
+var version = "dev"
+
+type flags struct {
+	Config  string
+	Sim     bool
+	State   string
+	Issuer  string
+	Broker  string
+	Printer string
+	Web     string
+	Serial  string
+	Demo    string
+	Verbose bool
+
+	// Set by tests only.
+	observe     func(station.Model)
+	deniedDelay time.Duration
+}
+
+func main() {
+	var f flags
+	flag.StringVar(&f.Config, "config", "/etc/stationd/stationd.json", "station config file (docs/configuration.md)")
+	flag.BoolVar(&f.Sim, "sim", false, "simulated hardware: sim board, display mirrored at --web, sim printer, badge taps from the web page")
+	flag.StringVar(&f.State, "state", "", "state directory (tokens, journal, last fleet config); overrides station.state_dir")
+	flag.StringVar(&f.Issuer, "issuer", "", "OAuth issuer URL; overrides cloud.issuer")
+	flag.StringVar(&f.Broker, "broker", "", "MQTT broker URL; overrides cloud.broker")
+	flag.StringVar(&f.Printer, "printer", "", "printer URL; overrides printer.url (with --sim: empty starts a simulated printer)")
+	flag.StringVar(&f.Web, "web", "127.0.0.1:8781", "with --sim: listen address of the panel mirror and tap page")
+	flag.StringVar(&f.Serial, "serial", "", "with --sim: the board's serial number; overrides board.serial")
+	flag.StringVar(&f.Demo, "demo-badges", "Alice=04A1B2C3D4E580,Bob=0E5F1C2A,Stranger=DEADBEEF", "with --sim: one-click badges on the tap page, NAME=UIDHEX,...")
+	flag.BoolVar(&f.Verbose, "v", false, "log debug detail")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, f, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "stationd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, f flags, out, logOut io.Writer) error {
+	a, err := build(ctx, f, logOut)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if a.WebURL != "" {
+		fmt.Fprintf(out, "stationd (sim) is up: panel and tap page at %s, printer %s (labels as PNG in %s)\n",
+			a.WebURL, a.PrinterURL, a.PrinterDir)
+	}
+	return a.Station.Run(ctx)
+}
+
+// appliance is a wired station and the simulated parts tests reach into.
+type appliance struct {
+	Station    *station.Station
+	Config     config.Config
+	Prov       *provisioning.Provisioner
+	Board      board.Board
+	Panel      *displaysim.Panel
+	Reader     *badge.Sim
+	SimPrinter *simprinter.Server
+	PrinterURL string
+	PrinterDir string
+	WebURL     string
+	closers    []func() error
+}
+
+func (a *appliance) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err error) {
+	level := slog.LevelInfo
+	if f.Verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	cfg, err := loadConfig(f)
+	if err != nil {
+		return nil, err
+	}
+	a := &appliance{Config: cfg}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	state := cfg.Station.StateDir
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+
+	// Board: the serial number is the station's identity across resets (seed 001).
+	if cfg.Board.Kind != "sim" {
+		return nil, fmt.Errorf("board: kind %q needs the hardware build (docs/wiring.md); use --sim here", cfg.Board.Kind)
+	}
+	b := boardsim.New(boardsim.Options{Serial: cfg.Board.Serial, Inputs: []string{"A", "B"}})
+	a.Board = b
+	a.closers = append(a.closers, b.Halt)
+	serial, err := b.Serial()
+	if err != nil {
+		return nil, fmt.Errorf("board: serial: %w", err)
+	}
+
+	j, err := journal.Open(filepath.Join(state, "journal.db"), journal.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	a.closers = append(a.closers, j.Close)
+
+	hc := &http.Client{Timeout: 15 * time.Second} // x/oauth2's DeviceAuth ignores its context
+	ep, err := discover(ctx, hc, cfg.Cloud.Issuer, state, log)
+	if err != nil {
+		return nil, fmt.Errorf("provisioning: %w", err)
+	}
+	var st *station.Station
+	prov, err := provisioning.New(provisioning.Config{
+		ClientID: cfg.Cloud.ClientID, DeviceAuthURL: ep.DeviceAuthorization, TokenURL: ep.Token,
+		Scopes: cfg.Cloud.Scopes, Serial: serial, StateDir: state, HTTPClient: hc, Logger: log,
+		DeniedDelay: f.deniedDelay,
+		OnEvent: func(e provisioning.Event) {
+			if st != nil {
+				st.EnrollEvent(e)
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("provisioning: %w", err)
+	}
+	a.Prov = prov
+
+	// Printer: a simulated ZPL printer on loopback unless a real one is named.
+	a.PrinterURL = cfg.Printer.URL
+	if f.Sim && f.Printer == "" {
+		a.PrinterDir = filepath.Join(state, "printer")
+		if err := os.MkdirAll(a.PrinterDir, 0o755); err != nil {
+			return nil, fmt.Errorf("printer: %w", err)
+		}
+		sp, err := simprinter.Listen("127.0.0.1:0", simprinter.Options{Dir: a.PrinterDir, DPI: cfg.Printer.DPI})
+		if err != nil {
+			return nil, fmt.Errorf("printer: simprinter: %w", err)
+		}
+		a.SimPrinter = sp
+		a.closers = append(a.closers, sp.Close)
+		a.PrinterURL = sp.URL()
+	}
+	pr := newRedialPrinter(a.PrinterURL, cfg.Printer.Lang)
+	a.closers = append(a.closers, pr.Close)
+
+	// Display and badge reader: simulated, mirrored on a local web page.
+	if cfg.Display.Kind != "sim" || cfg.Badge.Reader != "sim" {
+		return nil, fmt.Errorf("display %q / badge reader %q need the hardware build; use --sim here", cfg.Display.Kind, cfg.Badge.Reader)
+	}
+	demo, err := parseDemoBadges(f.Demo)
+	if err != nil {
+		return nil, fmt.Errorf("--demo-badges: %w", err)
+	}
+	panel, err := displaysim.New(displaysim.Options{Dir: filepath.Join(state, "display"), Size: image2(cfg.Display.Width, cfg.Display.Height), Badges: demo})
+	if err != nil {
+		return nil, fmt.Errorf("display: %w", err)
+	}
+	a.Panel = panel
+	reader := badge.NewSim("web")
+	a.Reader = reader
+	a.closers = append(a.closers, reader.Halt)
+	taps := make(chan badge.Badge, 4)
+	go badge.Pump(ctx, reader, taps, badge.PumpOptions{Repeat: cfg.Badge.Repeat()})
+	buttons := make(chan string, 4)
+
+	if f.Web != "" {
+		ln, err := net.Listen("tcp", f.Web)
+		if err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return nil, fmt.Errorf("%s is already in use; choose another address with --web", f.Web)
+			}
+			return nil, fmt.Errorf("--web: %w", err)
+		}
+		srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: panel.Handler(
+			func(uid []byte) {
+				tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				defer cancel()
+				if err := reader.Tap(tctx, uid); err != nil {
+					log.Warn("stationd: tap not taken", "err", err)
+				}
+			},
+			func(name string) {
+				select {
+				case buttons <- name:
+				default:
+				}
+			})}
+		go srv.Serve(ln)
+		a.closers = append(a.closers, srv.Close)
+		a.WebURL = "http://" + ln.Addr().String()
+	}
+
+	st, err = station.New(station.Options{
+		Config: cfg, Panel: panel, Printer: pr, Journal: j, Enroller: prov,
+		DialCloud: func(o cloud.Options) (station.Cloud, error) { return cloud.New(o) },
+		Badges:    taps, Buttons: buttons, Version: version, Logger: log, Observe: f.observe,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("station: %w", err)
+	}
+	a.Station = st
+	return a, nil
+}
+
+// loadConfig reads the config file and applies the command line's overrides.
+func loadConfig(f flags) (config.Config, error) {
+	cfg, err := config.Load(f.Config)
+	if err != nil {
+		return cfg, err
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.Station.StateDir, f.State)
+	set(&cfg.Cloud.Issuer, f.Issuer)
+	set(&cfg.Cloud.Broker, f.Broker)
+	set(&cfg.Printer.URL, f.Printer)
+	set(&cfg.Board.Serial, f.Serial)
+	if f.Sim {
+		cfg.Board.Kind, cfg.Display.Kind, cfg.Badge.Reader = "sim", "sim", "sim"
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func parseDemoBadges(s string) ([]displaysim.Badge, error) {
+	var out []displaysim.Badge
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		name, uidHex, ok := strings.Cut(item, "=")
+		uid, err := hex.DecodeString(uidHex)
+		if !ok || err != nil || len(uid) == 0 {
+			return nil, fmt.Errorf("%q: want NAME=UIDHEX", item)
+		}
+		out = append(out, displaysim.Badge{Name: name, UID: uid})
+	}
+	return out, nil
+}

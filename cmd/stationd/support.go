@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"labelstation/drivers/printer"
+)
+
+func image2(w, h int) image.Point { return image.Pt(w, h) }
+
+// endpoints are the authorization server's endpoints from its metadata (RFC 8414 §3;
+// RFC 8628 §4 adds device_authorization_endpoint).
+type endpoints struct {
+	DeviceAuthorization string `json:"device_authorization_endpoint"`
+	Token               string `json:"token_endpoint"`
+}
+
+// discover reads the issuer's metadata, retrying until ctx ends, and keeps the last answer in the
+// state directory so an enrolled station boots while the issuer is unreachable.
+func discover(ctx context.Context, hc *http.Client, issuer, state string, log *slog.Logger) (endpoints, error) {
+	cache := filepath.Join(state, "oauth-endpoints.json")
+	fetch := func() (endpoints, error) {
+		var ep endpoints
+		for _, p := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"} {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(issuer, "/")+p, nil)
+			if err != nil {
+				return ep, err
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				return ep, err
+			}
+			err = json.NewDecoder(resp.Body).Decode(&ep)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && err == nil && ep.DeviceAuthorization != "" && ep.Token != "" {
+				return ep, nil
+			}
+		}
+		return ep, fmt.Errorf("%s publishes no device_authorization_endpoint and token_endpoint", issuer)
+	}
+	delay := 500 * time.Millisecond
+	for {
+		ep, err := fetch()
+		if err == nil {
+			if b, err := json.Marshal(ep); err == nil {
+				os.WriteFile(cache, b, 0o600)
+			}
+			return ep, nil
+		}
+		if b, cerr := os.ReadFile(cache); cerr == nil && json.Unmarshal(b, &ep) == nil && ep.Token != "" {
+			log.Warn("stationd: issuer unreachable; using its endpoints from the last boot", "issuer", issuer, "err", err)
+			return ep, nil
+		}
+		log.Warn("stationd: issuer metadata not available yet", "issuer", issuer, "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return ep, fmt.Errorf("discover %s: %w", issuer, errors.Join(err, ctx.Err()))
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+}
+
+// redialPrinter keeps a printer connection, opening it on first use and again after a failure,
+// so a printer that was switched off is picked up when it comes back.
+type redialPrinter struct {
+	url, lang string
+	mu        sync.Mutex
+	p         *printer.Printer
+}
+
+func newRedialPrinter(url, lang string) *redialPrinter { return &redialPrinter{url: url, lang: lang} }
+
+func (r *redialPrinter) get(ctx context.Context) (*printer.Printer, error) {
+	if r.p != nil {
+		return r.p, nil
+	}
+	t, err := printer.Dial(ctx, r.url, printer.DialOptions{})
+	if err != nil {
+		return nil, err
+	}
+	r.p = printer.New(t, r.lang)
+	return r.p, nil
+}
+
+func (r *redialPrinter) drop() {
+	if r.p != nil {
+		r.p.Close()
+		r.p = nil
+	}
+}
+
+func (r *redialPrinter) Send(ctx context.Context, data []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, err := r.get(ctx)
+	if err == nil {
+		if err = p.Send(ctx, data); err != nil {
+			r.drop()
+		}
+	}
+	return err
+}
+
+func (r *redialPrinter) Status(ctx context.Context) (printer.Status, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, err := r.get(ctx)
+	if err != nil {
+		return printer.Status{}, err
+	}
+	st, err := p.Status(ctx)
+	if err != nil {
+		r.drop()
+	}
+	return st, err
+}
+
+func (r *redialPrinter) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.drop()
+	return nil
+}

@@ -1,0 +1,431 @@
+// Package auth is devcloud's OAuth 2.0 authorization server, built on
+// zitadel's op package: the RFC 8628 device authorization grant for label
+// stations (with refresh-token rotation and reuse detection), the
+// client_credentials grant for the applications that submit print jobs, an
+// approval page, and in-process token verification for the broker and the
+// job API. It is a development server: all state is in memory.
+package auth
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+const (
+	// StationClientID is the public client every label station uses
+	// (RFC 6749 §2.1: no secret, client_id sent in the form).
+	StationClientID = "station"
+	// ScopePrinting is the scope a station and an application need.
+	ScopePrinting = "printing"
+	// ScopeOfflineAccess must be requested by a station to receive a
+	// refresh token (the op issues refresh tokens only for it).
+	ScopeOfflineAccess = oidc.ScopeOfflineAccess
+
+	// Principal kinds.
+	KindStation = "station"
+	KindUser    = "user"
+
+	// SerialParam is the extra device authorization request parameter that
+	// carries the station's hardware serial number.
+	SerialParam = "serial_number"
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrInvalidToken    = errors.New("auth: invalid access token")
+	ErrUnknownUserCode = errors.New("auth: unknown user code")
+	ErrUnknownUser     = errors.New("auth: unknown user")
+	ErrCodeExpired     = errors.New("auth: user code expired")
+	ErrAlreadyDecided  = errors.New("auth: device authorization already approved or denied")
+)
+
+// User is a person who can approve stations and own applications.
+type User struct{ ID, Name string }
+
+// App is a confidential client of the Submit Print Job API acting for UserID.
+type App struct{ ClientID, Secret, UserID string }
+
+func (a App) secretMatches(secret string) bool {
+	return subtle.ConstantTimeCompare([]byte(a.Secret), []byte(secret)) == 1
+}
+
+// Options configures a Server. Zero durations take the defaults in brackets.
+type Options struct {
+	Issuer string // external base URL, e.g. "http://127.0.0.1:8080"; endpoints live under it
+	Users  []User
+	Apps   []App
+
+	AccessTTL     time.Duration // [60m] the seed's access-token lifetime
+	RefreshTTL    time.Duration // [30d] sliding: each rotation starts a new period
+	DeviceCodeTTL time.Duration // [10m] RFC 8628 §3.2 expires_in
+	PollInterval  time.Duration // [5s] RFC 8628 §3.2 interval
+
+	Now    func() time.Time // injected clock; nil = time.Now
+	Logger *slog.Logger     // nil = slog.Default()
+}
+
+// Principal is who an access token speaks for.
+type Principal struct {
+	Kind      string // KindStation | KindUser
+	StationID string // for stations
+	UserID    string // the user an app acts for; for stations the approving admin
+	Serial    string // for stations: the hardware serial sent at enrollment
+	Expiry    time.Time
+}
+
+// Server is the authorization server.
+type Server struct {
+	issuer                                         string
+	users                                          map[string]User
+	userList                                       []User
+	apps                                           map[string]App
+	accessTTL, refreshTTL, deviceTTL, pollInterval time.Duration
+	now                                            func() time.Time
+	log                                            *slog.Logger
+
+	store  *store
+	op     *op.Provider
+	faults faults
+	mux    *http.ServeMux
+}
+
+// Endpoint paths relative to the issuer.
+const (
+	pathDiscovery = "/.well-known/openid-configuration"
+	pathDeviceReq = "/oauth/device_authorization"
+	pathToken     = "/oauth/token"
+	pathDevice    = "/device"
+	pathApprove   = "/device/approve"
+	pathDeny      = "/device/deny"
+)
+
+// New validates opt and builds the server. It does not listen; mount Handler.
+func New(opt Options) (*Server, error) {
+	u, err := url.Parse(opt.Issuer)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("auth: Options.Issuer %q: want an absolute http(s) URL", opt.Issuer)
+	}
+	if u.Path != "" && u.Path != "/" {
+		return nil, fmt.Errorf("auth: Options.Issuer %q: must not have a path", opt.Issuer)
+	}
+	s := &Server{
+		issuer:       strings.TrimSuffix(opt.Issuer, "/"),
+		users:        map[string]User{},
+		userList:     opt.Users,
+		apps:         map[string]App{},
+		accessTTL:    orDefault(opt.AccessTTL, 60*time.Minute),
+		refreshTTL:   orDefault(opt.RefreshTTL, 30*24*time.Hour),
+		deviceTTL:    orDefault(opt.DeviceCodeTTL, 10*time.Minute),
+		pollInterval: orDefault(opt.PollInterval, 5*time.Second),
+		now:          opt.Now,
+		log:          opt.Logger,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.pollInterval%time.Second != 0 {
+		return nil, fmt.Errorf("auth: Options.PollInterval %v: must be whole seconds (RFC 8628 §3.2)", opt.PollInterval)
+	}
+	for i, usr := range opt.Users {
+		if usr.ID == "" {
+			return nil, fmt.Errorf("auth: Options.Users[%d].ID: empty", i)
+		}
+		if _, dup := s.users[usr.ID]; dup {
+			return nil, fmt.Errorf("auth: Options.Users[%d].ID %q: duplicate", i, usr.ID)
+		}
+		s.users[usr.ID] = usr
+	}
+	for i, a := range opt.Apps {
+		switch {
+		case a.ClientID == "" || a.ClientID == StationClientID:
+			return nil, fmt.Errorf("auth: Options.Apps[%d].ClientID %q: empty or reserved", i, a.ClientID)
+		case a.Secret == "":
+			return nil, fmt.Errorf("auth: Options.Apps[%d].Secret: empty", i)
+		}
+		if _, ok := s.users[a.UserID]; !ok {
+			return nil, fmt.Errorf("auth: Options.Apps[%d].UserID %q: %w", i, a.UserID, ErrUnknownUser)
+		}
+		if _, dup := s.apps[a.ClientID]; dup {
+			return nil, fmt.Errorf("auth: Options.Apps[%d].ClientID %q: duplicate", i, a.ClientID)
+		}
+		s.apps[a.ClientID] = a
+	}
+	// ES256: key generation is instant, unlike RSA, and every JOSE library verifies it.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("auth: signing key: %w", err)
+	}
+	s.store = newStore(s, key)
+	var cryptoKey [32]byte
+	rand.Read(cryptoKey[:])
+	cfg := &op.Config{
+		CryptoKey:             cryptoKey,
+		GrantTypeRefreshToken: true,
+		SupportedScopes:       []string{ScopePrinting, ScopeOfflineAccess},
+		SupportedClaims:       append(op.DefaultSupportedClaims, "station_id", "tp_id", "serial", "kind"),
+		DeviceAuthorization: op.DeviceAuthorizationConfig{
+			Lifetime:     s.deviceTTL,
+			PollInterval: s.pollInterval,
+			UserFormPath: pathDevice,
+			UserCode:     op.UserCodeBase20,
+		},
+	}
+	s.op, err = op.NewProvider(cfg, s.store, op.StaticIssuer(s.issuer),
+		op.WithAllowInsecure(), // devcloud runs on plain http on a LAN or loopback
+		op.WithCustomAuthEndpoint(op.NewEndpoint("oauth/authorize")),
+		op.WithCustomTokenEndpoint(op.NewEndpoint(pathToken[1:])),
+		op.WithCustomIntrospectionEndpoint(op.NewEndpoint("oauth/introspect")),
+		op.WithCustomUserinfoEndpoint(op.NewEndpoint("oauth/userinfo")),
+		op.WithCustomRevocationEndpoint(op.NewEndpoint("oauth/revoke")),
+		op.WithCustomEndSessionEndpoint(op.NewEndpoint("oauth/end_session")),
+		op.WithCustomKeysEndpoint(op.NewEndpoint("oauth/keys")),
+		op.WithCustomDeviceAuthorizationEndpoint(op.NewEndpoint(pathDeviceReq[1:])),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("auth: op: %w", err)
+	}
+	s.mux = http.NewServeMux()
+	s.mux.Handle(pathDiscovery, s.op)
+	s.mux.Handle("/oauth/", s.op)
+	s.mux.HandleFunc("POST "+pathDeviceReq, s.handleDeviceRequest)
+	s.mux.HandleFunc("POST "+pathToken, s.handleToken)
+	s.mux.HandleFunc(pathDevice, s.handleDevicePage)
+	s.mux.HandleFunc("POST "+pathApprove, s.handleApprove)
+	s.mux.HandleFunc("POST "+pathDeny, s.handleDeny)
+	return s, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// Handler serves every auth endpoint and the approval page. Only the paths
+// below are claimed, so it can be mounted at "/" next to other APIs:
+// /.well-known/openid-configuration, /oauth/..., /device, /device/approve,
+// /device/deny.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Issuer returns the issuer URL.
+func (s *Server) Issuer() string { return s.issuer }
+
+// DeviceAuthURL is the RFC 8628 §3.1 device authorization endpoint.
+func (s *Server) DeviceAuthURL() string { return s.issuer + pathDeviceReq }
+
+// TokenURL is the RFC 6749 §3.2 token endpoint.
+func (s *Server) TokenURL() string { return s.issuer + pathToken }
+
+// StationBySerial returns the station id allocated to a hardware serial.
+func (s *Server) StationBySerial(serial string) (string, bool) {
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	id, ok := s.store.serials[serial]
+	return id, ok
+}
+
+// Users returns the configured users, for pickers.
+func (s *Server) Users() []User { return append([]User(nil), s.userList...) }
+
+// Approve lets the station holding userCode have tokens on its next poll.
+// The station id is allocated here: the same serial always gets the same id,
+// so a reset station keeps its identity and configuration.
+func (s *Server) Approve(userCode, userID string) error {
+	if _, ok := s.users[userID]; !ok {
+		return fmt.Errorf("auth: approve: user %q: %w", userID, ErrUnknownUser)
+	}
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	d, err := s.pendingLocked(userCode)
+	if err != nil {
+		return fmt.Errorf("auth: approve: %w", err)
+	}
+	id := ""
+	if d.serial != "" {
+		id = s.store.serials[d.serial]
+	}
+	if id == "" {
+		id = newStationID()
+		if d.serial != "" {
+			s.store.serials[d.serial] = id
+		}
+	}
+	s.store.stations[id] = d.serial
+	d.done, d.stationID, d.approvedBy = true, id, userID
+	s.log.Info("auth: station approved", "station_id", id, "serial", d.serial, "user", userID)
+	return nil
+}
+
+// Deny makes the station holding userCode get access_denied on its next poll.
+func (s *Server) Deny(userCode string) error {
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	d, err := s.pendingLocked(userCode)
+	if err != nil {
+		return fmt.Errorf("auth: deny: %w", err)
+	}
+	d.denied = true
+	s.log.Info("auth: station denied", "serial", d.serial)
+	return nil
+}
+
+// pendingLocked finds the undecided, unexpired authorization for userCode.
+func (s *Server) pendingLocked(userCode string) (*deviceAuth, error) {
+	dc, ok := s.store.userCodes[normUserCode(userCode)]
+	if !ok {
+		return nil, fmt.Errorf("user code %q: %w", userCode, ErrUnknownUserCode)
+	}
+	d := s.store.devices[dc]
+	if d.done || d.denied {
+		return nil, fmt.Errorf("user code %q: %w", userCode, ErrAlreadyDecided)
+	}
+	if s.now().After(d.expires) {
+		return nil, fmt.Errorf("user code %q: %w", userCode, ErrCodeExpired)
+	}
+	return d, nil
+}
+
+// accessClaims are the claims devcloud puts in its JWT access tokens.
+type accessClaims struct {
+	Issuer    string `json:"iss"`
+	Subject   string `json:"sub"`
+	ID        string `json:"jti"`
+	Kind      string `json:"kind"`
+	StationID string `json:"station_id"`
+	Serial    string `json:"serial"`
+}
+
+// parseClaims verifies the signature of a devcloud access token and returns its claims.
+func (s *Server) parseClaims(token string) (accessClaims, error) {
+	var c accessClaims
+	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		return c, err
+	}
+	payload, err := jws.Verify(&s.store.key.PublicKey)
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return c, err
+	}
+	if c.Issuer != s.issuer {
+		return c, fmt.Errorf("issuer %q", c.Issuer)
+	}
+	return c, nil
+}
+
+// Verify checks an access token in-process: signature, issuer, expiry by the
+// injected clock, and that its grant was not revoked by refresh-token reuse.
+// Every failure wraps ErrInvalidToken (the caller answers 401 / MQTT "not
+// authorized").
+func (s *Server) Verify(_ context.Context, accessToken string) (Principal, error) {
+	c, err := s.parseClaims(accessToken)
+	if err != nil {
+		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	a, ok := s.store.access[c.ID]
+	switch {
+	case !ok:
+		return Principal{}, fmt.Errorf("%w: unknown or revoked", ErrInvalidToken)
+	case a.fam != nil && a.fam.revoked:
+		return Principal{}, fmt.Errorf("%w: grant revoked", ErrInvalidToken)
+	case !s.now().Before(a.expires):
+		return Principal{}, fmt.Errorf("%w: expired", ErrInvalidToken)
+	case a.subject != c.Subject:
+		return Principal{}, fmt.Errorf("%w: subject mismatch", ErrInvalidToken)
+	}
+	p := Principal{Kind: a.kind, UserID: a.userID, Expiry: a.expires}
+	if a.kind == KindStation {
+		p.StationID, p.Serial = a.fam.stationID, a.fam.serial
+	}
+	return p, nil
+}
+
+// client is an op.Client: the station's public client or an application.
+type client struct {
+	id     string
+	method oidc.AuthMethod
+	grants []oidc.GrantType
+	scopes []string
+}
+
+var _ op.Client = (*client)(nil)
+
+func (c *client) GetID() string                       { return c.id }
+func (c *client) RedirectURIs() []string              { return nil }
+func (c *client) PostLogoutRedirectURIs() []string    { return nil }
+func (c *client) ApplicationType() op.ApplicationType { return op.ApplicationTypeNative }
+func (c *client) AuthMethod() oidc.AuthMethod         { return c.method }
+func (c *client) ResponseTypes() []oidc.ResponseType  { return nil }
+func (c *client) GrantTypes() []oidc.GrantType        { return c.grants }
+func (c *client) LoginURL(string) string              { return "" }
+func (c *client) AccessTokenType() op.AccessTokenType {
+	return op.AccessTokenTypeJWT
+}
+func (c *client) IDTokenLifetime() time.Duration { return time.Hour }
+func (c *client) DevMode() bool                  { return true }
+func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
+	return func(s []string) []string { return s }
+}
+func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
+	return func(s []string) []string { return s }
+}
+func (c *client) IsScopeAllowed(scope string) bool {
+	for _, s := range c.scopes {
+		if s == scope {
+			return true
+		}
+	}
+	return false
+}
+func (c *client) IDTokenUserinfoClaimsAssertion() bool { return false }
+func (c *client) ClockSkew() time.Duration             { return 0 }
+
+// RevokeStation revokes every grant of a station: its access tokens stop
+// verifying at once and its next refresh gets invalid_grant, so it
+// re-enrolls (and, sending the same serial, keeps its id). It returns the
+// number of grants revoked.
+func (s *Server) RevokeStation(stationID string) int {
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	fams := map[*family]bool{}
+	for _, r := range s.store.refresh {
+		if r.fam.stationID == stationID && !r.fam.revoked {
+			fams[r.fam] = true
+		}
+	}
+	for _, a := range s.store.access {
+		if a.fam != nil && a.fam.stationID == stationID && !a.fam.revoked {
+			fams[a.fam] = true
+		}
+	}
+	for f := range fams {
+		f.revoked = true
+	}
+	if len(fams) > 0 {
+		s.log.Info("auth: station revoked", "station_id", stationID, "grants", len(fams))
+	}
+	return len(fams)
+}

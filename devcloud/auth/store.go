@@ -1,0 +1,522 @@
+package auth
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// The op calls back into this storage for every grant. All state lives in
+// memory: devcloud is a development server, and a restart forgetting tokens is
+// exactly the "server lost my refresh token" case stations must survive.
+var (
+	_ op.Storage                        = (*store)(nil)
+	_ op.DeviceAuthorizationStorage     = (*store)(nil)
+	_ op.ClientCredentialsStorage       = (*store)(nil)
+	_ op.CanGetPrivateClaimsFromRequest = (*store)(nil)
+	_ op.RefreshTokenRequest            = (*refreshGrant)(nil)
+	_ op.TokenRequest                   = (*userGrant)(nil)
+)
+
+// errNotFound marks lookups of unknown clients, codes and tokens.
+var errNotFound = errors.New("auth: not found")
+
+// deviceAuth is one RFC 8628 §3.1 device authorization in progress.
+type deviceAuth struct {
+	clientID   string
+	userCode   string
+	scopes     []string
+	serial     string
+	expires    time.Time     // by the injected clock
+	interval   time.Duration // grows by 5 s on every slow_down (RFC 8628 §3.5)
+	lastPoll   time.Time
+	polls      []Poll
+	done       bool
+	denied     bool
+	consumed   bool
+	stationID  string
+	approvedBy string
+}
+
+// family is the chain of refresh tokens descending from one grant. Reusing a
+// rotated token revokes the whole family (OAuth 2.0 Security BCP §4.14.2).
+type family struct {
+	id        string
+	kind      string // "station" | "user"
+	stationID string
+	userID    string
+	serial    string
+	revoked   bool
+}
+
+type refreshRec struct {
+	fam      *family
+	clientID string
+	subject  string
+	scopes   []string
+	audience []string
+	authTime time.Time
+	amr      []string
+	expires  time.Time
+	used     bool // rotated away: presenting it again is reuse
+}
+
+type accessRec struct {
+	fam     *family // nil for client_credentials tokens
+	kind    string
+	subject string
+	userID  string
+	expires time.Time
+}
+
+type store struct {
+	srv *Server
+	key *ecdsa.PrivateKey
+	kid string
+
+	mu        sync.Mutex
+	devices   map[string]*deviceAuth // by device code
+	userCodes map[string]string      // normalised user code -> device code
+	serials   map[string]string      // hardware serial -> station id
+	stations  map[string]string      // station id -> serial
+	refresh   map[string]*refreshRec
+	access    map[string]*accessRec // by token id (jti)
+}
+
+func newStore(srv *Server, key *ecdsa.PrivateKey) *store {
+	return &store{
+		srv:       srv,
+		key:       key,
+		kid:       randomID(8),
+		devices:   map[string]*deviceAuth{},
+		userCodes: map[string]string{},
+		serials:   map[string]string{},
+		stations:  map[string]string{},
+		refresh:   map[string]*refreshRec{},
+		access:    map[string]*accessRec{},
+	}
+}
+
+// randomID returns n random bytes, base64url encoded.
+func randomID(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// newStationID allocates a station id: short, lowercase, safe as an MQTT
+// username and in topic names.
+func newStationID() string {
+	b := make([]byte, 5)
+	rand.Read(b)
+	return "st-" + hex.EncodeToString(b)
+}
+
+// normUserCode applies RFC 8628 §6.1: user codes compare case-insensitively
+// and without the punctuation added for readability.
+func normUserCode(c string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == ' ' {
+			return -1
+		}
+		return r
+	}, strings.ToUpper(c))
+}
+
+// --- clients ---
+
+func (s *store) GetClientByClientID(_ context.Context, clientID string) (op.Client, error) {
+	if clientID == StationClientID {
+		return &client{id: StationClientID, method: oidc.AuthMethodNone,
+			grants: []oidc.GrantType{oidc.GrantTypeDeviceCode, oidc.GrantTypeRefreshToken},
+			scopes: []string{ScopePrinting, oidc.ScopeOfflineAccess}}, nil
+	}
+	if a, ok := s.srv.apps[clientID]; ok {
+		return &client{id: a.ClientID, method: oidc.AuthMethodBasic,
+			grants: []oidc.GrantType{oidc.GrantTypeClientCredentials},
+			scopes: []string{ScopePrinting}}, nil
+	}
+	return nil, oidc.ErrInvalidClient().WithDescription("unknown client %q", clientID)
+}
+
+func (s *store) AuthorizeClientIDSecret(ctx context.Context, clientID, clientSecret string) error {
+	_, err := s.ClientCredentials(ctx, clientID, clientSecret)
+	return err
+}
+
+func (s *store) ClientCredentials(ctx context.Context, clientID, clientSecret string) (op.Client, error) {
+	a, ok := s.srv.apps[clientID]
+	if !ok || !a.secretMatches(clientSecret) {
+		return nil, errors.New("auth: bad client credentials")
+	}
+	return s.GetClientByClientID(ctx, clientID)
+}
+
+func (s *store) ClientCredentialsTokenRequest(_ context.Context, clientID string, scopes []string) (op.TokenRequest, error) {
+	a := s.srv.apps[clientID]
+	for _, sc := range scopes {
+		if sc != ScopePrinting {
+			return nil, oidc.ErrInvalidScope().WithDescription("scope %q is not available to applications", sc)
+		}
+	}
+	if len(scopes) == 0 {
+		scopes = []string{ScopePrinting}
+	}
+	return &userGrant{subject: a.UserID, clientID: clientID, scopes: scopes}, nil
+}
+
+// --- device authorization (RFC 8628) ---
+
+type serialKey struct{}
+
+func (s *store) StoreDeviceAuthorization(ctx context.Context, clientID, deviceCode, userCode string, _ time.Time, scopes []string) error {
+	// The op computes expiry from the wall clock; the injected clock rules here.
+	now := s.srv.now()
+	serial, _ := ctx.Value(serialKey{}).(string)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.purgeLocked(now)
+	n := normUserCode(userCode)
+	if _, dup := s.userCodes[n]; dup {
+		return op.ErrDuplicateUserCode
+	}
+	s.devices[deviceCode] = &deviceAuth{
+		clientID: clientID, userCode: userCode, scopes: scopes, serial: serial,
+		expires: now.Add(s.srv.deviceTTL), interval: s.srv.pollInterval,
+		lastPoll: now,
+	}
+	s.userCodes[n] = deviceCode
+	return nil
+}
+
+// purgeLocked drops device authorizations long expired, so low-entropy user
+// codes are not held forever, and expired token records.
+func (s *store) purgeLocked(now time.Time) {
+	for dc, d := range s.devices {
+		if now.After(d.expires.Add(s.srv.deviceTTL)) {
+			delete(s.devices, dc)
+			delete(s.userCodes, normUserCode(d.userCode))
+		}
+	}
+	for id, a := range s.access {
+		if now.After(a.expires) {
+			delete(s.access, id)
+		}
+	}
+	// Rotated tokens are kept until they expire, to recognise reuse.
+	for rt, r := range s.refresh {
+		if now.After(r.expires) {
+			delete(s.refresh, rt)
+		}
+	}
+}
+
+const grantDeviceCode = string(oidc.GrantTypeDeviceCode)
+
+// knowsDeviceCode reports whether dc is a device code that can still be polled.
+func (s *store) knowsDeviceCode(dc string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.devices[dc]
+	return ok && !d.consumed
+}
+
+// pollTolerance absorbs network jitter between two polls that the client
+// spaced exactly one interval apart.
+const pollTolerance = 250 * time.Millisecond
+
+func (s *store) GetDeviceAuthorizatonState(_ context.Context, clientID, deviceCode string) (*op.DeviceAuthorizationState, error) {
+	now := s.srv.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.devices[deviceCode]
+	if !ok || d.clientID != clientID || d.consumed {
+		return nil, fmt.Errorf("auth: device code: %w", errNotFound)
+	}
+	p := Poll{At: now}
+	defer func() { d.polls = append(d.polls, p) }()
+	tooFast := now.Sub(d.lastPoll) < d.interval-pollTolerance
+	d.lastPoll = now
+	if s.srv.faults.take(&s.srv.faults.slowDown) || tooFast {
+		// RFC 8628 §3.5: the client must add 5 s to its interval for this
+		// and all later requests; the server holds it to that.
+		d.interval += 5 * time.Second
+		p.Outcome = "slow_down"
+		p.Forced = !tooFast
+		// The op maps a deadline error to slow_down.
+		return nil, context.DeadlineExceeded
+	}
+	st := &op.DeviceAuthorizationState{
+		ClientID: d.clientID,
+		Scopes:   d.scopes,
+		// The op compares Expires with the wall clock; translate the
+		// injected clock's verdict into a wall-clock time on the right side.
+		Expires: time.Now().Add(time.Hour),
+		Done:    d.done,
+		Denied:  d.denied,
+	}
+	switch {
+	case d.denied:
+		p.Outcome = "access_denied"
+	case d.done:
+		p.Outcome = "approved"
+		st.Subject = d.stationID
+		st.AuthTime = now
+		st.AMR = []string{"admin"}
+	case now.After(d.expires):
+		p.Outcome = "expired_token"
+		st.Expires = time.Now().Add(-time.Second)
+	default:
+		p.Outcome = "authorization_pending"
+	}
+	return st, nil
+}
+
+// --- tokens ---
+
+func (s *store) CreateAccessToken(_ context.Context, req op.TokenRequest) (string, time.Time, error) {
+	now := s.srv.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var a *accessRec
+	switch r := req.(type) {
+	case *userGrant:
+		a = &accessRec{kind: KindUser, subject: r.subject, userID: r.subject}
+	case *op.DeviceAuthorizationState:
+		// A station that did not ask for offline_access: access token only.
+		fam, err := s.consumeDeviceLocked(r)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		a = &accessRec{fam: fam, kind: KindStation, subject: r.Subject, userID: fam.userID}
+	default:
+		return "", time.Time{}, fmt.Errorf("auth: unexpected access token request %T", req)
+	}
+	id := randomID(16)
+	a.expires = now.Add(s.srv.accessTTL)
+	s.access[id] = a
+	return id, a.expires, nil
+}
+
+// consumeDeviceLocked marks the approved device authorization behind r as
+// used — a device code yields tokens once — and starts its token family.
+func (s *store) consumeDeviceLocked(r *op.DeviceAuthorizationState) (*family, error) {
+	for _, d := range s.devices {
+		if d.done && !d.consumed && d.stationID == r.Subject && d.clientID == r.ClientID {
+			d.consumed = true
+			return &family{id: randomID(8), kind: KindStation, stationID: d.stationID, userID: d.approvedBy, serial: d.serial}, nil
+		}
+	}
+	return nil, oidc.ErrInvalidGrant().WithDescription("device code already used")
+}
+
+func (s *store) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
+	now := s.srv.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var next refreshRec
+	switch r := req.(type) {
+	case *op.DeviceAuthorizationState:
+		fam, err := s.consumeDeviceLocked(r)
+		if err != nil {
+			return "", "", time.Time{}, err
+		}
+		next = refreshRec{
+			fam: fam, clientID: r.ClientID, subject: r.Subject, scopes: r.Scopes,
+			audience: r.GetAudience(), authTime: r.AuthTime, amr: r.AMR,
+		}
+	case *refreshGrant:
+		old, ok := s.refresh[current]
+		if !ok || old.fam.revoked {
+			return "", "", time.Time{}, oidc.ErrInvalidGrant()
+		}
+		if old.used {
+			// Two refreshes raced with the same token: treat as reuse.
+			old.fam.revoked = true
+			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token reused; grant revoked")
+		}
+		// Rotation: the presented token dies now (Security BCP §4.14.2).
+		old.used = true
+		next = *old
+		next.used = false
+		next.scopes = r.scopes
+	default:
+		return "", "", time.Time{}, fmt.Errorf("auth: unexpected refresh request %T", req)
+	}
+	next.expires = now.Add(s.srv.refreshTTL)
+	rt := randomID(32)
+	s.refresh[rt] = &next
+	id := randomID(16)
+	exp := now.Add(s.srv.accessTTL)
+	s.access[id] = &accessRec{fam: next.fam, kind: next.fam.kind, subject: next.subject, userID: next.fam.userID, expires: exp}
+	return id, rt, exp, nil
+}
+
+func (s *store) TokenRequestByRefreshToken(_ context.Context, token string) (op.RefreshTokenRequest, error) {
+	now := s.srv.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.refresh[token]
+	switch {
+	case !ok:
+		return nil, errors.New("auth: unknown refresh token")
+	case r.fam.revoked:
+		return nil, errors.New("auth: refresh token family revoked")
+	case r.used:
+		r.fam.revoked = true
+		s.srv.log.Warn("auth: rotated refresh token reused; grant revoked", "station_id", r.fam.stationID, "family", r.fam.id)
+		return nil, errors.New("auth: rotated refresh token reused; grant revoked")
+	case now.After(r.expires):
+		return nil, errors.New("auth: refresh token expired")
+	}
+	return &refreshGrant{clientID: r.clientID, subject: r.subject, scopes: slices.Clone(r.scopes),
+		audience: r.audience, authTime: r.authTime, amr: r.amr}, nil
+}
+
+// GetPrivateClaimsFromRequest puts the station identity into the JWT access
+// token: `station_id` and, as in the seed's ezeep guide, `tp_id`.
+func (s *store) GetPrivateClaimsFromRequest(_ context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
+	switch req.(type) {
+	case *op.DeviceAuthorizationState, *refreshGrant:
+		s.mu.Lock()
+		serial := s.stations[req.GetSubject()]
+		s.mu.Unlock()
+		return map[string]any{"kind": KindStation, "station_id": req.GetSubject(), "tp_id": req.GetSubject(), "serial": serial}, nil
+	default:
+		return map[string]any{"kind": KindUser}, nil
+	}
+}
+
+func (s *store) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
+	return nil, nil
+}
+
+func (s *store) TerminateSession(context.Context, string, string) error { return nil }
+
+func (s *store) RevokeToken(_ context.Context, tokenOrID, _, _ string) *oidc.Error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.refresh[tokenOrID]; ok {
+		r.fam.revoked = true
+	} else {
+		delete(s.access, tokenOrID)
+	}
+	return nil
+}
+
+func (s *store) GetRefreshTokenInfo(_ context.Context, _, token string) (string, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.refresh[token]
+	if !ok {
+		return "", "", op.ErrInvalidRefreshToken
+	}
+	return r.subject, token, nil
+}
+
+// --- keys ---
+
+type signingKey struct {
+	id  string
+	key *ecdsa.PrivateKey
+}
+
+func (k signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.ES256 }
+func (k signingKey) Key() any                                    { return k.key }
+func (k signingKey) ID() string                                  { return k.id }
+
+type publicKey struct{ signingKey }
+
+func (k publicKey) Algorithm() jose.SignatureAlgorithm { return jose.ES256 }
+func (k publicKey) Use() string                        { return "sig" }
+func (k publicKey) Key() any                           { return &k.key.PublicKey }
+
+func (s *store) SigningKey(context.Context) (op.SigningKey, error) {
+	return signingKey{id: s.kid, key: s.key}, nil
+}
+
+func (s *store) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
+	return []jose.SignatureAlgorithm{jose.ES256}, nil
+}
+
+func (s *store) KeySet(context.Context) ([]op.Key, error) {
+	return []op.Key{publicKey{signingKey{id: s.kid, key: s.key}}}, nil
+}
+
+// --- interfaces the op requires but devcloud does not use (no code flow, no userinfo) ---
+
+func (s *store) CreateAuthRequest(context.Context, *oidc.AuthRequest, string) (op.AuthRequest, error) {
+	return nil, oidc.ErrRequestNotSupported().WithDescription("devcloud supports the device flow only")
+}
+func (s *store) AuthRequestByID(context.Context, string) (op.AuthRequest, error) {
+	return nil, errNotFound
+}
+func (s *store) AuthRequestByCode(context.Context, string) (op.AuthRequest, error) {
+	return nil, errNotFound
+}
+func (s *store) SaveAuthCode(context.Context, string, string) error { return errNotFound }
+func (s *store) DeleteAuthRequest(context.Context, string) error    { return nil }
+func (s *store) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, string, []string) error {
+	return nil
+}
+func (s *store) SetUserinfoFromToken(_ context.Context, ui *oidc.UserInfo, _, subject, _ string) error {
+	ui.Subject = subject
+	return nil
+}
+func (s *store) SetIntrospectionFromToken(_ context.Context, ir *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
+	ir.Subject = subject
+	ir.ClientID = clientID
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.access[tokenID]
+	ir.Active = ok && (a.fam == nil || !a.fam.revoked) && !s.srv.now().After(a.expires)
+	return nil
+}
+func (s *store) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
+	return nil, errNotFound
+}
+func (s *store) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {
+	return nil, errNotFound
+}
+func (s *store) Health(context.Context) error { return nil }
+
+// --- token request types ---
+
+// refreshGrant is a validated refresh_token grant (RFC 6749 §6).
+type refreshGrant struct {
+	clientID, subject string
+	scopes, audience  []string
+	authTime          time.Time
+	amr               []string
+}
+
+func (r *refreshGrant) GetAMR() []string                 { return r.amr }
+func (r *refreshGrant) GetAudience() []string            { return r.audience }
+func (r *refreshGrant) GetAuthTime() time.Time           { return r.authTime }
+func (r *refreshGrant) GetClientID() string              { return r.clientID }
+func (r *refreshGrant) GetScopes() []string              { return r.scopes }
+func (r *refreshGrant) GetSubject() string               { return r.subject }
+func (r *refreshGrant) SetCurrentScopes(scopes []string) { r.scopes = scopes }
+
+// userGrant is a client_credentials grant (RFC 6749 §4.4) of an application
+// acting for the user it is registered to.
+type userGrant struct {
+	subject, clientID string
+	scopes            []string
+}
+
+func (u *userGrant) GetSubject() string    { return u.subject }
+func (u *userGrant) GetAudience() []string { return []string{u.clientID} }
+func (u *userGrant) GetScopes() []string   { return u.scopes }

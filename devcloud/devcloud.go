@@ -1,0 +1,202 @@
+// Package devcloud assembles the development cloud: the OAuth 2.0 authorization server, the
+// embedded MQTT broker and the job service, on real sockets. cmd/devcloud and the end-to-end
+// tests both start it through Start.
+package devcloud
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"labelstation/devcloud/auth"
+	"labelstation/devcloud/broker"
+	"labelstation/devcloud/jobs"
+	"labelstation/devcloud/seed"
+)
+
+// Options configures a development cloud.
+type Options struct {
+	// HTTP is the open listener for the web side (OAuth, approval page, job API).
+	HTTP net.Listener
+	// MQTT is the open listener for the embedded broker; nil with Broker set uses an external one.
+	MQTT net.Listener
+	// Broker is an external broker URL (tcp://host:port) used instead of the embedded one; the
+	// job service then logs in with BrokerUser/BrokerPassword.
+	Broker                   string
+	BrokerUser, BrokerPass   string
+	Seed                     *seed.Seed
+	AccessTTL, RefreshTTL    time.Duration
+	DeviceCodeTTL, PollEvery time.Duration
+	Now                      func() time.Time
+	Logger                   *slog.Logger
+}
+
+// Cloud is a running development cloud.
+type Cloud struct {
+	Auth      *auth.Server
+	Broker    *broker.Broker // nil when running against an external broker
+	Jobs      *jobs.Service
+	Seed      *seed.Seed
+	URL       string // http://host:port
+	BrokerURL string // tcp://host:port
+	httpSrv   *http.Server
+	brokerOpt broker.Options
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux ≥ 3.17
+	}
+	return hex.EncodeToString(b)
+}
+
+// Start brings up every part and returns when the job service is connected to the broker.
+func Start(ctx context.Context, opt Options) (*Cloud, error) {
+	if opt.HTTP == nil || opt.Seed == nil {
+		return nil, errors.New("devcloud: HTTP listener and Seed are required")
+	}
+	if opt.MQTT == nil && opt.Broker == "" {
+		return nil, errors.New("devcloud: an MQTT listener or an external Broker URL is required")
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Cloud{Seed: opt.Seed, URL: "http://" + opt.HTTP.Addr().String()}
+
+	var users []auth.User
+	for _, u := range opt.Seed.Users {
+		users = append(users, auth.User{ID: u.ID, Name: u.Name})
+	}
+	var apps []auth.App
+	for i, a := range opt.Seed.Apps {
+		if a.Secret == "" {
+			opt.Seed.Apps[i].Secret = randomHex(16)
+			a = opt.Seed.Apps[i]
+		}
+		apps = append(apps, auth.App{ClientID: a.ClientID, Secret: a.Secret, UserID: a.User})
+	}
+	as, err := auth.New(auth.Options{
+		Issuer: c.URL, Users: users, Apps: apps,
+		AccessTTL: opt.AccessTTL, RefreshTTL: opt.RefreshTTL, DeviceCodeTTL: opt.DeviceCodeTTL, PollInterval: opt.PollEvery,
+		Now: opt.Now, Logger: log.With("component", "auth"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("devcloud: auth.New: %w", err)
+	}
+	c.Auth = as
+
+	svcUser, svcPass := opt.BrokerUser, opt.BrokerPass
+	if opt.MQTT != nil {
+		svcUser, svcPass = "devcloud", randomHex(16)
+		c.brokerOpt = broker.Options{
+			Listener: opt.MQTT, ServiceUser: svcUser, ServicePassword: svcPass, Logger: log.With("component", "broker"),
+			Verify: func(ctx context.Context, tok string) (string, error) {
+				p, err := as.Verify(ctx, tok)
+				if err != nil {
+					return "", err
+				}
+				if p.Kind != "station" {
+					return "", fmt.Errorf("devcloud: token of a %s, not a station", p.Kind)
+				}
+				return p.StationID, nil
+			},
+		}
+		b, err := broker.Start(c.brokerOpt)
+		if err != nil {
+			return nil, fmt.Errorf("devcloud: broker.Start: %w", err)
+		}
+		c.Broker = b
+		c.BrokerURL = "tcp://" + b.Addr()
+	} else {
+		c.BrokerURL = opt.Broker
+	}
+
+	badgeKey, _ := hex.DecodeString(randomHex(32))
+	js, err := jobs.New(jobs.Options{
+		Seed: opt.Seed, Broker: c.BrokerURL, Username: svcUser, Password: svcPass, BadgeKey: badgeKey,
+		Now: opt.Now, Logger: log.With("component", "jobs"),
+		VerifyUser: func(ctx context.Context, tok string) (string, error) {
+			p, err := as.Verify(ctx, tok)
+			if err != nil {
+				return "", err
+			}
+			if p.Kind != "user" {
+				return "", fmt.Errorf("a %s token cannot submit jobs", p.Kind)
+			}
+			return p.UserID, nil
+		},
+	})
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("devcloud: jobs.New: %w", err)
+	}
+	c.Jobs = js
+
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", js.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.Handle("/", as.Handler())
+	c.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go c.httpSrv.Serve(opt.HTTP)
+
+	if err := js.Start(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("devcloud: jobs.Start: %w", err)
+	}
+	return c, nil
+}
+
+// StopBroker stops the embedded broker, as an outage would; StartBroker brings it back on the
+// same address. Stations and the job service reconnect by themselves.
+func (c *Cloud) StopBroker() error {
+	if c.Broker == nil {
+		return errors.New("devcloud: no embedded broker running")
+	}
+	err := c.Broker.Close()
+	c.Broker = nil
+	return err
+}
+
+// StartBroker restarts the embedded broker after StopBroker. Sessions and retained messages
+// start empty, as after a broker restart without persistence.
+func (c *Cloud) StartBroker() error {
+	if c.Broker != nil {
+		return errors.New("devcloud: broker already running")
+	}
+	ln, err := net.Listen("tcp", c.brokerOpt.Listener.Addr().String())
+	if err != nil {
+		return fmt.Errorf("devcloud: restart broker: %w", err)
+	}
+	o := c.brokerOpt
+	o.Listener = ln
+	b, err := broker.Start(o)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("devcloud: restart broker: %w", err)
+	}
+	c.Broker = b
+	return nil
+}
+
+// Close stops every part.
+func (c *Cloud) Close() error {
+	if c.Jobs != nil {
+		c.Jobs.Close()
+	}
+	var errs []error
+	if c.httpSrv != nil {
+		errs = append(errs, c.httpSrv.Close())
+	}
+	if c.Broker != nil {
+		errs = append(errs, c.Broker.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,292 @@
+package jobs
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"labelstation/label"
+)
+
+// MaxSubmitBytes bounds a submission; larger ones get 413.
+const MaxSubmitBytes = 16 << 20
+
+// apiError is the error body of every failed call, in the shape of seed 002's APIs:
+// a stable code to branch on, a message for people, and an id to find the request in logs.
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	ID      string `json:"id"`
+}
+
+func newID(prefix string) string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on Linux ≥ 3.17
+	}
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// jsonpName restricts the JSONP callback to a plain JavaScript name, so it cannot inject script.
+var jsonpName = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$.]{0,63}$`)
+
+func (s *Service) reply(w http.ResponseWriter, r *http.Request, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status, body = http.StatusInternalServerError, []byte(`{"code":"internal","message":"encoding the response failed"}`)
+	}
+	if cb := r.FormValue("callback"); cb != "" && jsonpName.MatchString(cb) {
+		w.Header().Set("Content-Type", "application/javascript")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, "%s(%s);\n", cb, body)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+func (s *Service) fail(w http.ResponseWriter, r *http.Request, status int, code, format string, args ...any) {
+	e := apiError{Code: code, Message: fmt.Sprintf(format, args...), ID: newID("req_")}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	}
+	s.log.Info("jobs: request failed", "req", e.ID, "status", status, "code", code, "message", e.Message)
+	s.reply(w, r, status, e)
+}
+
+// Handler serves POST /v1/jobs (Submit Print Job), GET /v1/jobs (the caller's jobs) and
+// GET /v1/jobs/{id}.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/jobs", s.submit)
+	mux.HandleFunc("GET /v1/jobs", s.list)
+	mux.HandleFunc("GET /v1/jobs/{id}", s.get)
+	return mux
+}
+
+// user authenticates the request: an OAuth bearer token in the Authorization header (RFC 6750
+// §2.1) or the oauth_token parameter, as seed 000 allows.
+func (s *Service) user(r *http.Request) (string, error) {
+	tok := ""
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, rest, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") || rest == "" {
+			return "", errors.New("the Authorization header is not a Bearer token")
+		}
+		tok = strings.TrimSpace(rest)
+	} else {
+		tok = r.FormValue("oauth_token")
+	}
+	if tok == "" {
+		return "", errors.New("no access token: send Authorization: Bearer <token> or oauth_token")
+	}
+	uid, err := s.verifyUser(r.Context(), tok)
+	if err != nil {
+		return "", fmt.Errorf("the access token is not valid: %v", err)
+	}
+	return uid, nil
+}
+
+// submission is the Submit Print Job request: title, format (layout id), data.
+type submission struct {
+	Title      string
+	Layout     string
+	Data       []byte
+	DataFormat string
+}
+
+func (s *Service) parseSubmission(r *http.Request) (submission, error) {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var sub submission
+	switch ct {
+	case "application/json":
+		var body struct {
+			Title      string          `json:"title"`
+			Format     string          `json:"format"`
+			Data       json.RawMessage `json:"data"`
+			DataFormat string          `json:"data_format"`
+		}
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			return sub, fmt.Errorf("body: %w", err)
+		}
+		sub.Title, sub.Layout, sub.DataFormat = body.Title, body.Format, body.DataFormat
+		var str string
+		switch {
+		case len(body.Data) == 0 || string(body.Data) == "null":
+		case json.Unmarshal(body.Data, &str) == nil:
+			sub.Data = []byte(str)
+		default: // records given as JSON directly
+			sub.Data = body.Data
+			if sub.DataFormat == "" {
+				sub.DataFormat = "json"
+			}
+		}
+	case "multipart/form-data":
+		if err := r.ParseMultipartForm(MaxSubmitBytes); err != nil {
+			return sub, fmt.Errorf("body: %w", err)
+		}
+		sub.Title, sub.Layout, sub.DataFormat = r.FormValue("title"), r.FormValue("format"), r.FormValue("data_format")
+		if f, hdr, err := r.FormFile("data"); err == nil {
+			defer f.Close()
+			b, err := io.ReadAll(f)
+			if err != nil {
+				return sub, fmt.Errorf("data: %w", err)
+			}
+			sub.Data = b
+			if sub.DataFormat == "" {
+				sub.DataFormat = strings.TrimPrefix(strings.ToLower(filepath.Ext(hdr.Filename)), ".")
+			}
+		} else {
+			sub.Data = []byte(r.FormValue("data"))
+		}
+	default: // application/x-www-form-urlencoded or query parameters
+		if err := r.ParseForm(); err != nil {
+			return sub, fmt.Errorf("body: %w", err)
+		}
+		sub.Title, sub.Layout, sub.DataFormat = r.FormValue("title"), r.FormValue("format"), r.FormValue("data_format")
+		sub.Data = []byte(r.FormValue("data"))
+	}
+	return sub, nil
+}
+
+// sniff guesses the data format when the submitter did not say.
+func sniff(b []byte) string {
+	t := bytes.TrimLeft(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), " \t\r\n")
+	switch {
+	case bytes.HasPrefix(b, []byte("PK\x03\x04")):
+		return "xlsx"
+	case bytes.HasPrefix(t, []byte("{")), bytes.HasPrefix(t, []byte("[")):
+		return "json"
+	case bytes.HasPrefix(t, []byte("<")):
+		return "xml"
+	}
+	return "csv"
+}
+
+// countLabels parses every record once, so malformed data is refused at submission with the
+// record number, never discovered at the printer.
+func countLabels(l *label.Layout, f label.Format, data []byte) (int, error) {
+	rr, err := label.NewRecordReader(f, bytes.NewReader(data), label.ReadOptions{})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for {
+		rec, err := rr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		c, err := l.Copies(rec)
+		if err != nil {
+			return 0, err
+		}
+		n += c
+	}
+	if n == 0 {
+		return 0, errors.New("no records")
+	}
+	return n, nil
+}
+
+func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxSubmitBytes)
+	user, err := s.user(r)
+	if err != nil {
+		s.fail(w, r, http.StatusUnauthorized, "unauthorized", "%v", err)
+		return
+	}
+	sub, err := s.parseSubmission(r)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		s.fail(w, r, http.StatusRequestEntityTooLarge, "too_large", "the request is larger than %d bytes", MaxSubmitBytes)
+		return
+	case err != nil:
+		s.fail(w, r, http.StatusBadRequest, "invalid_request", "%v", err)
+		return
+	}
+	if strings.TrimSpace(sub.Title) == "" {
+		s.fail(w, r, http.StatusBadRequest, "invalid_request", "title: required (the job description shown on the station)")
+		return
+	}
+	if len(sub.Title) > 200 {
+		s.fail(w, r, http.StatusBadRequest, "invalid_request", "title: longer than 200 bytes")
+		return
+	}
+	if sub.Layout == "" {
+		s.fail(w, r, http.StatusBadRequest, "invalid_request", "format: required (the layout id)")
+		return
+	}
+	lay, ok := s.seed.Layouts[sub.Layout]
+	if !ok {
+		s.fail(w, r, http.StatusBadRequest, "invalid_request", "format: unknown layout %q", sub.Layout)
+		return
+	}
+	if len(sub.Data) == 0 {
+		s.fail(w, r, http.StatusBadRequest, "invalid_request", "data: required (CSV, JSON, XML or Excel records)")
+		return
+	}
+	if sub.DataFormat == "" {
+		sub.DataFormat = sniff(sub.Data)
+	}
+	f, err := label.ParseFormat(sub.DataFormat)
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, "invalid_request", "data_format: %v", err)
+		return
+	}
+	n, err := countLabels(lay.Parsed, f, sub.Data)
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, "invalid_request", "data: %v", err)
+		return
+	}
+	now := s.now()
+	j := Job{
+		ID: newID("job_"), Title: sub.Title, Layout: sub.Layout, User: user,
+		DataFormat: string(f), Data: sub.Data, Labels: n, State: StateHeld, Created: now, Updated: now,
+	}
+	s.store.Add(j)
+	s.log.Info("jobs: held", "job", j.ID, "user", user, "layout", j.Layout, "labels", n)
+	s.reply(w, r, http.StatusCreated, j)
+}
+
+func (s *Service) list(w http.ResponseWriter, r *http.Request) {
+	user, err := s.user(r)
+	if err != nil {
+		s.fail(w, r, http.StatusUnauthorized, "unauthorized", "%v", err)
+		return
+	}
+	jobs := s.store.List(user)
+	if jobs == nil {
+		jobs = []Job{}
+	}
+	s.reply(w, r, http.StatusOK, map[string]any{"jobs": jobs})
+}
+
+func (s *Service) get(w http.ResponseWriter, r *http.Request) {
+	user, err := s.user(r)
+	if err != nil {
+		s.fail(w, r, http.StatusUnauthorized, "unauthorized", "%v", err)
+		return
+	}
+	j, err := s.store.Get(r.PathValue("id"))
+	if err != nil || j.User != user {
+		s.fail(w, r, http.StatusNotFound, "not_found", "job %q: not found", r.PathValue("id"))
+		return
+	}
+	s.reply(w, r, http.StatusOK, j)
+}

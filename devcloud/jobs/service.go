@@ -1,0 +1,276 @@
+package jobs
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"labelstation/devcloud/seed"
+	"labelstation/station/protocol"
+)
+
+// Options configures the job service.
+type Options struct {
+	Seed *seed.Seed
+	// Broker is the MQTT broker URL (tcp://host:port); the service is an ordinary client, so
+	// devcloud runs as well against an external broker.
+	Broker             string
+	Username, Password string
+	// VerifyUser checks a user's access token (Submit Print Job) and returns the user id.
+	VerifyUser func(ctx context.Context, token string) (string, error)
+	// BadgeKey keys the badge hash (protocol.BadgeHash); stations receive it in fleet config.
+	BadgeKey []byte
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// Service is the job service.
+type Service struct {
+	seed       *seed.Seed
+	store      *Store
+	verifyUser func(ctx context.Context, token string) (string, error)
+	badgeKey   []byte
+	badges     map[string]string // badge hash → user id
+	now        func() time.Time
+	log        *slog.Logger
+	opt        Options
+	client     paho.Client
+
+	mu         sync.Mutex
+	configSent map[string]bool
+}
+
+// New builds the service; Start connects it to the broker.
+func New(opt Options) (*Service, error) {
+	if opt.Seed == nil || opt.VerifyUser == nil || len(opt.BadgeKey) < 16 {
+		return nil, errors.New("jobs: Seed, VerifyUser and a BadgeKey of at least 16 bytes are required")
+	}
+	s := &Service{
+		seed: opt.Seed, store: NewStore(), verifyUser: opt.VerifyUser, badgeKey: opt.BadgeKey,
+		badges: map[string]string{}, now: opt.Now, log: opt.Logger, opt: opt, configSent: map[string]bool{},
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	for _, u := range opt.Seed.Users {
+		for _, b := range u.Badges {
+			s.badges[protocol.BadgeHash(opt.BadgeKey, b)] = u.ID
+		}
+	}
+	return s, nil
+}
+
+// Store exposes the job store (for devcloud's status page and tests).
+func (s *Service) Store() *Store { return s.store }
+
+// Start connects to the broker and subscribes to every station's requests. It returns once the
+// first connection is up; paho reconnects by itself afterwards and OnConnect resubscribes.
+func (s *Service) Start(ctx context.Context) error {
+	o := paho.NewClientOptions().
+		AddBroker(s.opt.Broker).
+		SetClientID("devcloud-jobs").
+		SetUsername(s.opt.Username).
+		SetPassword(s.opt.Password).
+		SetCleanSession(false).
+		SetOrderMatters(false). // handlers publish replies; ordered handlers would deadlock paho
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(500 * time.Millisecond).
+		SetMaxReconnectInterval(5 * time.Second).
+		SetOnConnectHandler(func(c paho.Client) { s.subscribe(c) })
+	s.client = paho.NewClient(o)
+	tok := s.client.Connect()
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("jobs: connect %s: %w", s.opt.Broker, err)
+		}
+	case <-ctx.Done():
+		s.client.Disconnect(0)
+		return fmt.Errorf("jobs: connect %s: %w", s.opt.Broker, ctx.Err())
+	}
+	return nil
+}
+
+// Close disconnects from the broker.
+func (s *Service) Close() {
+	if s.client != nil {
+		s.client.Disconnect(250)
+	}
+}
+
+func (s *Service) subscribe(c paho.Client) {
+	subs := map[string]paho.MessageHandler{
+		protocol.AllStations(protocol.LeafLookup):         s.onLookup,
+		protocol.AllStations(protocol.LeafRelease):        s.onRelease,
+		protocol.AllStations(protocol.LeafJobStatus):      s.onStatus,
+		protocol.AllStations(protocol.LeafPresence):       s.onPresence,
+		protocol.AllStations(protocol.LeafConfigReported): s.onConfigReported,
+	}
+	for filter, h := range subs {
+		t := c.Subscribe(filter, 1, h)
+		if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+			s.log.Error("jobs: subscribe failed", "filter", filter, "err", t.Error())
+		}
+	}
+}
+
+func (s *Service) publish(topic string, retained bool, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("jobs: marshal %s: %w", topic, err)
+	}
+	t := s.client.Publish(topic, 1, retained, b)
+	if !t.WaitTimeout(10 * time.Second) {
+		return fmt.Errorf("jobs: publish %s: timed out", topic)
+	}
+	if err := t.Error(); err != nil {
+		return fmt.Errorf("jobs: publish %s: %w", topic, err)
+	}
+	return nil
+}
+
+func (s *Service) userByBadge(hash string) (seed.User, bool) {
+	id, ok := s.badges[hash]
+	if !ok {
+		return seed.User{}, false
+	}
+	u, err := s.seed.UserByID(id)
+	return u, err == nil
+}
+
+func (s *Service) onLookup(_ paho.Client, m paho.Message) {
+	station, _, err := protocol.ParseStationTopic(m.Topic())
+	if err != nil {
+		return
+	}
+	var req protocol.LookupRequest
+	if err := protocol.Decode(m.Payload(), &req); err != nil {
+		s.log.Info("jobs: bad lookup", "station", station, "err", err)
+		return
+	}
+	rep := protocol.LookupReply{V: protocol.Version, Req: req.Req, Jobs: []protocol.JobSummary{}}
+	if u, ok := s.userByBadge(req.Badge); !ok {
+		rep.Error = &protocol.Error{Code: protocol.CodeUnknownBadge, Message: "this badge is not registered"}
+	} else {
+		rep.User = &protocol.User{ID: u.ID, Name: u.Name}
+		for _, j := range s.store.List(u.ID, StateHeld) {
+			rep.Jobs = append(rep.Jobs, protocol.JobSummary{ID: j.ID, Title: j.Title, Labels: j.Labels})
+		}
+	}
+	if err := s.publish(protocol.StationTopic(station, protocol.LeafLookupReply), false, rep); err != nil {
+		s.log.Error("jobs: lookup reply", "station", station, "err", err)
+	}
+}
+
+func (s *Service) onRelease(_ paho.Client, m paho.Message) {
+	station, _, err := protocol.ParseStationTopic(m.Topic())
+	if err != nil {
+		return
+	}
+	var req protocol.ReleaseRequest
+	if err := protocol.Decode(m.Payload(), &req); err != nil {
+		s.log.Info("jobs: bad release", "station", station, "err", err)
+		return
+	}
+	rep := protocol.ReleaseReply{V: protocol.Version, Req: req.Req, Released: []string{}}
+	u, ok := s.userByBadge(req.Badge)
+	if !ok {
+		rep.Error = &protocol.Error{Code: protocol.CodeUnknownBadge, Message: "this badge is not registered"}
+	} else {
+		for _, j := range s.store.Release(u.ID, station, req.Jobs, s.now()) {
+			msg := protocol.Job{
+				V: protocol.Version, ID: j.ID, Title: j.Title, User: protocol.User{ID: u.ID, Name: u.Name},
+				Layout: s.seed.Layouts[j.Layout].Raw, Format: j.DataFormat, Data: j.Data, Labels: j.Labels,
+			}
+			if err := s.publish(protocol.StationTopic(station, protocol.LeafJob), false, msg); err != nil {
+				// The persistent session still holds it if the broker accepted it; log and go on.
+				s.log.Error("jobs: send job", "station", station, "job", j.ID, "err", err)
+			}
+			rep.Released = append(rep.Released, j.ID)
+		}
+	}
+	if err := s.publish(protocol.StationTopic(station, protocol.LeafReleaseReply), false, rep); err != nil {
+		s.log.Error("jobs: release reply", "station", station, "err", err)
+	}
+}
+
+func (s *Service) onStatus(_ paho.Client, m paho.Message) {
+	station, _, err := protocol.ParseStationTopic(m.Topic())
+	if err != nil {
+		return
+	}
+	var st protocol.JobStatus
+	if err := protocol.Decode(m.Payload(), &st); err != nil {
+		s.log.Info("jobs: bad status", "station", station, "err", err)
+		return
+	}
+	j, changed, err := s.store.ApplyStatus(station, st.Job, st.State, st.Printed, st.Seq, st.Error, s.now())
+	if err != nil {
+		s.log.Info("jobs: status refused", "station", station, "job", st.Job, "err", err)
+		return
+	}
+	if changed {
+		s.log.Info("jobs: status", "station", station, "job", j.ID, "state", j.State, "printed", j.Printed, "of", j.Labels)
+	}
+}
+
+// onPresence hands a station its fleet config the first time this process sees it online.
+func (s *Service) onPresence(_ paho.Client, m paho.Message) {
+	station, _, err := protocol.ParseStationTopic(m.Topic())
+	if err != nil {
+		return
+	}
+	var p protocol.Presence
+	if err := protocol.Decode(m.Payload(), &p); err != nil {
+		return
+	}
+	s.log.Info("jobs: presence", "station", station, "online", p.Online, "state", p.State)
+	if !p.Online {
+		return
+	}
+	s.mu.Lock()
+	sent := s.configSent[station]
+	s.configSent[station] = true
+	s.mu.Unlock()
+	if sent {
+		return
+	}
+	if err := s.PushConfig(station, s.DefaultFleetConfig()); err != nil {
+		s.log.Error("jobs: push config", "station", station, "err", err)
+	}
+}
+
+// DefaultFleetConfig is the fleet config devcloud gives every station: the badge hash key.
+func (s *Service) DefaultFleetConfig() json.RawMessage {
+	b, _ := json.Marshal(map[string]any{"v": 1, "badge": map[string]any{"hash_key": hex.EncodeToString(s.badgeKey)}})
+	return b
+}
+
+// PushConfig publishes a retained desired config for one station.
+func (s *Service) PushConfig(station string, cfg json.RawMessage) error {
+	d := protocol.ConfigDesired{V: protocol.Version, Version: newID("cfg_"), Config: cfg}
+	return s.publish(protocol.StationTopic(station, protocol.LeafConfigDesired), true, d)
+}
+
+func (s *Service) onConfigReported(_ paho.Client, m paho.Message) {
+	station, _, err := protocol.ParseStationTopic(m.Topic())
+	if err != nil {
+		return
+	}
+	var r protocol.ConfigReported
+	if err := protocol.Decode(m.Payload(), &r); err != nil {
+		return
+	}
+	s.log.Info("jobs: config reported", "station", station, "version", r.Version, "applied", r.Applied, "error", r.Error)
+}

@@ -1,0 +1,135 @@
+package printer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Languages New accepts.
+const (
+	ZPL    = "zpl"
+	TSPL   = "tspl"
+	ESCPOS = "escpos"
+)
+
+// ErrNoStatus is wrapped when the printer does not answer a status query in
+// time. Zebra printers stay silent to ~HS while media is out or the head is
+// open, so callers must treat it as "not ready", never as "ready".
+var ErrNoStatus = errors.New("printer: no status reply")
+
+// ErrUnsupported is wrapped when the language has no status query.
+var ErrUnsupported = errors.New("printer: unsupported")
+
+// Printer = transport + language: sends one label's bytes, queries status.
+type Printer struct {
+	t    Transport
+	lang string
+
+	// WriteTimeout bounds Send when ctx has no deadline; default 30s.
+	WriteTimeout time.Duration
+	// StatusTimeout bounds Status when ctx has no earlier deadline;
+	// default 2s.
+	StatusTimeout time.Duration
+}
+
+// New wraps t; lang is "zpl", "tspl" or "escpos" (anything else can Send but
+// not report Status).
+func New(t Transport, lang string) *Printer {
+	return &Printer{t: t, lang: lang, WriteTimeout: 30 * time.Second, StatusTimeout: 2 * time.Second}
+}
+
+func (p *Printer) String() string { return p.lang + "@" + p.t.String() }
+
+// bound sets the read or write deadline from ctx (or now+d) and arranges for
+// ctx cancellation to release the blocked call. The returned func undoes it.
+func (p *Printer) bound(ctx context.Context, d time.Duration, write bool) func() {
+	dl, ok := p.t.(deadliner)
+	if !ok {
+		return func() {}
+	}
+	set := dl.SetReadDeadline
+	if write {
+		set = dl.SetWriteDeadline
+	}
+	end := time.Now().Add(d)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(end) {
+		end = cd
+	}
+	_ = set(end)
+	stop := context.AfterFunc(ctx, func() { _ = set(time.Unix(1, 0)) })
+	return func() {
+		stop()
+		_ = set(time.Time{})
+	}
+}
+
+// Send writes one label's bytes.
+func (p *Printer) Send(ctx context.Context, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	defer p.bound(ctx, p.WriteTimeout, true)()
+	n, err := p.t.Write(data)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return fmt.Errorf("printer: %s: send: wrote %d of %d bytes: %w", p.t, n, len(data), err)
+	}
+	return nil
+}
+
+// Status asks the printer for its state with its language's query.
+func (p *Printer) Status(ctx context.Context) (Status, error) {
+	var query []byte
+	var complete func([]byte) bool
+	switch p.lang {
+	case ZPL:
+		query, complete = []byte("~HS"), zplStatusComplete
+	case TSPL:
+		query = []byte{0x1b, '!', '?'}
+		complete = func(b []byte) bool { return len(b) >= 1 }
+	case ESCPOS:
+		query = escposQuery
+		complete = func(b []byte) bool { return len(b) >= 4 }
+	default:
+		return Status{}, fmt.Errorf("%w: status query for language %q", ErrUnsupported, p.lang)
+	}
+	if err := p.Send(ctx, query); err != nil {
+		return Status{}, err
+	}
+	reply, err := p.readUntil(ctx, complete)
+	if err != nil {
+		return Status{}, err
+	}
+	switch p.lang {
+	case ZPL:
+		return ParseZPLHostStatus(reply)
+	case TSPL:
+		return ParseTSPLStatus(reply[len(reply)-1]), nil
+	default:
+		return ParseESCPOSStatus([4]byte(reply[len(reply)-4:]))
+	}
+}
+
+func (p *Printer) readUntil(ctx context.Context, complete func([]byte) bool) ([]byte, error) {
+	defer p.bound(ctx, p.StatusTimeout, false)()
+	var buf []byte
+	tmp := make([]byte, 256)
+	for !complete(buf) {
+		n, err := p.t.Read(tmp)
+		buf = append(buf, tmp[:n]...)
+		if err != nil && !complete(buf) {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("%w: %s: got %q: %w", ErrNoStatus, p.t, buf, err)
+		}
+	}
+	return buf, nil
+}
+
+// Close closes the transport.
+func (p *Printer) Close() error { return p.t.Close() }

@@ -1,0 +1,82 @@
+package label
+
+import (
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// ErrBarcodeData is wrapped when a record's value cannot be encoded in the
+// element's symbology (a letter in an EAN-13, a wrong check digit, ...).
+var ErrBarcodeData = errors.New("label: value not encodable")
+
+// checkBarcodeData validates s for sym and returns the canonical payload:
+// EAN-13 and UPC-A always carry their check digit (computed when the data
+// omits it, verified when present; GS1 General Specifications §7.9.1).
+func checkBarcodeData(sym, s string) (string, error) {
+	if s == "" {
+		return "", fmt.Errorf("%w: empty %s data", ErrBarcodeData, sym)
+	}
+	switch sym {
+	case EAN13, UPCA:
+		n := 13
+		if sym == UPCA {
+			n = 12
+		}
+		for i := 0; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return "", fmt.Errorf("%w: %s %q: only digits allowed (index %d)", ErrBarcodeData, sym, s, i)
+			}
+		}
+		switch len(s) {
+		case n - 1:
+			return s + string(rune('0'+gs1Check(s))), nil
+		case n:
+			if want := gs1Check(s[:n-1]); int(s[n-1]-'0') != want {
+				return "", fmt.Errorf("%w: %s %q: check digit %c should be %d", ErrBarcodeData, sym, s, s[n-1], want)
+			}
+			return s, nil
+		}
+		return "", fmt.Errorf("%w: %s %q: want %d or %d digits, got %d", ErrBarcodeData, sym, s, n-1, n, len(s))
+	case Code39:
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			ok := (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || c == ' ' || c == '-' || c == '.' || c == '$' || c == '/' || c == '+' || c == '%'
+			if !ok {
+				return "", fmt.Errorf("%w: code39 %q: character %q at index %d is not in the Code 39 set (0-9 A-Z space - . $ / + %%)", ErrBarcodeData, s, c, i)
+			}
+		}
+	case Code128:
+		for i := 0; i < len(s); i++ {
+			if s[i] < 0x20 || s[i] > 0x7e {
+				return "", fmt.Errorf("%w: code128 %q: byte 0x%02x at index %d is not printable ASCII", ErrBarcodeData, s, s[i], i)
+			}
+		}
+		if len(s) > 80 {
+			return "", fmt.Errorf("%w: code128: %d characters, at most 80", ErrBarcodeData, len(s))
+		}
+	default:
+		if !utf8.ValidString(s) {
+			return "", fmt.Errorf("%w: %s: data is not valid UTF-8", ErrBarcodeData, sym)
+		}
+		if len(s) > 1000 {
+			return "", fmt.Errorf("%w: %s: %d bytes, at most 1000", ErrBarcodeData, sym, len(s))
+		}
+	}
+	return s, nil
+}
+
+// gs1Check computes the GS1 mod-10 check digit of the digits in s: weights
+// 3 and 1 alternate from the rightmost digit.
+func gs1Check(s string) int {
+	sum := 0
+	for i := 0; i < len(s); i++ {
+		d := int(s[len(s)-1-i] - '0')
+		if i%2 == 0 {
+			sum += 3 * d
+		} else {
+			sum += d
+		}
+	}
+	return (10 - sum%10) % 10
+}

@@ -1,0 +1,166 @@
+package label
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// Fuzz targets: go test -run '^$' -fuzz FuzzCSV -fuzztime 60s ./label/
+// (one target per run). Without -fuzz they run their seed corpus.
+
+func addExampleSeeds(f *testing.F, dir, glob string) {
+	files, _ := filepath.Glob(filepath.Join("..", "examples", dir, glob))
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err == nil {
+			f.Add(b)
+		}
+	}
+}
+
+// drain reads every record; the invariants hold for any input: no panic,
+// errors are classified, field names are never empty.
+func drain(t *testing.T, format Format, data []byte) {
+	rr, err := NewRecordReader(format, bytes.NewReader(data), ReadOptions{MaxBytes: 1 << 20, MaxUnzipBytes: 8 << 20})
+	if err != nil {
+		if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("unclassified error: %v", err)
+		}
+		return
+	}
+	for n := 0; ; n++ {
+		rec, err := rr.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("unclassified error: %v", err)
+			}
+			if !strings.Contains(err.Error(), "record") && !strings.Contains(err.Error(), "header") {
+				t.Fatalf("error does not name the record: %v", err)
+			}
+			return
+		}
+		for k := range rec {
+			if k == "" {
+				t.Fatalf("record %d has an empty field name: %q", n+1, rec)
+			}
+		}
+	}
+}
+
+func FuzzCSV(f *testing.F) {
+	addExampleSeeds(f, "data", "*.csv")
+	f.Add([]byte("\uFEFFa;b\n\"x;\"\"y\"\"\";\n"))
+	f.Add([]byte("a,b\n1,2,3\n"))
+	f.Add([]byte("a\tb\n\"multi\nline\"\t2\n"))
+	f.Fuzz(func(t *testing.T, data []byte) { drain(t, FormatCSV, data) })
+}
+
+func FuzzJSON(f *testing.F) {
+	addExampleSeeds(f, "data", "*.json")
+	f.Add([]byte(`[{"a":{"b":[1,{"c":null}]}},{"a::b":"x"}]`))
+	f.Add([]byte(`{"a":1} x`))
+	f.Fuzz(func(t *testing.T, data []byte) { drain(t, FormatJSON, data) })
+}
+
+func FuzzXML(f *testing.F) {
+	addExampleSeeds(f, "data", "*.xml")
+	f.Add([]byte(`<r><a x="1"><b>2</b><b>3</b></a></r>`))
+	f.Add([]byte(`<r><a>t<x/></a></r>`))
+	f.Fuzz(func(t *testing.T, data []byte) { drain(t, FormatXML, data) })
+}
+
+func FuzzXLSX(f *testing.F) {
+	f.Add(xlsxBytes(f, "Sheet1", [][]any{{"a", "b"}, {"1", "x"}}))
+	f.Add([]byte("PK\x03\x04"))
+	f.Fuzz(func(t *testing.T, data []byte) { drain(t, FormatXLSX, data) })
+}
+
+// FuzzParseLayout: any accepted layout renders (or fails cleanly) in every
+// language, and its ZPL is exactly one label.
+func FuzzParseLayout(f *testing.F) {
+	addExampleSeeds(f, "layouts", "*.json")
+	f.Add([]byte(injectLayout))
+	f.Add([]byte(okHead + `"zpl":"^XA^FO1,1^FD{a|b}^FS^XZ"}`))
+	f.Add([]byte(okHead + `"orientation":90,"elements":[{"type":"line","x":1,"y":1,"x2":1,"y2":9}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := ParseLayout(data)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidLayout) {
+				t.Fatalf("unclassified error: %v", err)
+			}
+			return
+		}
+		if l.WidthMM*l.HeightMM > 200*200 {
+			return // keep raster runs cheap; big labels are legal
+		}
+		rec := Record{}
+		for _, k := range l.Fields() {
+			rec[k] = "12345678901"
+		}
+		for _, lang := range []Lang{LangZPL, LangTSPL, LangESCPOS, LangPNG} {
+			out, err := Render(l, rec, Target{Lang: lang})
+			if err != nil {
+				continue
+			}
+			if lang == LangZPL && (bytes.Count(out, []byte("^XA")) != 1 || bytes.Count(out, []byte("^XZ")) != 1) {
+				t.Fatalf("zpl is not one label:\n%s", out)
+			}
+		}
+	})
+}
+
+// FuzzFieldValue: whatever a field holds, the ZPL stays one label made of
+// the layout's commands, and each ^FD decodes back to the value.
+func FuzzFieldValue(f *testing.F) {
+	for _, v := range hostile {
+		f.Add(v)
+	}
+	f.Add("plain")
+	f.Add("ü_^~\\")
+	l, err := ParseLayout([]byte(injectLayout))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if !utf8.ValidString(v) || len(v) > 500 {
+			return
+		}
+		out, err := Render(l, Record{"v": v}, Target{Lang: LangZPL})
+		if err != nil {
+			if errors.Is(err, ErrBarcodeData) {
+				return
+			}
+			t.Fatal(err)
+		}
+		cmds, fds := zplCommands(t, out)
+		if cmds[0] != "^XA" || cmds[len(cmds)-1] != "^XZ" || strings.Count(strings.Join(cmds, ""), "^XA") != 1 {
+			t.Fatalf("not one label: %q", out)
+		}
+		text := string(visibleControls([]byte(v)))
+		if len(fds) != 3 || fds[0] != text || fds[1] != text || fds[2] != "MA,"+v {
+			t.Fatalf("field data %q for %q", fds, v)
+		}
+		tspl, err := Render(l, Record{"v": v}, Target{Lang: LangTSPL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(tspl, []byte("BITMAP ")) {
+			for _, line := range strings.Split(string(tspl), "\r\n") {
+				for _, c := range []byte(line) {
+					if c < 0x20 {
+						t.Fatalf("control byte in TSPL line %q", line)
+					}
+				}
+			}
+		}
+	})
+}

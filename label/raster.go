@@ -1,0 +1,423 @@
+package label
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/boombuler/barcode"
+	"github.com/boombuler/barcode/code128"
+	"github.com/boombuler/barcode/code39"
+	"github.com/boombuler/barcode/datamatrix"
+	"github.com/boombuler/barcode/ean"
+	"github.com/boombuler/barcode/pdf417"
+	"github.com/boombuler/barcode/qr"
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/gofont/gobold"
+	"golang.org/x/image/font/gofont/goregular"
+	"golang.org/x/image/font/opentype"
+	"golang.org/x/image/math/fixed"
+
+	"labelstation/label/bitmap"
+)
+
+// The raster path draws with the Go fonts (golang.org/x/image/font/gofont),
+// so a preview looks the same on every machine.
+var fonts = sync.OnceValue(func() [2]*opentype.Font {
+	r, err := opentype.Parse(goregular.TTF)
+	if err != nil {
+		panic(err)
+	}
+	b, err := opentype.Parse(gobold.TTF)
+	if err != nil {
+		panic(err)
+	}
+	return [2]*opentype.Font{r, b}
+})
+
+type faceKey struct {
+	bold bool
+	px   int
+}
+
+// faceCache holds one face per size; opentype faces are not safe for
+// concurrent use, so drawing holds faceMu.
+var (
+	faceMu    sync.Mutex
+	faceCache = map[faceKey]font.Face{}
+)
+
+func faceFor(bold bool, px int) font.Face {
+	k := faceKey{bold, px}
+	if f, ok := faceCache[k]; ok {
+		return f
+	}
+	fi := 0
+	if bold {
+		fi = 1
+	}
+	f, err := opentype.NewFace(fonts()[fi], &opentype.FaceOptions{Size: float64(px), DPI: 72, Hinting: font.HintingFull})
+	if err != nil {
+		panic(err) // only fails for a nil font or bad options, both constant here
+	}
+	faceCache[k] = f
+	return f
+}
+
+// advances holds printable-ASCII advance widths in em for regular and bold,
+// so shrink-to-fit can measure text without a face (and without a lock).
+var advances = sync.OnceValue(func() (t [2][95]float64) {
+	faceMu.Lock()
+	defer faceMu.Unlock()
+	for fi := range 2 {
+		f := faceFor(fi == 1, 1000)
+		for r := rune(32); r < 127; r++ {
+			a, _ := f.GlyphAdvance(r)
+			t[fi][r-32] = float64(a) / 64 / 1000
+		}
+	}
+	return t
+})
+
+// textWidthEm estimates the width of s in em; runes beyond ASCII count as
+// 0.6 em, about the average of the Go fonts' Latin glyphs.
+func textWidthEm(s []byte, bold bool) float64 {
+	t := advances()
+	fi := 0
+	if bold {
+		fi = 1
+	}
+	w := 0.0
+	for len(s) > 0 {
+		r, n := utf8.DecodeRune(s)
+		s = s[n:]
+		if r >= 32 && r < 127 {
+			w += t[fi][r-32]
+		} else {
+			w += 0.6
+		}
+	}
+	return w
+}
+
+// shrinkDots returns the font height (dots) at which every line of v fits
+// in w dots; h when it already fits, never below 8 dots (about 1 mm at
+// 203 dpi, the smallest a thermal head prints legibly).
+func shrinkDots(v []byte, bold bool, h, w int) int {
+	widest := 0.0
+	for line := range bytes.SplitSeq(v, []byte{'\n'}) {
+		widest = max(widest, textWidthEm(line, bold))
+	}
+	if widest*float64(h) <= float64(w) || widest == 0 {
+		return h
+	}
+	return max(8, int(float64(w)/widest))
+}
+
+type imgKey struct {
+	idx, dpi int
+}
+
+// imageBitmap is the element's PNG thresholded to dots at dpi, cached.
+func imageBitmap(e *Element, dpi int) *bitmap.Bitmap {
+	return bitmap.FromImage(e.img, max(1, dots(e.Width, dpi)), max(1, dots(e.Height, dpi)))
+}
+
+var rasterPool sync.Pool
+
+func getBitmap(w, h int) *bitmap.Bitmap {
+	if b, ok := rasterPool.Get().(*bitmap.Bitmap); ok && b.W == w && b.H == h {
+		b.Reset()
+		return b
+	}
+	return bitmap.New(w, h)
+}
+
+// RenderBitmap draws one label as a 1-bit bitmap at dpi, in the layout's
+// design orientation (Render rotates it for the printer).
+func RenderBitmap(l *Layout, rec Record, dpi int) (*bitmap.Bitmap, error) {
+	if l.rawZPL != nil {
+		return nil, fmt.Errorf("%w: layout %q is a raw ZPL template; it has no raster form", ErrUnsupported, l.ID)
+	}
+	t, err := Target{Lang: LangPNG, DPI: dpi}.normalize()
+	if err != nil {
+		return nil, err
+	}
+	bm := bitmap.New(dots(l.WidthMM, t.DPI), dots(l.HeightMM, t.DPI))
+	return bm, drawLayout(bm, l, rec, t.DPI)
+}
+
+func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int) error {
+	var scratch [256]byte
+	for i := range l.Elements {
+		e := &l.Elements[i]
+		x, y := dots(e.X, dpi), dots(e.Y, dpi)
+		switch e.Kind {
+		case KindText:
+			v, err := e.tmpl.expand(scratch[:0], rec, rawAppend)
+			if err != nil {
+				return elemErr(i, e, err)
+			}
+			drawText(bm, e, visibleControls(v), x, y, dpi)
+		case KindBarcode:
+			v, err := e.tmpl.expand(scratch[:0], rec, rawAppend)
+			if err != nil {
+				return elemErr(i, e, err)
+			}
+			if err := drawBarcode(bm, e, string(v), x, y, dpi); err != nil {
+				return elemErr(i, e, err)
+			}
+		case KindBox:
+			t := max(1, dots(e.Thickness, dpi))
+			w, h := max(dots(e.Width, dpi), t), max(dots(e.Height, dpi), t)
+			bm.FillRect(image.Rect(x, y, x+w, y+t))
+			bm.FillRect(image.Rect(x, y+h-t, x+w, y+h))
+			bm.FillRect(image.Rect(x, y, x+t, y+h))
+			bm.FillRect(image.Rect(x+w-t, y, x+w, y+h))
+		case KindLine:
+			t := max(1, dots(e.Thickness, dpi))
+			lw, lh := dots(e.X2-e.X, dpi), dots(e.Y2-e.Y, dpi)
+			if lw == 0 {
+				lw = t
+			} else {
+				lh = t
+			}
+			bm.FillRect(image.Rect(x, y, x+lw, y+lh))
+		case KindImage:
+			img := cachedImage(l, i, dpi)
+			for yy := 0; yy < img.H; yy++ {
+				for xx := 0; xx < img.W; xx++ {
+					if img.Black(xx, yy) {
+						bm.Set(x+xx, y+yy)
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func cachedImage(l *Layout, i, dpi int) *bitmap.Bitmap {
+	k := imgKey{i, dpi}
+	if b, ok := l.cache.Load(k); ok {
+		return b.(*bitmap.Bitmap)
+	}
+	b := imageBitmap(&l.Elements[i], dpi)
+	l.cache.Store(k, b)
+	return b
+}
+
+// wrapLines splits v into at most maxLines lines no wider than w dots
+// (greedy, at spaces; w == 0 means no wrapping). A word wider than w gets a
+// line of its own and is clipped by the label edge.
+func wrapLines(v []byte, f font.Face, w, maxLines int) [][]byte {
+	var out [][]byte
+	for para := range bytes.SplitSeq(v, []byte{'\n'}) {
+		if w <= 0 {
+			out = append(out, para)
+			continue
+		}
+		words := bytes.Split(para, []byte{' '})
+		var line []byte
+		for _, word := range words {
+			cand := word
+			if line != nil {
+				cand = append(append(append([]byte{}, line...), ' '), word...)
+			}
+			if line != nil && font.MeasureBytes(f, cand).Ceil() > w {
+				out = append(out, line)
+				line = word
+				continue
+			}
+			line = cand
+		}
+		out = append(out, line)
+	}
+	if len(out) > maxLines {
+		out = out[:maxLines]
+	}
+	return out
+}
+
+func drawText(bm *bitmap.Bitmap, e *Element, v []byte, x, y, dpi int) {
+	h := max(dots(e.FontPt*25.4/72, dpi), 10)
+	w := dots(e.MaxWidth, dpi)
+	if e.Fit == "shrink" {
+		h = shrinkDots(v, e.Bold, h, w)
+	}
+	faceMu.Lock()
+	defer faceMu.Unlock()
+	f := faceFor(e.Bold, h)
+	m := f.Metrics()
+	wrapW := w
+	if e.Fit == "shrink" {
+		wrapW = 0
+	}
+	for i, line := range wrapLines(v, f, wrapW, e.MaxLines) {
+		lx := x
+		if w > 0 && e.Align != "left" {
+			lw := font.MeasureBytes(f, line).Ceil()
+			if e.Align == "center" {
+				lx += (w - lw) / 2
+			} else {
+				lx += w - lw
+			}
+		}
+		base := y + m.Ascent.Ceil() + i*m.Height.Ceil()
+		drawLine(bm, f, line, lx, base)
+	}
+}
+
+func drawLine(bm *bitmap.Bitmap, f font.Face, s []byte, x, base int) {
+	dot := fixed.P(x, base)
+	prev := rune(-1)
+	for len(s) > 0 {
+		r, n := utf8.DecodeRune(s)
+		s = s[n:]
+		if prev >= 0 {
+			dot.X += f.Kern(prev, r)
+		}
+		dr, mask, mp, adv, ok := f.Glyph(dot, r)
+		if !ok {
+			dr, mask, mp, adv, _ = f.Glyph(dot, '?')
+		}
+		if a, isAlpha := mask.(*image.Alpha); isAlpha {
+			for yy := dr.Min.Y; yy < dr.Max.Y; yy++ {
+				row := a.Pix[(mp.Y+yy-dr.Min.Y-a.Rect.Min.Y)*a.Stride:]
+				for xx := dr.Min.X; xx < dr.Max.X; xx++ {
+					if row[mp.X+xx-dr.Min.X-a.Rect.Min.X] >= 0x80 {
+						bm.Set(xx, yy)
+					}
+				}
+			}
+		}
+		dot.X += adv
+		prev = r
+	}
+}
+
+// encodeBarcode builds the symbol with github.com/boombuler/barcode; one
+// image pixel is one module (PDF417: two pixels per row).
+func encodeBarcode(sym, s string, ecc string) (barcode.Barcode, error) {
+	switch sym {
+	case Code128:
+		return code128.Encode(s)
+	case EAN13:
+		return ean.Encode(s)
+	case UPCA:
+		// UPC-A is EAN-13 with a leading 0: the bars are identical.
+		return ean.Encode("0" + s)
+	case Code39:
+		return code39.Encode(s, false, false)
+	case QR:
+		lvl := map[string]qr.ErrorCorrectionLevel{"L": qr.L, "M": qr.M, "Q": qr.Q, "H": qr.H}[ecc]
+		return qr.Encode(s, lvl, qr.Auto)
+	case DataMatrix:
+		return datamatrix.Encode(s)
+	case PDF417:
+		return pdf417.Encode(s, 2)
+	}
+	return nil, fmt.Errorf("%w: symbology %q", ErrUnsupported, sym)
+}
+
+func drawBarcode(bm *bitmap.Bitmap, e *Element, v string, x, y, dpi int) error {
+	s, err := checkBarcodeData(e.Symbology, v)
+	if err != nil {
+		return err
+	}
+	code, err := encodeBarcode(e.Symbology, s, e.ECC)
+	if err != nil {
+		return fmt.Errorf("%w: %s %q: %v", ErrBarcodeData, e.Symbology, s, err)
+	}
+	m := min(max(dots(e.Module, dpi), 1), 10)
+	b := code.Bounds()
+	cols, rows := b.Dx(), b.Dy()
+	var cellH int
+	switch e.Symbology {
+	case QR, DataMatrix:
+		cellH = m
+	case PDF417:
+		rows /= 2
+		cellH = max(dots(e.Height, dpi), 1)
+	default:
+		rows = 1
+		cellH = max(dots(e.Height, dpi), 1)
+	}
+	if x+cols*m > bm.W || y+rows*cellH > bm.H {
+		return fmt.Errorf("%s of %q is %dx%d dots at (%d,%d), beyond the %dx%d dot label", e.Symbology, s, cols*m, rows*cellH, x, y, bm.W, bm.H)
+	}
+	for r := 0; r < rows; r++ {
+		py := r
+		if e.Symbology == PDF417 {
+			py = 2 * r
+		}
+		for c := 0; c < cols; {
+			if !isDark(code, b.Min.X+c, b.Min.Y+py) {
+				c++
+				continue
+			}
+			c0 := c
+			for c < cols && isDark(code, b.Min.X+c, b.Min.Y+py) {
+				c++
+			}
+			bm.FillRect(image.Rect(x+c0*m, y+r*cellH, x+c*m, y+(r+1)*cellH))
+		}
+	}
+	if e.HRI {
+		hri := s
+		faceMu.Lock()
+		f := faceFor(false, max(dots(2.5, dpi), 10))
+		tw := font.MeasureString(f, hri).Ceil()
+		drawLine(bm, f, []byte(hri), x+(cols*m-tw)/2, y+cellH+f.Metrics().Ascent.Ceil()+1)
+		faceMu.Unlock()
+	}
+	return nil
+}
+
+func isDark(img image.Image, x, y int) bool {
+	r, _, _, _ := img.At(x, y).RGBA()
+	return r < 0x8000
+}
+
+// appendRaster renders through the bitmap and encodes it for t.Lang.
+func appendRaster(dst []byte, l *Layout, rec Record, t Target) ([]byte, error) {
+	w, h := dots(l.WidthMM, t.DPI), dots(l.HeightMM, t.DPI)
+	bm := getBitmap(w, h)
+	defer rasterPool.Put(bm)
+	if err := drawLayout(bm, l, rec, t.DPI); err != nil {
+		return dst, err
+	}
+	out := bm.Rotate(l.Orientation)
+	switch t.Lang {
+	case LangZPL:
+		dst = append(dst, "^XA\n^PW"...)
+		dst = strconv.AppendInt(dst, int64(out.W), 10)
+		dst = append(dst, "\n^LL"...)
+		dst = strconv.AppendInt(dst, int64(out.H), 10)
+		dst = append(dst, "\n^LH0,0\n^FO0,0"...)
+		dst = bitmap.AppendZPL(dst, out, bitmap.ZPLZ64)
+		return append(dst, "^FS\n^XZ\n"...), nil
+	case LangTSPL:
+		wmm, hmm := l.WidthMM, l.HeightMM
+		if l.Orientation == 90 || l.Orientation == 270 {
+			wmm, hmm = hmm, wmm
+		}
+		dst = appendTSPLHeader(dst, wmm, hmm)
+		dst = bitmap.AppendTSPL(dst, 0, 0, out)
+		return append(dst, "PRINT 1,1\r\n"...), nil
+	case LangESCPOS:
+		dst = append(dst, 0x1b, '@') // ESC @: initialise
+		dst = bitmap.AppendESCPOS(dst, out)
+		return append(dst, 0x1d, 'V', 66, 0), nil // GS V 66 0: feed to the cutter and cut
+	case LangPNG:
+		buf := bytes.NewBuffer(dst)
+		if err := bitmap.EncodePNG(buf, out); err != nil {
+			return dst, fmt.Errorf("label: png: %w", err)
+		}
+		return buf.Bytes(), nil
+	}
+	return dst, fmt.Errorf("%w: %s", ErrUnsupported, t.Lang)
+}

@@ -1,0 +1,160 @@
+package label
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"labelstation/label/bitmap"
+)
+
+// errNeedRaster makes AppendRender fall back to the raster path for a
+// record TSPL cannot carry natively (a control byte in a 2-D code).
+var errNeedRaster = errors.New("label: tspl: needs raster")
+
+// appendTSPLHeader starts a TSPL label of wMM×hMM. The gap or black mark
+// of the stock is printer configuration (set once, stored by the printer),
+// not part of every label.
+func appendTSPLHeader(dst []byte, wMM, hMM float64) []byte {
+	mm := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	return fmt.Appendf(dst, "SIZE %s mm,%s mm\r\nCODEPAGE UTF-8\r\nDIRECTION 0,0\r\nREFERENCE 0,0\r\nCLS\r\n", mm(wMM), mm(hMM))
+}
+
+// tsplQuote appends s as a TSPL string literal. Inside "...", a double
+// quote is written \["] (TSPL/TSPL2 Programming Manual, "TEXT": \["] for
+// "). A line break would end the command, so newlines become spaces; other
+// control bytes were made visible already (visibleControls). ok is false
+// when s holds a byte TSPL cannot carry or the sequence "\[" that the
+// printer would read as an escape.
+func tsplQuote(dst, s []byte) ([]byte, bool) {
+	if bytes.Contains(s, []byte(`\[`)) {
+		return dst, false
+	}
+	dst = append(dst, '"')
+	for _, c := range s {
+		switch {
+		case c == '"':
+			dst = append(dst, `\["]`...)
+		case c == '\n':
+			dst = append(dst, ' ')
+		case c < 0x20 || c == 0x7f:
+			return dst, false
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"'), true
+}
+
+func appendTSPL(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error) {
+	start := len(dst)
+	out, err := appendTSPLNative(dst, l, rec, dpi)
+	if errors.Is(err, errNeedRaster) {
+		return appendRaster(dst[:start], l, rec, Target{Lang: LangTSPL, DPI: dpi, Raster: true})
+	}
+	return out, err
+}
+
+func appendTSPLNative(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error) {
+	w, h := dots(l.WidthMM, dpi), dots(l.HeightMM, dpi)
+	dst = appendTSPLHeader(dst, l.WidthMM, l.HeightMM)
+	if l.Orientation == 180 {
+		dst = append(dst, "DIRECTION 1,0\r\n"...)
+	}
+	var scratch [256]byte
+	var ok bool
+	for i := range l.Elements {
+		e := &l.Elements[i]
+		x, y := dots(e.X, dpi), dots(e.Y, dpi)
+		switch e.Kind {
+		case KindText:
+			v, err := e.tmpl.expand(scratch[:0], rec, rawAppend)
+			if err != nil {
+				return dst, elemErr(i, e, err)
+			}
+			v = visibleControls(v)
+			hd := max(dots(e.FontPt*25.4/72, dpi), 10)
+			wd := dots(e.MaxWidth, dpi)
+			if e.Fit == "shrink" {
+				hd = shrinkDots(v, e.Bold, hd, wd)
+			}
+			// Font "0" is the scalable font; its x/y multipliers are points.
+			pt := max(1, int(float64(hd)*72/float64(dpi)+0.5))
+			strikes := 1
+			if e.Bold {
+				strikes = 2
+			}
+			for s := range strikes {
+				xs := x + s*max(1, dpi/150)
+				if wd > 0 {
+					align := map[string]int{"left": 1, "center": 2, "right": 3}[e.Align]
+					dst = fmt.Appendf(dst, "BLOCK %d,%d,%d,%d,\"0\",0,%d,%d,0,%d,", xs, y, wd, hd*e.MaxLines+hd/2, pt, pt, align)
+				} else {
+					dst = fmt.Appendf(dst, "TEXT %d,%d,\"0\",0,%d,%d,", xs, y, pt, pt)
+				}
+				if dst, ok = tsplQuote(dst, v); !ok {
+					return dst, errNeedRaster
+				}
+				dst = append(dst, "\r\n"...)
+			}
+		case KindBarcode:
+			v, err := e.tmpl.expand(scratch[:0], rec, rawAppend)
+			if err != nil {
+				return dst, elemErr(i, e, err)
+			}
+			s, err := checkBarcodeData(e.Symbology, string(v))
+			if err != nil {
+				return dst, elemErr(i, e, err)
+			}
+			m := min(max(dots(e.Module, dpi), 1), 10)
+			bh := max(dots(e.Height, dpi), 1)
+			hri := 0
+			if e.HRI {
+				hri = 1
+			}
+			switch e.Symbology {
+			case Code128:
+				dst = fmt.Appendf(dst, "BARCODE %d,%d,\"128\",%d,%d,0,%d,%d,", x, y, bh, hri, m, m)
+			case EAN13:
+				dst = fmt.Appendf(dst, "BARCODE %d,%d,\"EAN13\",%d,%d,0,%d,%d,", x, y, bh, hri, m, m)
+				s = s[:12]
+			case UPCA:
+				dst = fmt.Appendf(dst, "BARCODE %d,%d,\"UPCA\",%d,%d,0,%d,%d,", x, y, bh, hri, m, m)
+				s = s[:11]
+			case Code39:
+				dst = fmt.Appendf(dst, "BARCODE %d,%d,\"39\",%d,%d,0,%d,%d,", x, y, bh, hri, m, 3*m)
+			case QR:
+				dst = fmt.Appendf(dst, "QRCODE %d,%d,%s,%d,A,0,", x, y, e.ECC, m)
+			case DataMatrix:
+				dst = fmt.Appendf(dst, "DMATRIX %d,%d,%d,%d,x%d,", x, y, w-x, h-y, m)
+			case PDF417:
+				dst = fmt.Appendf(dst, "PDF417 %d,%d,%d,%d,0,W%d,H%d,", x, y, w-x, h-y, m, bh)
+			}
+			if dst, ok = tsplQuote(dst, []byte(s)); !ok {
+				return dst, errNeedRaster
+			}
+			dst = append(dst, "\r\n"...)
+		case KindBox:
+			t := max(1, dots(e.Thickness, dpi))
+			bw, bh := max(dots(e.Width, dpi), t), max(dots(e.Height, dpi), t)
+			if 2*t >= min(bw, bh) {
+				dst = fmt.Appendf(dst, "BAR %d,%d,%d,%d\r\n", x, y, bw, bh)
+			} else {
+				dst = fmt.Appendf(dst, "BOX %d,%d,%d,%d,%d\r\n", x, y, x+bw, y+bh, t)
+			}
+		case KindLine:
+			t := max(1, dots(e.Thickness, dpi))
+			lw, lh := dots(e.X2-e.X, dpi), dots(e.Y2-e.Y, dpi)
+			if lw == 0 {
+				lw = t
+			} else {
+				lh = t
+			}
+			dst = fmt.Appendf(dst, "BAR %d,%d,%d,%d\r\n", x, y, lw, lh)
+		case KindImage:
+			dst = bitmap.AppendTSPL(dst, x, y, cachedImage(l, i, dpi))
+		}
+	}
+	return append(dst, "PRINT 1,1\r\n"...), nil
+}

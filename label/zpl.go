@@ -1,0 +1,372 @@
+package label
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"labelstation/label/bitmap"
+)
+
+// ZPL II field data rules (ZPL II Programming Guide, ^FD and ^FH): '^' and
+// '~' start commands anywhere, so data containing them is written as _XX
+// hex after ^FH (whose default escape character is '_'; '_' itself is
+// therefore escaped too). Control bytes are escaped so a printer never sees
+// a raw byte from the data; '\' is escaped because ^FB treats "\&" as a line
+// break. Bytes >= 0x80 pass through: ^CI28 selects UTF-8.
+func zplEscByte(c byte) bool {
+	return c == '^' || c == '~' || c == '_' || c == '\\' || c < 0x20 || c == 0x7f
+}
+
+func zplNeedsEsc(s []byte) bool {
+	for _, c := range s {
+		if zplEscByte(c) {
+			return true
+		}
+	}
+	return false
+}
+
+const hexDigits = "0123456789ABCDEF"
+
+func appendZPLEsc(dst, s []byte) []byte {
+	for _, c := range s {
+		if zplEscByte(c) {
+			dst = append(dst, '_', hexDigits[c>>4], hexDigits[c&15])
+		} else {
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// appendFD appends one field's data: ^FD, with ^FH in front only when the
+// value needs escaping, so ordinary values stay readable in the output.
+func appendFD(dst []byte, prefix string, v []byte) []byte {
+	if zplNeedsEsc(v) {
+		dst = append(dst, "^FH^FD"...)
+		dst = append(dst, prefix...)
+		dst = appendZPLEsc(dst, v)
+	} else {
+		dst = append(dst, "^FD"...)
+		dst = append(dst, prefix...)
+		dst = append(dst, v...)
+	}
+	return append(dst, "^FS\n"...)
+}
+
+func rawAppend(d []byte, s string) []byte { return append(d, s...) }
+
+// zplProgram is a layout compiled for one dpi: everything that does not
+// depend on the record is formatted once.
+type zplProgram struct {
+	head []byte
+	ops  []zplOp
+}
+
+type zplOp struct {
+	idx    int
+	el     *Element
+	static []byte // box, line, image: the whole command
+	pre    string // command(s) before ^FD
+	pre2   string // second strike for bold text
+	fdPfx  string // prefix inside ^FD (QR mode)
+	hDots  int    // text: font height in dots (for shrink)
+	wDots  int    // text: box width in dots
+}
+
+type progKey struct {
+	lang Lang
+	dpi  int
+}
+
+func zplProg(l *Layout, dpi int) (*zplProgram, error) {
+	key := progKey{LangZPL, dpi}
+	if p, ok := l.cache.Load(key); ok {
+		return p.(*zplProgram), nil
+	}
+	p := &zplProgram{}
+	w, h := dots(l.WidthMM, dpi), dots(l.HeightMM, dpi)
+	po := "N"
+	if l.Orientation == 180 {
+		po = "I"
+	}
+	p.head = fmt.Appendf(nil, "^XA\n^CI28\n^PW%d\n^LL%d\n^LH0,0\n^PO%s\n", w, h, po)
+	for i := range l.Elements {
+		e := &l.Elements[i]
+		op := zplOp{idx: i, el: e}
+		x, y := dots(e.X, dpi), dots(e.Y, dpi)
+		switch e.Kind {
+		case KindText:
+			op.hDots = max(dots(e.FontPt*25.4/72, dpi), 10)
+			op.wDots = dots(e.MaxWidth, dpi)
+			op.pre = zplTextPre(x, y, op.hDots, op.wDots, e)
+			if e.Bold {
+				op.pre2 = zplTextPre(x+max(1, dpi/150), y, op.hDots, op.wDots, e)
+			}
+		case KindBarcode:
+			op.pre, op.fdPfx = zplBarcodePre(x, y, dpi, e)
+		case KindBox:
+			t := max(1, dots(e.Thickness, dpi))
+			op.static = fmt.Appendf(nil, "^FO%d,%d^GB%d,%d,%d^FS\n", x, y, max(dots(e.Width, dpi), t), max(dots(e.Height, dpi), t), t)
+		case KindLine:
+			t := max(1, dots(e.Thickness, dpi))
+			lw, lh := dots(e.X2-e.X, dpi), dots(e.Y2-e.Y, dpi)
+			if lw == 0 {
+				lw = t
+			} else {
+				lh = t
+			}
+			op.static = fmt.Appendf(nil, "^FO%d,%d^GB%d,%d,%d^FS\n", x, y, lw, lh, t)
+		case KindImage:
+			bm := imageBitmap(e, dpi)
+			op.static = fmt.Appendf(nil, "^FO%d,%d", x, y)
+			op.static = bitmap.AppendZPL(op.static, bm, bitmap.ZPLAuto)
+			op.static = append(op.static, "^FS\n"...)
+		}
+		p.ops = append(p.ops, op)
+	}
+	l.cache.Store(key, p)
+	return p, nil
+}
+
+func zplTextPre(x, y, h, w int, e *Element) string {
+	s := "^FO" + strconv.Itoa(x) + "," + strconv.Itoa(y) + "^A0N,%H,%H"
+	if w > 0 {
+		j := "L"
+		switch e.Align {
+		case "center":
+			j = "C"
+		case "right":
+			j = "R"
+		}
+		s += "^FB" + strconv.Itoa(w) + "," + strconv.Itoa(e.MaxLines) + ",0," + j + ",0"
+	}
+	return strings.ReplaceAll(s, "%H", strconv.Itoa(h))
+}
+
+func zplBarcodePre(x, y, dpi int, e *Element) (pre, fdPfx string) {
+	m := min(max(dots(e.Module, dpi), 1), 10)
+	h := max(dots(e.Height, dpi), 1)
+	hri := "N"
+	if e.HRI {
+		hri = "Y"
+	}
+	fo := "^FO" + strconv.Itoa(x) + "," + strconv.Itoa(y)
+	switch e.Symbology {
+	case Code128:
+		// Mode A (automatic subset selection): the data is taken literally,
+		// so a '>' in it is not an invocation code.
+		return fo + fmt.Sprintf("^BY%d,3,%d^BCN,%d,%s,N,N,A", m, h, h, hri), ""
+	case EAN13:
+		return fo + fmt.Sprintf("^BY%d,3,%d^BEN,%d,%s,N", m, h, h, hri), ""
+	case UPCA:
+		return fo + fmt.Sprintf("^BY%d,3,%d^BUN,%d,%s,N,Y", m, h, h, hri), ""
+	case Code39:
+		return fo + fmt.Sprintf("^BY%d,3,%d^B3N,N,%d,%s,N", m, h, h, hri), ""
+	case QR:
+		// Model 2; the ^FD prefix is "<ecc>A," (automatic data mode).
+		// ^BQ is moved down by the current ^BY bar height, so that is
+		// reset to its power-on default of 10 dots first.
+		return fo + fmt.Sprintf("^BY2,3,10^BQN,2,%d", m), e.ECC + "A,"
+	case DataMatrix:
+		return fo + fmt.Sprintf("^BXN,%d,200", m), ""
+	case PDF417:
+		return fo + fmt.Sprintf("^BY%d^B7N,%d,0,0,0,N", m, h), ""
+	}
+	return fo, ""
+}
+
+func appendZPL(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error) {
+	p, err := zplProg(l, dpi)
+	if err != nil {
+		return dst, err
+	}
+	var scratch [256]byte
+	dst = append(dst, p.head...)
+	for i := range p.ops {
+		op := &p.ops[i]
+		if op.static != nil {
+			dst = append(dst, op.static...)
+			continue
+		}
+		e := op.el
+		v, err := e.tmpl.expand(scratch[:0], rec, rawAppend)
+		if err != nil {
+			return dst, elemErr(op.idx, e, err)
+		}
+		switch e.Kind {
+		case KindText:
+			v = visibleControls(v)
+			pre, pre2 := op.pre, op.pre2
+			if e.Fit == "shrink" {
+				h := shrinkDots(v, e.Bold, op.hDots, op.wDots)
+				if h != op.hDots {
+					hs := strconv.Itoa(op.hDots)
+					ns := strconv.Itoa(h)
+					pre = strings.Replace(pre, "^A0N,"+hs+","+hs, "^A0N,"+ns+","+ns, 1)
+					pre2 = strings.Replace(pre2, "^A0N,"+hs+","+hs, "^A0N,"+ns+","+ns, 1)
+				}
+			}
+			dst = append(dst, pre...)
+			dst = appendFD(dst, "", v)
+			if pre2 != "" {
+				dst = append(dst, pre2...)
+				dst = appendFD(dst, "", v)
+			}
+		case KindBarcode:
+			s, err := checkBarcodeData(e.Symbology, string(v))
+			if err != nil {
+				return dst, elemErr(op.idx, e, err)
+			}
+			// ^BE and ^BU compute the check digit themselves.
+			switch e.Symbology {
+			case EAN13:
+				s = s[:12]
+			case UPCA:
+				s = s[:11]
+			}
+			dst = append(dst, op.pre...)
+			dst = appendFD(dst, op.fdPfx, []byte(s))
+		}
+	}
+	return append(dst, "^XZ\n"...), nil
+}
+
+// visibleControls replaces control characters in text with their visible
+// "\xHH" spelling (newline stays: it separates lines), so a stray ESC or
+// NUL in data prints as text on every printer language alike.
+func visibleControls(v []byte) []byte {
+	clean := true
+	for _, c := range v {
+		if (c < 0x20 && c != '\n') || c == 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return v
+	}
+	out := make([]byte, 0, len(v)+8)
+	for _, c := range v {
+		if (c < 0x20 && c != '\n') || c == 0x7f {
+			out = append(out, '\\', 'x', hexDigits[c>>4], hexDigits[c&15])
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// rawPart is a piece of a raw ZPL template: literal ZPL or a placeholder
+// inside a ^FD field, with the ^FH escape character in effect there.
+type rawPart struct {
+	lit    string
+	field  string
+	def    string
+	hasDef bool
+	esc    byte
+}
+
+// parseRawZPL checks a ZebraDesigner-style template: one ^XA..^XZ label
+// whose {field} placeholders all sit inside ^FD..^FS. A field that has a
+// placeholder but no ^FH gets one, so data is always hex-escaped.
+func parseRawZPL(src string) ([]rawPart, error) {
+	s := strings.TrimSpace(src)
+	up := asciiUpper(s)
+	if !strings.HasPrefix(up, "^XA") || !strings.HasSuffix(up, "^XZ") || strings.Count(up, "^XA") != 1 || strings.Count(up, "^XZ") != 1 {
+		return nil, errors.New("must be exactly one label: start with ^XA and end with ^XZ")
+	}
+	t, err := parseTemplate(s)
+	if err != nil {
+		return nil, err
+	}
+	var out []rawPart
+	var sofar strings.Builder // literal ZPL emitted so far
+	for _, p := range t.parts {
+		if p.field == "" {
+			sofar.WriteString(p.lit)
+			out = append(out, rawPart{lit: p.lit})
+			continue
+		}
+		z := asciiUpper(sofar.String())
+		fd := strings.LastIndex(z, "^FD")
+		if fd < 0 || strings.LastIndex(z, "^FS") > fd {
+			return nil, fmt.Errorf("placeholder {%s} is outside a ^FD...^FS field", p.field)
+		}
+		fieldStart := max(strings.LastIndex(z[:fd], "^FS"), 0)
+		esc := byte('_')
+		if fh := strings.LastIndex(z[:fd], "^FH"); fh >= fieldStart {
+			if c := sofar.String()[fh+3]; c != '^' {
+				esc = c
+			}
+		} else {
+			// Insert ^FH right before this field's ^FD in the literal parts.
+			if err := insertFH(out, fd); err != nil {
+				return nil, err
+			}
+			sofar.Reset()
+			for _, q := range out {
+				sofar.WriteString(q.lit)
+			}
+		}
+		out = append(out, rawPart{field: p.field, def: p.def, hasDef: p.hasDef, esc: esc})
+	}
+	return out, nil
+}
+
+// insertFH inserts "^FH" at byte offset off of the concatenated literals.
+func insertFH(parts []rawPart, off int) error {
+	for i := range parts {
+		if parts[i].field != "" {
+			continue
+		}
+		if off <= len(parts[i].lit) {
+			parts[i].lit = parts[i].lit[:off] + "^FH" + parts[i].lit[off:]
+			return nil
+		}
+		off -= len(parts[i].lit)
+	}
+	return errors.New("internal: ^FD offset not found")
+}
+
+func appendRawZPL(dst []byte, l *Layout, rec Record) ([]byte, error) {
+	for _, p := range l.rawZPL {
+		if p.field == "" {
+			dst = append(dst, p.lit...)
+			continue
+		}
+		v, ok := rec[p.field]
+		if !ok {
+			if !p.hasDef {
+				return dst, fmt.Errorf("label: zpl: %w: %q (write {%s|} for an empty default)", ErrMissingField, p.field, p.field)
+			}
+			v = p.def
+		}
+		for i := 0; i < len(v); i++ {
+			c := v[i]
+			if zplEscByte(c) || c == p.esc {
+				dst = append(dst, p.esc, hexDigits[c>>4], hexDigits[c&15])
+			} else {
+				dst = append(dst, c)
+			}
+		}
+	}
+	if !bytes.HasSuffix(dst, []byte("\n")) {
+		dst = append(dst, '\n')
+	}
+	return dst, nil
+}
+
+// asciiUpper upper-cases ASCII letters only, keeping byte offsets intact.
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 32
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,356 @@
+package cloud
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"labelstation/devcloud/broker"
+	"labelstation/station/protocol"
+)
+
+// The link is tested against real brokers over TCP: the embedded mochi broker always, and
+// Mosquitto on 127.0.0.1:1883 when it runs. Only token checking is simplified here: the broker
+// accepts "token-<station>" (the real authorization server is in the end-to-end tests).
+
+const svcUser, svcPass = "svc", "svc-secret"
+
+func embedded(t *testing.T) (url string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := broker.Start(broker.Options{
+		Listener: ln, ServiceUser: svcUser, ServicePassword: svcPass,
+		Verify: func(_ context.Context, tok string) (string, error) {
+			sid, ok := strings.CutPrefix(tok, "token-")
+			if !ok {
+				return "", errors.New("bad token")
+			}
+			return sid, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return "tcp://" + b.Addr()
+}
+
+// mosquitto returns the local Mosquitto's URL or skips the test.
+func mosquitto(t *testing.T) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", "127.0.0.1:1883", 500*time.Millisecond)
+	if err != nil {
+		t.Skip("Mosquitto is not running on 127.0.0.1:1883; to run this test: apt-get install mosquitto && mosquitto -d")
+	}
+	c.Close()
+	return "tcp://127.0.0.1:1883"
+}
+
+// fakeCloud is the cloud's side of the protocol on a service account: it answers lookups with
+// the given jobs and records everything stations publish.
+type fakeCloud struct {
+	c    paho.Client
+	mu   sync.Mutex
+	got  map[string][][]byte // topic → payloads
+	seen chan string
+}
+
+func newFakeCloud(t *testing.T, url, id string, jobs []protocol.JobSummary) *fakeCloud {
+	t.Helper()
+	f := &fakeCloud{got: map[string][][]byte{}, seen: make(chan string, 100)}
+	o := paho.NewClientOptions().AddBroker(url).SetClientID(id).SetUsername(svcUser).SetPassword(svcPass).SetOrderMatters(false)
+	f.c = paho.NewClient(o)
+	if tok := f.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("fake cloud connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { f.c.Disconnect(0) })
+	sub := f.c.Subscribe(protocol.Root+"/st/#", 1, func(c paho.Client, m paho.Message) {
+		f.mu.Lock()
+		f.got[m.Topic()] = append(f.got[m.Topic()], m.Payload())
+		f.mu.Unlock()
+		station, leaf, err := protocol.ParseStationTopic(m.Topic())
+		if err == nil && leaf == protocol.LeafLookup {
+			var req protocol.LookupRequest
+			if protocol.Decode(m.Payload(), &req) == nil {
+				b, _ := json.Marshal(protocol.LookupReply{V: 1, Req: req.Req, User: &protocol.User{ID: "u", Name: "U " + req.Badge}, Jobs: jobs})
+				c.Publish(protocol.StationTopic(station, protocol.LeafLookupReply), 1, false, b)
+			}
+		}
+		select {
+		case f.seen <- m.Topic():
+		default:
+		}
+	})
+	if !sub.WaitTimeout(10*time.Second) || sub.Error() != nil {
+		t.Fatalf("fake cloud subscribe: %v", sub.Error())
+	}
+	return f
+}
+
+func (f *fakeCloud) waitTopic(t *testing.T, topic string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		f.mu.Lock()
+		n := len(f.got[topic])
+		f.mu.Unlock()
+		if n > 0 {
+			return
+		}
+		select {
+		case <-f.seen:
+		case <-deadline:
+			t.Fatalf("nothing on %s", topic)
+		}
+	}
+}
+
+func (f *fakeCloud) publishJob(t *testing.T, station string, j protocol.Job) {
+	t.Helper()
+	b, _ := json.Marshal(j)
+	tok := f.c.Publish(protocol.StationTopic(station, protocol.LeafJob), 1, false, b)
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish job: %v", tok.Error())
+	}
+}
+
+type linkRun struct {
+	link   *Link
+	online chan bool
+	jobs   chan protocol.Job
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startLink(t *testing.T, url, station string, onJob func(protocol.Job) error) *linkRun {
+	t.Helper()
+	r := &linkRun{online: make(chan bool, 10), jobs: make(chan protocol.Job, 10), done: make(chan struct{})}
+	if onJob == nil {
+		onJob = func(j protocol.Job) error { r.jobs <- j; return nil }
+	}
+	l, err := New(Options{
+		Broker: url, StationID: station,
+		Password:   func(context.Context) (string, error) { return "token-" + station, nil },
+		OnJob:      onJob,
+		OnOnline:   func(up bool) { r.online <- up },
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.link = l
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { defer close(r.done); l.Run(ctx) }()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *linkRun) stop() {
+	r.cancel()
+	<-r.done
+}
+
+func (r *linkRun) waitOnline(t *testing.T, want bool) {
+	t.Helper()
+	for {
+		select {
+		case up := <-r.online:
+			if up == want {
+				return
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("link never became online=%v", want)
+		}
+	}
+}
+
+func uniq(prefix string) string { return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()) }
+
+// exercise runs the protocol round trips against one broker.
+func exercise(t *testing.T, url string) {
+	station := uniq("st-test")
+	jobs := []protocol.JobSummary{{ID: "j1", Title: "Labels", Labels: 3}}
+	cl := newFakeCloud(t, url, uniq("cloud"), jobs)
+
+	r := startLink(t, url, station, nil)
+	r.waitOnline(t, true)
+	cl.waitTopic(t, protocol.StationTopic(station, protocol.LeafPresence))
+
+	rep, err := r.link.Lookup(context.Background(), "hash1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.User == nil || rep.User.Name != "U hash1" || len(rep.Jobs) != 1 || rep.Jobs[0].ID != "j1" {
+		t.Fatalf("lookup reply = %+v", rep)
+	}
+
+	cl.publishJob(t, station, protocol.Job{V: 1, ID: "j1", Title: "Labels", Format: "csv", Data: []byte("a\n1\n"), Labels: 1})
+	select {
+	case j := <-r.jobs:
+		if j.ID != "j1" || string(j.Data) != "a\n1\n" {
+			t.Fatalf("job = %+v", j)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("job not delivered")
+	}
+	if err := r.link.Report(protocol.JobStatus{Job: "j1", State: protocol.JobPrinted, Printed: 1, Total: 1, Seq: 3}); err != nil {
+		t.Fatal(err)
+	}
+	cl.waitTopic(t, protocol.StationTopic(station, protocol.LeafJobStatus))
+
+	// Persistent session: a job published while the station is away arrives when it is back.
+	r.stop()
+	cl.publishJob(t, station, protocol.Job{V: 1, ID: "j2", Title: "While away", Labels: 1})
+	r2 := startLink(t, url, station, nil)
+	select {
+	case j := <-r2.jobs:
+		if j.ID != "j2" {
+			t.Fatalf("after reconnect got %q, want j2", j.ID)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("job published while offline was not delivered after reconnect")
+	}
+	r2.stop()
+
+	// Goodbye: the retained presence says offline.
+	var p protocol.Presence
+	cl.mu.Lock()
+	all := cl.got[protocol.StationTopic(station, protocol.LeafPresence)]
+	cl.mu.Unlock()
+	if err := protocol.Decode(all[len(all)-1], &p); err != nil || p.Online {
+		t.Fatalf("last presence = %+v (%v), want offline", p, err)
+	}
+}
+
+func TestLinkEmbeddedBroker(t *testing.T) { exercise(t, embedded(t)) }
+
+func TestLinkMosquitto(t *testing.T) { exercise(t, mosquitto(t)) }
+
+// A job the station could not journal is not acknowledged, so the broker delivers it again.
+func TestLinkUnacceptedJobIsRedelivered(t *testing.T) {
+	url := embedded(t)
+	station := uniq("st-redeliver")
+	cl := newFakeCloud(t, url, uniq("cloud"), nil)
+	refused := make(chan struct{}, 1)
+	r := startLink(t, url, station, func(protocol.Job) error {
+		select {
+		case refused <- struct{}{}:
+		default:
+		}
+		return errors.New("disk full")
+	})
+	r.waitOnline(t, true)
+	cl.publishJob(t, station, protocol.Job{V: 1, ID: "j9", Labels: 1})
+	select {
+	case <-refused:
+	case <-time.After(10 * time.Second):
+		t.Fatal("job never offered")
+	}
+	r.stop()
+	r2 := startLink(t, url, station, nil)
+	select {
+	case j := <-r2.jobs:
+		if j.ID != "j9" {
+			t.Fatalf("got %q", j.ID)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("refused job was not redelivered")
+	}
+}
+
+func TestLinkOfflineAndNotAuthorized(t *testing.T) {
+	// Nothing listens here: requests fail at once with ErrOffline.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "tcp://" + ln.Addr().String()
+	ln.Close()
+	r := startLink(t, dead, "st-x", nil)
+	if _, err := r.link.Lookup(context.Background(), "h"); !errors.Is(err, ErrOffline) {
+		t.Fatalf("lookup with no broker: %v, want ErrOffline", err)
+	}
+
+	url := embedded(t)
+	refreshed := make(chan struct{}, 10)
+	l, err := New(Options{
+		Broker: url, StationID: "st-a",
+		Password:        func(context.Context) (string, error) { return "token-st-b", nil }, // another station's token
+		OnNotAuthorized: func() { refreshed <- struct{}{} },
+		OnJob:           func(protocol.Job) error { return nil },
+		MinBackoff:      10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-refreshed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a refused login did not ask for a fresh token")
+	}
+}
+
+// The broker keeps each station in its own subtree.
+func TestBrokerACLSeparatesStations(t *testing.T) {
+	url := embedded(t)
+	cl := newFakeCloud(t, url, uniq("cloud"), nil)
+	a := startLink(t, url, "st-a", nil)
+	a.waitOnline(t, true)
+	// st-a tries to impersonate st-b, then sends one legitimate request.
+	fake, _ := json.Marshal(protocol.LookupRequest{V: 1, Req: "evil", Badge: "x"})
+	// QoS 0: with QoS 1 the broker would drop the connection (MQTT 3.1.1 has no negative PUBACK).
+	a.link.client.Publish(protocol.StationTopic("st-b", protocol.LeafLookup), 0, false, fake).WaitTimeout(5 * time.Second)
+	if _, err := a.link.Lookup(context.Background(), "ok"); err != nil {
+		t.Fatal(err)
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if n := len(cl.got[protocol.StationTopic("st-b", protocol.LeafLookup)]); n != 0 {
+		t.Fatalf("st-a published %d messages into st-b's tree", n)
+	}
+	tok := a.link.client.Subscribe(protocol.StationFilter("st-b"), 1, nil)
+	tok.WaitTimeout(5 * time.Second)
+	if st := tok.(*paho.SubscribeToken).Result()[protocol.StationFilter("st-b")]; st != 0x80 {
+		t.Fatalf("subscription to another station's tree granted (code %#x)", st)
+	}
+}
+
+func TestStationMay(t *testing.T) {
+	for _, tt := range []struct {
+		station, topic string
+		write, want    bool
+	}{
+		{"st-a", "lrs/v1/st/st-a/lookup", true, true},
+		{"st-a", "lrs/v1/st/st-a/job/status", true, true},
+		{"st-a", "lrs/v1/st/st-a/job", true, false}, // cloud → station only
+		{"st-a", "lrs/v1/st/st-a/config/desired", true, false},
+		{"st-a", "lrs/v1/st/st-b/lookup", true, false},
+		{"st-a", "lrs/v1/st/st-a/#", false, true},
+		{"st-a", "lrs/v1/st/st-b/#", false, false},
+		{"st-a", "lrs/v1/st/+/lookup", false, false},
+		{"st-a", "lrs/v1/grp/warehouse/config/desired", false, true},
+		{"st-a", "lrs/v1/grp/warehouse/cmd", false, true},
+		{"st-a", "lrs/v1/grp/+/cmd", false, false},
+		{"st-a", "lrs/v1/grp/warehouse/cmd", true, false},
+		{"st-a", "#", false, false},
+		{"st+", "lrs/v1/st/st+/lookup", true, false},
+		{"", "lrs/v1/st//lookup", true, false},
+	} {
+		if got := broker.StationMay(tt.station, tt.topic, tt.write); got != tt.want {
+			t.Errorf("StationMay(%q, %q, write=%v) = %v, want %v", tt.station, tt.topic, tt.write, got, tt.want)
+		}
+	}
+}

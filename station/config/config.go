@@ -1,0 +1,412 @@
+// Package config loads the station's configuration: the local file written at install time and
+// the fleet part pushed over MQTT (protocol.ConfigDesired). Both go through one strict decoder:
+// the document must carry "v", unknown fields, duplicate keys, type errors and trailing data are
+// rejected, and every error names the offending field's path (e.g. "printer.dpi"), so a
+// fleet manager reading config/reported sees exactly what a station refused.
+//
+// docs/configuration.md lists every field, its default and its allowed values.
+package config
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Version is the only document version this package reads; it is the "v" field.
+const Version = 1
+
+// Sentinel errors; every error this package returns for a bad document wraps one of them.
+var (
+	ErrVersion      = errors.New("config: unsupported version")
+	ErrUnknownField = errors.New("config: unknown field")
+	ErrInvalid      = errors.New("config: invalid value")
+	ErrSyntax       = errors.New("config: malformed JSON")
+)
+
+// Error is a problem with one field of a document. Path is the field's path ("printer.dpi",
+// "cloud.scopes[1]"), empty for document-level problems such as trailing data.
+type Error struct {
+	Path string
+	Msg  string
+	Kind error // ErrVersion, ErrUnknownField, ErrInvalid or ErrSyntax
+}
+
+func (e *Error) Error() string {
+	if e.Path == "" {
+		return "config: " + e.Msg
+	}
+	return "config: " + e.Path + ": " + e.Msg
+}
+
+func (e *Error) Unwrap() error { return e.Kind }
+
+var _ error = (*Error)(nil)
+
+// Config is the whole local configuration of a station.
+type Config struct {
+	V       int     `json:"v"`
+	Station Station `json:"station"`
+	Cloud   Cloud   `json:"cloud"`
+	Board   Board   `json:"board"`
+	Printer Printer `json:"printer"`
+	Display Display `json:"display"`
+	Badge   Badge   `json:"badge"`
+	Release Release `json:"release"`
+}
+
+// Station is the station's local identity and storage.
+type Station struct {
+	Name     string `json:"name"`      // shown on the idle screen; optional
+	StateDir string `json:"state_dir"` // tokens, journal, last fleet config; required
+}
+
+// Cloud says where the station enrolls (RFC 8628 issuer) and which broker it talks to.
+type Cloud struct {
+	Issuer   string   `json:"issuer"`    // http(s) URL of the authorization server
+	Broker   string   `json:"broker"`    // mqtt://, tcp:// or mqtts:// URL
+	ClientID string   `json:"client_id"` // OAuth public client id; default "station"
+	Scopes   []string `json:"scopes"`    // default ["printing", "offline_access"]
+}
+
+// Board selects the hardware abstraction.
+type Board struct {
+	Kind   string `json:"kind"`   // sim, rpi, fakepi; default sim
+	Serial string `json:"serial"` // sim only: the serial number the sim board reports
+}
+
+// Printer is the label printer's connection and language.
+type Printer struct {
+	URL    string `json:"url"`    // tcp://host:port, usb:///dev/usb/lp0, serial:///dev/ttyUSB0?baud=9600
+	Lang   string `json:"lang"`   // zpl, tspl, escpos; default zpl
+	DPI    int    `json:"dpi"`    // 203, 300, 600; default 203
+	Raster bool   `json:"raster"` // send a 1-bit raster instead of native commands
+}
+
+// Display is the panel showing the station's screens.
+type Display struct {
+	Kind     string `json:"kind"`     // sim, ssd1306, epaper, fb, none; default sim
+	Width    int    `json:"width"`    // pixels; default 128
+	Height   int    `json:"height"`   // pixels; default 64
+	Rotate   int    `json:"rotate"`   // 0, 90, 180, 270 degrees
+	Contrast int    `json:"contrast"` // 0-255; default 255
+}
+
+// Badge is the badge reader and how a card's UID becomes a card number.
+type Badge struct {
+	Reader    string `json:"reader"`     // sim, pn532-i2c, pn532-spi, pn532-uart, mfrc522, rdm6300, wedge; default sim
+	Device    string `json:"device"`     // bus or device path; empty means the driver's default
+	Encoding  string `json:"encoding"`   // hex or dec; default hex
+	ByteOrder string `json:"byte_order"` // msb or lsb; default msb
+	Bits      int    `json:"bits"`       // keep the low N bits of the UID; 0 keeps all
+	RepeatMS  int    `json:"repeat_ms"`  // ignore the same card again within this many ms; default 2000
+	HashKey   string `json:"hash_key"`   // hex HMAC key for protocol.BadgeHash, >= 16 bytes; optional
+}
+
+// Release controls how held jobs are released after a tap.
+type Release struct {
+	Mode          string `json:"mode"`           // all (print everything at once) or confirm; default all
+	ScreenSeconds int    `json:"screen_seconds"` // how long result screens stay; default 5
+}
+
+// Allowed values, in the order error messages list them.
+var (
+	boardKinds   = []string{"sim", "rpi", "fakepi"}
+	printerLangs = []string{"zpl", "tspl", "escpos"}
+	printerDPIs  = []int{203, 300, 600}
+	displayKinds = []string{"sim", "ssd1306", "epaper", "fb", "none"}
+	rotations    = []int{0, 90, 180, 270}
+	badgeReaders = []string{"sim", "pn532-i2c", "pn532-spi", "pn532-uart", "mfrc522", "rdm6300", "wedge"}
+	encodings    = []string{"hex", "dec"}
+	byteOrders   = []string{"msb", "lsb"}
+	releaseModes = []string{"all", "confirm"}
+)
+
+// Limits that keep a typo from becoming a nonsense value.
+const (
+	maxPanel         = 4096  // pixels per side
+	maxBits          = 80    // a 10-byte (ISO 14443 triple-size) UID
+	maxRepeatMS      = 60000 // one minute
+	maxScreenSeconds = 300
+	minHashKey       = 16 // bytes; HMAC-SHA256 keys shorter than this are easy to brute force (RFC 2104 §3)
+)
+
+// Defaults returns a Config with every default applied; the required fields (station.state_dir,
+// cloud.issuer, cloud.broker, printer.url) are empty.
+func Defaults() Config {
+	return Config{
+		V:       Version,
+		Cloud:   Cloud{ClientID: "station", Scopes: []string{"printing", "offline_access"}},
+		Board:   Board{Kind: "sim"},
+		Printer: Printer{Lang: "zpl", DPI: 203},
+		Display: Display{Kind: "sim", Width: 128, Height: 64, Contrast: 255},
+		Badge:   Badge{Reader: "sim", Encoding: "hex", ByteOrder: "msb", RepeatMS: 2000},
+		Release: Release{Mode: "all", ScreenSeconds: 5},
+	}
+}
+
+// Parse decodes a local config document strictly, applies defaults to absent fields and
+// validates the result. A field present in the document always wins over its default, so
+// "contrast": 0 means 0.
+func Parse(data []byte) (Config, error) {
+	if err := checkVersion(data); err != nil {
+		return Config{}, err
+	}
+	c := Defaults()
+	if err := decodeStrict(data, &c); err != nil {
+		return Config{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Load reads and parses the config file at path; errors name the file.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// checkVersion looks at "v" before anything else, so a document of a newer version is refused
+// as such and not for the new fields it probably has.
+func checkVersion(data []byte) error {
+	var head map[string]json.RawMessage
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil // not an object: the strict pass reports where and why
+	}
+	raw, ok := head["v"]
+	if !ok {
+		return &Error{Path: "v", Msg: fmt.Sprintf("missing (want %d)", Version), Kind: ErrVersion}
+	}
+	if n, err := strconv.Atoi(string(raw)); err != nil || n != Version {
+		return &Error{Path: "v", Msg: fmt.Sprintf("%s is not supported (want %d)", raw, Version), Kind: ErrVersion}
+	}
+	return nil
+}
+
+// Validate checks every field against its allowed values; the first problem is returned as an
+// *Error wrapping ErrInvalid or ErrVersion.
+func (c Config) Validate() error {
+	if c.V != Version {
+		return &Error{Path: "v", Msg: fmt.Sprintf("%d is not supported (want %d)", c.V, Version), Kind: ErrVersion}
+	}
+	checks := []error{
+		required("station.state_dir", c.Station.StateDir),
+		checkURL("cloud.issuer", c.Cloud.Issuer, "http", "https"),
+		checkURL("cloud.broker", c.Cloud.Broker, "mqtt", "tcp", "mqtts"),
+		required("cloud.client_id", c.Cloud.ClientID),
+		checkScopes(c.Cloud.Scopes),
+		oneOf("board.kind", c.Board.Kind, boardKinds),
+		checkSerial(c.Board),
+		checkPrinterURL(c.Printer.URL),
+		oneOf("display.kind", c.Display.Kind, displayKinds),
+		inRange("display.width", c.Display.Width, 1, maxPanel),
+		inRange("display.height", c.Display.Height, 1, maxPanel),
+		oneOf("badge.reader", c.Badge.Reader, badgeReaders),
+		c.validateFleet(),
+	}
+	for _, err := range checks {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateFleet checks the fields a fleet manager may set; ParseFleet uses it too, so a pushed
+// value is refused with the same message as the same value in the local file.
+func (c Config) validateFleet() error {
+	checks := []error{
+		oneOf("printer.lang", c.Printer.Lang, printerLangs),
+		oneOf("printer.dpi", c.Printer.DPI, printerDPIs),
+		oneOf("display.rotate", c.Display.Rotate, rotations),
+		inRange("display.contrast", c.Display.Contrast, 0, 255),
+		oneOf("badge.encoding", c.Badge.Encoding, encodings),
+		oneOf("badge.byte_order", c.Badge.ByteOrder, byteOrders),
+		inRange("badge.bits", c.Badge.Bits, 0, maxBits),
+		inRange("badge.repeat_ms", c.Badge.RepeatMS, 0, maxRepeatMS),
+		checkHashKey(c.Badge.HashKey),
+		oneOf("release.mode", c.Release.Mode, releaseModes),
+		inRange("release.screen_seconds", c.Release.ScreenSeconds, 1, maxScreenSeconds),
+	}
+	for _, err := range checks {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func invalid(path, format string, args ...any) error {
+	return &Error{Path: path, Msg: fmt.Sprintf(format, args...), Kind: ErrInvalid}
+}
+
+func required(path, s string) error {
+	if s == "" {
+		return invalid(path, "required")
+	}
+	return nil
+}
+
+func oneOf[T comparable](path string, v T, allowed []T) error {
+	if slices.Contains(allowed, v) {
+		return nil
+	}
+	list := make([]string, len(allowed))
+	for i, a := range allowed {
+		list[i] = fmt.Sprint(a)
+	}
+	shown := fmt.Sprint(v)
+	if s, ok := any(v).(string); ok {
+		shown = strconv.Quote(s)
+		for i := range list {
+			list[i] = strconv.Quote(list[i])
+		}
+	}
+	return invalid(path, "%s is not one of %s", shown, strings.Join(list, ", "))
+}
+
+func inRange(path string, v, lo, hi int) error {
+	if v < lo || v > hi {
+		return invalid(path, "%d is not in %d-%d", v, lo, hi)
+	}
+	return nil
+}
+
+func checkURL(path, s string, schemes ...string) error {
+	if s == "" {
+		return invalid(path, "required")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return invalid(path, "%q is not a URL", s)
+	}
+	if !slices.Contains(schemes, u.Scheme) {
+		return invalid(path, "scheme %q is not one of %s", u.Scheme, strings.Join(schemes, ", "))
+	}
+	if u.Host == "" {
+		return invalid(path, "%q has no host", s)
+	}
+	return nil
+}
+
+func checkScopes(scopes []string) error {
+	if len(scopes) == 0 {
+		return invalid("cloud.scopes", "must not be empty")
+	}
+	for i, s := range scopes {
+		// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+		if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r > 0x7e || r == '"' || r == '\\' }) {
+			return invalid(fmt.Sprintf("cloud.scopes[%d]", i), "%q is not a valid scope (RFC 6749 §3.3)", s)
+		}
+	}
+	return nil
+}
+
+func checkSerial(b Board) error {
+	if b.Serial != "" && b.Kind != "sim" {
+		return invalid("board.serial", "only allowed with board.kind \"sim\" (real boards report their own)")
+	}
+	return nil
+}
+
+func checkHashKey(s string) error {
+	if s == "" {
+		return nil
+	}
+	k, err := hex.DecodeString(s)
+	if err != nil {
+		return invalid("badge.hash_key", "not hex")
+	}
+	if len(k) < minHashKey {
+		return invalid("badge.hash_key", "%d bytes, want at least %d", len(k), minHashKey)
+	}
+	return nil
+}
+
+// Endpoint is a parsed printer URL.
+type Endpoint struct {
+	Scheme  string // tcp, usb or serial
+	Address string // host:port for tcp, the device path otherwise
+	Baud    int    // serial only; 0 means the driver's default
+}
+
+// Endpoint parses Printer.URL; it cannot fail on a validated Config.
+func (p Printer) Endpoint() (Endpoint, error) {
+	u, err := url.Parse(p.URL)
+	if err != nil {
+		return Endpoint{}, invalid("printer.url", "%q is not a URL", p.URL)
+	}
+	switch u.Scheme {
+	case "tcp":
+		host, port, err := net.SplitHostPort(u.Host)
+		if err != nil || host == "" || port == "" {
+			return Endpoint{}, invalid("printer.url", "%q: want tcp://host:port", p.URL)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return Endpoint{}, invalid("printer.url", "%q: port %q is not in 1-65535", p.URL, port)
+		}
+		if u.Path != "" || u.RawQuery != "" {
+			return Endpoint{}, invalid("printer.url", "%q: want tcp://host:port with nothing after the port", p.URL)
+		}
+		return Endpoint{Scheme: u.Scheme, Address: u.Host}, nil
+	case "usb", "serial":
+		if u.Host != "" || !strings.HasPrefix(u.Path, "/dev/") {
+			return Endpoint{}, invalid("printer.url", "%q: want %s:///dev/...", p.URL, u.Scheme)
+		}
+		e := Endpoint{Scheme: u.Scheme, Address: u.Path}
+		q := u.Query()
+		for k := range q {
+			if u.Scheme != "serial" || k != "baud" {
+				return Endpoint{}, invalid("printer.url", "%q: unknown parameter %q", p.URL, k)
+			}
+		}
+		if b := q.Get("baud"); b != "" {
+			n, err := strconv.Atoi(b)
+			if err != nil || n <= 0 {
+				return Endpoint{}, invalid("printer.url", "%q: baud %q is not a positive integer", p.URL, b)
+			}
+			e.Baud = n
+		}
+		return e, nil
+	case "":
+		return Endpoint{}, invalid("printer.url", "required")
+	}
+	return Endpoint{}, invalid("printer.url", "scheme %q is not one of tcp, usb, serial", u.Scheme)
+}
+
+func checkPrinterURL(s string) error {
+	_, err := Printer{URL: s}.Endpoint()
+	return err
+}
+
+// Key returns the decoded HashKey, nil when none is set. On a validated Config it cannot fail.
+func (b Badge) Key() []byte {
+	k, err := hex.DecodeString(b.HashKey)
+	if err != nil || len(k) == 0 {
+		return nil
+	}
+	return k
+}
+
+// Repeat is RepeatMS as a duration.
+func (b Badge) Repeat() time.Duration { return time.Duration(b.RepeatMS) * time.Millisecond }
+
+// ScreenTime is ScreenSeconds as a duration.
+func (r Release) ScreenTime() time.Duration { return time.Duration(r.ScreenSeconds) * time.Second }

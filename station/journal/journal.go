@@ -1,0 +1,609 @@
+// Package journal is the station's durable record of every job it claimed, label by label, so
+// that printing is exactly-once across crashes and power loss (SYSTEM.md "Exactly once"):
+//
+//   - a job is journaled (Claim) before anything is printed, so a claimed job is never forgotten;
+//   - the station records each label the printer accepted (Progress) and after a restart resumes
+//     at Entry.Printed, so no finished label is printed twice;
+//   - every change bumps Entry.Seq, and (job id, state, seq) makes status reports idempotent: the
+//     station re-sends everything with Seq > Reported after a reconnect and the cloud ignores
+//     repeats;
+//   - a redelivered job message (MQTT QoS 1 is at-least-once, MQTT 3.1.1 §4.3.2) finds its entry
+//     or, after Prune, its tombstone, and is not restarted.
+//
+// The store is bbolt. Every write is one bbolt transaction, and bbolt fsyncs the data and meta
+// pages on commit (its DB.NoSync is left false, never set), so a method that returned nil
+// survives power loss. That costs one fsync per label on a slow SD card; the Progress benchmark
+// measures it.
+package journal
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"labelstation/station/protocol"
+)
+
+// Sentinel errors; callers branch with errors.Is. They reach callers wrapped as
+// "journal: <op> <job id>: <sentinel>: <detail>".
+var (
+	ErrNotFound   = errors.New("job not found")
+	ErrBackwards  = errors.New("progress goes backwards")
+	ErrRange      = errors.New("out of range")
+	ErrFinished   = errors.New("job already finished")
+	ErrState      = errors.New("invalid state")
+	ErrIncomplete = errors.New("not every label was printed")
+	ErrLocked     = errors.New("database is locked by another process")
+	ErrSchema     = errors.New("unsupported database schema")
+)
+
+// Entry is one job's journal record.
+type Entry struct {
+	Job      protocol.Job // the full payload as received; Layout and Data are dropped when the job finishes
+	State    string       // protocol.JobClaimed, JobPrinting, JobPrinted or JobFailed
+	Printed  int          // labels the printer has accepted: resume at this index
+	Error    string       // why the job failed
+	Seq      int          // increases with every state or progress change; JobStatus.Seq
+	Reported int          // highest Seq the cloud has acknowledged
+	Claimed  time.Time
+	Updated  time.Time
+	// Pruned is set when only the tombstone is left: Job holds just ID and Labels, and the job
+	// must never be printed again.
+	Pruned bool
+}
+
+// Finished reports whether the job reached a final state.
+func (e Entry) Finished() bool { return finished(e.State) }
+
+func finished(state string) bool { return state == protocol.JobPrinted || state == protocol.JobFailed }
+
+// Status builds the idempotent status report for the entry's current state.
+func (e Entry) Status() protocol.JobStatus {
+	return protocol.JobStatus{
+		V:       protocol.Version,
+		Job:     e.Job.ID,
+		State:   e.State,
+		Printed: e.Printed,
+		Total:   e.Job.Labels,
+		Seq:     e.Seq,
+		Error:   e.Error,
+		TS:      e.Updated,
+	}
+}
+
+// Options configures Open. The zero value is usable.
+type Options struct {
+	// Now is the clock; default time.Now. Tests inject one.
+	Now func() time.Time
+	// Timeout is how long Open waits for the file lock another process holds; default 1s.
+	// bbolt's own default (wait forever) would hang a second daemon silently.
+	Timeout time.Duration
+	// TombstoneTTL is how long Prune keeps a pruned job's tombstone; default 30 days. It should
+	// exceed the longest time the cloud may redeliver a job message.
+	TombstoneTTL time.Duration
+}
+
+// Journal is the job journal. Its methods are safe for concurrent use.
+type Journal struct {
+	db  *bolt.DB
+	now func() time.Time
+	ttl time.Duration
+}
+
+// Buckets. Payloads are kept apart from the small per-job record so a Progress write (one per
+// label) does not rewrite the job's data.
+var (
+	bucketJobs       = []byte("jobs")       // id → record (JSON)
+	bucketPayloads   = []byte("payloads")   // id → payload (JSON); deleted when the job finishes
+	bucketQueue      = []byte("queue")      // claim order (big-endian uint64) → id, unfinished jobs only
+	bucketTombstones = []byte("tombstones") // id → tombstone (JSON)
+	bucketMeta       = []byte("meta")
+	keySchema        = []byte("schema")
+)
+
+const schema = "1"
+
+type record struct {
+	JobV     int           `json:"job_v"`
+	ID       string        `json:"id"`
+	Title    string        `json:"title"`
+	User     protocol.User `json:"user"`
+	Format   string        `json:"format"`
+	Labels   int           `json:"labels"`
+	State    string        `json:"state"`
+	Printed  int           `json:"printed"`
+	Error    string        `json:"error,omitempty"`
+	Seq      int           `json:"seq"`
+	Reported int           `json:"reported"`
+	Claimed  time.Time     `json:"claimed"`
+	Updated  time.Time     `json:"updated"`
+	Order    uint64        `json:"order"`
+}
+
+type payload struct {
+	Layout []byte `json:"layout"`
+	Data   []byte `json:"data"`
+}
+
+type tombstone struct {
+	State    string    `json:"state"`
+	Printed  int       `json:"printed"`
+	Labels   int       `json:"labels"`
+	Seq      int       `json:"seq"`
+	Error    string    `json:"error,omitempty"`
+	Finished time.Time `json:"finished"`
+}
+
+// Open opens or creates the journal file at path (mode 0600) with bbolt's default fsync on
+// every commit; the directory must exist. Only one process may hold it open (ErrLocked).
+func Open(path string, opt Options) (*Journal, error) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = time.Second
+	}
+	if opt.TombstoneTTL <= 0 {
+		opt.TombstoneTTL = 30 * 24 * time.Hour
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.Timeout})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("journal: open %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("journal: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketJobs, bucketPayloads, bucketQueue, bucketTombstones, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		switch v := meta.Get(keySchema); {
+		case v == nil:
+			return meta.Put(keySchema, []byte(schema))
+		case string(v) != schema:
+			return fmt.Errorf("%w: %q, want %q", ErrSchema, v, schema)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("journal: open %s: %w", path, err)
+	}
+	return &Journal{db: db, now: opt.Now, ttl: opt.TombstoneTTL}, nil
+}
+
+// Close closes the database file.
+func (j *Journal) Close() error {
+	if err := j.db.Close(); err != nil {
+		return fmt.Errorf("journal: close: %w", err)
+	}
+	return nil
+}
+
+// timestamp is the clock's reading as stored: UTC without the monotonic part, so an Entry read
+// back after a restart equals the one returned before it.
+func (j *Journal) timestamp() time.Time { return j.now().UTC().Round(0) }
+
+// Claim records a newly received job durably, before anything is printed. If the job id is
+// already known — journaled or tombstoned — it returns that entry with existed=true and changes
+// nothing: a redelivered QoS 1 message must not restart a job.
+func (j *Journal) Claim(job protocol.Job) (e Entry, existed bool, err error) {
+	if job.ID == "" {
+		return Entry{}, false, wrap("claim", job.ID, fmt.Errorf("%w: job.id is empty", ErrRange))
+	}
+	if job.Labels < 0 {
+		return Entry{}, false, wrap("claim", job.ID, fmt.Errorf("%w: job.labels is %d", ErrRange, job.Labels))
+	}
+	err = j.db.Update(func(tx *bolt.Tx) error {
+		id := []byte(job.ID)
+		if old, ok, err := load(tx, id); err != nil || ok {
+			e, existed = old, ok
+			return err
+		}
+		queue := tx.Bucket(bucketQueue)
+		order, err := queue.NextSequence()
+		if err != nil {
+			return err
+		}
+		now := j.timestamp()
+		r := record{
+			JobV: job.V, ID: job.ID, Title: job.Title, User: job.User, Format: job.Format, Labels: job.Labels,
+			State: protocol.JobClaimed, Seq: 1, Claimed: now, Updated: now, Order: order,
+		}
+		p := payload{Layout: bytes.Clone(job.Layout), Data: bytes.Clone(job.Data)}
+		if err := put(tx.Bucket(bucketJobs), id, r); err != nil {
+			return err
+		}
+		if err := put(tx.Bucket(bucketPayloads), id, p); err != nil {
+			return err
+		}
+		if err := queue.Put(orderKey(order), id); err != nil {
+			return err
+		}
+		e = entryOf(r, &p)
+		return nil
+	})
+	if err != nil {
+		return Entry{}, false, wrap("claim", job.ID, err)
+	}
+	return e, existed, nil
+}
+
+// Get returns the job's entry, or its tombstone (Pruned) once Prune removed it.
+func (j *Journal) Get(id string) (Entry, error) {
+	var e Entry
+	err := j.db.View(func(tx *bolt.Tx) error {
+		var ok bool
+		var err error
+		e, ok, err = load(tx, []byte(id))
+		if err == nil && !ok {
+			err = ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return Entry{}, wrap("get", id, err)
+	}
+	return e, nil
+}
+
+// Progress records that the printer accepted labels [0, printed). Call it after the printer
+// confirmed each label (or batch), never before: a crash between sending and recording then
+// reprints at most the labels in flight, while recording early could lose them. printed must
+// not go backwards (ErrBackwards) nor exceed Job.Labels (ErrRange). The state becomes
+// JobPrinting; repeating the current value changes nothing.
+func (j *Journal) Progress(id string, printed int) (Entry, error) {
+	var e Entry
+	err := j.update(id, func(r *record) (bool, error) {
+		switch {
+		case finished(r.State):
+			return false, fmt.Errorf("%w (%s)", ErrFinished, r.State)
+		case printed < r.Printed:
+			return false, fmt.Errorf("%w: %d after %d", ErrBackwards, printed, r.Printed)
+		case printed > r.Labels:
+			return false, fmt.Errorf("%w: printed %d of %d labels", ErrRange, printed, r.Labels)
+		case printed == r.Printed && r.State == protocol.JobPrinting:
+			return false, nil
+		}
+		r.Printed = printed
+		r.State = protocol.JobPrinting
+		return true, nil
+	}, &e)
+	if err != nil {
+		return Entry{}, wrap("progress", id, err)
+	}
+	return e, nil
+}
+
+// Finish records the job's final state, JobPrinted (every label accepted, ErrIncomplete
+// otherwise) or JobFailed with errMsg, and drops its payload. Finishing again with the same
+// state is a no-op; with another state it is ErrFinished.
+func (j *Journal) Finish(id string, state string, errMsg string) (Entry, error) {
+	if !finished(state) {
+		return Entry{}, wrap("finish", id, fmt.Errorf("%w: %q is not %q or %q", ErrState, state, protocol.JobPrinted, protocol.JobFailed))
+	}
+	var e Entry
+	err := j.update(id, func(r *record) (bool, error) {
+		switch {
+		case r.State == state:
+			return false, nil
+		case finished(r.State):
+			return false, fmt.Errorf("%w (%s)", ErrFinished, r.State)
+		case state == protocol.JobPrinted && r.Printed != r.Labels:
+			return false, fmt.Errorf("%w: %d of %d", ErrIncomplete, r.Printed, r.Labels)
+		}
+		r.State = state
+		r.Error = errMsg
+		return true, nil
+	}, &e)
+	if err != nil {
+		return Entry{}, wrap("finish", id, err)
+	}
+	return e, nil
+}
+
+// update applies change to the job's record in one transaction. When change reports a change,
+// Seq and Updated advance; a finished job loses its payload and its queue slot. e receives the
+// resulting entry.
+func (j *Journal) update(id string, change func(*record) (bool, error), e *Entry) error {
+	return j.db.Update(func(tx *bolt.Tx) error {
+		key := []byte(id)
+		jobs := tx.Bucket(bucketJobs)
+		v := jobs.Get(key)
+		if v == nil {
+			if tx.Bucket(bucketTombstones).Get(key) != nil {
+				return fmt.Errorf("%w (pruned)", ErrFinished)
+			}
+			return ErrNotFound
+		}
+		var r record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("corrupt record: %w", err)
+		}
+		changed, err := change(&r)
+		if err != nil {
+			return err
+		}
+		if changed {
+			r.Seq++
+			r.Updated = j.timestamp()
+			if err := put(jobs, key, r); err != nil {
+				return err
+			}
+			if finished(r.State) {
+				if err := tx.Bucket(bucketPayloads).Delete(key); err != nil {
+					return err
+				}
+				if err := tx.Bucket(bucketQueue).Delete(orderKey(r.Order)); err != nil {
+					return err
+				}
+			}
+		}
+		p, err := payloadOf(tx, key)
+		if err != nil {
+			return err
+		}
+		*e = entryOf(r, p)
+		return nil
+	})
+}
+
+// Pending returns the unfinished jobs (claimed or printing), oldest claim first: the print queue,
+// also after a restart.
+func (j *Journal) Pending() ([]Entry, error) {
+	var out []Entry
+	err := j.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketQueue).ForEach(func(_, id []byte) error {
+			e, ok, err := load(tx, id)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("queue names %q, which has no record", id)
+			}
+			out = append(out, e)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("journal: pending: %w", err)
+	}
+	return out, nil
+}
+
+// Unreported returns the entries whose Seq > Reported, oldest claim first: the status reports to
+// send again after a reconnect.
+func (j *Journal) Unreported() ([]Entry, error) {
+	type item struct {
+		e     Entry
+		order uint64
+	}
+	var items []item
+	err := j.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketJobs).ForEach(func(id, v []byte) error {
+			var r record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("job %q: corrupt record: %w", id, err)
+			}
+			if r.Seq <= r.Reported {
+				return nil
+			}
+			p, err := payloadOf(tx, id)
+			if err != nil {
+				return err
+			}
+			items = append(items, item{entryOf(r, p), r.Order})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("journal: unreported: %w", err)
+	}
+	slices.SortFunc(items, func(a, b item) int { return cmp.Compare(a.order, b.order) })
+	out := make([]Entry, len(items))
+	for i, it := range items {
+		out[i] = it.e
+	}
+	return out, nil
+}
+
+// MarkReported records that the cloud acknowledged the status report with this seq (the QoS 1
+// publish completed). It never lowers Reported, so acknowledgements arriving out of order are
+// harmless; a seq never issued is ErrRange.
+func (j *Journal) MarkReported(id string, seq int) error {
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		key := []byte(id)
+		jobs := tx.Bucket(bucketJobs)
+		v := jobs.Get(key)
+		if v == nil {
+			t, ok, err := getTombstone(tx, key)
+			switch {
+			case err != nil:
+				return err
+			case !ok:
+				return ErrNotFound
+			case seq > t.Seq:
+				return fmt.Errorf("%w: seq %d was never issued (latest %d)", ErrRange, seq, t.Seq)
+			}
+			return nil // a tombstone is fully reported by construction
+		}
+		var r record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("corrupt record: %w", err)
+		}
+		if seq > r.Seq {
+			return fmt.Errorf("%w: seq %d was never issued (latest %d)", ErrRange, seq, r.Seq)
+		}
+		if seq <= r.Reported {
+			return nil
+		}
+		r.Reported = seq
+		return put(jobs, key, r)
+	})
+	if err != nil {
+		return wrap("mark reported", id, err)
+	}
+	return nil
+}
+
+// Prune replaces finished entries last updated before olderThan by tombstones (id, state, seq,
+// finished time) so that a late redelivery is still recognised and never reprinted, and drops
+// tombstones older than Options.TombstoneTTL. Entries whose final status the cloud has not
+// acknowledged yet are kept, so Unreported still finds them. It returns how many entries became
+// tombstones.
+func (j *Journal) Prune(olderThan time.Time) (int, error) {
+	expired := j.timestamp().Add(-j.ttl)
+	n := 0
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		jobs, tombs := tx.Bucket(bucketJobs), tx.Bucket(bucketTombstones)
+		var prune [][]byte
+		stones := map[string]tombstone{}
+		err := jobs.ForEach(func(id, v []byte) error {
+			var r record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("job %q: corrupt record: %w", id, err)
+			}
+			if finished(r.State) && r.Updated.Before(olderThan) && r.Reported >= r.Seq {
+				prune = append(prune, bytes.Clone(id))
+				stones[string(id)] = tombstone{State: r.State, Printed: r.Printed, Labels: r.Labels, Seq: r.Seq, Error: r.Error, Finished: r.Updated}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, id := range prune {
+			if err := jobs.Delete(id); err != nil {
+				return err
+			}
+			if err := put(tombs, id, stones[string(id)]); err != nil {
+				return err
+			}
+		}
+		n = len(prune)
+		var old [][]byte
+		err = tombs.ForEach(func(id, v []byte) error {
+			var t tombstone
+			if err := json.Unmarshal(v, &t); err != nil {
+				return fmt.Errorf("tombstone %q: %w", id, err)
+			}
+			if t.Finished.Before(expired) {
+				old = append(old, bytes.Clone(id))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, id := range old {
+			if err := tombs.Delete(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("journal: prune: %w", err)
+	}
+	return n, nil
+}
+
+// load reads a job's entry with its payload, or its tombstone.
+func load(tx *bolt.Tx, id []byte) (Entry, bool, error) {
+	if v := tx.Bucket(bucketJobs).Get(id); v != nil {
+		var r record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return Entry{}, false, fmt.Errorf("corrupt record: %w", err)
+		}
+		p, err := payloadOf(tx, id)
+		if err != nil {
+			return Entry{}, false, err
+		}
+		return entryOf(r, p), true, nil
+	}
+	t, ok, err := getTombstone(tx, id)
+	if err != nil || !ok {
+		return Entry{}, false, err
+	}
+	return Entry{
+		Job:      protocol.Job{ID: string(id), Labels: t.Labels},
+		State:    t.State,
+		Printed:  t.Printed,
+		Error:    t.Error,
+		Seq:      t.Seq,
+		Reported: t.Seq,
+		Updated:  t.Finished,
+		Pruned:   true,
+	}, true, nil
+}
+
+func getTombstone(tx *bolt.Tx, id []byte) (tombstone, bool, error) {
+	v := tx.Bucket(bucketTombstones).Get(id)
+	if v == nil {
+		return tombstone{}, false, nil
+	}
+	var t tombstone
+	if err := json.Unmarshal(v, &t); err != nil {
+		return tombstone{}, false, fmt.Errorf("corrupt tombstone: %w", err)
+	}
+	return t, true, nil
+}
+
+// payloadOf returns the job's payload, nil once the job finished.
+func payloadOf(tx *bolt.Tx, id []byte) (*payload, error) {
+	v := tx.Bucket(bucketPayloads).Get(id)
+	if v == nil {
+		return nil, nil
+	}
+	var p payload
+	if err := json.Unmarshal(v, &p); err != nil {
+		return nil, fmt.Errorf("corrupt payload: %w", err)
+	}
+	return &p, nil
+}
+
+func entryOf(r record, p *payload) Entry {
+	e := Entry{
+		Job: protocol.Job{
+			V: r.JobV, ID: r.ID, Title: r.Title, User: r.User, Format: r.Format, Labels: r.Labels,
+		},
+		State:    r.State,
+		Printed:  r.Printed,
+		Error:    r.Error,
+		Seq:      r.Seq,
+		Reported: r.Reported,
+		Claimed:  r.Claimed,
+		Updated:  r.Updated,
+	}
+	if p != nil {
+		e.Job.Layout = json.RawMessage(p.Layout)
+		e.Job.Data = p.Data
+	}
+	return e
+}
+
+func put(b *bolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, data)
+}
+
+// orderKey is big-endian so the queue bucket's byte order is claim order.
+func orderKey(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+func wrap(op, id string, err error) error {
+	return fmt.Errorf("journal: %s %q: %w", op, id, err)
+}

@@ -1,0 +1,245 @@
+// Package protocol defines the MQTT topic tree and the message shapes shared by stations and the
+// cloud. docs/protocol.md is the prose version of this file; every message carries "v".
+package protocol
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Version is the message schema version written in every message's "v" field.
+const Version = 1
+
+// Root prefixes every topic; the version in the path lets a v2 tree live beside v1 on one broker.
+const Root = "lrs/v1"
+
+// Leaves under a station's own subtree, lrs/v1/st/{station}/{leaf}.
+const (
+	LeafPresence       = "presence"        // station → retained, last will
+	LeafLookup         = "lookup"          // station → cloud
+	LeafLookupReply    = "lookup/reply"    // cloud → station
+	LeafRelease        = "release"         // station → cloud
+	LeafReleaseReply   = "release/reply"   // cloud → station
+	LeafJob            = "job"             // cloud → station, QoS 1
+	LeafJobStatus      = "job/status"      // station → cloud, QoS 1
+	LeafConfigDesired  = "config/desired"  // cloud → station, retained
+	LeafConfigReported = "config/reported" // station → retained
+	LeafCmd            = "cmd"             // cloud → station
+	LeafCmdResult      = "cmd/result"      // station → cloud
+	LeafTelemetry      = "telemetry"       // station → cloud
+)
+
+// StationTopic returns lrs/v1/st/{station}/{leaf}.
+func StationTopic(station, leaf string) string {
+	return Root + "/st/" + station + "/" + leaf
+}
+
+// StationFilter is the filter a station subscribes to for everything addressed to it.
+func StationFilter(station string) string { return Root + "/st/" + station + "/#" }
+
+// GroupTopic returns lrs/v1/grp/{group}/{leaf}, for config and commands sent to a group.
+func GroupTopic(group, leaf string) string { return Root + "/grp/" + group + "/" + leaf }
+
+// AllStations returns the filter the cloud subscribes to for one leaf of every station.
+func AllStations(leaf string) string { return Root + "/st/+/" + leaf }
+
+// ErrTopic is returned by ParseStationTopic for a topic outside the station tree.
+var ErrTopic = errors.New("protocol: not a station topic")
+
+// ParseStationTopic splits lrs/v1/st/{station}/{leaf...} into station and leaf.
+func ParseStationTopic(topic string) (station, leaf string, err error) {
+	rest, ok := strings.CutPrefix(topic, Root+"/st/")
+	if !ok {
+		return "", "", fmt.Errorf("%w: %q", ErrTopic, topic)
+	}
+	station, leaf, ok = strings.Cut(rest, "/")
+	if !ok || station == "" || leaf == "" {
+		return "", "", fmt.Errorf("%w: %q", ErrTopic, topic)
+	}
+	return station, leaf, nil
+}
+
+// BadgeHash is the keyed hash (HMAC-SHA256, hex) of a formatted card number. Badges cross the
+// network only in this form, so a broker log or a captured message never shows a card number.
+func BadgeHash(key []byte, cardNumber string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(cardNumber))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Presence is retained on lrs/v1/st/{id}/presence; the broker publishes the last will
+// (Online=false) when the station vanishes without a goodbye.
+type Presence struct {
+	V       int       `json:"v"`
+	Station string    `json:"station"`
+	Online  bool      `json:"online"`
+	State   string    `json:"state,omitempty"`
+	Version string    `json:"version,omitempty"`
+	TS      time.Time `json:"ts,omitzero"`
+}
+
+// LookupRequest asks for the held jobs of the badge's owner.
+type LookupRequest struct {
+	V     int    `json:"v"`
+	Req   string `json:"req"`
+	Badge string `json:"badge"`
+}
+
+// JobSummary is one held job as listed on the station's screen.
+type JobSummary struct {
+	ID     string `json:"id"`
+	Title  string `json:"title"`
+	Labels int    `json:"labels"`
+}
+
+// User identifies the badge's owner.
+type User struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Error codes in replies; stations branch on Code, show Message.
+const (
+	CodeUnknownBadge = "unknown_badge"
+	CodeBadRequest   = "bad_request"
+	CodeNotFound     = "not_found"
+	CodeInternal     = "internal"
+)
+
+// Error is the error part of a reply.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return "protocol: " + e.Code + ": " + e.Message }
+
+// LookupReply answers a LookupRequest with the same Req.
+type LookupReply struct {
+	V     int          `json:"v"`
+	Req   string       `json:"req"`
+	User  *User        `json:"user,omitempty"`
+	Jobs  []JobSummary `json:"jobs"`
+	Error *Error       `json:"error,omitempty"`
+}
+
+// ReleaseRequest releases the listed held jobs of the badge's owner to this station.
+type ReleaseRequest struct {
+	V     int      `json:"v"`
+	Req   string   `json:"req"`
+	Badge string   `json:"badge"`
+	Jobs  []string `json:"jobs"`
+}
+
+// ReleaseReply lists the jobs the cloud is now sending on the job topic.
+type ReleaseReply struct {
+	V        int      `json:"v"`
+	Req      string   `json:"req"`
+	Released []string `json:"released"`
+	Error    *Error   `json:"error,omitempty"`
+}
+
+// Job is a released job, delivered with QoS 1 on lrs/v1/st/{id}/job. The layout travels with the
+// job so a station prints without a second round trip; Data is the submitted document as is.
+type Job struct {
+	V      int             `json:"v"`
+	ID     string          `json:"id"`
+	Title  string          `json:"title"`
+	User   User            `json:"user"`
+	Layout json.RawMessage `json:"layout"`
+	Format string          `json:"format"` // csv, json, xml, xlsx
+	Data   []byte          `json:"data"`   // base64 in JSON
+	Labels int             `json:"labels"` // total labels (records × copies), counted at submit
+}
+
+// Job states reported on job/status.
+const (
+	JobClaimed  = "claimed"  // journaled on the station; the cloud no longer offers it to others
+	JobPrinting = "printing" // Printed of Total handed to the printer
+	JobPrinted  = "printed"  // every label accepted by the printer
+	JobFailed   = "failed"   // cannot be printed; Error says why
+)
+
+// JobStatus is idempotent: (Job, State, Seq) identifies a report and repeats are harmless.
+type JobStatus struct {
+	V       int       `json:"v"`
+	Job     string    `json:"job"`
+	State   string    `json:"state"`
+	Printed int       `json:"printed"`
+	Total   int       `json:"total"`
+	Seq     int       `json:"seq"`
+	Error   string    `json:"error,omitempty"`
+	TS      time.Time `json:"ts,omitzero"`
+}
+
+// ConfigDesired is the fleet part of the station config; Config is the document defined by the
+// station's config loader (station/config), kept raw here so it is validated in one place.
+type ConfigDesired struct {
+	V       int             `json:"v"`
+	Version string          `json:"version"` // opaque, echoed in ConfigReported
+	Config  json.RawMessage `json:"config"`
+}
+
+// ConfigReported says what the station applied; Error names the offending field when it refused.
+type ConfigReported struct {
+	V       int       `json:"v"`
+	Version string    `json:"version"`
+	Applied bool      `json:"applied"`
+	Error   string    `json:"error,omitempty"`
+	TS      time.Time `json:"ts,omitzero"`
+}
+
+// Command is a fleet command (reboot, reenroll, test_print, identify, ...).
+type Command struct {
+	V    int             `json:"v"`
+	ID   string          `json:"id"`
+	Name string          `json:"name"`
+	Args json.RawMessage `json:"args,omitempty"`
+}
+
+// CommandResult answers a Command with the same ID.
+type CommandResult struct {
+	V     int    `json:"v"`
+	ID    string `json:"id"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
+// Telemetry is a periodic health report.
+type Telemetry struct {
+	V             int       `json:"v"`
+	State         string    `json:"state"`
+	Uptime        int64     `json:"uptime_s"`
+	PrinterStatus string    `json:"printer_status,omitempty"`
+	LabelsPrinted int64     `json:"labels_printed"`
+	TS            time.Time `json:"ts,omitzero"`
+}
+
+// ErrVersion is returned by Decode for a message of another schema version.
+var ErrVersion = errors.New("protocol: unsupported message version")
+
+// Decode unmarshals a message and checks its "v" field.
+func Decode(b []byte, v any) error {
+	var head struct {
+		V *int `json:"v"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return fmt.Errorf("protocol: decode: %w", err)
+	}
+	if head.V == nil {
+		return fmt.Errorf("%w: missing \"v\"", ErrVersion)
+	}
+	if *head.V != Version {
+		return fmt.Errorf("%w: v=%d, want %d", ErrVersion, *head.V, Version)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("protocol: decode: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,299 @@
+// Package station is the appliance's core: the state machine (one pure function, Step), the
+// screen each state shows (ViewOf), and the runtime that feeds it events from the badge reader,
+// the cloud link, the enrollment flow and the print worker.
+package station
+
+import (
+	"errors"
+	"time"
+
+	"labelstation/station/cloud"
+	"labelstation/station/protocol"
+)
+
+// Phase is the station's state, as drawn in docs/architecture.md.
+type Phase int
+
+const (
+	Boot         Phase = iota
+	Enrolling          // showing a pairing code (RFC 8628 §3.3)
+	Denied             // the admin denied the pairing; a new code follows
+	Connecting         // enrolled, waiting for the broker
+	Idle               // ready for a tap
+	Lookup             // a badge was tapped; asking the cloud
+	List               // the user's held jobs
+	Printing           // handing labels to the printer
+	Paused             // printer fault mid-job; resumes when cleared
+	Done               // all released jobs printed
+	NoJobs             // known user, nothing held
+	UnknownBadge       // the cloud does not know the badge
+	Offline            // a tap while the cloud is unreachable
+	Failed             // something went wrong; Message says what
+)
+
+var phaseNames = [...]string{"boot", "enrolling", "denied", "connecting", "idle", "lookup", "list", "printing", "paused", "done", "no_jobs", "unknown_badge", "offline", "failed"}
+
+func (p Phase) String() string {
+	if int(p) < len(phaseNames) {
+		return phaseNames[p]
+	}
+	return "phase?"
+}
+
+// PairingCode is what the enrollment screen shows.
+type PairingCode struct {
+	UserCode, URI, URIComplete string
+	Expires                    time.Time
+}
+
+// Model is everything the screen and the next transition depend on.
+type Model struct {
+	Phase   Phase
+	Online  bool
+	Code    PairingCode
+	Badge   string // keyed hash of the tapped badge, while a lookup/release is under way
+	User    string
+	Jobs    []protocol.JobSummary
+	Title   string // job being printed
+	Done    int    // labels of the current job accepted by the printer
+	Total   int
+	Message string    // error or fault text
+	Until   time.Time // when a result screen returns to Idle
+	Busy    bool      // the print worker has work (set by PrintProgress, cleared by PrintIdle)
+	// Configured is true once the fleet config gave a badge key; until then a tap cannot be
+	// turned into a badge hash and the idle screen says so.
+	Configured bool
+}
+
+// Settings are the parts of the config that steer transitions.
+type Settings struct {
+	// ConfirmRelease waits for a button press on the List screen instead of releasing at once.
+	ConfirmRelease bool
+	// ResultScreen is how long Done/NoJobs/UnknownBadge/Offline/Failed screens stay.
+	ResultScreen time.Duration
+}
+
+// Event is an input to Step.
+type Event interface{ event() }
+
+// Events.
+type (
+	EnrollCode    struct{ Code PairingCode }
+	EnrollDenied  struct{}
+	Enrolled      struct{}
+	Reenroll      struct{} // the refresh token was refused (invalid_grant): pair again
+	OnlineChanged struct{ Online bool }
+	Configured    struct{ Badges bool }
+	BadgeTapped   struct {
+		Hash string
+		Err  error // the badge could not be hashed (no key configured yet, bad format)
+	}
+	LookupDone struct {
+		Reply protocol.LookupReply
+		Err   error
+	}
+	ReleaseDone struct {
+		Reply protocol.ReleaseReply
+		Err   error
+	}
+	ButtonPressed struct{ Name string }
+	PrintProgress struct {
+		Title       string
+		Done, Total int
+	}
+	PrintFault   struct{ Message string }
+	PrintCleared struct{}
+	JobFinished  struct {
+		Title string
+		Err   error
+	}
+	PrintIdle struct{} // the worker's queue is empty
+	Tick      struct{} // time passed; result screens may expire
+)
+
+func (EnrollCode) event()    {}
+func (EnrollDenied) event()  {}
+func (Enrolled) event()      {}
+func (Reenroll) event()      {}
+func (OnlineChanged) event() {}
+func (Configured) event()    {}
+func (BadgeTapped) event()   {}
+func (LookupDone) event()    {}
+func (ReleaseDone) event()   {}
+func (ButtonPressed) event() {}
+func (PrintProgress) event() {}
+func (PrintFault) event()    {}
+func (PrintCleared) event()  {}
+func (JobFinished) event()   {}
+func (PrintIdle) event()     {}
+func (Tick) event()          {}
+
+// Effect is work Step asks the runtime to do; results come back as events.
+type Effect interface{ effect() }
+
+// Effects.
+type (
+	DoLookup  struct{ Badge string }
+	DoRelease struct {
+		Badge string
+		Jobs  []string
+	}
+)
+
+func (DoLookup) effect()  {}
+func (DoRelease) effect() {}
+
+// ready is the phase to return to when nothing is on screen.
+func ready(m Model) Phase {
+	if m.Online {
+		return Idle
+	}
+	return Connecting
+}
+
+// result shows a result screen until s.ResultScreen has passed.
+func result(m Model, p Phase, now time.Time, s Settings) Model {
+	m.Phase, m.Until, m.Badge = p, now.Add(s.ResultScreen), ""
+	return m
+}
+
+// Step is the station's state machine: a pure function of the model, one event and the time.
+// Every transition is in this switch and in the table test beside it.
+func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
+	switch e := ev.(type) {
+	case EnrollCode:
+		m = Model{Phase: Enrolling, Code: e.Code, Online: m.Online, Configured: m.Configured}
+	case EnrollDenied:
+		m = Model{Phase: Denied, Online: m.Online, Configured: m.Configured}
+	case Reenroll:
+		m = Model{Phase: Enrolling, Configured: m.Configured}
+	case Enrolled:
+		m = Model{Phase: ready(m), Online: m.Online, Configured: m.Configured}
+	case Configured:
+		m.Configured = e.Badges
+	case OnlineChanged:
+		m.Online = e.Online
+		switch {
+		case m.Phase == Connecting && e.Online:
+			m.Phase = Idle
+		case m.Phase == Idle && !e.Online:
+			m.Phase = Connecting
+		}
+	case BadgeTapped:
+		if m.Phase != Idle && m.Phase != Done && m.Phase != NoJobs && m.Phase != UnknownBadge && m.Phase != Offline && m.Phase != Failed && m.Phase != Connecting {
+			return m, nil // busy: enrolling, looking up, listing or printing
+		}
+		if e.Err != nil {
+			m.Message = e.Err.Error()
+			return result(m, Failed, now, s), nil
+		}
+		if !m.Online {
+			m.Message = "Cloud unreachable"
+			return result(m, Offline, now, s), nil
+		}
+		if !m.Configured {
+			m.Message = "Not configured yet"
+			return result(m, Failed, now, s), nil
+		}
+		m.Phase, m.Badge, m.User, m.Jobs, m.Message = Lookup, e.Hash, "", nil, ""
+		return m, []Effect{DoLookup{Badge: e.Hash}}
+	case LookupDone:
+		if m.Phase != Lookup {
+			return m, nil
+		}
+		switch {
+		case errors.Is(e.Err, cloud.ErrOffline) || errors.Is(e.Err, cloud.ErrTimeout):
+			m.Message = "Cloud unreachable"
+			return result(m, Offline, now, s), nil
+		case e.Err != nil:
+			m.Message = e.Err.Error()
+			return result(m, Failed, now, s), nil
+		case e.Reply.Error != nil && e.Reply.Error.Code == protocol.CodeUnknownBadge:
+			return result(m, UnknownBadge, now, s), nil
+		case e.Reply.Error != nil:
+			m.Message = e.Reply.Error.Message
+			return result(m, Failed, now, s), nil
+		}
+		if e.Reply.User != nil {
+			m.User = e.Reply.User.Name
+		}
+		m.Jobs = e.Reply.Jobs
+		if len(m.Jobs) == 0 {
+			return result(m, NoJobs, now, s), nil
+		}
+		m.Phase = List
+		if s.ConfirmRelease {
+			m.Until = now.Add(4 * s.ResultScreen)
+			return m, nil
+		}
+		return m, []Effect{DoRelease{Badge: m.Badge, Jobs: jobIDs(m.Jobs)}}
+	case ButtonPressed:
+		if m.Phase == List && s.ConfirmRelease {
+			return m, []Effect{DoRelease{Badge: m.Badge, Jobs: jobIDs(m.Jobs)}}
+		}
+	case ReleaseDone:
+		if m.Phase != List {
+			return m, nil
+		}
+		switch {
+		case errors.Is(e.Err, cloud.ErrOffline) || errors.Is(e.Err, cloud.ErrTimeout):
+			m.Message = "Cloud unreachable"
+			return result(m, Offline, now, s), nil
+		case e.Err != nil:
+			m.Message = e.Err.Error()
+			return result(m, Failed, now, s), nil
+		case e.Reply.Error != nil:
+			m.Message = e.Reply.Error.Message
+			return result(m, Failed, now, s), nil
+		case len(e.Reply.Released) == 0:
+			return result(m, NoJobs, now, s), nil
+		}
+		// The jobs arrive on the job topic; the worker's progress moves us to Printing.
+		m.Phase, m.Badge, m.Done, m.Total, m.Title = Printing, "", 0, 0, ""
+	case PrintProgress:
+		m.Busy, m.Title, m.Done, m.Total = true, e.Title, e.Done, e.Total
+		if m.Phase == Idle || m.Phase == List || m.Phase == Done || m.Phase == Connecting || m.Phase == Paused {
+			m.Phase = Printing
+		}
+	case PrintFault:
+		m.Message = e.Message
+		if m.Phase == Printing || m.Phase == Idle || m.Phase == Connecting || m.Phase == Done {
+			m.Phase = Paused
+		}
+	case PrintCleared:
+		if m.Phase == Paused {
+			m.Phase, m.Message = Printing, ""
+		}
+	case JobFinished:
+		if e.Err != nil {
+			m.Message = e.Title + ": " + e.Err.Error()
+			return result(m, Failed, now, s), nil
+		}
+	case PrintIdle:
+		m.Busy = false
+		if m.Phase == Printing || m.Phase == Paused {
+			return result(m, Done, now, s), nil
+		}
+	case Tick:
+		switch m.Phase {
+		case Done, NoJobs, UnknownBadge, Offline, Failed, List:
+			if !m.Until.IsZero() && !now.Before(m.Until) {
+				if m.Busy {
+					m.Phase = Printing
+				} else {
+					m.Phase = ready(m)
+				}
+				m.Until, m.Message, m.User, m.Jobs = time.Time{}, "", "", nil
+			}
+		}
+	}
+	return m, nil
+}
+
+func jobIDs(js []protocol.JobSummary) []string {
+	ids := make([]string, len(js))
+	for i, j := range js {
+		ids[i] = j.ID
+	}
+	return ids
+}
