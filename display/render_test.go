@@ -11,6 +11,7 @@ import (
 
 	"github.com/makiuchi-d/gozxing"
 	gozxingqr "github.com/makiuchi-d/gozxing/qrcode"
+	"golang.org/x/image/math/fixed"
 )
 
 // sizes are the panels the screens are designed for: SSD1306 OLED,
@@ -503,5 +504,33 @@ func BenchmarkRender(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestFontInk re-measures the ink boxes the layout relies on: every
+// printable ASCII glyph, thresholded, lies within top/h/adv, and some
+// glyph touches each edge (so the boxes are not loose either).
+func TestFontInk(t *testing.T) {
+	for name, f := range map[string]*bitmapFont{"small": small, "large": large} {
+		minY, maxY, minX, maxX := 1<<20, -1<<20, 1<<20, -1<<20
+		for r := rune(0x20); r < 0x7f; r++ {
+			dr, mask, mp, _, ok := f.face.Glyph(fixed.P(0, 0), r)
+			if !ok {
+				t.Fatalf("%s: no glyph for %q", name, r)
+			}
+			a := mask.(*image.Alpha)
+			for y := range dr.Dy() {
+				for x := range dr.Dx() {
+					if a.AlphaAt(mp.X+x, mp.Y+y).A >= 0x80 {
+						minY, maxY = min(minY, dr.Min.Y+y), max(maxY, dr.Min.Y+y)
+						minX, maxX = min(minX, dr.Min.X+x), max(maxX, dr.Min.X+x)
+					}
+				}
+			}
+		}
+		if minY != -f.top || maxY != f.h-f.top-1 || minX < 0 || maxX >= f.adv {
+			t.Errorf("%s: ink rows %d..%d cols %d..%d, layout assumes rows %d..%d cols 0..%d",
+				name, minY, maxY, minX, maxX, -f.top, f.h-f.top-1, f.adv-1)
+		}
 	}
 }

@@ -71,8 +71,14 @@ func (x *xmlReader) Next() (Record, error) {
 	}
 }
 
+// maxXMLDepth bounds nesting inside a record; real data nests a few levels.
+const maxXMLDepth = 64
+
 // readElement consumes start's content up to its end element.
 func (x *xmlReader) readElement(rec Record, prefix string, start xml.StartElement) error {
+	if strings.Count(prefix, "::") >= maxXMLDepth {
+		return fmt.Errorf("elements nested deeper than %d levels", maxXMLDepth)
+	}
 	join := func(k string) string {
 		if prefix == "" {
 			return k

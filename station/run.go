@@ -50,6 +50,7 @@ type Enroller interface {
 	Invalidate()
 	StationID() string
 	Reset() error
+	RetryNow()
 }
 
 var _ Enroller = (*provisioning.Provisioner)(nil)
@@ -66,7 +67,12 @@ type Options struct {
 	Badges    <-chan badge.Badge
 	Buttons   <-chan string
 	Version   string
-	Now       func() time.Time
+	// Serial is the board's hardware serial, printed on the pairing label.
+	Serial string
+	// TokenCheck is how often the grant is refreshed in the background, so a station that stays
+	// connected for weeks still rotates its refresh token; zero means 1 minute.
+	TokenCheck time.Duration
+	Now        func() time.Time
 	Logger    *slog.Logger
 	// Observe, if set, sees every model after a step (tests wait on it; nothing else should).
 	Observe func(Model)
@@ -85,6 +91,9 @@ type Station struct {
 	mu    sync.Mutex
 	cfg   config.Config
 	cloud Cloud
+
+	// printMu serialises printer access between the print worker and pairing labels.
+	printMu sync.Mutex
 }
 
 // New checks the wiring.
@@ -100,6 +109,9 @@ func New(opt Options) (*Station, error) {
 	}
 	if opt.PrinterRetry == 0 {
 		opt.PrinterRetry = time.Second
+	}
+	if opt.TokenCheck == 0 {
+		opt.TokenCheck = time.Minute
 	}
 	s := &Station{
 		opt: opt, log: opt.Logger, cfg: opt.Config,
@@ -235,6 +247,14 @@ func (s *Station) do(ctx context.Context, e Effect) {
 			rep, err := c.Release(ctx, e.Badge, e.Jobs)
 			s.post(ReleaseDone{Reply: rep, Err: err})
 		}()
+	case DoPrintPairing:
+		go func() {
+			if err := s.printPairing(ctx, e.Code); err != nil {
+				s.log.Error("station: pairing label", "err", err)
+			}
+		}()
+	case DoRetryPairing:
+		s.opt.Enroller.RetryNow()
 	}
 }
 
@@ -245,7 +265,11 @@ func (s *Station) lifecycle(ctx context.Context) {
 	for ctx.Err() == nil {
 		if !enr.Enrolled() {
 			err := enr.Enroll(ctx, func(c provisioning.Code) {
-				s.post(EnrollCode{Code: PairingCode{UserCode: c.UserCode, URI: c.VerificationURI, URIComplete: c.VerificationURIComplete, Expires: c.Expires}})
+				pc := PairingCode{UserCode: c.UserCode, URI: c.VerificationURI, URIComplete: c.VerificationURIComplete, Expires: c.Expires}
+				s.post(EnrollCode{Code: pc})
+				if s.config().Printer.PairingLabel {
+					s.do(ctx, DoPrintPairing{Code: pc})
+				}
 			})
 			if err != nil {
 				if ctx.Err() == nil {
@@ -276,16 +300,19 @@ func (s *Station) lifecycle(ctx context.Context) {
 		s.cloud = link
 		s.mu.Unlock()
 		lctx, lcancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { defer close(done); link.Run(lctx) }()
+		done := make(chan struct{}, 2)
+		go func() { defer func() { done <- struct{}{} }(); link.Run(lctx) }()
+		go func() { defer func() { done <- struct{}{} }(); s.keepToken(lctx) }()
 		select {
 		case <-ctx.Done():
 			lcancel()
+			<-done
 			<-done
 			return
 		case <-s.reenroll:
 		}
 		lcancel()
+		<-done
 		<-done
 		s.mu.Lock()
 		s.cloud = nil
@@ -296,6 +323,23 @@ func (s *Station) lifecycle(ctx context.Context) {
 		}
 		s.post(OnlineChanged{Online: false})
 		s.post(Reenroll{})
+	}
+}
+
+// keepToken refreshes the grant in the background: the broker checks the token only at
+// connect, so without this a long-connected station would let its refresh token age out.
+func (s *Station) keepToken(ctx context.Context) {
+	t := time.NewTicker(s.opt.TokenCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.password(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("station: token refresh", "err", err)
+			}
+		}
 	}
 }
 

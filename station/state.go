@@ -138,10 +138,17 @@ type (
 		Badge string
 		Jobs  []string
 	}
+
+	// DoPrintPairing prints the pairing code on a label (seed 001: "shown or printed out").
+	DoPrintPairing struct{ Code PairingCode }
+	// DoRetryPairing asks for a new code now instead of after the denied screen's delay.
+	DoRetryPairing struct{}
 )
 
-func (DoLookup) effect()  {}
-func (DoRelease) effect() {}
+func (DoLookup) effect()       {}
+func (DoRelease) effect()      {}
+func (DoPrintPairing) effect() {}
+func (DoRetryPairing) effect() {}
 
 // ready is the phase to return to when nothing is on screen.
 func ready(m Model) Phase {
@@ -228,8 +235,13 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 		}
 		return m, []Effect{DoRelease{Badge: m.Badge, Jobs: jobIDs(m.Jobs)}}
 	case ButtonPressed:
-		if m.Phase == List && s.ConfirmRelease {
+		switch {
+		case m.Phase == List && s.ConfirmRelease:
 			return m, []Effect{DoRelease{Badge: m.Badge, Jobs: jobIDs(m.Jobs)}}
+		case m.Phase == Enrolling:
+			return m, []Effect{DoPrintPairing{Code: m.Code}}
+		case m.Phase == Denied:
+			return m, []Effect{DoRetryPairing{}}
 		}
 	case ReleaseDone:
 		if m.Phase != List {

@@ -72,6 +72,8 @@ func TestStep(t *testing.T) {
 		{"confirm button releases", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Jobs = List, "h1", twoJobs }), ButtonPressed{Name: "A"}, confirm,
 			with(idle(), func(m *Model) { m.Phase, m.Badge, m.Jobs = List, "h1", twoJobs }), []Effect{DoRelease{Badge: "h1", Jobs: []string{"j1", "j2"}}}},
 		{"button ignored without confirm mode", idle(), ButtonPressed{Name: "A"}, settings, idle(), nil},
+		{"button prints the pairing label", Model{Phase: Enrolling, Code: code}, ButtonPressed{Name: "A"}, settings, Model{Phase: Enrolling, Code: code}, []Effect{DoPrintPairing{Code: code}}},
+		{"button after denial asks for a new code", Model{Phase: Denied}, ButtonPressed{Name: "A"}, settings, Model{Phase: Denied}, []Effect{DoRetryPairing{}}},
 		{"no jobs", with(idle(), func(m *Model) { m.Phase, m.Badge = Lookup, "h1" }),
 			LookupDone{Reply: protocol.LookupReply{User: &protocol.User{Name: "Alice"}, Jobs: nil}}, settings,
 			with(idle(), func(m *Model) { m.Phase, m.User, m.Until = NoJobs, "Alice", t0.Add(5*time.Second) }), nil},
@@ -108,7 +110,9 @@ func TestStep(t *testing.T) {
 		{"fault cleared resumes", with(idle(), func(m *Model) { m.Phase, m.Busy, m.Message = Paused, true, "paper out" }), PrintCleared{}, settings,
 			with(idle(), func(m *Model) { m.Phase, m.Busy = Printing, true }), nil},
 		{"job failed", with(idle(), func(m *Model) { m.Phase, m.Busy = Printing, true }), JobFinished{Title: "A", Err: errors.New("layout: bad")}, settings,
-			with(idle(), func(m *Model) { m.Phase, m.Busy, m.Message, m.Until = Failed, true, "A: layout: bad", t0.Add(5*time.Second) }), nil},
+			with(idle(), func(m *Model) {
+				m.Phase, m.Busy, m.Message, m.Until = Failed, true, "A: layout: bad", t0.Add(5*time.Second)
+			}), nil},
 		{"job finished ok changes nothing", with(idle(), func(m *Model) { m.Phase, m.Busy = Printing, true }), JobFinished{Title: "A"}, settings,
 			with(idle(), func(m *Model) { m.Phase, m.Busy = Printing, true }), nil},
 		{"queue empty: done", with(idle(), func(m *Model) { m.Phase, m.Busy = Printing, true }), PrintIdle{}, settings,

@@ -127,7 +127,9 @@ func (s *Station) printJob(ctx context.Context, e journal.Entry) error {
 func (s *Station) waitReady(ctx context.Context) error {
 	faulted := false
 	for {
+		s.printMu.Lock()
 		st, err := s.opt.Printer.Status(ctx)
+		s.printMu.Unlock()
 		if err == nil {
 			err = st.Fault()
 		}
@@ -153,7 +155,9 @@ func (s *Station) waitReady(ctx context.Context) error {
 // send hands one label to the printer, waiting out faults between attempts.
 func (s *Station) send(ctx context.Context, data []byte) error {
 	for {
+		s.printMu.Lock()
 		err := s.opt.Printer.Send(ctx, data)
+		s.printMu.Unlock()
 		if err == nil {
 			return nil
 		}

@@ -104,12 +104,13 @@ func printWelcome(out io.Writer, c *devcloud.Cloud) {
 	fmt.Fprintf(out, "devcloud is up.\n  web:    %s   (pairing page: %s/device)\n  broker: %s\n", c.URL, c.URL, c.BrokerURL)
 	for _, a := range c.Seed.Apps {
 		fmt.Fprintf(out, "\nSubmit a job as %s (app %s):\n", a.User, a.ClientID)
-		fmt.Fprintf(out, "  TOKEN=$(curl -s -u %s:%s -d grant_type=client_credentials -d scope=printing %s | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')\n", a.ClientID, a.Secret, c.Auth.TokenURL())
+		fmt.Fprintf(out, "  TOKEN=$(bin/stationctl token --cloud %s --client %s --secret %s)\n", c.URL, a.ClientID, a.Secret)
 		fmt.Fprintf(out, "  curl -s -H \"Authorization: Bearer $TOKEN\" -F title='Shipping labels' -F format=shipping -F data=@examples/data/shipping.csv %s/v1/jobs\n", c.URL)
 	}
+	fmt.Fprintln(out)
 	for _, u := range c.Seed.Users {
 		for _, b := range u.Badges {
-			fmt.Fprintf(out, "Badge of %s: %s\n", u.Name, b)
+			fmt.Fprintf(out, "Badge of %s: %s   (bin/stationctl tap %s)\n", u.Name, b, b)
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"labelstation/devcloud"
 	"labelstation/devcloud/jobs"
 	"labelstation/devcloud/seed"
+	"labelstation/provisioning"
 	"labelstation/station"
 )
 
@@ -93,7 +94,7 @@ type harness struct {
 }
 
 type cloudOpts struct {
-	codeTTL time.Duration
+	codeTTL, accessTTL time.Duration
 }
 
 func startCloud(t *testing.T, ctx context.Context, o cloudOpts, logw io.Writer) *devcloud.Cloud {
@@ -111,7 +112,7 @@ func startCloud(t *testing.T, ctx context.Context, o cloudOpts, logw io.Writer) 
 		t.Fatal(err)
 	}
 	c, err := devcloud.Start(ctx, devcloud.Options{
-		HTTP: httpLn, MQTT: mqttLn, Seed: sd, PollEvery: time.Second, DeviceCodeTTL: o.codeTTL,
+		HTTP: httpLn, MQTT: mqttLn, Seed: sd, PollEvery: time.Second, DeviceCodeTTL: o.codeTTL, AccessTTL: o.accessTTL,
 		Logger: testLogger(logw),
 	})
 	if err != nil {
@@ -231,7 +232,8 @@ func TestEndToEndEnrollSubmitTapPrint(t *testing.T) {
 	h := startStation(t, ctx, c, "E2E-0001", flags{})
 	h.enroll()
 
-	j := submit(t, c, userToken(t, c, "alice"), "Three parcels", "shipping", threeRecords)
+	appToken := userToken(t, c, "alice")
+	j := submit(t, c, appToken, "Three parcels", "shipping", threeRecords)
 	if j.Labels != 3 || j.State != jobs.StateHeld {
 		t.Fatalf("submitted job = %+v, want 3 labels held", j)
 	}
@@ -259,6 +261,25 @@ func TestEndToEndEnrollSubmitTapPrint(t *testing.T) {
 	h.models.waitFor(t, "no jobs", phase(station.NoJobs))
 	if n := len(h.app.SimPrinter.Labels()); n != 3 {
 		t.Fatalf("printer has %d labels after the second tap, want 3", n)
+	}
+
+	// No token of this run appears in any log: the station's grant, nor the app's token.
+	raw, err := os.ReadFile(filepath.Join(h.app.Config.Station.StateDir, provisioning.TokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var grant struct{ AccessToken, RefreshToken string }
+	if err := json.Unmarshal(raw, &struct {
+		A *string `json:"access_token"`
+		R *string `json:"refresh_token"`
+	}{&grant.AccessToken, &grant.RefreshToken}); err != nil || grant.AccessToken == "" || grant.RefreshToken == "" {
+		t.Fatalf("token file: %v %+v", err, grant)
+	}
+	logs := h.logs.String() + cloudLog.String()
+	for name, secret := range map[string]string{"access token": grant.AccessToken, "refresh token": grant.RefreshToken, "app token": appToken} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the %s appears in the logs", name)
+		}
 	}
 }
 
@@ -359,5 +380,56 @@ func TestPairingCodeExpiresNewCodeShown(t *testing.T) {
 	})
 	if !second.Code.Expires.After(first.Code.Expires) {
 		t.Errorf("new code expires %v, not after the old one's %v", second.Code.Expires, first.Code.Expires)
+	}
+}
+
+// A refresh whose response is lost leaves the station with a rotated-away refresh token; the
+// server then refuses it (reuse revokes the family), and the station pairs again by itself and
+// gets its old identity back because it sends the same serial.
+func TestLostRefreshResponseReenrollsWithSameIdentity(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := startCloud(t, ctx, cloudOpts{accessTTL: 4 * time.Second}, io.Discard)
+	h := startStation(t, ctx, c, "E2E-0006", flags{tokenCheck: 100 * time.Millisecond})
+	h.enroll()
+	before := h.app.Prov.StationID()
+	if before == "" {
+		t.Fatal("no station id after enrollment")
+	}
+	c.Auth.DropNextRefresh(1)
+	m := h.models.waitFor(t, "a new pairing code", func(m station.Model) bool { return m.Phase == station.Enrolling && m.Code.UserCode != "" })
+	if err := c.Auth.Approve(m.Code.UserCode, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	h.models.waitFor(t, "idle again", func(m station.Model) bool { return m.Phase == station.Idle && m.Online })
+	if after := h.app.Prov.StationID(); after != before {
+		t.Fatalf("station id changed from %s to %s", before, after)
+	}
+	j := submit(t, c, userToken(t, c, "bob"), "After re-enrollment", "shipping", threeRecords)
+	h.tap(bobBadge)
+	if _, err := h.app.SimPrinter.WaitLabels(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	waitJobState(t, ctx, c, j.ID, jobs.StatePrinted)
+}
+
+// The enrollment screen's button prints the pairing label: QR, code, URL and serial.
+func TestPairingLabelOnButton(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := startCloud(t, ctx, cloudOpts{}, io.Discard)
+	h := startStation(t, ctx, c, "E2E-0007", flags{})
+	m := h.models.waitFor(t, "a pairing code", func(m station.Model) bool { return m.Phase == station.Enrolling && m.Code.UserCode != "" })
+	if err := h.app.Board.(interface{ Press(string) error }).Press("A"); err != nil {
+		t.Fatal(err)
+	}
+	labels, err := h.app.SimPrinter.WaitLabels(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{m.Code.UserCode, "E2E-0007", "/device"} {
+		if !strings.Contains(labels[0], want) {
+			t.Errorf("pairing label lacks %q:\n%s", want, labels[0])
+		}
 	}
 }

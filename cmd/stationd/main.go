@@ -50,6 +50,7 @@ type flags struct {
 	// Set by tests only.
 	observe     func(station.Model)
 	deniedDelay time.Duration
+	tokenCheck  time.Duration
 }
 
 func main() {
@@ -195,7 +196,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 	if err != nil {
 		return nil, fmt.Errorf("--demo-badges: %w", err)
 	}
-	panel, err := displaysim.New(displaysim.Options{Dir: filepath.Join(state, "display"), Size: image2(cfg.Display.Width, cfg.Display.Height), Badges: demo})
+	panel, err := displaysim.New(displaysim.Options{Dir: filepath.Join(state, "display"), Keep: 1000, Size: image2(cfg.Display.Width, cfg.Display.Height), Badges: demo})
 	if err != nil {
 		return nil, fmt.Errorf("display: %w", err)
 	}
@@ -206,6 +207,20 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 	taps := make(chan badge.Badge, 4)
 	go badge.Pump(ctx, reader, taps, badge.PumpOptions{Repeat: cfg.Badge.Repeat()})
 	buttons := make(chan string, 4)
+	for _, name := range []string{"A", "B"} {
+		in, err := b.Input(name)
+		if err != nil {
+			return nil, fmt.Errorf("board: button %s: %w", name, err)
+		}
+		go func() {
+			for in.WaitPress(ctx) == nil {
+				select {
+				case buttons <- name:
+				default: // a press while the station is busy with the last one is dropped
+				}
+			}
+		}()
+	}
 
 	if f.Web != "" {
 		ln, err := net.Listen("tcp", f.Web)
@@ -238,6 +253,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 		Config: cfg, Panel: panel, Printer: pr, Journal: j, Enroller: prov,
 		DialCloud: func(o cloud.Options) (station.Cloud, error) { return cloud.New(o) },
 		Badges:    taps, Buttons: buttons, Version: version, Logger: log, Observe: f.observe,
+		Serial: serial, TokenCheck: f.tokenCheck,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("station: %w", err)

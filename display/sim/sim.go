@@ -22,8 +22,9 @@ import (
 
 // Options configures a simulated panel.
 type Options struct {
-	// Dir receives frame-000001.png, frame-000002.png, ... and latest.png.
-	// Empty keeps frames in memory only.
+	// Dir receives frame-000001.png, frame-000002.png, ... and latest.png;
+	// New removes frame files an earlier run left there. Empty keeps frames
+	// in memory only.
 	Dir string
 	// Keep is how many frame files stay in Dir, oldest removed first, so a
 	// station left running for days does not fill its disk; 0 keeps all.
@@ -86,15 +87,31 @@ func New(opt Options) (*Panel, error) {
 		if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
 			return nil, fmt.Errorf("sim: %w", err)
 		}
+		// Numbering restarts at 1: a previous run's frames would be
+		// mistaken for this one's.
+		old, err := filepath.Glob(filepath.Join(opt.Dir, "frame-[0-9]*.png"))
+		if err != nil {
+			return nil, fmt.Errorf("sim: %w", err)
+		}
+		for _, f := range old {
+			if err := os.Remove(f); err != nil {
+				return nil, fmt.Errorf("sim: %w", err)
+			}
+		}
 	}
 	p := &Panel{opt: opt, changed: make(chan struct{})}
-	blank := image.NewGray(p.Bounds())
-	for i := range blank.Pix {
-		blank.Pix[i] = 0xff
-	}
-	p.last = blank
-	p.png = encode(blank)
+	p.last = p.blank()
+	p.png = encode(p.last)
 	return p, nil
+}
+
+// blank is an all-white frame: what an idle e-paper shows.
+func (p *Panel) blank() *image.Gray {
+	img := image.NewGray(p.Bounds())
+	for i := range img.Pix {
+		img.Pix[i] = 0xff
+	}
+	return img
 }
 
 // encoder reuses its zlib state across frames (most of a frame's cost) and
@@ -135,13 +152,7 @@ func (p *Panel) Show(img image.Image) error {
 }
 
 // Halt blanks the panel, as a real one is blanked at shutdown.
-func (p *Panel) Halt() error {
-	blank := image.NewGray(p.Bounds())
-	for i := range blank.Pix {
-		blank.Pix[i] = 0xff
-	}
-	return p.store(blank)
-}
+func (p *Panel) Halt() error { return p.store(p.blank()) }
 
 func (p *Panel) store(img *image.Gray) error {
 	data := encode(img)

@@ -95,8 +95,15 @@ func TestShowWritesFrames(t *testing.T) {
 	}
 }
 
+// TestKeep: old frames go, an earlier run's frames go at New, other files
+// stay.
 func TestKeep(t *testing.T) {
 	dir := t.TempDir()
+	for _, name := range []string{"frame-000009.png", "notes.txt"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p, err := New(Options{Dir: dir, Size: size, Keep: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -106,14 +113,14 @@ func TestKeep(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	names, err := filepath.Glob(filepath.Join(dir, "*.png"))
+	names, err := filepath.Glob(filepath.Join(dir, "*"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, n := range names {
 		names[i] = filepath.Base(n)
 	}
-	if want := []string{"frame-000002.png", "frame-000003.png", "latest.png"}; !slices.Equal(names, want) {
+	if want := []string{"frame-000002.png", "frame-000003.png", "latest.png", "notes.txt"}; !slices.Equal(names, want) {
 		t.Errorf("files %q, want %q", names, want)
 	}
 }

@@ -26,6 +26,8 @@ type FleetPrinter struct {
 	Lang   *string `json:"lang,omitempty"`
 	DPI    *int    `json:"dpi,omitempty"`
 	Raster *bool   `json:"raster,omitempty"`
+
+	PairingLabel *bool `json:"pairing_label,omitempty"`
 }
 
 // FleetDisplay holds the fleet-settable display fields.
@@ -82,6 +84,7 @@ func (c Config) merge(f Fleet) Config {
 	set(&c.Printer.Lang, f.Printer, func(p *FleetPrinter) *string { return p.Lang })
 	set(&c.Printer.DPI, f.Printer, func(p *FleetPrinter) *int { return p.DPI })
 	set(&c.Printer.Raster, f.Printer, func(p *FleetPrinter) *bool { return p.Raster })
+	set(&c.Printer.PairingLabel, f.Printer, func(p *FleetPrinter) *bool { return p.PairingLabel })
 	set(&c.Display.Rotate, f.Display, func(d *FleetDisplay) *int { return d.Rotate })
 	set(&c.Display.Contrast, f.Display, func(d *FleetDisplay) *int { return d.Contrast })
 	set(&c.Badge.Encoding, f.Badge, func(b *FleetBadge) *string { return b.Encoding })

@@ -2,7 +2,7 @@
 // the screens are designed for, for the docs. From the module root:
 //
 //	go run ./display/cmd/screenshots                 # docs/img, 128x64 and 240x240
-//	go run ./display/cmd/screenshots -out /tmp/s -sizes 250x122 -zoom 4
+//	go run ./display/cmd/screenshots -out shots -sizes 250x122 -zoom 4
 package main
 
 import (

@@ -10,7 +10,7 @@ import (
 // I2CAddr is the PN532's 7-bit I²C address (UM §6.2.4: 0x48 write, 0x49 read).
 const I2CAddr = 0x24
 
-// NewI2C opens a PN532 on an I²C bus (interface select I0=0, I1=1) and
+// NewI2C opens a PN532 on an I²C bus (interface select pins I0=1, I1=0; UM §6.2.4) and
 // initialises it.
 func NewI2C(ctx context.Context, bus i2c.Bus, opt Opts) (*Dev, error) {
 	o := opt.withDefaults()

@@ -16,7 +16,7 @@ const (
 	spiDataRead   = 0x03
 )
 
-// NewSPI opens a PN532 on an SPI port (I0=0, I1=1) and initialises it.
+// NewSPI opens a PN532 on an SPI port (I0=0, I1=1; UM §6.2.5) and initialises it.
 // The PN532 shifts LSB first (UM §6.2.5); not every SPI host can, so the
 // link runs mode 0 MSB first and reverses each byte's bits in software.
 func NewSPI(ctx context.Context, port spi.Port, opt Opts) (*Dev, error) {

@@ -1,0 +1,185 @@
+// Command stationctl is the admin and developer CLI: render a label locally, get an app token
+// and submit a job to a cloud, approve a pairing code, and tap a badge on a simulated station.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"labelstation/devcloud"
+)
+
+const usage = `usage: stationctl COMMAND [flags] [args]
+
+commands:
+  render   LAYOUT DATA --out DIR [--lang zpl|tspl|escpos|png] [--dpi N] [--raster]
+           render a layout with data locally, as the station would
+  token    --cloud URL --client ID --secret SECRET
+           get an access token for an external app (client_credentials grant)
+  submit   --cloud URL --token TOKEN --title TITLE --format LAYOUT DATAFILE
+           submit a print job (Submit Print Job API); it is held until its owner taps a badge
+  approve  --cloud URL --user USER CODE
+           approve a station's pairing code as USER (devcloud)
+  tap      [--station URL] UIDHEX
+           tap a badge on a simulated station (stationd --sim)
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	if err := run(os.Args[1], os.Args[2:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "stationctl:", err)
+		if errors.Is(err, errUsage) {
+			fmt.Fprint(os.Stderr, usage)
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("bad usage")
+
+func run(cmd string, args []string, out io.Writer) error {
+	switch cmd {
+	case "render":
+		return renderCmd(args)
+	case "token":
+		return tokenCmd(args, out)
+	case "submit":
+		return submitCmd(args, out)
+	case "approve":
+		return approveCmd(args, out)
+	case "tap":
+		return tapCmd(args, out)
+	case "help", "-h", "--help":
+		fmt.Fprint(out, usage)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+}
+
+var client = &http.Client{Timeout: 30 * time.Second}
+
+func tokenCmd(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	cloud := fs.String("cloud", "http://127.0.0.1:8780", "cloud base URL (the OAuth issuer)")
+	id := fs.String("client", "", "client id of the app")
+	secret := fs.String("secret", os.Getenv("STATIONCTL_SECRET"), "client secret (or $STATIONCTL_SECRET)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *id == "" || *secret == "" {
+		return fmt.Errorf("%w: token needs --client and --secret", errUsage)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tok, err := devcloud.AppToken(ctx, strings.TrimRight(*cloud, "/")+"/oauth/token", *id, *secret)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, tok)
+	return nil
+}
+
+func submitCmd(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("submit", flag.ContinueOnError)
+	cloud := fs.String("cloud", "http://127.0.0.1:8780", "cloud base URL")
+	token := fs.String("token", os.Getenv("STATIONCTL_TOKEN"), "access token (or $STATIONCTL_TOKEN)")
+	title := fs.String("title", "", "job title shown on the station")
+	layout := fs.String("format", "", "layout id")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() != 1 || *token == "" {
+		return fmt.Errorf("%w: submit needs --token and one DATAFILE", errUsage)
+	}
+	data, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	w.WriteField("title", *title)
+	w.WriteField("format", *layout)
+	fw, err := w.CreateFormFile("data", filepath.Base(fs.Arg(0)))
+	if err != nil {
+		return err
+	}
+	fw.Write(data)
+	w.Close()
+	req, err := http.NewRequest(http.MethodPost, strings.TrimRight(*cloud, "/")+"/v1/jobs", &body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+*token)
+	return call(req, http.StatusCreated, out)
+}
+
+func approveCmd(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("approve", flag.ContinueOnError)
+	cloud := fs.String("cloud", "http://127.0.0.1:8780", "cloud base URL")
+	user := fs.String("user", "", "user who approves")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() != 1 || *user == "" {
+		return fmt.Errorf("%w: approve needs --user and one CODE", errUsage)
+	}
+	b, _ := json.Marshal(map[string]string{"user_code": fs.Arg(0), "user": *user})
+	req, err := http.NewRequest(http.MethodPost, strings.TrimRight(*cloud, "/")+"/device/approve", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return call(req, http.StatusOK, out)
+}
+
+func tapCmd(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("tap", flag.ContinueOnError)
+	station := fs.String("station", "http://127.0.0.1:8781", "the simulated station's web page (stationd --web)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: tap needs one UIDHEX", errUsage)
+	}
+	req, err := http.NewRequest(http.MethodPost, strings.TrimRight(*station, "/")+"/tap", strings.NewReader(url.Values{"uid": {fs.Arg(0)}}.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return call(req, http.StatusOK, out)
+}
+
+// call sends req and copies the answer to out; another status is an error carrying the body.
+func call(req *http.Request, want int, out io.Writer) error {
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: %s: %s", req.Method, req.URL, resp.Status, strings.TrimSpace(string(b)))
+	}
+	_, err = out.Write(b)
+	return err
+}

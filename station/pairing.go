@@ -1,0 +1,47 @@
+package station
+
+import (
+	"context"
+	"fmt"
+
+	"labelstation/label"
+)
+
+// pairingLayout is the enrollment label (seed 001: the pairing code and URL are "shown or
+// printed out along with use instructions"; the serial lets an admin tell stations apart).
+// 4 × 2 in, the common stock of desktop label printers.
+const pairingLayout = `{"version":1,"id":"pairing","name":"Station pairing","width_mm":101.6,"height_mm":50.8,
+ "elements":[
+  {"type":"barcode","symbology":"qr","x":3,"y":3,"data":"{qr}","module":0.75},
+  {"type":"text","x":46,"y":3,"text":"Pair this label station","font_pt":9,"bold":true,"max_width":53,"fit":"shrink"},
+  {"type":"text","x":46,"y":9,"text":"{code}","font_pt":16,"bold":true,"max_width":53,"fit":"shrink"},
+  {"type":"text","x":46,"y":19,"text":"1. Scan the code or open {url}","font_pt":7,"max_width":53},
+  {"type":"text","x":46,"y":28,"text":"2. Sign in and check the code","font_pt":7,"max_width":53},
+  {"type":"text","x":46,"y":33,"text":"3. Approve the station","font_pt":7,"max_width":53},
+  {"type":"text","x":46,"y":43,"text":"Serial {serial}","font_pt":6,"max_width":53,"fit":"shrink"}
+ ]}`
+
+// printPairing prints the pairing label for c on the station's printer.
+func (s *Station) printPairing(ctx context.Context, c PairingCode) error {
+	lay, err := label.ParseLayout([]byte(pairingLayout))
+	if err != nil {
+		return fmt.Errorf("station: pairing layout: %w", err)
+	}
+	qr := c.URIComplete
+	if qr == "" {
+		qr = c.URI
+	}
+	cfg := s.config().Printer
+	data, err := label.Render(lay, label.Record{"qr": qr, "code": c.UserCode, "url": c.URI, "serial": s.opt.Serial},
+		label.Target{Lang: label.Lang(cfg.Lang), DPI: cfg.DPI, Raster: cfg.Raster})
+	if err != nil {
+		return fmt.Errorf("station: pairing label: %w", err)
+	}
+	s.printMu.Lock()
+	defer s.printMu.Unlock()
+	if err := s.opt.Printer.Send(ctx, data); err != nil {
+		return fmt.Errorf("station: pairing label: %w", err)
+	}
+	s.log.Info("station: pairing label printed", "user_code", c.UserCode)
+	return nil
+}
