@@ -73,7 +73,7 @@ type Options struct {
 	// connected for weeks still rotates its refresh token; zero means 1 minute.
 	TokenCheck time.Duration
 	Now        func() time.Time
-	Logger    *slog.Logger
+	Logger     *slog.Logger
 	// Observe, if set, sees every model after a step (tests wait on it; nothing else should).
 	Observe func(Model)
 	// PrinterRetry is how often a faulted printer is polled; zero means 1 s.
