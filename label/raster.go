@@ -271,6 +271,56 @@ func drawText(bm *bitmap.Bitmap, e *Element, v []byte, x, y, dpi int) {
 	}
 }
 
+// glyph is a thresholded glyph image as horizontal runs of ink, relative
+// to the integer dot position it was rendered at.
+type glyph struct {
+	runs []image.Rectangle
+	adv  fixed.Int26_6
+}
+
+type glyphKey struct {
+	face font.Face
+	r    rune
+	frac fixed.Int26_6 // sub-pixel x offset, quantised to 1/4 dot
+}
+
+// glyphCache avoids rasterising the outline of the same glyph for every
+// label; it is guarded by faceMu and emptied when it grows large.
+var glyphCache = map[glyphKey]*glyph{}
+
+func cachedGlyph(f font.Face, r rune, frac fixed.Int26_6) *glyph {
+	k := glyphKey{f, r, frac}
+	if g, ok := glyphCache[k]; ok {
+		return g
+	}
+	if len(glyphCache) > 50000 {
+		clear(glyphCache)
+	}
+	dr, mask, mp, adv, ok := f.Glyph(fixed.Point26_6{X: frac}, r)
+	if !ok {
+		dr, mask, mp, adv, _ = f.Glyph(fixed.Point26_6{X: frac}, '?')
+	}
+	g := &glyph{adv: adv}
+	if a, isAlpha := mask.(*image.Alpha); isAlpha {
+		for yy := dr.Min.Y; yy < dr.Max.Y; yy++ {
+			row := a.Pix[(mp.Y+yy-dr.Min.Y-a.Rect.Min.Y)*a.Stride:]
+			start := -1
+			for xx := dr.Min.X; xx <= dr.Max.X; xx++ {
+				ink := xx < dr.Max.X && row[mp.X+xx-dr.Min.X-a.Rect.Min.X] >= 0x80
+				if ink && start < 0 {
+					start = xx
+				} else if !ink && start >= 0 {
+					g.runs = append(g.runs, image.Rect(start, yy, xx, yy+1))
+					start = -1
+				}
+			}
+		}
+	}
+	glyphCache[k] = g
+	return g
+}
+
+// drawLine draws s with its baseline at base; the caller holds faceMu.
 func drawLine(bm *bitmap.Bitmap, f font.Face, s []byte, x, base int) {
 	dot := fixed.P(x, base)
 	prev := rune(-1)
@@ -280,21 +330,13 @@ func drawLine(bm *bitmap.Bitmap, f font.Face, s []byte, x, base int) {
 		if prev >= 0 {
 			dot.X += f.Kern(prev, r)
 		}
-		dr, mask, mp, adv, ok := f.Glyph(dot, r)
-		if !ok {
-			dr, mask, mp, adv, _ = f.Glyph(dot, '?')
+		frac := dot.X & 63 &^ 15
+		g := cachedGlyph(f, r, frac)
+		off := image.Pt(dot.X.Floor(), dot.Y.Floor())
+		for _, run := range g.runs {
+			bm.FillRect(run.Add(off))
 		}
-		if a, isAlpha := mask.(*image.Alpha); isAlpha {
-			for yy := dr.Min.Y; yy < dr.Max.Y; yy++ {
-				row := a.Pix[(mp.Y+yy-dr.Min.Y-a.Rect.Min.Y)*a.Stride:]
-				for xx := dr.Min.X; xx < dr.Max.X; xx++ {
-					if row[mp.X+xx-dr.Min.X-a.Rect.Min.X] >= 0x80 {
-						bm.Set(xx, yy)
-					}
-				}
-			}
-		}
-		dot.X += adv
+		dot.X += g.adv
 		prev = r
 	}
 }

@@ -140,8 +140,7 @@ func Open(path string, c Config) (*Port, error) {
 	return p, nil
 }
 
-// apply puts the line in raw mode (termios(3) cfmakeraw) and sets speed,
-// framing and flow control.
+// apply reads the tty's termios, configures it and writes it back.
 func (p *Port) apply() error {
 	rc, err := p.f.SyscallConn()
 	if err != nil {
@@ -154,37 +153,7 @@ func (p *Port) apply() error {
 			serr = err
 			return
 		}
-		t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON | unix.IXOFF | unix.IXANY
-		t.Oflag &^= unix.OPOST
-		t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		t.Cflag &^= unix.CSIZE | unix.PARENB | unix.PARODD | unix.CSTOPB | unix.CRTSCTS | unix.CBAUD
-		t.Cflag |= unix.CREAD | unix.CLOCAL
-		if p.cfg.DataBits == 7 {
-			t.Cflag |= unix.CS7
-		} else {
-			t.Cflag |= unix.CS8
-		}
-		switch p.cfg.Parity {
-		case "odd":
-			t.Cflag |= unix.PARENB | unix.PARODD
-			t.Iflag |= unix.INPCK
-		case "even":
-			t.Cflag |= unix.PARENB
-			t.Iflag |= unix.INPCK
-		}
-		if p.cfg.StopBits == 2 {
-			t.Cflag |= unix.CSTOPB
-		}
-		switch p.cfg.Flow {
-		case "rtscts":
-			t.Cflag |= unix.CRTSCTS
-		case "xonxoff":
-			t.Iflag |= unix.IXON | unix.IXOFF
-		}
-		speed := bauds[p.cfg.Baud]
-		t.Cflag |= speed
-		t.Ispeed, t.Ospeed = speed, speed
-		t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
+		configure(t, p.cfg)
 		serr = unix.IoctlSetTermios(int(fd), unix.TCSETS, t)
 	})
 	if err == nil {
@@ -213,4 +182,40 @@ func (p *Port) Close() error { return p.f.Close() }
 func (p *Port) String() string {
 	c := p.cfg
 	return fmt.Sprintf("%s@%d/%d%c%d/%s", p.name, c.Baud, c.DataBits, c.Parity[0]-'a'+'A', c.StopBits, c.Flow)
+}
+
+// configure makes t raw (termios(3) cfmakeraw) and sets speed, framing and
+// flow control from c.
+func configure(t *unix.Termios, c Config) {
+	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON | unix.IXOFF | unix.IXANY | unix.INPCK
+	t.Oflag &^= unix.OPOST
+	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	t.Cflag &^= unix.CSIZE | unix.PARENB | unix.PARODD | unix.CSTOPB | unix.CRTSCTS | unix.CBAUD
+	t.Cflag |= unix.CREAD | unix.CLOCAL
+	if c.DataBits == 7 {
+		t.Cflag |= unix.CS7
+	} else {
+		t.Cflag |= unix.CS8
+	}
+	switch c.Parity {
+	case "odd":
+		t.Cflag |= unix.PARENB | unix.PARODD
+		t.Iflag |= unix.INPCK
+	case "even":
+		t.Cflag |= unix.PARENB
+		t.Iflag |= unix.INPCK
+	}
+	if c.StopBits == 2 {
+		t.Cflag |= unix.CSTOPB
+	}
+	switch c.Flow {
+	case "rtscts":
+		t.Cflag |= unix.CRTSCTS
+	case "xonxoff":
+		t.Iflag |= unix.IXON | unix.IXOFF
+	}
+	speed := bauds[c.Baud]
+	t.Cflag |= speed
+	t.Ispeed, t.Ospeed = speed, speed
+	t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
 }

@@ -41,23 +41,27 @@ func (b *Bitmap) Black(x, y int) bool {
 	return b.Pix[y*b.Stride+x>>3]&(0x80>>(x&7)) != 0
 }
 
-// FillRect blackens r, clipped to the bitmap; whole bytes are filled at once.
+// FillRect blackens r, clipped to the bitmap. The byte masks of the span
+// are computed once and ORed into every row.
 func (b *Bitmap) FillRect(r image.Rectangle) {
 	r = r.Intersect(image.Rect(0, 0, b.W, b.H))
 	if r.Empty() {
 		return
 	}
+	b0, b1 := r.Min.X>>3, (r.Max.X-1)>>3
+	first := byte(0xff >> (r.Min.X & 7))
+	last := byte(0xff << (7 - (r.Max.X-1)&7))
+	if b0 == b1 {
+		first &= last
+	}
 	for y := r.Min.Y; y < r.Max.Y; y++ {
 		row := b.Pix[y*b.Stride : (y+1)*b.Stride]
-		x := r.Min.X
-		for ; x < r.Max.X && x&7 != 0; x++ {
-			row[x>>3] |= 0x80 >> (x & 7)
-		}
-		for ; x+8 <= r.Max.X; x += 8 {
-			row[x>>3] = 0xff
-		}
-		for ; x < r.Max.X; x++ {
-			row[x>>3] |= 0x80 >> (x & 7)
+		row[b0] |= first
+		if b1 > b0 {
+			for i := b0 + 1; i < b1; i++ {
+				row[i] = 0xff
+			}
+			row[b1] |= last
 		}
 	}
 }

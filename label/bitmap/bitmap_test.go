@@ -197,3 +197,23 @@ func TestFillRect(t *testing.T) {
 		}
 	}
 }
+
+// TestFillRectMatchesSet compares the masked fill with dot-by-dot Set for
+// rectangles of every alignment, including ones that leave the bitmap.
+func TestFillRectMatchesSet(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 500 {
+		w, h := 1+rng.IntN(40), 1+rng.IntN(4)
+		r := image.Rect(rng.IntN(w+4)-2, rng.IntN(h+2)-1, rng.IntN(w+4)-2, rng.IntN(h+2)-1).Canon()
+		a, b := New(w, h), New(w, h)
+		a.FillRect(r)
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				b.Set(x, y)
+			}
+		}
+		if !bytes.Equal(a.Pix, b.Pix) {
+			t.Fatalf("%dx%d %v: got % x, want % x", w, h, r, a.Pix, b.Pix)
+		}
+	}
+}

@@ -26,13 +26,14 @@ func r(reg, v byte) conntest.IO {
 // chipInit is periph's Init: SoftReset (command 0F, §10.3.1.10); timer
 // auto-start, prescaler 0xD3E, reload 30 (§9.3.3.10); TxASK Force100ASK
 // 40; Mode 3D (CRC preset 6363, §9.3.2.2); RxGain 4 = 38 dB; antenna on:
-// read TxControl (reset value 80, §9.3.2.5), set Tx1RFEn|Tx2RFEn.
+// read TxControl (reset value 80, §9.3.2.5) to check it is off, read it
+// again and set Tx1RFEn|Tx2RFEn.
 func chipInit() []conntest.IO {
 	return []conntest.IO{
 		w(0x01, 0x0F),
 		w(0x2A, 0x8D), w(0x2B, 0x3E), w(0x2D, 30), w(0x2C, 0x00), w(0x15, 0x40), w(0x11, 0x3D),
 		w(0x26, 0x40),
-		r(0x14, 0x80), w(0x14, 0x83),
+		r(0x14, 0x80), r(0x14, 0x80), w(0x14, 0x83),
 	}
 }
 
