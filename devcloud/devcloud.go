@@ -28,8 +28,10 @@ type Options struct {
 	MQTT net.Listener
 	// Broker is an external broker URL (tcp://host:port) used instead of the embedded one; the
 	// job service then logs in with BrokerUser/BrokerPassword.
-	Broker                   string
-	BrokerUser, BrokerPass   string
+	Broker                 string
+	BrokerUser, BrokerPass string
+	// ServiceClientID is the job service's MQTT client id (default "devcloud-jobs").
+	ServiceClientID          string
 	Seed                     *seed.Seed
 	AccessTTL, RefreshTTL    time.Duration
 	DeviceCodeTTL, PollEvery time.Duration
@@ -122,7 +124,8 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 	badgeKey, _ := hex.DecodeString(randomHex(32))
 	js, err := jobs.New(jobs.Options{
 		Seed: opt.Seed, Broker: c.BrokerURL, Username: svcUser, Password: svcPass, BadgeKey: badgeKey,
-		Now: opt.Now, Logger: log.With("component", "jobs"),
+		ClientID: opt.ServiceClientID,
+		Now:      opt.Now, Logger: log.With("component", "jobs"),
 		VerifyUser: func(ctx context.Context, tok string) (string, error) {
 			p, err := as.Verify(ctx, tok)
 			if err != nil {

@@ -95,6 +95,7 @@ type harness struct {
 
 type cloudOpts struct {
 	codeTTL, accessTTL time.Duration
+	broker             string // an external broker instead of the embedded one
 }
 
 func startCloud(t *testing.T, ctx context.Context, o cloudOpts, logw io.Writer) *devcloud.Cloud {
@@ -107,12 +108,14 @@ func startCloud(t *testing.T, ctx context.Context, o cloudOpts, logw io.Writer) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	mqttLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	opt := devcloud.Options{HTTP: httpLn, Broker: o.broker, ServiceClientID: fmt.Sprintf("devcloud-%d", time.Now().UnixNano())}
+	if o.broker == "" {
+		if opt.MQTT, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	c, err := devcloud.Start(ctx, devcloud.Options{
-		HTTP: httpLn, MQTT: mqttLn, Seed: sd, PollEvery: time.Second, DeviceCodeTTL: o.codeTTL, AccessTTL: o.accessTTL,
+		HTTP: opt.HTTP, MQTT: opt.MQTT, Broker: opt.Broker, ServiceClientID: opt.ServiceClientID, Seed: sd, PollEvery: time.Second, DeviceCodeTTL: o.codeTTL, AccessTTL: o.accessTTL,
 		Logger: testLogger(logw),
 	})
 	if err != nil {
@@ -431,5 +434,45 @@ func TestPairingLabelOnButton(t *testing.T) {
 		if !strings.Contains(labels[0], want) {
 			t.Errorf("pairing label lacks %q:\n%s", want, labels[0])
 		}
+	}
+}
+
+// devcloud and the station also work through an external broker: Mosquitto, where it runs.
+func TestEndToEndThroughMosquitto(t *testing.T) {
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:1883", 500*time.Millisecond); err != nil {
+		t.Skip("Mosquitto is not running on 127.0.0.1:1883; to run this test: apt-get install mosquitto && mosquitto -d")
+	} else {
+		c.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := startCloud(t, ctx, cloudOpts{broker: "tcp://127.0.0.1:1883"}, io.Discard)
+	h := startStation(t, ctx, c, fmt.Sprintf("E2E-MOSQ-%d", time.Now().UnixNano()), flags{})
+	h.enroll()
+	j := submit(t, c, userToken(t, c, "alice"), "Via Mosquitto", "shipping", threeRecords)
+	h.tap(aliceBadge)
+	if _, err := h.app.SimPrinter.WaitLabels(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	waitJobState(t, ctx, c, j.ID, jobs.StatePrinted)
+}
+
+func TestTakenWebPortNamesTheFlag(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := startCloud(t, ctx, cloudOpts{}, io.Discard)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`{"v":1,"station":{"state_dir":%q},"cloud":{"issuer":%q,"broker":%q},"printer":{"url":"tcp://127.0.0.1:9"}}`,
+		filepath.Join(dir, "state"), c.URL, c.BrokerURL)
+	path := filepath.Join(dir, "stationd.json")
+	os.WriteFile(path, []byte(cfg), 0o600)
+	_, err = build(ctx, flags{Config: path, Sim: true, Web: taken.Addr().String()}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--web") {
+		t.Fatalf("build with a taken --web port: %v", err)
 	}
 }

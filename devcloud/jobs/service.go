@@ -23,6 +23,9 @@ type Options struct {
 	// devcloud runs as well against an external broker.
 	Broker             string
 	Username, Password string
+	// ClientID is the service's MQTT client id; empty means "devcloud-jobs". Two devclouds on
+	// one broker need different ids, or they take each other's session over.
+	ClientID string
 	// VerifyUser checks a user's access token (Submit Print Job) and returns the user id.
 	VerifyUser func(ctx context.Context, token string) (string, error)
 	// BadgeKey keys the badge hash (protocol.BadgeHash); stations receive it in fleet config.
@@ -59,6 +62,9 @@ func New(opt Options) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.opt.ClientID == "" {
+		s.opt.ClientID = "devcloud-jobs"
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -78,7 +84,7 @@ func (s *Service) Store() *Store { return s.store }
 func (s *Service) Start(ctx context.Context) error {
 	o := paho.NewClientOptions().
 		AddBroker(s.opt.Broker).
-		SetClientID("devcloud-jobs").
+		SetClientID(s.opt.ClientID).
 		SetUsername(s.opt.Username).
 		SetPassword(s.opt.Password).
 		SetCleanSession(false).

@@ -27,10 +27,10 @@ type Printer struct {
 	t    Transport
 	lang string
 
-	// WriteTimeout bounds Send when ctx has no deadline; default 30s.
+	// WriteTimeout bounds one Send (ctx may end it sooner); default 30s.
 	WriteTimeout time.Duration
-	// StatusTimeout bounds Status when ctx has no earlier deadline;
-	// default 2s.
+	// StatusTimeout bounds waiting for a status reply (ctx may end it
+	// sooner); default 2s.
 	StatusTimeout time.Duration
 }
 
@@ -42,8 +42,10 @@ func New(t Transport, lang string) *Printer {
 
 func (p *Printer) String() string { return p.lang + "@" + p.t.String() }
 
-// bound sets the read or write deadline from ctx (or now+d) and arranges for
-// ctx cancellation to release the blocked call. The returned func undoes it.
+// bound sets the read or write deadline to now+d and arranges for ctx
+// ending to release the blocked call at once. ctx's own deadline is left to
+// context.AfterFunc, which runs only after ctx is done, so a call it
+// releases always sees ctx.Err(). The returned func undoes it.
 func (p *Printer) bound(ctx context.Context, d time.Duration, write bool) func() {
 	dl, ok := p.t.(deadliner)
 	if !ok {
@@ -53,11 +55,7 @@ func (p *Printer) bound(ctx context.Context, d time.Duration, write bool) func()
 	if write {
 		set = dl.SetWriteDeadline
 	}
-	end := time.Now().Add(d)
-	if cd, ok := ctx.Deadline(); ok && cd.Before(end) {
-		end = cd
-	}
-	_ = set(end)
+	_ = set(time.Now().Add(d))
 	stop := context.AfterFunc(ctx, func() { _ = set(time.Unix(1, 0)) })
 	return func() {
 		stop()

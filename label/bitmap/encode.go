@@ -215,11 +215,6 @@ func EncodePNG(w io.Writer, b *Bitmap) error {
 		for i, c := range b.Pix[y*b.Stride : (y+1)*b.Stride] {
 			row[1+i] = ^c
 		}
-		if pad := b.Stride*8 - b.W; pad > 0 {
-			// Padding bits past the last dot: keep them 0 as the spec
-			// leaves them unused.
-			row[b.Stride] &= 0xff << pad
-		}
 		zw.Write(row)
 	}
 	err := zw.Close()

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -354,3 +357,43 @@ func TestStationMay(t *testing.T) {
 		}
 	}
 }
+
+// natsMQTT starts a private nats-server with its MQTT gateway (JetStream backs MQTT sessions)
+// or skips when nats-server is not installed.
+func natsMQTT(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("nats-server")
+	if err != nil {
+		t.Skip("nats-server is not installed; to run this test: apt-get install nats-server")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	conf := fmt.Sprintf("server_name: lrs_test\nlisten: 127.0.0.1:-1\njetstream { store_dir: %q }\nmqtt { listen: %q }\n", filepath.Join(dir, "js"), addr)
+	if err := os.WriteFile(filepath.Join(dir, "nats.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", filepath.Join(dir, "nats.conf"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return "tcp://" + addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nats-server MQTT gateway did not come up on %s: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond) // waiting for another process's port; no event to wait on
+	}
+}
+
+func TestLinkNATS(t *testing.T) { exercise(t, natsMQTT(t)) }

@@ -50,8 +50,9 @@ func (l *hsuLink) writeFrame(f []byte) error {
 }
 
 func (l *hsuLink) readFrame(ctx context.Context, _ int) ([]byte, error) {
-	dl, _ := ctx.Deadline()
-	_ = l.p.SetReadDeadline(dl)
+	// Only ctx ends the read: AfterFunc runs once ctx is done, so a read
+	// released by it always finds ctx.Err() set.
+	_ = l.p.SetReadDeadline(time.Time{})
 	stop := context.AfterFunc(ctx, func() { _ = l.p.SetReadDeadline(time.Unix(1, 0)) })
 	defer func() {
 		stop()

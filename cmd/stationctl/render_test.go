@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func example(parts ...string) string {
+	return filepath.Join(append([]string{"..", "..", "examples"}, parts...)...)
+}
+
+func TestRenderCmdZPL(t *testing.T) {
+	dir := t.TempDir()
+	err := renderCmd([]string{example("layouts", "shipping.json"), example("data", "shipping.csv"), "--out", dir, "--lang", "zpl", "--dpi", "300"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		b, err := os.ReadFile(filepath.Join(dir, "shipping-000"+string(rune('0'+i))+".zpl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Count(b, []byte("^XA")) != 1 || !bytes.Contains(b, []byte("^PW1200")) {
+			t.Errorf("label %d is not one 300 dpi ZPL label:\n%s", i, b)
+		}
+	}
+	job, err := os.ReadFile(filepath.Join(dir, "shipping.job.zpl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(job, []byte("^XA")); n != 3 {
+		t.Errorf("job has %d labels, want 3", n)
+	}
+}
+
+func TestRenderCmdCopiesAndPNG(t *testing.T) {
+	dir := t.TempDir()
+	// products.xml: the first record has copies="2", the second none.
+	if err := renderCmd([]string{"--out", dir, "--lang", "escpos", example("layouts", "product.json"), example("data", "products.xml")}); err != nil {
+		t.Fatal(err)
+	}
+	job, err := os.ReadFile(filepath.Join(dir, "product.job.escpos"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(job, []byte{0x1b, '@'}); n != 3 {
+		t.Errorf("escpos job has %d labels, want 3 (2 copies + 1)", n)
+	}
+	dir = t.TempDir()
+	if err := renderCmd([]string{example("layouts", "badge-test.json"), example("data", "badge-test.json"), "--out", dir}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(dir, "badge-test-0001.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() != 432 || b.Dy() != 200 {
+		t.Errorf("png is %v, want 432x200 (54x25 mm at 203 dpi)", b)
+	}
+}
+
+func TestRenderCmdErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"version":1,"id":"x","width_mm":10,"height_mm":10,"elements":[{"type":"blob"}]}`), 0o644)
+	cases := []struct {
+		args  []string
+		want  string
+		usage bool
+	}{
+		{[]string{example("layouts", "shipping.json")}, "needs LAYOUT DATA", true},
+		{[]string{example("layouts", "shipping.json"), example("data", "shipping.csv"), "--out", dir, "--lang", "pdf"}, "unknown language", true},
+		{[]string{bad, example("data", "shipping.csv"), "--out", dir}, "elements[0]", false},
+		{[]string{example("layouts", "shipping.json"), example("data", "badge-test.json"), "--out", dir}, "missing", false},
+		{[]string{example("layouts", "shipping.json"), filepath.Join(dir, "data.txt"), "--out", dir}, "use --format", false},
+	}
+	for _, c := range cases {
+		err := renderCmd(c.args)
+		if err == nil || !strings.Contains(err.Error(), c.want) || errors.Is(err, errUsage) != c.usage {
+			t.Errorf("%q: err = %v, want %q (usage %v)", c.args, err, c.want, c.usage)
+		}
+	}
+}
