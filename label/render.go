@@ -35,8 +35,8 @@ var ErrUnsupported = errors.New("label: unsupported")
 // thermal print head.
 const DefaultDPI = 203
 
-// Target says what to render for: the printer's language and resolution.
-// Raster forces the 1-bit bitmap path for zpl and tspl; escpos and png are
+// Target says what to render for: the printer's language (default zpl)
+// and resolution (default DefaultDPI). Raster forces the 1-bit bitmap path for zpl and tspl; escpos and png are
 // always raster.
 type Target struct {
 	Lang   Lang
@@ -52,6 +52,8 @@ func (t Target) normalize() (Target, error) {
 		return t, fmt.Errorf("label: dpi %d out of range 100..1200", t.DPI)
 	}
 	switch t.Lang {
+	case "":
+		t.Lang = LangZPL
 	case LangZPL, LangTSPL:
 	case LangESCPOS, LangPNG:
 		t.Raster = true

@@ -8,7 +8,7 @@ import (
 
 // ErrMissingField is returned (wrapped) when a template addresses a field the
 // record does not have and the placeholder gives no default.
-var ErrMissingField = errors.New("label: field missing from record")
+var ErrMissingField = errors.New("missing field")
 
 // template is a compiled text: literal runs and field placeholders.
 //

@@ -131,11 +131,9 @@ func (x *xlsxReader) Next() (Record, error) {
 			continue
 		}
 		x.n++
-		if len(cols) > len(x.header) {
-			for _, c := range cols[len(x.header):] {
-				if c != "" {
-					return nil, fmt.Errorf("%w: xlsx record %d (row %d): value in column %d, beyond the %d header columns", ErrMalformed, x.n, x.row, len(x.header)+1, len(x.header))
-				}
+		for i := len(x.header); i < len(cols); i++ {
+			if cols[i] != "" {
+				return nil, fmt.Errorf("%w: xlsx record %d (row %d): value in column %d, beyond the %d header columns", ErrMalformed, x.n, x.row, i+1, len(x.header))
 			}
 		}
 		// A spreadsheet cannot tell an empty cell from a missing one:

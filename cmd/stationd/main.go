@@ -36,16 +36,17 @@ import (
 var version = "dev"
 
 type flags struct {
-	Config  string
-	Sim     bool
-	State   string
-	Issuer  string
-	Broker  string
-	Printer string
-	Web     string
-	Serial  string
-	Demo    string
-	Verbose bool
+	Config   string
+	Sim      bool
+	State    string
+	Issuer   string
+	Broker   string
+	Printer  string
+	Web      string
+	Serial   string
+	Demo     string
+	Verbose  bool
+	Reenroll bool
 
 	// Set by tests only.
 	observe     func(station.Model)
@@ -65,6 +66,7 @@ func main() {
 	flag.StringVar(&f.Serial, "serial", "", "with --sim: the board's serial number; overrides board.serial")
 	flag.StringVar(&f.Demo, "demo-badges", "Alice=04A1B2C3D4E580,Bob=0E5F1C2A,Stranger=DEADBEEF", "with --sim: one-click badges on the tap page, NAME=UIDHEX,...")
 	flag.BoolVar(&f.Verbose, "v", false, "log debug detail")
+	flag.BoolVar(&f.Reenroll, "reenroll", false, "forget the stored tokens and pair again (the station keeps its id: the serial is unchanged)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -169,6 +171,12 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 		return nil, fmt.Errorf("provisioning: %w", err)
 	}
 	a.Prov = prov
+	if f.Reenroll {
+		if err := prov.Reset(); err != nil {
+			return nil, fmt.Errorf("provisioning: --reenroll: %w", err)
+		}
+		log.Info("stationd: tokens forgotten; pairing again")
+	}
 
 	// Printer: a simulated ZPL printer on loopback unless a real one is named.
 	a.PrinterURL = cfg.Printer.URL
