@@ -9,6 +9,7 @@ import (
 	"errors"
 	"time"
 
+	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/spi"
 )
@@ -29,6 +30,9 @@ type Board interface {
 	I2C(name string) (i2c.Bus, error)
 	// SPI returns the named SPI port; errors wrap ErrNoBus.
 	SPI(name string) (spi.Port, error)
+	// GPIO returns a raw line a driver controls itself (a reader's reset
+	// and IRQ, an e-paper's DC/RST/BUSY); errors wrap ErrNoPin.
+	GPIO(name string) (gpio.PinIO, error)
 	// Halt turns every output off and releases the buses.
 	Halt() error
 }

@@ -22,6 +22,8 @@ type Config struct {
 	Outputs map[string]PinConfig `json:"outputs,omitempty"`
 	I2C     map[string]string    `json:"i2c,omitempty"` // name → periph I²C bus name
 	SPI     map[string]string    `json:"spi,omitempty"` // name → periph SPI port name
+	// GPIO names raw lines for drivers: name → periph pin name.
+	GPIO map[string]string `json:"gpio,omitempty"`
 }
 
 // PinConfig is one input or output.
@@ -51,7 +53,36 @@ func DefaultPi() Config {
 		},
 		I2C: map[string]string{"main": "1"},
 		SPI: map[string]string{"panel": "SPI0.0", "reader": "SPI0.1"},
+		GPIO: map[string]string{
+			"mfrc522_rst": "GPIO22", "mfrc522_irq": "GPIO23",
+			"panel_dc": "GPIO25", "panel_rst": "GPIO17", "panel_busy": "GPIO24", "panel_cs": "GPIO8",
+		},
 	}
+}
+
+// WithDefaults fills the sections a config leaves out (nil maps) from
+// DefaultPi, for kinds other than "sim"; an empty map keeps a section empty.
+func (c Config) WithDefaults() Config {
+	if c.Kind == "sim" {
+		return c
+	}
+	d := DefaultPi()
+	if c.Inputs == nil {
+		c.Inputs = d.Inputs
+	}
+	if c.Outputs == nil {
+		c.Outputs = d.Outputs
+	}
+	if c.I2C == nil {
+		c.I2C = d.I2C
+	}
+	if c.SPI == nil {
+		c.SPI = d.SPI
+	}
+	if c.GPIO == nil {
+		c.GPIO = d.GPIO
+	}
+	return c
 }
 
 // Validate checks the config's shape; whether the pins exist is checked
@@ -97,6 +128,7 @@ type Wired struct {
 	outputs map[string]*GPIOOutput
 	i2c     map[string]i2c.BusCloser
 	spi     map[string]spi.PortCloser
+	gpio    map[string]gpio.PinIO
 }
 
 var _ Board = (*Wired)(nil)
@@ -119,7 +151,7 @@ func Wire(c Config, h Host) (_ *Wired, err error) {
 	}
 	w := &Wired{
 		model: h.Model, inputs: map[string]*GPIOInput{}, outputs: map[string]*GPIOOutput{},
-		i2c: map[string]i2c.BusCloser{}, spi: map[string]spi.PortCloser{},
+		i2c: map[string]i2c.BusCloser{}, spi: map[string]spi.PortCloser{}, gpio: map[string]gpio.PinIO{},
 	}
 	defer func() {
 		if err != nil {
@@ -156,6 +188,13 @@ func Wire(c Config, h Host) (_ *Wired, err error) {
 			return nil, fmt.Errorf("board: board.outputs.%s: %w", name, err)
 		}
 		w.outputs[name] = o
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.GPIO)) {
+		p := h.Pin(c.GPIO[name])
+		if p == nil {
+			return nil, fmt.Errorf("%w: board.gpio.%s %q", ErrNoPin, name, c.GPIO[name])
+		}
+		w.gpio[name] = p
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.I2C)) {
 		b, err := h.OpenI2C(c.I2C[name])
@@ -203,6 +242,13 @@ func (w *Wired) SPI(name string) (spi.Port, error) {
 		return p, nil
 	}
 	return nil, fmt.Errorf("%w: SPI port %q is not in board.spi", ErrNoBus, name)
+}
+
+func (w *Wired) GPIO(name string) (gpio.PinIO, error) {
+	if p, ok := w.gpio[name]; ok {
+		return p, nil
+	}
+	return nil, fmt.Errorf("%w: GPIO %q is not in board.gpio", ErrNoPin, name)
 }
 
 // Halt turns outputs off, stops edge detection and closes the buses.

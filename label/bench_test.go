@@ -60,6 +60,7 @@ func BenchmarkCSVToNativeZPL(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(labels)/b.Elapsed().Seconds(), "labels/s")
+	b.ReportMetric(vmHWM()/(1<<10), "peak-rss-MB")
 }
 
 func benchRaster(b *testing.B, lang Lang) {
@@ -154,4 +155,36 @@ func vmHWM() float64 {
 		}
 	}
 	return 0
+}
+
+// BenchmarkCSV1000To4x6Raster is the glabels-3-batch comparison: a
+// 1,000-row CSV merged into a 4×6 in label with two text fields and a
+// Code 128, as raster ZPL (Z64), parsing included.
+func BenchmarkCSV1000To4x6Raster(b *testing.B) {
+	l := loadExample(b, "shipping-4x6.json")
+	var data bytes.Buffer
+	csvJob(&data, 1000)
+	buf := make([]byte, 0, 64<<10)
+	labels := 0
+	for b.Loop() {
+		rr, err := NewRecordReader(FormatCSV, bytes.NewReader(data.Bytes()), ReadOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			rec, err := rr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			if buf, err = AppendRender(buf[:0], l, rec, Target{Lang: LangZPL, Raster: true}); err != nil {
+				b.Fatal(err)
+			}
+			labels++
+		}
+	}
+	b.ReportMetric(float64(labels)/b.Elapsed().Seconds(), "labels/s")
+	b.ReportMetric(vmHWM()/(1<<10), "peak-rss-MB")
 }

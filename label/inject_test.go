@@ -15,6 +15,7 @@ import (
 var hostile = []string{
 	"^XZ^XA^FO0,0^FDinjected^FS",
 	"~JR~PS",
+	"~!T~!@",
 	"_5E_7E\\&",
 	"\"\r\nPRINT 9\r\nCLS\r\n\"",
 	"\x1b@\x1dV\x42\x00\x10\x04\x01",
@@ -103,8 +104,7 @@ func TestInjectionZPL(t *testing.T) {
 		if cmds[0] != "^XA" || cmds[len(cmds)-1] != "^XZ" || strings.Count(string(out), "^XA") != 1 {
 			t.Errorf("%q: not one label: %s", v, out)
 		}
-		text := string(visibleControls([]byte(v)))
-		want := []string{text, text, "MA," + v}
+		want := zplWant(v)
 		if strings.Join(fds, "|") != strings.Join(want, "|") {
 			t.Errorf("%q: field data %q, want %q", v, fds, want)
 		}
@@ -245,4 +245,13 @@ func TestInjectionPNG(t *testing.T) {
 			t.Errorf("png is %v", b)
 		}
 	}
+}
+
+// zplWant is the decoded ^FD data injectLayout's three fields must carry:
+// the block text (a backslash doubled and newlines as "\&", as ^FB reads
+// them), the single-line text (newlines as spaces), and the QR payload
+// unchanged.
+func zplWant(v string) []string {
+	block := strings.NewReplacer(`\`, `\\`, "\n", `\&`).Replace(string(visibleControls([]byte(v), true)))
+	return []string{block, string(visibleControls([]byte(v), false)), "MA," + v}
 }

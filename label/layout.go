@@ -51,7 +51,9 @@ const (
 
 // Layout is a parsed, validated layout document (the "format" of the Submit
 // Print Job API). All lengths are millimetres; renderers convert to dots for
-// the printer's resolution.
+// the printer's resolution. A Layout may be rendered from several goroutines
+// at once; treat it as read-only after ParseLayout, since renderers cache
+// per-dpi programs in it.
 type Layout struct {
 	Version     int       `json:"version"`
 	ID          string    `json:"id"`
@@ -66,7 +68,7 @@ type Layout struct {
 	ZPL string `json:"zpl,omitempty"`
 
 	rawZPL []rawPart
-	cache  sync.Map // Target -> *zplProgram / *tsplProgram
+	cache  sync.Map // progKey -> *zplProgram, imgKey -> *bitmap.Bitmap
 }
 
 // Element is one drawable item of a layout. Which fields apply depends on

@@ -37,6 +37,7 @@ var proofCases = []proofCase{
 	{"badge-test.json", "badge-test.json", FormatJSON},
 	{"product.json", "products.xml", FormatXML},
 	{"product.json", "products.json", FormatJSON},
+	{"product.json", "products.xlsx", FormatXLSX},
 }
 
 func TestProofZebrashAndPreview(t *testing.T) {

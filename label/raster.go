@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"image"
+	"image/png"
+	"math"
 	"strconv"
 	"sync"
 	"unicode/utf8"
@@ -15,6 +17,8 @@ import (
 	"github.com/boombuler/barcode/ean"
 	"github.com/boombuler/barcode/pdf417"
 	"github.com/boombuler/barcode/qr"
+	"github.com/ingridhq/zebrash"
+	"github.com/ingridhq/zebrash/drawers"
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/gofont/gobold"
 	"golang.org/x/image/font/gofont/goregular"
@@ -121,11 +125,6 @@ type imgKey struct {
 	idx, dpi int
 }
 
-// imageBitmap is the element's PNG thresholded to dots at dpi, cached.
-func imageBitmap(e *Element, dpi int) *bitmap.Bitmap {
-	return bitmap.FromImage(e.img, max(1, dots(e.Width, dpi)), max(1, dots(e.Height, dpi)))
-}
-
 var rasterPool sync.Pool
 
 func getBitmap(w, h int) *bitmap.Bitmap {
@@ -139,12 +138,12 @@ func getBitmap(w, h int) *bitmap.Bitmap {
 // RenderBitmap draws one label as a 1-bit bitmap at dpi, in the layout's
 // design orientation (Render rotates it for the printer).
 func RenderBitmap(l *Layout, rec Record, dpi int) (*bitmap.Bitmap, error) {
-	if l.rawZPL != nil {
-		return nil, fmt.Errorf("%w: layout %q is a raw ZPL template; it has no raster form", ErrUnsupported, l.ID)
-	}
 	t, err := Target{Lang: LangPNG, DPI: dpi}.normalize()
 	if err != nil {
 		return nil, err
+	}
+	if l.rawZPL != nil {
+		return rawBitmap(l, rec, t.DPI)
 	}
 	bm := bitmap.New(dots(l.WidthMM, t.DPI), dots(l.HeightMM, t.DPI))
 	return bm, drawLayout(bm, l, rec, t.DPI)
@@ -157,13 +156,13 @@ func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int) error {
 		x, y := dots(e.X, dpi), dots(e.Y, dpi)
 		switch e.Kind {
 		case KindText:
-			v, err := e.tmpl.expand(scratch[:0], rec, rawAppend)
+			v, err := e.tmpl.expand(scratch[:0], rec)
 			if err != nil {
 				return elemErr(i, e, err)
 			}
-			drawText(bm, e, visibleControls(v), x, y, dpi)
+			drawText(bm, e, visibleControls(v, e.MaxWidth > 0), x, y, dpi)
 		case KindBarcode:
-			v, err := e.tmpl.expand(scratch[:0], rec, rawAppend)
+			v, err := e.tmpl.expand(scratch[:0], rec)
 			if err != nil {
 				return elemErr(i, e, err)
 			}
@@ -200,19 +199,22 @@ func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int) error {
 	return nil
 }
 
+// cachedImage is image element i's PNG thresholded and scaled to dots at
+// dpi, computed once per layout and dpi.
 func cachedImage(l *Layout, i, dpi int) *bitmap.Bitmap {
 	k := imgKey{i, dpi}
 	if b, ok := l.cache.Load(k); ok {
 		return b.(*bitmap.Bitmap)
 	}
-	b := imageBitmap(&l.Elements[i], dpi)
+	e := &l.Elements[i]
+	b := bitmap.FromImage(e.img, max(1, dots(e.Width, dpi)), max(1, dots(e.Height, dpi)))
 	l.cache.Store(k, b)
 	return b
 }
 
 // wrapLines splits v into at most maxLines lines no wider than w dots
 // (greedy, at spaces; w == 0 means no wrapping). A word wider than w gets a
-// line of its own and is clipped by the label edge.
+// line of its own and is clipped at the box edge by drawText.
 func wrapLines(v []byte, f font.Face, w, maxLines int) [][]byte {
 	var out [][]byte
 	for para := range bytes.SplitSeq(v, []byte{'\n'}) {
@@ -256,6 +258,11 @@ func drawText(bm *bitmap.Bitmap, e *Element, v []byte, x, y, dpi int) {
 	if e.Fit == "shrink" {
 		wrapW = 0
 	}
+	// Text never leaves its box: max_width when given, else the label.
+	clip := image.Rect(0, 0, bm.W, bm.H)
+	if w > 0 {
+		clip.Min.X, clip.Max.X = x, x+w
+	}
 	for i, line := range wrapLines(v, f, wrapW, e.MaxLines) {
 		lx := x
 		if w > 0 && e.Align != "left" {
@@ -267,7 +274,7 @@ func drawText(bm *bitmap.Bitmap, e *Element, v []byte, x, y, dpi int) {
 			}
 		}
 		base := y + m.Ascent.Ceil() + i*m.Height.Ceil()
-		drawLine(bm, f, line, lx, base)
+		drawLine(bm, f, line, lx, base, clip)
 	}
 }
 
@@ -320,8 +327,9 @@ func cachedGlyph(f font.Face, r rune, frac fixed.Int26_6) *glyph {
 	return g
 }
 
-// drawLine draws s with its baseline at base; the caller holds faceMu.
-func drawLine(bm *bitmap.Bitmap, f font.Face, s []byte, x, base int) {
+// drawLine draws s with its baseline at base, clipped to clip; the caller
+// holds faceMu.
+func drawLine(bm *bitmap.Bitmap, f font.Face, s []byte, x, base int, clip image.Rectangle) {
 	dot := fixed.P(x, base)
 	prev := rune(-1)
 	for len(s) > 0 {
@@ -334,7 +342,7 @@ func drawLine(bm *bitmap.Bitmap, f font.Face, s []byte, x, base int) {
 		g := cachedGlyph(f, r, frac)
 		off := image.Pt(dot.X.Floor(), dot.Y.Floor())
 		for _, run := range g.runs {
-			bm.FillRect(run.Add(off))
+			bm.FillRect(run.Add(off).Intersect(clip))
 		}
 		dot.X += g.adv
 		prev = r
@@ -413,7 +421,7 @@ func drawBarcode(bm *bitmap.Bitmap, e *Element, v string, x, y, dpi int) error {
 		faceMu.Lock()
 		f := faceFor(false, max(dots(2.5, dpi), 10))
 		tw := font.MeasureString(f, hri).Ceil()
-		drawLine(bm, f, []byte(hri), x+(cols*m-tw)/2, y+cellH+f.Metrics().Ascent.Ceil()+1)
+		drawLine(bm, f, []byte(hri), x+(cols*m-tw)/2, y+cellH+f.Metrics().Ascent.Ceil()+1, image.Rect(0, 0, bm.W, bm.H))
 		faceMu.Unlock()
 	}
 	return nil
@@ -426,13 +434,24 @@ func isDark(img image.Image, x, y int) bool {
 
 // appendRaster renders through the bitmap and encodes it for t.Lang.
 func appendRaster(dst []byte, l *Layout, rec Record, t Target) ([]byte, error) {
+	if l.rawZPL != nil {
+		bm, err := rawBitmap(l, rec, t.DPI)
+		if err != nil {
+			return dst, err
+		}
+		return appendBitmap(dst, bm, l, t)
+	}
 	w, h := dots(l.WidthMM, t.DPI), dots(l.HeightMM, t.DPI)
 	bm := getBitmap(w, h)
 	defer rasterPool.Put(bm)
 	if err := drawLayout(bm, l, rec, t.DPI); err != nil {
 		return dst, err
 	}
-	out := bm.Rotate(l.Orientation)
+	return appendBitmap(dst, bm.Rotate(l.Orientation), l, t)
+}
+
+// appendBitmap encodes a finished (already rotated) label bitmap.
+func appendBitmap(dst []byte, out *bitmap.Bitmap, l *Layout, t Target) ([]byte, error) {
 	switch t.Lang {
 	case LangZPL:
 		dst = append(dst, "^XA\n^PW"...)
@@ -447,7 +466,7 @@ func appendRaster(dst []byte, l *Layout, rec Record, t Target) ([]byte, error) {
 		if l.Orientation == 90 || l.Orientation == 270 {
 			wmm, hmm = hmm, wmm
 		}
-		dst = appendTSPLHeader(dst, wmm, hmm)
+		dst = appendTSPLHeader(dst, wmm, hmm, 0)
 		dst = bitmap.AppendTSPL(dst, 0, 0, out)
 		return append(dst, "PRINT 1,1\r\n"...), nil
 	case LangESCPOS:
@@ -462,4 +481,33 @@ func appendRaster(dst []byte, l *Layout, rec Record, t Target) ([]byte, error) {
 		return buf.Bytes(), nil
 	}
 	return dst, fmt.Errorf("%w: %s", ErrUnsupported, t.Lang)
+}
+
+// rawBitmap draws a raw ZPL template with zebrash, an independent ZPL
+// renderer, so a ZebraDesigner template also prints on TSPL and ESC/POS
+// printers and has a PNG preview. zebrash works in whole dots per mm, so
+// 203 dpi is drawn at 8 dots/mm (203.2 dpi).
+func rawBitmap(l *Layout, rec Record, dpi int) (*bitmap.Bitmap, error) {
+	zpl, err := appendRawZPL(nil, l, rec)
+	if err != nil {
+		return nil, err
+	}
+	labels, err := zebrash.NewParser().Parse(zpl)
+	if err != nil {
+		return nil, fmt.Errorf("label: zpl template %q: %w", l.ID, err)
+	}
+	if len(labels) != 1 {
+		return nil, fmt.Errorf("label: zpl template %q draws %d labels, want 1", l.ID, len(labels))
+	}
+	var buf bytes.Buffer
+	opt := drawers.DrawerOptions{LabelWidthMm: l.WidthMM, LabelHeightMm: l.HeightMM, Dpmm: int(math.Round(float64(dpi) / 25.4))}
+	if err := zebrash.NewDrawer().DrawLabelAsPng(labels[0], &buf, opt); err != nil {
+		return nil, fmt.Errorf("label: zpl template %q: %w", l.ID, err)
+	}
+	img, err := png.Decode(&buf)
+	if err != nil {
+		return nil, fmt.Errorf("label: zpl template %q: %w", l.ID, err)
+	}
+	b := img.Bounds()
+	return bitmap.FromImage(img, b.Dx(), b.Dy()), nil
 }

@@ -157,3 +157,10 @@ func recErr(format Format, n int, err error) error {
 	}
 	return fmt.Errorf("%w: %s record %d: %v", ErrMalformed, format, n, err)
 }
+
+var (
+	_ RecordReader = (*csvReader)(nil)
+	_ RecordReader = (*jsonReader)(nil)
+	_ RecordReader = (*xmlReader)(nil)
+	_ RecordReader = (*xlsxReader)(nil)
+)

@@ -78,10 +78,10 @@ func AppendRender(dst []byte, l *Layout, rec Record, t Target) ([]byte, error) {
 		return dst, err
 	}
 	if l.rawZPL != nil {
-		if t.Lang != LangZPL || t.Raster {
-			return dst, fmt.Errorf("%w: layout %q is a raw ZPL template and renders only to native zpl", ErrUnsupported, l.ID)
+		if t.Lang == LangZPL && !t.Raster {
+			return appendRawZPL(dst, l, rec)
 		}
-		return appendRawZPL(dst, l, rec)
+		return appendRaster(dst, l, rec, t)
 	}
 	// A rotated layout takes the raster path: native commands would need
 	// every element's coordinates transformed and each field rotated.

@@ -116,12 +116,12 @@ func (t template) fields() []string {
 	return out
 }
 
-// expand appends the template's text for rec to dst, passing every piece
-// through esc so that data can never leave the field it is placed in.
-func (t template) expand(dst []byte, rec Record, esc func([]byte, string) []byte) ([]byte, error) {
+// expand appends the template's text for rec to dst, unescaped: each
+// renderer escapes the whole value for its printer language.
+func (t template) expand(dst []byte, rec Record) ([]byte, error) {
 	for _, p := range t.parts {
 		if p.field == "" {
-			dst = esc(dst, p.lit)
+			dst = append(dst, p.lit...)
 			continue
 		}
 		v, ok := rec[p.field]
@@ -131,12 +131,12 @@ func (t template) expand(dst []byte, rec Record, esc func([]byte, string) []byte
 			}
 			v = p.def
 		}
-		dst = esc(dst, v)
+		dst = append(dst, v...)
 	}
 	return dst, nil
 }
 
-// String expands the template without escaping.
+// string expands the template without escaping.
 func (t template) string(rec Record) (string, error) {
 	if t.static {
 		if len(t.parts) == 0 {
@@ -144,6 +144,6 @@ func (t template) string(rec Record) (string, error) {
 		}
 		return t.parts[0].lit, nil
 	}
-	b, err := t.expand(nil, rec, func(d []byte, s string) []byte { return append(d, s...) })
+	b, err := t.expand(nil, rec)
 	return string(b), err
 }

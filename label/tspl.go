@@ -13,22 +13,23 @@ import (
 // record TSPL cannot carry natively (a control byte in a 2-D code).
 var errNeedRaster = errors.New("label: tspl: needs raster")
 
-// appendTSPLHeader starts a TSPL label of wMM×hMM. The gap or black mark
-// of the stock is printer configuration (set once, stored by the printer),
-// not part of every label.
-func appendTSPLHeader(dst []byte, wMM, hMM float64) []byte {
+// appendTSPLHeader starts a TSPL label of wMM×hMM; dir 1 prints it turned
+// by 180°. The gap or black mark of the stock is printer configuration (set
+// once, stored by the printer), not part of every label.
+func appendTSPLHeader(dst []byte, wMM, hMM float64, dir int) []byte {
 	mm := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
-	return fmt.Appendf(dst, "SIZE %s mm,%s mm\r\nCODEPAGE UTF-8\r\nDIRECTION 0,0\r\nREFERENCE 0,0\r\nCLS\r\n", mm(wMM), mm(hMM))
+	return fmt.Appendf(dst, "SIZE %s mm,%s mm\r\nCODEPAGE UTF-8\r\nDIRECTION %d,0\r\nREFERENCE 0,0\r\nCLS\r\n", mm(wMM), mm(hMM), dir)
 }
 
 // tsplQuote appends s as a TSPL string literal. Inside "...", a double
 // quote is written \["] (TSPL/TSPL2 Programming Manual, "TEXT": \["] for
 // "). A line break would end the command, so newlines become spaces; other
 // control bytes were made visible already (visibleControls). ok is false
-// when s holds a byte TSPL cannot carry or the sequence "\[" that the
-// printer would read as an escape.
+// when s holds a byte TSPL cannot carry, the sequence "\[" that the printer
+// would read as an escape, or "~!", the prefix of TSPL's immediate status
+// commands, which some firmware acts on wherever it appears.
 func tsplQuote(dst, s []byte) ([]byte, bool) {
-	if bytes.Contains(s, []byte(`\[`)) {
+	if bytes.Contains(s, []byte(`\[`)) || bytes.Contains(s, []byte("~!")) {
 		return dst, false
 	}
 	dst = append(dst, '"')
@@ -58,10 +59,11 @@ func appendTSPL(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error) {
 
 func appendTSPLNative(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error) {
 	w, h := dots(l.WidthMM, dpi), dots(l.HeightMM, dpi)
-	dst = appendTSPLHeader(dst, l.WidthMM, l.HeightMM)
+	dir := 0
 	if l.Orientation == 180 {
-		dst = append(dst, "DIRECTION 1,0\r\n"...)
+		dir = 1
 	}
+	dst = appendTSPLHeader(dst, l.WidthMM, l.HeightMM, dir)
 	var scratch [256]byte
 	var ok bool
 	for i := range l.Elements {
@@ -69,11 +71,11 @@ func appendTSPLNative(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error
 		x, y := dots(e.X, dpi), dots(e.Y, dpi)
 		switch e.Kind {
 		case KindText:
-			v, err := e.tmpl.expand(scratch[:0], rec, rawAppend)
+			v, err := e.tmpl.expand(scratch[:0], rec)
 			if err != nil {
 				return dst, elemErr(i, e, err)
 			}
-			v = visibleControls(v)
+			v = visibleControls(v, false)
 			hd := max(dots(e.FontPt*25.4/72, dpi), 10)
 			wd := dots(e.MaxWidth, dpi)
 			if e.Fit == "shrink" {
@@ -99,7 +101,7 @@ func appendTSPLNative(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error
 				dst = append(dst, "\r\n"...)
 			}
 		case KindBarcode:
-			v, err := e.tmpl.expand(scratch[:0], rec, rawAppend)
+			v, err := e.tmpl.expand(scratch[:0], rec)
 			if err != nil {
 				return dst, elemErr(i, e, err)
 			}

@@ -14,15 +14,15 @@ import (
 // '~' start commands anywhere, so data containing them is written as _XX
 // hex after ^FH (whose default escape character is '_'; '_' itself is
 // therefore escaped too). Control bytes are escaped so a printer never sees
-// a raw byte from the data; '\' is escaped because ^FB treats "\&" as a line
-// break. Bytes >= 0x80 pass through: ^CI28 selects UTF-8.
+// a raw byte from the data; '\' is escaped because ^FB gives it a meaning.
+// Bytes >= 0x80 pass through: ^CI28 selects UTF-8.
 func zplEscByte(c byte) bool {
 	return c == '^' || c == '~' || c == '_' || c == '\\' || c < 0x20 || c == 0x7f
 }
 
-func zplNeedsEsc(s []byte) bool {
+func zplNeedsEsc(s []byte, nl bool) bool {
 	for _, c := range s {
-		if zplEscByte(c) {
+		if zplEscByte(c) && !(nl && c == '\n') {
 			return true
 		}
 	}
@@ -31,33 +31,33 @@ func zplNeedsEsc(s []byte) bool {
 
 const hexDigits = "0123456789ABCDEF"
 
-func appendZPLEsc(dst, s []byte) []byte {
-	for _, c := range s {
-		if zplEscByte(c) {
+// appendFD appends one field's data: ^FD, with ^FH in front only when the
+// value needs escaping, so ordinary values stay readable in the output.
+// With block set the field is a ^FB text block, where "\&" is a line break
+// and "\\" a backslash (ZPL II Programming Guide, ^FB): a newline becomes
+// "\&" and a backslash "\\", both after hex escaping.
+func appendFD(dst []byte, prefix string, v []byte, block bool) []byte {
+	nl := block
+	if zplNeedsEsc(v, nl) {
+		dst = append(dst, "^FH^FD"...)
+	} else {
+		dst = append(dst, "^FD"...)
+	}
+	dst = append(dst, prefix...)
+	for _, c := range v {
+		switch {
+		case nl && c == '\n':
+			dst = append(dst, '\\', '&')
+		case block && c == '\\':
+			dst = append(dst, "_5C_5C"...)
+		case zplEscByte(c):
 			dst = append(dst, '_', hexDigits[c>>4], hexDigits[c&15])
-		} else {
+		default:
 			dst = append(dst, c)
 		}
 	}
-	return dst
-}
-
-// appendFD appends one field's data: ^FD, with ^FH in front only when the
-// value needs escaping, so ordinary values stay readable in the output.
-func appendFD(dst []byte, prefix string, v []byte) []byte {
-	if zplNeedsEsc(v) {
-		dst = append(dst, "^FH^FD"...)
-		dst = append(dst, prefix...)
-		dst = appendZPLEsc(dst, v)
-	} else {
-		dst = append(dst, "^FD"...)
-		dst = append(dst, prefix...)
-		dst = append(dst, v...)
-	}
 	return append(dst, "^FS\n"...)
 }
-
-func rawAppend(d []byte, s string) []byte { return append(d, s...) }
 
 // zplProgram is a layout compiled for one dpi: everything that does not
 // depend on the record is formatted once.
@@ -77,13 +77,13 @@ type zplOp struct {
 	wDots  int    // text: box width in dots
 }
 
+// progKey keys a compiled ZPL program in Layout.cache.
 type progKey struct {
-	lang Lang
-	dpi  int
+	dpi int
 }
 
 func zplProg(l *Layout, dpi int) (*zplProgram, error) {
-	key := progKey{LangZPL, dpi}
+	key := progKey{dpi}
 	if p, ok := l.cache.Load(key); ok {
 		return p.(*zplProgram), nil
 	}
@@ -121,9 +121,8 @@ func zplProg(l *Layout, dpi int) (*zplProgram, error) {
 			}
 			op.static = fmt.Appendf(nil, "^FO%d,%d^GB%d,%d,%d^FS\n", x, y, lw, lh, t)
 		case KindImage:
-			bm := imageBitmap(e, dpi)
 			op.static = fmt.Appendf(nil, "^FO%d,%d", x, y)
-			op.static = bitmap.AppendZPL(op.static, bm, bitmap.ZPLAuto)
+			op.static = bitmap.AppendZPL(op.static, cachedImage(l, i, dpi), bitmap.ZPLAuto)
 			op.static = append(op.static, "^FS\n"...)
 		}
 		p.ops = append(p.ops, op)
@@ -193,13 +192,13 @@ func appendZPL(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error) {
 			continue
 		}
 		e := op.el
-		v, err := e.tmpl.expand(scratch[:0], rec, rawAppend)
+		v, err := e.tmpl.expand(scratch[:0], rec)
 		if err != nil {
 			return dst, elemErr(op.idx, e, err)
 		}
 		switch e.Kind {
 		case KindText:
-			v = visibleControls(v)
+			v = visibleControls(v, e.MaxWidth > 0)
 			pre, pre2 := op.pre, op.pre2
 			if e.Fit == "shrink" {
 				h := shrinkDots(v, e.Bold, op.hDots, op.wDots)
@@ -211,10 +210,10 @@ func appendZPL(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error) {
 				}
 			}
 			dst = append(dst, pre...)
-			dst = appendFD(dst, "", v)
+			dst = appendFD(dst, "", v, op.wDots > 0)
 			if pre2 != "" {
 				dst = append(dst, pre2...)
-				dst = appendFD(dst, "", v)
+				dst = appendFD(dst, "", v, op.wDots > 0)
 			}
 		case KindBarcode:
 			s, err := checkBarcodeData(e.Symbology, string(v))
@@ -229,19 +228,20 @@ func appendZPL(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error) {
 				s = s[:11]
 			}
 			dst = append(dst, op.pre...)
-			dst = appendFD(dst, op.fdPfx, []byte(s))
+			dst = appendFD(dst, op.fdPfx, []byte(s), false)
 		}
 	}
 	return append(dst, "^XZ\n"...), nil
 }
 
 // visibleControls replaces control characters in text with their visible
-// "\xHH" spelling (newline stays: it separates lines), so a stray ESC or
-// NUL in data prints as text on every printer language alike.
-func visibleControls(v []byte) []byte {
+// "\xHH" spelling, so a stray ESC or NUL in data prints as text on every
+// printer language alike. A newline starts a new line in a text block
+// (keepNewline, a text with max_width) and is a space elsewhere.
+func visibleControls(v []byte, keepNewline bool) []byte {
 	clean := true
 	for _, c := range v {
-		if (c < 0x20 && c != '\n') || c == 0x7f {
+		if c < 0x20 || c == 0x7f {
 			clean = false
 			break
 		}
@@ -251,11 +251,16 @@ func visibleControls(v []byte) []byte {
 	}
 	out := make([]byte, 0, len(v)+8)
 	for _, c := range v {
-		if (c < 0x20 && c != '\n') || c == 0x7f {
+		switch {
+		case c == '\n' && keepNewline:
+			out = append(out, c)
+		case c == '\n':
+			out = append(out, ' ')
+		case c < 0x20 || c == 0x7f:
 			out = append(out, '\\', 'x', hexDigits[c>>4], hexDigits[c&15])
-			continue
+		default:
+			out = append(out, c)
 		}
-		out = append(out, c)
 	}
 	return out
 }

@@ -134,7 +134,45 @@ func TestRawZPLTemplate(t *testing.T) {
 	if _, err := Render(l, Record{}, Target{Lang: LangZPL}); !errors.Is(err, ErrMissingField) {
 		t.Errorf("missing field: %v", err)
 	}
-	if _, err := Render(l, Record{"name": "a"}, Target{Lang: LangTSPL}); !errors.Is(err, ErrUnsupported) {
-		t.Errorf("raw zpl to tspl: %v", err)
+	// Other languages draw the template with zebrash and send the bitmap.
+	bm, err := RenderBitmap(l, Record{"name": "Ann"}, 203)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ink := 0
+	for y := 20; y < 50; y++ {
+		for x := 20; x < 200; x++ {
+			if bm.Black(x, y) {
+				ink++
+			}
+		}
+	}
+	if bm.W != 400 || bm.H != 200 || ink < 100 {
+		t.Errorf("raw template bitmap %dx%d with %d ink dots where the text is", bm.W, bm.H, ink)
+	}
+	tspl, err := Render(l, Record{"name": "Ann"}, Target{Lang: LangTSPL})
+	if err != nil || !bytes.Contains(tspl, []byte("BITMAP 0,0,50,200,0,")) {
+		t.Errorf("raw zpl to tspl: %v %q", err, tspl[:min(80, len(tspl))])
+	}
+}
+
+func TestParseLangAndDefaults(t *testing.T) {
+	for in, want := range map[string]Lang{"zpl": LangZPL, "ZPL": LangZPL, " tspl ": LangTSPL, "EscPos": LangESCPOS, "png": LangPNG} {
+		if got, err := ParseLang(in); err != nil || got != want {
+			t.Errorf("ParseLang(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := ParseLang("epl"); err == nil {
+		t.Error("epl accepted")
+	}
+	l := loadExample(t, "badge-test.json")
+	rec := readAll(t, FormatJSON, exampleData(t, "badge-test.json"), ReadOptions{})[0]
+	def, err := Render(l, rec, Target{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	explicit, _ := Render(l, rec, Target{Lang: LangZPL, DPI: DefaultDPI})
+	if !bytes.Equal(def, explicit) {
+		t.Error("the zero Target is not zpl at 203 dpi")
 	}
 }

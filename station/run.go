@@ -94,6 +94,9 @@ type Station struct {
 
 	// printMu serialises printer access between the print worker and pairing labels.
 	printMu sync.Mutex
+	// bg counts effects and cloud callbacks under way; Run waits for them, so nothing writes to
+	// the state directory after Run returned.
+	bg sync.WaitGroup
 }
 
 // New checks the wiring.
@@ -151,6 +154,7 @@ func (s *Station) EnrollEvent(e provisioning.Event) {
 // Run runs the station until ctx ends, then halts the panel.
 func (s *Station) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	defer s.bg.Wait()
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -227,32 +231,34 @@ func (s *Station) stationName() string {
 
 // do runs an effect in the background; its result comes back as an event.
 func (s *Station) do(ctx context.Context, e Effect) {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.effect(ctx, e)
+	}()
+}
+
+func (s *Station) effect(ctx context.Context, e Effect) {
 	c := s.currentCloud()
 	switch e := e.(type) {
 	case DoLookup:
-		go func() {
-			if c == nil {
-				s.post(LookupDone{Err: cloud.ErrOffline})
-				return
-			}
-			rep, err := c.Lookup(ctx, e.Badge)
-			s.post(LookupDone{Reply: rep, Err: err})
-		}()
+		if c == nil {
+			s.post(LookupDone{Err: cloud.ErrOffline})
+			return
+		}
+		rep, err := c.Lookup(ctx, e.Badge)
+		s.post(LookupDone{Reply: rep, Err: err})
 	case DoRelease:
-		go func() {
-			if c == nil {
-				s.post(ReleaseDone{Err: cloud.ErrOffline})
-				return
-			}
-			rep, err := c.Release(ctx, e.Badge, e.Jobs)
-			s.post(ReleaseDone{Reply: rep, Err: err})
-		}()
+		if c == nil {
+			s.post(ReleaseDone{Err: cloud.ErrOffline})
+			return
+		}
+		rep, err := c.Release(ctx, e.Badge, e.Jobs)
+		s.post(ReleaseDone{Reply: rep, Err: err})
 	case DoPrintPairing:
-		go func() {
-			if err := s.printPairing(ctx, e.Code); err != nil {
-				s.log.Error("station: pairing label", "err", err)
-			}
-		}()
+		if err := s.printPairing(ctx, e.Code); err != nil {
+			s.log.Error("station: pairing label", "err", err)
+		}
 	case DoRetryPairing:
 		s.opt.Enroller.RetryNow()
 	}
@@ -283,11 +289,13 @@ func (s *Station) lifecycle(ctx context.Context) {
 		link, err := s.opt.DialCloud(cloud.Options{
 			Broker: cfg.Cloud.Broker, StationID: enr.StationID(), Version: s.opt.Version,
 			Password: s.password, OnNotAuthorized: enr.Invalidate,
-			OnJob: s.onJob, OnConfig: s.onConfig,
+			OnJob:    func(j protocol.Job) error { s.bg.Add(1); defer s.bg.Done(); return s.onJob(j) },
+			OnConfig: func(d protocol.ConfigDesired) { s.bg.Add(1); defer s.bg.Done(); s.onConfig(d) },
 			OnOnline: func(up bool) {
 				s.post(OnlineChanged{Online: up})
 				if up {
-					go s.resync()
+					s.bg.Add(1)
+					go func() { defer s.bg.Done(); s.resync() }()
 				}
 			},
 			Now: s.opt.Now, Logger: s.log,

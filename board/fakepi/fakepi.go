@@ -23,7 +23,7 @@ import (
 // Options configure the fake Pi.
 type Options struct {
 	Serial string       // default "FAKEPI-0001"
-	Config board.Config // default board.DefaultPi()
+	Config board.Config // sections left out take board.DefaultPi's
 	Now    func() time.Time
 }
 
@@ -40,6 +40,8 @@ type Pi struct {
 	config board.Config
 }
 
+var _ board.Board = (*Pi)(nil)
+
 // New assembles the fake Pi and wires cfg onto it with board.Wire, the same
 // path board/rpi takes.
 func New(opt Options) (*Pi, error) {
@@ -47,8 +49,9 @@ func New(opt Options) (*Pi, error) {
 		opt.Serial = "FAKEPI-0001"
 	}
 	if opt.Config.Kind == "" {
-		opt.Config = board.DefaultPi()
+		opt.Config.Kind = "rpi"
 	}
+	opt.Config = opt.Config.WithDefaults()
 	p := &Pi{Pins: map[string]*gpiotest.Pin{}, PN532: NewPN532(), OLED: NewSSD1306(128, 64), config: opt.Config}
 	p.I2C1 = NewBus("1", map[uint16]Device{0x24: p.PN532, 0x3C: p.OLED})
 	for n := range 28 {

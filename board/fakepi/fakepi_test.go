@@ -95,6 +95,13 @@ func TestFakePiRunsRealDrivers(t *testing.T) {
 	if on, _ := pi.On("led"); !on {
 		t.Fatal("led off after Set(true)")
 	}
+	dc, err := pi.GPIO("panel_dc")
+	if err != nil || dc.Name() != "GPIO25" {
+		t.Fatalf("panel_dc: %v, %v", dc, err)
+	}
+	if _, err := pi.GPIO("nope"); !errors.Is(err, board.ErrNoPin) {
+		t.Fatalf("GPIO nope: %v", err)
+	}
 	if err := pi.Halt(); err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +126,10 @@ func TestWireErrorsNameTheField(t *testing.T) {
 	cfg = board.DefaultPi()
 	cfg.Outputs["led"] = board.PinConfig{Pin: "GPIO13", Active: "sideways"}
 	if _, err = New(Options{Config: cfg}); err == nil || !strings.Contains(err.Error(), "board.outputs.led.active") {
+		t.Fatalf("got %v", err)
+	}
+	cfg = board.Config{Kind: "rpi", GPIO: map[string]string{"mfrc522_irq": "GPIO40"}}
+	if _, err = New(Options{Config: cfg}); !errors.Is(err, board.ErrNoPin) || !strings.Contains(err.Error(), `board.gpio.mfrc522_irq "GPIO40"`) {
 		t.Fatalf("got %v", err)
 	}
 	cfg.Kind = "beaglebone"

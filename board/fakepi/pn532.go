@@ -23,6 +23,8 @@ type PN532 struct {
 	polls   int
 }
 
+var _ Device = (*PN532)(nil)
+
 // NewPN532 returns a fake PN532 with no card in the field.
 func NewPN532() *PN532 { return &PN532{fieldOn: true} }
 

@@ -23,6 +23,8 @@ type SSD1306 struct {
 	contrast           byte
 }
 
+var _ Device = (*SSD1306)(nil)
+
 // argBytes is the number of argument bytes after a command (§9 table).
 var argBytes = map[byte]int{
 	0x20: 1, 0x21: 2, 0x22: 2, 0x26: 6, 0x27: 6, 0x29: 5, 0x2A: 5,

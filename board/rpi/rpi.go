@@ -1,7 +1,8 @@
 // Package rpi is the Raspberry Pi board (Zero 2 W, 3, 4, 5) on
-// periph.io/x/host/v3. GPIO, I²C and SPI come from the host drivers; on the
-// Pi 5, whose GPIO sits behind the RP1 south bridge, pins come from the GPIO
-// character device (gpioioctl), the only driver that reaches them.
+// periph.io/x/host/v3. I²C and SPI come from the host drivers; GPIO lines
+// come from the GPIO character device (gpioioctl), the only driver that
+// reaches the Pi 5's pins behind its RP1 south bridge and the one current
+// kernels support on the older models too.
 package rpi
 
 import (
@@ -23,9 +24,11 @@ import (
 	"labelstation/board"
 )
 
-// Open initialises periph's host drivers and wires c. It fails with
-// board.ErrUnknown when not running on a Raspberry Pi.
+// Open initialises periph's host drivers and wires c (sections left out
+// take board.DefaultPi's wiring). It fails with board.ErrUnknown when not
+// running on a Raspberry Pi.
 func Open(c board.Config) (*board.Wired, error) {
+	c = c.WithDefaults()
 	if c.Kind != "rpi" {
 		return nil, fmt.Errorf("%w: rpi.Open with board.kind %q", board.ErrUnknown, c.Kind)
 	}
@@ -40,36 +43,32 @@ func Open(c board.Config) (*board.Wired, error) {
 	return board.Wire(c, board.Host{
 		Serial:  func() (string, error) { return Serial(root) },
 		Model:   model,
-		Pin:     pinLookup(model),
+		Pin:     pinLookup(),
 		OpenI2C: i2creg.Open,
 		OpenSPI: spireg.Open,
 	})
 }
 
-func pinLookup(model string) func(string) gpio.PinIO {
-	pi5 := IsPi5(model)
+// pinLookup prefers the GPIO character device on every model: periph's
+// bcm283x driver detects edges through sysfs GPIO, which current kernels
+// deprecate, and on the Pi 5 the chardev is the only way to the pins. When
+// the bcm283x driver registered "GPIO17" first, gpioioctl registers its line
+// as "<chip>-GPIO17", so both names are tried. Kernels without the chardev
+// fall back to the periph registry.
+func pinLookup() func(string) gpio.PinIO {
 	return func(name string) gpio.PinIO {
-		if pi5 {
-			for _, chip := range gpioioctl.Chips {
-				if l := chip.ByName(name); l != nil {
+		for _, chip := range gpioioctl.Chips {
+			for _, n := range []string{name, chip.Name() + "-" + name} {
+				if l := chip.ByName(n); l != nil {
 					return l
 				}
 			}
-			return nil
 		}
-		return gpioreg.ByName(name)
-	}
-}
-
-// IsPi5 reports whether model (from Model) is a Raspberry Pi 5 or a board
-// built on it (CM5, Pi 500).
-func IsPi5(model string) bool {
-	for _, m := range []string{"Raspberry Pi 5", "Raspberry Pi Compute Module 5", "Raspberry Pi 500"} {
-		if strings.HasPrefix(model, m) {
-			return true
+		if p := gpioreg.ByName(name); p != nil {
+			return p
 		}
+		return nil
 	}
-	return false
 }
 
 // Model reads the device-tree model string, e.g. "Raspberry Pi 4 Model B

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/spi"
 
@@ -72,6 +73,10 @@ func (b *Board) I2C(name string) (i2c.Bus, error) {
 
 func (b *Board) SPI(name string) (spi.Port, error) {
 	return nil, fmt.Errorf("%w: sim has no SPI port %q", board.ErrNoBus, name)
+}
+
+func (b *Board) GPIO(name string) (gpio.PinIO, error) {
+	return nil, fmt.Errorf("%w: sim has no GPIO %q", board.ErrNoPin, name)
 }
 
 // Press presses the named button once. Up to 16 presses queue while nobody

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"image"
 	"io"
 	"mime/multipart"
 	"net"
@@ -17,9 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"labelstation/board/fakepi"
 	"labelstation/devcloud"
 	"labelstation/devcloud/jobs"
 	"labelstation/devcloud/seed"
+	"labelstation/drivers/printer/simprinter"
 	"labelstation/provisioning"
 	"labelstation/station"
 )
@@ -346,6 +349,11 @@ func TestBrokerDownAtTapThenBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.models.waitFor(t, "idle after reconnect", func(m station.Model) bool { return m.Phase == station.Idle && m.Online })
+	// The cloud's job service reconnects with its own backoff; a tap before it is back would
+	// (rightly) show "offline" again.
+	if err := c.Jobs.WaitOnline(ctx); err != nil {
+		t.Fatal(err)
+	}
 	h.tap(bobBadge)
 	if _, err := h.app.SimPrinter.WaitLabels(ctx, 3); err != nil {
 		t.Fatal(err)
@@ -475,4 +483,93 @@ func TestTakenWebPortNamesTheFlag(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--web") {
 		t.Fatalf("build with a taken --web port: %v", err)
 	}
+}
+
+// The same station on a Raspberry Pi assembled from periph's test doubles: buttons on gpiotest
+// pins, the SSD1306 panel and the PN532 reader on a fake I²C bus, and a ZPL printer on a
+// pseudo-terminal, so every hardware driver path runs byte for byte.
+func TestFakePiStation(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := startCloud(t, ctx, cloudOpts{}, io.Discard)
+	printer, err := simprinter.Listen("127.0.0.1:0", simprinter.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer printer.Close()
+	tty, err := printer.ServePTY()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`{"v":1,
+	  "station":{"state_dir":%q},
+	  "cloud":{"issuer":%q,"broker":%q},
+	  "board":{"kind":"fakepi"},
+	  "display":{"kind":"ssd1306","width":128,"height":64},
+	  "badge":{"reader":"pn532-i2c","repeat_ms":1},
+	  "printer":{"url":"serial://%s?baud=115200","lang":"zpl","dpi":203},
+	  "release":{"mode":"confirm","screen_seconds":1}}`,
+		filepath.Join(dir, "state"), c.URL, c.BrokerURL, tty)
+	path := filepath.Join(dir, "stationd.json")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, ctx: ctx, cloud: c, models: newModels(), done: make(chan error, 1), logs: &bytes.Buffer{}}
+	a, err := build(ctx, flags{Config: path, observe: h.models.observe}, lockedWriter(h.logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.app = a
+	pi := a.Board.(*fakepi.Pi)
+	sctx, stop := context.WithCancel(ctx)
+	go func() { h.done <- a.Station.Run(sctx) }()
+	defer func() {
+		stop()
+		<-h.done
+		a.Close()
+		if t.Failed() {
+			t.Logf("station log:\n%s", h.logs.String())
+		}
+	}()
+	h.enroll()
+	if !pi.OLED.On() || blank(pi.OLED.Frame()) {
+		t.Fatal("the OLED shows nothing on the idle screen")
+	}
+
+	j := submit(t, c, userToken(t, c, "alice"), "Pi labels", "shipping", threeRecords)
+	uid, _ := hex.DecodeString(aliceBadge)
+	pi.PN532.Present(uid)
+	h.models.waitFor(t, "the job list", phase(station.List))
+	pi.PN532.Remove()
+	// release.mode confirm: the OK button on its GPIO releases the jobs.
+	if err := pi.Press("ok"); err != nil {
+		t.Fatal(err)
+	}
+	labels, err := printer.WaitLabels(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(labels[2], "Alan Turing") {
+		t.Errorf("third label lacks its record:\n%s", labels[2])
+	}
+	waitJobState(t, ctx, c, j.ID, jobs.StatePrinted)
+	h.models.waitFor(t, "done", phase(station.Done))
+
+	// Shutdown halts the hardware: the panel is switched off.
+	stop()
+	<-h.done
+	h.done <- nil
+	if pi.OLED.On() {
+		t.Error("the OLED is still on after shutdown")
+	}
+}
+
+func blank(img *image.Gray) bool {
+	for _, p := range img.Pix {
+		if p != img.Pix[0] {
+			return false
+		}
+	}
+	return true
 }

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"labelstation/board"
-	boardsim "labelstation/board/sim"
+	"labelstation/display"
 	displaysim "labelstation/display/sim"
 	"labelstation/drivers/badge"
 	"labelstation/drivers/printer/simprinter"
@@ -134,10 +134,10 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 	}
 
 	// Board: the serial number is the station's identity across resets (seed 001).
-	if cfg.Board.Kind != "sim" {
-		return nil, fmt.Errorf("board: kind %q needs the hardware build (docs/wiring.md); use --sim here", cfg.Board.Kind)
+	b, buttonNames, err := openBoard(cfg.Board)
+	if err != nil {
+		return nil, fmt.Errorf("board: %w", err)
 	}
-	b := boardsim.New(boardsim.Options{Serial: cfg.Board.Serial, Inputs: []string{"A", "B"}})
 	a.Board = b
 	a.closers = append(a.closers, b.Halt)
 	serial, err := b.Serial()
@@ -196,26 +196,9 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 	pr := newRedialPrinter(a.PrinterURL, cfg.Printer.Lang)
 	a.closers = append(a.closers, pr.Close)
 
-	// Display and badge reader: simulated, mirrored on a local web page.
-	if cfg.Display.Kind != "sim" || cfg.Badge.Reader != "sim" {
-		return nil, fmt.Errorf("display %q / badge reader %q need the hardware build; use --sim here", cfg.Display.Kind, cfg.Badge.Reader)
-	}
-	demo, err := parseDemoBadges(f.Demo)
-	if err != nil {
-		return nil, fmt.Errorf("--demo-badges: %w", err)
-	}
-	panel, err := displaysim.New(displaysim.Options{Dir: filepath.Join(state, "display"), Keep: 1000, Size: image2(cfg.Display.Width, cfg.Display.Height), Badges: demo})
-	if err != nil {
-		return nil, fmt.Errorf("display: %w", err)
-	}
-	a.Panel = panel
-	reader := badge.NewSim("web")
-	a.Reader = reader
-	a.closers = append(a.closers, reader.Halt)
-	taps := make(chan badge.Badge, 4)
-	go badge.Pump(ctx, reader, taps, badge.PumpOptions{Repeat: cfg.Badge.Repeat()})
+	// Buttons, display and badge reader.
 	buttons := make(chan string, 4)
-	for _, name := range []string{"A", "B"} {
+	for _, name := range buttonNames {
 		in, err := b.Input(name)
 		if err != nil {
 			return nil, fmt.Errorf("board: button %s: %w", name, err)
@@ -229,32 +212,27 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 			}
 		}()
 	}
-
-	if f.Web != "" {
-		ln, err := net.Listen("tcp", f.Web)
+	taps := make(chan badge.Badge, 4)
+	var panel display.Panel
+	if cfg.Display.Kind == "sim" {
+		sp, err := a.startSimPanel(ctx, cfg, f, taps, buttons, log)
 		if err != nil {
-			if errors.Is(err, syscall.EADDRINUSE) {
-				return nil, fmt.Errorf("%s is already in use; choose another address with --web", f.Web)
-			}
-			return nil, fmt.Errorf("--web: %w", err)
+			return nil, err
 		}
-		srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: panel.Handler(
-			func(uid []byte) {
-				tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				defer cancel()
-				if err := reader.Tap(tctx, uid); err != nil {
-					log.Warn("stationd: tap not taken", "err", err)
-				}
-			},
-			func(name string) {
-				select {
-				case buttons <- name:
-				default:
-				}
-			})}
-		go srv.Serve(ln)
-		a.closers = append(a.closers, srv.Close)
-		a.WebURL = "http://" + ln.Addr().String()
+		panel = sp
+	} else {
+		if panel, err = openPanel(cfg.Display, b); err != nil {
+			return nil, fmt.Errorf("display: %w", err)
+		}
+	}
+	if cfg.Badge.Reader != "sim" {
+		r, err := openReader(ctx, cfg.Badge, b, taps)
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, r.Halt)
+	} else if a.Reader == nil {
+		return nil, fmt.Errorf("badge.reader sim needs display.kind sim: its taps come from the panel's web page")
 	}
 
 	st, err = station.New(station.Options{
@@ -268,6 +246,58 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 	}
 	a.Station = st
 	return a, nil
+}
+
+// startSimPanel builds the simulated panel and its web page, where a person sees the screen,
+// taps demo badges and presses the buttons.
+func (a *appliance) startSimPanel(ctx context.Context, cfg config.Config, f flags, taps chan badge.Badge, buttons chan string, log *slog.Logger) (*displaysim.Panel, error) {
+	demo, err := parseDemoBadges(f.Demo)
+	if err != nil {
+		return nil, fmt.Errorf("--demo-badges: %w", err)
+	}
+	panel, err := displaysim.New(displaysim.Options{Dir: filepath.Join(cfg.Station.StateDir, "display"), Keep: 1000, Size: image2(cfg.Display.Width, cfg.Display.Height), Badges: demo})
+	if err != nil {
+		return nil, fmt.Errorf("display: %w", err)
+	}
+	a.Panel = panel
+	if cfg.Badge.Reader == "sim" {
+		reader := badge.NewSim("web")
+		a.Reader = reader
+		a.closers = append(a.closers, reader.Halt)
+		go badge.Pump(ctx, reader, taps, badge.PumpOptions{Repeat: cfg.Badge.Repeat()})
+	}
+	if f.Web == "" {
+		return panel, nil
+	}
+	ln, err := net.Listen("tcp", f.Web)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%s is already in use; choose another address with --web", f.Web)
+		}
+		return nil, fmt.Errorf("--web: %w", err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: panel.Handler(
+		func(uid []byte) {
+			if a.Reader == nil {
+				log.Warn("stationd: web tap ignored: the badge reader is hardware")
+				return
+			}
+			tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			if err := a.Reader.Tap(tctx, uid); err != nil {
+				log.Warn("stationd: tap not taken", "err", err)
+			}
+		},
+		func(name string) {
+			select {
+			case buttons <- name:
+			default:
+			}
+		})}
+	go srv.Serve(ln)
+	a.closers = append(a.closers, srv.Close)
+	a.WebURL = "http://" + ln.Addr().String()
+	return panel, nil
 }
 
 // loadConfig reads the config file and applies the command line's overrides.

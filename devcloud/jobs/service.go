@@ -48,6 +48,8 @@ type Service struct {
 
 	mu         sync.Mutex
 	configSent map[string]bool
+	online     bool
+	changed    chan struct{} // closed and replaced when online changes
 }
 
 // New builds the service; Start connects it to the broker.
@@ -58,6 +60,7 @@ func New(opt Options) (*Service, error) {
 	s := &Service{
 		seed: opt.Seed, store: NewStore(), verifyUser: opt.VerifyUser, badgeKey: opt.BadgeKey,
 		badges: map[string]string{}, now: opt.Now, log: opt.Logger, opt: opt, configSent: map[string]bool{},
+		changed: make(chan struct{}),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -93,7 +96,14 @@ func (s *Service) Start(ctx context.Context) error {
 		SetConnectRetry(true).
 		SetConnectRetryInterval(500 * time.Millisecond).
 		SetMaxReconnectInterval(5 * time.Second).
-		SetOnConnectHandler(func(c paho.Client) { s.subscribe(c) })
+		SetOnConnectHandler(func(c paho.Client) {
+			s.subscribe(c)
+			s.setOnline(true)
+		}).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			s.log.Warn("jobs: broker connection lost", "err", err)
+			s.setOnline(false)
+		})
 	s.client = paho.NewClient(o)
 	tok := s.client.Connect()
 	select {
@@ -106,6 +116,33 @@ func (s *Service) Start(ctx context.Context) error {
 		return fmt.Errorf("jobs: connect %s: %w", s.opt.Broker, ctx.Err())
 	}
 	return nil
+}
+
+func (s *Service) setOnline(up bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.online != up {
+		s.online = up
+		close(s.changed)
+		s.changed = make(chan struct{})
+	}
+}
+
+// WaitOnline returns once the service is connected and subscribed (after a broker restart, say).
+func (s *Service) WaitOnline(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		up, ch := s.online, s.changed
+		s.mu.Unlock()
+		if up {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("jobs: not connected to %s: %w", s.opt.Broker, ctx.Err())
+		}
+	}
 }
 
 // Close disconnects from the broker.

@@ -172,3 +172,14 @@ func TestNumberFormatErrors(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkNumberFormatDec7Byte(b *testing.B) {
+	f := NumberFormat{Encoding: "dec", ByteOrder: "lsb", Width: 20}
+	uid := []byte{0x04, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.Format(uid); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -150,3 +150,13 @@ func TestParseESCPOSStatusEveryBit(t *testing.T) {
 		t.Errorf("bad fixed bits: %v", err)
 	}
 }
+
+func BenchmarkParseZPLHostStatus(b *testing.B) {
+	reply := []byte(zplReady)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseZPLHostStatus(reply); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"labelstation/drivers/printer"
 	"labelstation/drivers/printer/simprinter"
+	"labelstation/drivers/serialport"
 )
 
 func TestTCPSendAndStatusEveryFault(t *testing.T) {
@@ -267,5 +268,42 @@ func TestStatusUnsupportedLanguage(t *testing.T) {
 	p := printer.New(nil, "pcl")
 	if _, err := p.Status(t.Context()); !errors.Is(err, printer.ErrUnsupported) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// The usb:// transport is a plain character device opened read-write, as
+// usblp's /dev/usb/lpN is; a pty slave stands in for it here.
+func TestUSBTransportOverPty(t *testing.T) {
+	status := make(chan byte, 1)
+	slave := fakeDevice(t, func(in []byte) ([]byte, int) {
+		i := bytes.Index(in, []byte("\x1b!?"))
+		if i < 0 {
+			return nil, 0
+		}
+		return []byte{<-status}, i + 3
+	})
+	// usblp has no line discipline; make the pty raw likewise, or the
+	// status byte 04 would read as end-of-file (VEOF).
+	raw, err := serialport.Open(slave, serialport.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	tr, err := printer.Dial(t.Context(), "usb://"+slave, printer.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.String() != "usb://"+slave {
+		t.Errorf("String() = %q", tr)
+	}
+	p := printer.New(tr, printer.TSPL)
+	defer p.Close()
+	status <- 0x04 // out of paper
+	st, err := p.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Fault(); err == nil || err.Error() != "printer: fault: paper out" {
+		t.Fatalf("fault %v", err)
 	}
 }

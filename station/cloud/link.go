@@ -64,6 +64,11 @@ type Link struct {
 	log    *slog.Logger
 	lost   chan struct{}
 
+	// connMu orders onConnect (which paho runs on its own goroutine) against shutdown, so the
+	// goodbye presence is always the last one published.
+	connMu  sync.Mutex
+	closing bool
+
 	mu      sync.Mutex
 	online  bool
 	state   string
@@ -173,6 +178,9 @@ func (l *Link) Run(ctx context.Context) error {
 }
 
 func (l *Link) shutdown() {
+	l.connMu.Lock()
+	defer l.connMu.Unlock()
+	l.closing = true
 	if l.client.IsConnectionOpen() {
 		l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: false, TS: l.opt.Now()})
 	}
@@ -200,6 +208,11 @@ func (l *Link) Online() bool {
 // onConnect subscribes (again: a broker that lost our session forgets subscriptions) and
 // announces presence, then tells the station so it re-sends unreported job status.
 func (l *Link) onConnect(c paho.Client) {
+	l.connMu.Lock()
+	defer l.connMu.Unlock()
+	if l.closing {
+		return
+	}
 	t := c.Subscribe(protocol.StationFilter(l.opt.StationID), 1, l.route)
 	if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
 		l.log.Error("cloud: subscribe failed", "err", t.Error())
@@ -373,6 +386,12 @@ func (l *Link) SetState(state string) {
 	l.state = state
 	l.mu.Unlock()
 	if changed && l.Online() {
-		go l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: true, State: state, Version: l.opt.Version, TS: l.opt.Now()})
+		go func() {
+			l.connMu.Lock()
+			defer l.connMu.Unlock()
+			if !l.closing {
+				l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: true, State: state, Version: l.opt.Version, TS: l.opt.Now()})
+			}
+		}()
 	}
 }

@@ -228,12 +228,21 @@ func exercise(t *testing.T, url string) {
 	r2.stop()
 
 	// Goodbye: the retained presence says offline.
-	var p protocol.Presence
-	cl.mu.Lock()
-	all := cl.got[protocol.StationTopic(station, protocol.LeafPresence)]
-	cl.mu.Unlock()
-	if err := protocol.Decode(all[len(all)-1], &p); err != nil || p.Online {
-		t.Fatalf("last presence = %+v (%v), want offline", p, err)
+	topic := protocol.StationTopic(station, protocol.LeafPresence)
+	deadline := time.After(10 * time.Second)
+	for {
+		var p protocol.Presence
+		cl.mu.Lock()
+		all := cl.got[topic]
+		cl.mu.Unlock()
+		if err := protocol.Decode(all[len(all)-1], &p); err == nil && !p.Online {
+			return
+		}
+		select {
+		case <-cl.seen:
+		case <-deadline:
+			t.Fatalf("last presence = %+v, want offline", p)
+		}
 	}
 }
 
@@ -373,7 +382,9 @@ func natsMQTT(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	dir := t.TempDir()
-	conf := fmt.Sprintf("server_name: lrs_test\nlisten: 127.0.0.1:-1\njetstream { store_dir: %q }\nmqtt { listen: %q }\n", filepath.Join(dir, "js"), addr)
+	// ack_wait: a QoS 1 message that went to a connection just closing is redelivered after
+	// this long (NATS' default is 30 s, longer than the test waits).
+	conf := fmt.Sprintf("server_name: lrs_test\nlisten: 127.0.0.1:-1\njetstream { store_dir: %q }\nmqtt { listen: %q, ack_wait: \"1s\" }\n", filepath.Join(dir, "js"), addr)
 	if err := os.WriteFile(filepath.Join(dir, "nats.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@
 package config
 
 import (
+	"labelstation/board"
+
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -77,10 +79,21 @@ type Cloud struct {
 	Scopes   []string `json:"scopes"`    // default ["printing", "offline_access"]
 }
 
-// Board selects the hardware abstraction.
+// Board selects the hardware abstraction and names its pins and buses (docs/wiring.md has the
+// defaults of each board).
 type Board struct {
-	Kind   string `json:"kind"`   // sim, rpi, fakepi; default sim
-	Serial string `json:"serial"` // sim only: the serial number the sim board reports
+	Kind    string                     `json:"kind"`              // sim, rpi, fakepi; default sim
+	Serial  string                     `json:"serial"`            // sim only: the serial number the sim board reports
+	Inputs  map[string]board.PinConfig `json:"inputs,omitempty"`  // button name → pin
+	Outputs map[string]board.PinConfig `json:"outputs,omitempty"` // LED/buzzer name → pin
+	I2C     map[string]string          `json:"i2c,omitempty"`     // bus name → periph I²C bus
+	SPI     map[string]string          `json:"spi,omitempty"`     // port name → periph SPI port
+	GPIO    map[string]string          `json:"gpio,omitempty"`    // driver line name → periph pin
+}
+
+// BoardConfig is the board package's view of the section, with the board's defaults applied.
+func (b Board) BoardConfig() board.Config {
+	return board.Config{Kind: b.Kind, Serial: b.Serial, Inputs: b.Inputs, Outputs: b.Outputs, I2C: b.I2C, SPI: b.SPI, GPIO: b.GPIO}.WithDefaults()
 }
 
 // Printer is the label printer's connection and language.
@@ -217,6 +230,7 @@ func (c Config) Validate() error {
 		checkScopes(c.Cloud.Scopes),
 		oneOf("board.kind", c.Board.Kind, boardKinds),
 		checkSerial(c.Board),
+		checkBoard(c.Board),
 		checkPrinterURL(c.Printer.URL),
 		oneOf("display.kind", c.Display.Kind, displayKinds),
 		inRange("display.width", c.Display.Width, 1, maxPanel),
@@ -318,6 +332,19 @@ func checkScopes(scopes []string) error {
 		if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r > 0x7e || r == '"' || r == '\\' }) {
 			return invalid(fmt.Sprintf("cloud.scopes[%d]", i), "%q is not a valid scope (RFC 6749 §3.3)", s)
 		}
+	}
+	return nil
+}
+
+// checkBoard lets the board package judge pins and buses; its errors name the map entry.
+func checkBoard(b Board) error {
+	if b.Kind == "sim" {
+		return nil
+	}
+	bc := b.BoardConfig()
+	bc.Kind = "rpi" // fakepi is a Pi assembled from test doubles: same wiring rules
+	if err := bc.Validate(); err != nil {
+		return &Error{Msg: strings.TrimPrefix(err.Error(), "board: "), Kind: ErrInvalid}
 	}
 	return nil
 }

@@ -285,3 +285,28 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestBoardWiring(t *testing.T) {
+	base := `{"v":1,"station":{"state_dir":"s"},"cloud":{"issuer":"http://a","broker":"mqtt://b"},"printer":{"url":"tcp://p:9100"},`
+	c, err := Parse([]byte(base + `"board":{"kind":"rpi","inputs":{"ok":{"pin":"GPIO16","debounce_ms":50}},"i2c":{"main":"1"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc := c.Board.BoardConfig()
+	if bc.Inputs["ok"].Pin != "GPIO16" || bc.Inputs["ok"].DebounceMs != 50 || bc.Outputs["led"].Pin == "" {
+		t.Fatalf("board config = %+v (the given input, and the default outputs)", bc)
+	}
+	for _, tt := range []struct{ doc, want string }{
+		{`"board":{"kind":"rpi","inputs":{"ok":{"pin":"GPIO16","activ":"low"}}}}`, "config: board.inputs.ok.activ: unknown field"},
+		{`"board":{"kind":"rpi","inputs":{"ok":{"pin":""}}}}`, "config: board.inputs.ok.pin is empty"},
+		{`"board":{"kind":"rpi","inputs":{"ok":{"pin":"GPIO5","active":"sideways"}}}}`, "board.inputs.ok.active"},
+		{`"board":{"kind":"rpi","i2c":{"main":1}}}`, "config: board.i2c.main: want a string, got number 1"},
+		{`"board":{"kind":"rpi","i2c":{"main":"1","main":"2"}}}`, "config: board.i2c.main: duplicate field"},
+		{`"board":{"kind":"rpi","inputs":[]}}`, "config: board.inputs: want an object, got a list"},
+	} {
+		_, err := Parse([]byte(base + tt.doc))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Parse(%s) = %v, want %q", tt.doc, err, tt.want)
+		}
+	}
+}

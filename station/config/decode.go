@@ -113,6 +113,33 @@ func (d *decoder) after(tok json.Token, v reflect.Value, path string) error {
 		}
 		v.Set(s)
 		return nil
+	case reflect.Map:
+		// Maps name things the user chooses (buttons, buses): any key, values checked by type.
+		if tok != json.Delim('{') {
+			return typeError(path, v.Type(), tok)
+		}
+		m := reflect.MakeMap(v.Type())
+		for d.dec.More() {
+			k, err := d.token()
+			if err != nil {
+				return err
+			}
+			key := k.(string)
+			p := join(path, key)
+			if m.MapIndex(reflect.ValueOf(key)).IsValid() {
+				return &Error{Path: p, Msg: "duplicate field", Kind: ErrInvalid}
+			}
+			elem := reflect.New(v.Type().Elem()).Elem()
+			if err := d.value(elem, p); err != nil {
+				return err
+			}
+			m.SetMapIndex(reflect.ValueOf(key), elem)
+		}
+		if _, err := d.token(); err != nil { // '}'
+			return err
+		}
+		v.Set(m)
+		return nil
 	case reflect.String:
 		s, ok := tok.(string)
 		if !ok {
@@ -200,7 +227,7 @@ func kindName(t reflect.Type) string {
 		t = t.Elem()
 	}
 	switch t.Kind() {
-	case reflect.Struct:
+	case reflect.Struct, reflect.Map:
 		return "an object"
 	case reflect.Slice:
 		return "a list of " + strings.TrimPrefix(strings.TrimPrefix(kindName(t.Elem()), "a "), "an ") + "s"

@@ -22,6 +22,11 @@ type Opts struct {
 	// looks at ctx again; default 1s. periph's ReadUID cannot be
 	// interrupted, so this bounds how late a cancelled Read returns.
 	Wait time.Duration
+	// Idle is the pause before searching again after a card was read, so a
+	// card resting on the reader is not polled flat out; default 50ms.
+	Idle time.Duration
+	// After is the timer; nil means time.After.
+	After func(time.Duration) <-chan time.Time
 	// Gain is the receiver gain 1..7 (RFCfgReg RxGain, datasheet §9.3.3.6);
 	// 0 keeps periph's 4 (38 dB).
 	Gain int
@@ -29,9 +34,10 @@ type Opts struct {
 
 // Dev is one MFRC522 reader.
 type Dev struct {
-	mu  sync.Mutex
-	d   *mfrc522.Dev
-	opt Opts
+	mu       sync.Mutex
+	d        *mfrc522.Dev
+	opt      Opts
+	justRead bool
 }
 
 var _ badge.Reader = (*Dev)(nil)
@@ -41,6 +47,12 @@ var _ badge.Reader = (*Dev)(nil)
 func New(port spi.Port, rst gpio.PinOut, irq gpio.PinIn, o Opts) (*Dev, error) {
 	if o.Wait == 0 {
 		o.Wait = time.Second
+	}
+	if o.Idle == 0 {
+		o.Idle = 50 * time.Millisecond
+	}
+	if o.After == nil {
+		o.After = time.After
 	}
 	if o.Gain < 0 || o.Gain > 7 {
 		return nil, fmt.Errorf("mfrc522: gain %d: want 1..7 (0 for the default)", o.Gain)
@@ -64,12 +76,21 @@ func (r *Dev) String() string { return "mfrc522(" + r.d.String() + ")" }
 func (r *Dev) Read(ctx context.Context) (badge.Badge, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.justRead {
+		r.justRead = false
+		select {
+		case <-r.opt.After(r.opt.Idle):
+		case <-ctx.Done():
+			return badge.Badge{}, ctx.Err()
+		}
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return badge.Badge{}, err
 		}
 		uid, err := r.d.ReadUID(r.opt.Wait)
 		if err == nil {
+			r.justRead = true
 			return badge.Badge{UID: uid, Tech: badge.TechISO14443A}, nil
 		}
 		// periph exports no sentinel; its IRQ wait timeout means "no card".

@@ -2,7 +2,10 @@ package mfrc522
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"periph.io/x/conn/v3/conntest"
 	"periph.io/x/conn/v3/gpio"
@@ -96,7 +99,15 @@ func TestReadUIDPlayback(t *testing.T) {
 	port := &spitest.Playback{Playback: conntest.Playback{Ops: ops, DontPanic: true}}
 	rst := &gpiotest.Pin{N: "GPIO22"}
 	irq := &gpiotest.Pin{N: "GPIO23", EdgesChan: make(chan gpio.Level, 1)}
-	d, err := New(port, rst, irq, Opts{})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var waits []time.Duration
+	after := func(d time.Duration) <-chan time.Time {
+		waits = append(waits, d)
+		cancel()
+		return nil
+	}
+	d, err := New(port, rst, irq, Opts{After: after})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,12 +115,19 @@ func TestReadUIDPlayback(t *testing.T) {
 		t.Fatal("reset line held low")
 	}
 	irq.EdgesChan <- gpio.Low // the card answered the REQA
-	b, err := d.Read(t.Context())
+	b, err := d.Read(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if b.Tech != badge.TechISO14443A || !bytes.Equal(b.UID, []byte{0xDE, 0xAD, 0xBE, 0xEF}) {
 		t.Fatalf("badge %v", b)
+	}
+	// The next search first waits Idle (cancelled here): no bus traffic.
+	if _, err := d.Read(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("second Read: %v", err)
+	}
+	if len(waits) != 1 || waits[0] != 50*time.Millisecond {
+		t.Fatalf("waits %v", waits)
 	}
 	if err := d.Halt(); err != nil {
 		t.Fatal(err)

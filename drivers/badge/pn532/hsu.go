@@ -62,6 +62,11 @@ func (l *hsuLink) readFrame(ctx context.Context, _ int) ([]byte, error) {
 	for {
 		_, _, used, err := parseFrame(l.buf)
 		if !errors.Is(err, errIncomplete) {
+			if used == 0 {
+				// Unparseable from its start: drop it all, the next
+				// command starts clean.
+				used = len(l.buf)
+			}
 			f := l.buf[:used]
 			l.buf = append([]byte(nil), l.buf[used:]...)
 			return f, nil

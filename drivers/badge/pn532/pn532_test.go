@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"math/bits"
+	"slices"
 	"testing"
 	"time"
 
@@ -104,7 +105,14 @@ func TestI2CReadCard(t *testing.T) {
 	ops = append(ops, i2cCmd(listCmd, listNTAG, listLen, false)...)
 	ops = append(ops, i2cCmd(rfOffCmd, rfReply, rfLen, false)...)
 	bus := &i2ctest.Playback{Ops: ops, DontPanic: true}
-	d, err := NewI2C(t.Context(), bus, Opts{After: now})
+	// The status polls wait Poll (2ms); the card searches wait Idle (50ms):
+	// after "no card", and before searching again after a card.
+	var waits []time.Duration
+	after := func(d time.Duration) <-chan time.Time {
+		waits = append(waits, d)
+		return now(d)
+	}
+	d, err := NewI2C(t.Context(), bus, Opts{After: after})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +135,10 @@ func TestI2CReadCard(t *testing.T) {
 	}
 	if err := bus.Close(); err != nil {
 		t.Fatal(err)
+	}
+	ms := time.Millisecond
+	if want := []time.Duration{2 * ms, 50 * ms, 2 * ms, 50 * ms}; !slices.Equal(waits, want) {
+		t.Fatalf("waits %v, want %v", waits, want)
 	}
 }
 
@@ -326,5 +338,20 @@ func TestBuildAndParseFrame(t *testing.T) {
 	}
 	if _, _, _, err := parseFrame(fwReply[:8]); !errors.Is(err, errIncomplete) {
 		t.Fatalf("truncated: %v", err)
+	}
+}
+
+// BenchmarkParseTargetFrame parses one InListPassiveTarget reply frame.
+func BenchmarkParseTargetFrame(b *testing.B) {
+	raw := padded(listNTAG, listLen)
+	b.ReportAllocs()
+	for b.Loop() {
+		_, data, _, err := parseFrame(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := parseTargetA(data[1:]); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

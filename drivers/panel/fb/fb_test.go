@@ -92,3 +92,20 @@ func TestBadGeometry(t *testing.T) {
 		t.Fatal("regular file accepted as a framebuffer")
 	}
 }
+
+// BenchmarkDrawRGB565 is one full 320×240 frame on a 16-bit fbtft panel,
+// the common SPI TFT; the target is well under the 100 ms tap feedback.
+func BenchmarkDrawRGB565(b *testing.B) {
+	g := Geometry{W: 320, H: 240, BPP: 16, Stride: 640, R: Field{11, 5}, G: Field{5, 6}, B: Field{0, 5}}
+	p, err := New("mem", make(memFB, 640*240), g, Opts{Rotate: 90})
+	if err != nil {
+		b.Fatal(err)
+	}
+	img := image.NewRGBA(p.Bounds())
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.Draw(p.Bounds(), img, image.Point{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -7,7 +7,11 @@ import (
 	"image/draw"
 	"testing"
 
+	"periph.io/x/conn/v3/conntest"
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpiotest"
 	"periph.io/x/conn/v3/i2c/i2ctest"
+	"periph.io/x/conn/v3/spi/spitest"
 )
 
 // Recordings derived from the Solomon SSD1306 datasheet rev 1.1. On I²C
@@ -115,5 +119,36 @@ func TestI2CUpright(t *testing.T) {
 	}
 	if _, err := NewI2C(bus, Opts{Contrast: 300}); err == nil {
 		t.Fatal("contrast 300 accepted")
+	}
+}
+
+func TestSPI(t *testing.T) {
+	// 4-wire SPI (datasheet §8.1.3): no control byte; D/C# low marks
+	// command bytes, high marks GDDRAM data.
+	ops := []conntest.IO{{W: initUpright[1:]}}
+	for page := range 8 {
+		ops = append(ops, conntest.IO{W: []byte{0xB0 | byte(page), 0x00, 0x10}}, conntest.IO{W: make([]byte, 128)})
+	}
+	ops = append(ops, conntest.IO{W: []byte{0xAE}})
+	port := &spitest.Playback{Playback: conntest.Playback{Ops: ops, DontPanic: true}}
+	dc := &gpiotest.Pin{N: "GPIO25"}
+	p, err := NewSPI(port, dc, Opts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dc.Read() != gpio.Low {
+		t.Fatal("D/C# not low after commands")
+	}
+	if err := p.Draw(p.Bounds(), image.NewGray(p.Bounds()), image.Point{}); err != nil {
+		t.Fatal(err)
+	}
+	if dc.Read() != gpio.High {
+		t.Fatal("D/C# not high after data")
+	}
+	if err := p.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	if err := port.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

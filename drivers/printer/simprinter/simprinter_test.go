@@ -130,3 +130,30 @@ func TestServePTY(t *testing.T) {
 		t.Fatalf("labels %q, %v", l, err)
 	}
 }
+
+// BenchmarkLabelRoundTrip measures one label sent over TCP until the
+// simulated printer has stored it.
+func BenchmarkLabelRoundTrip(b *testing.B) {
+	s, err := Listen("127.0.0.1:0", Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	tr, err := printer.Dial(b.Context(), s.URL(), printer.DialOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := printer.New(tr, printer.ZPL)
+	defer p.Close()
+	label := []byte("^XA^FO50,50^A0N,40,40^FDLabel station^FS^BY2^FO50,120^BCN,80,Y,N,N^FD12345678^FS^XZ")
+	n := 0
+	for b.Loop() {
+		if err := p.Send(b.Context(), label); err != nil {
+			b.Fatal(err)
+		}
+		n++
+		if _, err := s.WaitLabels(b.Context(), n); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

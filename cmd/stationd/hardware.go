@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"maps"
+	"slices"
+
+	"labelstation/board"
+	"labelstation/board/boards"
+	"labelstation/board/fakepi"
+	boardsim "labelstation/board/sim"
+	"labelstation/display"
+	"labelstation/drivers/badge"
+	"labelstation/drivers/parts"
+	"labelstation/station/config"
+)
+
+// openBoard opens the configured board and returns the names of its buttons.
+func openBoard(c config.Board) (board.Board, []string, error) {
+	switch c.Kind {
+	case "sim":
+		names := []string{"A", "B"}
+		return boardsim.New(boardsim.Options{Serial: c.Serial, Inputs: names}), names, nil
+	case "fakepi":
+		// A Raspberry Pi assembled from periph's test doubles (gpiotest pins, a PN532 and an
+		// SSD1306 on a fake I²C bus): the hardware code paths of a Pi, on any machine.
+		bc := c.BoardConfig()
+		bc.Kind = "rpi"
+		pi, err := fakepi.New(fakepi.Options{Config: bc})
+		if err != nil {
+			return nil, nil, err
+		}
+		return pi, slices.Sorted(maps.Keys(bc.Inputs)), nil
+	default:
+		bc := c.BoardConfig()
+		b, err := boards.Open(bc)
+		if err != nil {
+			return nil, nil, err
+		}
+		return b, slices.Sorted(maps.Keys(bc.Inputs)), nil
+	}
+}
+
+// openPanel opens a hardware panel; the sim panel is built by the caller, which also serves it.
+func openPanel(c config.Display, b board.Board) (display.Panel, error) {
+	if c.Kind == "none" {
+		return display.None(image.Pt(c.Width, c.Height)), nil
+	}
+	d, err := parts.OpenPanel(c.Kind, parts.PanelOpts{Width: c.Width, Height: c.Height, Rotate: c.Rotate, Contrast: c.Contrast}, b)
+	if err != nil {
+		return nil, err
+	}
+	return display.OnDrawer(d), nil
+}
+
+// openReader opens a hardware badge reader and pumps its debounced taps into out.
+func openReader(ctx context.Context, c config.Badge, b board.Board, out chan<- badge.Badge) (badge.Reader, error) {
+	r, err := parts.OpenReader(ctx, c.Reader, c.Device, b)
+	if err != nil {
+		return nil, fmt.Errorf("badge reader %s: %w", c.Reader, err)
+	}
+	go badge.Pump(ctx, r, out, badge.PumpOptions{Repeat: c.Repeat()})
+	return r, nil
+}
