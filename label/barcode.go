@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/boombuler/barcode/code128"
 )
 
 // ErrBarcodeData is wrapped when a record's value cannot be encoded in the
@@ -79,4 +81,33 @@ func gs1Check(s string) int {
 		}
 	}
 	return (10 - sum%10) % 10
+}
+
+// checkLinearFits fails when a linear symbol of canonical data s, drawn
+// from dot x with m-dot modules, would run past w dots. Native printers
+// would clip it silently into an unreadable symbol; the raster path checks
+// the same thing in drawBarcode. 2-D symbols are sized by the printer and
+// not checked here.
+func checkLinearFits(sym, s string, x, m, w int) error {
+	var modules int
+	switch sym {
+	case EAN13, UPCA:
+		modules = 95 // GS1 General Specifications §5.2.3: 3+42+5+42+3 modules
+	case Code39:
+		// Each character is 3 wide (3 modules at ratio 3) and 6 narrow
+		// bars and spaces plus a 1-module gap; start and stop are '*'.
+		modules = 16*(len(s)+2) - 1
+	case Code128:
+		c, err := code128.Encode(s)
+		if err != nil {
+			return fmt.Errorf("%w: code128 %q: %v", ErrBarcodeData, s, err)
+		}
+		modules = c.Bounds().Dx()
+	default:
+		return nil
+	}
+	if x+modules*m > w {
+		return fmt.Errorf("%w: %s of %q is %d dots wide from x=%d, beyond the %d-dot label", ErrBarcodeData, sym, s, modules*m, x, w)
+	}
+	return nil
 }

@@ -382,7 +382,7 @@ func drawBarcode(bm *bitmap.Bitmap, e *Element, v string, x, y, dpi int) error {
 	if err != nil {
 		return fmt.Errorf("%w: %s %q: %v", ErrBarcodeData, e.Symbology, s, err)
 	}
-	m := min(max(dots(e.Module, dpi), 1), 10)
+	m := moduleDots(e, dpi)
 	b := code.Bounds()
 	cols, rows := b.Dx(), b.Dy()
 	var cellH int
@@ -397,7 +397,7 @@ func drawBarcode(bm *bitmap.Bitmap, e *Element, v string, x, y, dpi int) error {
 		cellH = max(dots(e.Height, dpi), 1)
 	}
 	if x+cols*m > bm.W || y+rows*cellH > bm.H {
-		return fmt.Errorf("%s of %q is %dx%d dots at (%d,%d), beyond the %dx%d dot label", e.Symbology, s, cols*m, rows*cellH, x, y, bm.W, bm.H)
+		return fmt.Errorf("%w: %s of %q is %dx%d dots at (%d,%d), beyond the %dx%d-dot label", ErrBarcodeData, e.Symbology, s, cols*m, rows*cellH, x, y, bm.W, bm.H)
 	}
 	for r := 0; r < rows; r++ {
 		py := r

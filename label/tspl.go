@@ -105,11 +105,14 @@ func appendTSPLNative(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error
 			if err != nil {
 				return dst, elemErr(i, e, err)
 			}
+			m := moduleDots(e, dpi)
 			s, err := checkBarcodeData(e.Symbology, string(v))
+			if err == nil {
+				err = checkLinearFits(e.Symbology, s, x, m, w)
+			}
 			if err != nil {
 				return dst, elemErr(i, e, err)
 			}
-			m := min(max(dots(e.Module, dpi), 1), 10)
 			bh := max(dots(e.Height, dpi), 1)
 			hri := 0
 			if e.HRI {

@@ -63,6 +63,7 @@ func appendFD(dst []byte, prefix string, v []byte, block bool) []byte {
 // depend on the record is formatted once.
 type zplProgram struct {
 	head []byte
+	w    int // label width in dots
 	ops  []zplOp
 }
 
@@ -75,6 +76,7 @@ type zplOp struct {
 	fdPfx  string // prefix inside ^FD (QR mode)
 	hDots  int    // text: font height in dots (for shrink)
 	wDots  int    // text: box width in dots
+	x, m   int    // barcode: origin and module width in dots
 }
 
 // progKey keys a compiled ZPL program in Layout.cache.
@@ -87,8 +89,8 @@ func zplProg(l *Layout, dpi int) (*zplProgram, error) {
 	if p, ok := l.cache.Load(key); ok {
 		return p.(*zplProgram), nil
 	}
-	p := &zplProgram{}
 	w, h := dots(l.WidthMM, dpi), dots(l.HeightMM, dpi)
+	p := &zplProgram{w: w}
 	po := "N"
 	if l.Orientation == 180 {
 		po = "I"
@@ -108,6 +110,7 @@ func zplProg(l *Layout, dpi int) (*zplProgram, error) {
 			}
 		case KindBarcode:
 			op.pre, op.fdPfx = zplBarcodePre(x, y, dpi, e)
+			op.x, op.m = x, moduleDots(e, dpi)
 		case KindBox:
 			t := max(1, dots(e.Thickness, dpi))
 			op.static = fmt.Appendf(nil, "^FO%d,%d^GB%d,%d,%d^FS\n", x, y, max(dots(e.Width, dpi), t), max(dots(e.Height, dpi), t), t)
@@ -146,8 +149,13 @@ func zplTextPre(x, y, h, w int, e *Element) string {
 	return strings.ReplaceAll(s, "%H", strconv.Itoa(h))
 }
 
+// moduleDots is the element's module width in dots, 1..10 as ^BY allows.
+func moduleDots(e *Element, dpi int) int {
+	return min(max(dots(e.Module, dpi), 1), 10)
+}
+
 func zplBarcodePre(x, y, dpi int, e *Element) (pre, fdPfx string) {
-	m := min(max(dots(e.Module, dpi), 1), 10)
+	m := moduleDots(e, dpi)
 	h := max(dots(e.Height, dpi), 1)
 	hri := "N"
 	if e.HRI {
@@ -217,6 +225,9 @@ func appendZPL(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error) {
 			}
 		case KindBarcode:
 			s, err := checkBarcodeData(e.Symbology, string(v))
+			if err == nil {
+				err = checkLinearFits(e.Symbology, s, op.x, op.m, p.w)
+			}
 			if err != nil {
 				return dst, elemErr(op.idx, e, err)
 			}

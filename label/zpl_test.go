@@ -176,3 +176,34 @@ func TestParseLangAndDefaults(t *testing.T) {
 		t.Error("the zero Target is not zpl at 203 dpi")
 	}
 }
+
+// TestBarcodeTooWide: a linear symbol that would run past the label edge
+// fails alike in every language, named by element; the width formulae of
+// checkLinearFits agree with the encoder the raster path uses.
+func TestBarcodeTooWide(t *testing.T) {
+	doc := `{"version":1,"id":"w","width_mm":40,"height_mm":20,"elements":[
+	  {"type":"barcode","symbology":"code128","x":2,"y":2,"data":"{v}","module":0.25}]}`
+	l, err := ParseLayout([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range []Lang{LangZPL, LangTSPL, LangPNG, LangESCPOS} {
+		if _, err := Render(l, Record{"v": "SHORT1"}, Target{Lang: lang}); err != nil {
+			t.Errorf("%s: short value: %v", lang, err)
+		}
+		_, err := Render(l, Record{"v": strings.Repeat("Xy", 20)}, Target{Lang: lang})
+		if !errors.Is(err, ErrBarcodeData) || !strings.Contains(err.Error(), "elements[0]") || !strings.Contains(err.Error(), "beyond") {
+			t.Errorf("%s: err = %v", lang, err)
+		}
+	}
+	for sym, data := range map[string]string{Code39: "ABC-123 $/+%", EAN13: "4006381333931", UPCA: "036000291452", Code128: "1Z999AA10123456784"} {
+		code, err := encodeBarcode(sym, data, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := code.Bounds().Dx()
+		if checkLinearFits(sym, data, 0, 1, w) != nil || checkLinearFits(sym, data, 0, 1, w-1) == nil {
+			t.Errorf("%s: width formula disagrees with the encoder's %d modules", sym, w)
+		}
+	}
+}

@@ -15,7 +15,8 @@ const pairingLayout = `{"version":1,"id":"pairing","name":"Station pairing","wid
   {"type":"barcode","symbology":"qr","x":3,"y":3,"data":"{qr}","module":0.75},
   {"type":"text","x":46,"y":3,"text":"Pair this label station","font_pt":9,"bold":true,"max_width":53,"fit":"shrink"},
   {"type":"text","x":46,"y":9,"text":"{code}","font_pt":16,"bold":true,"max_width":53,"fit":"shrink"},
-  {"type":"text","x":46,"y":19,"text":"1. Scan the code or open {url}","font_pt":7,"max_width":53},
+  {"type":"text","x":46,"y":19,"text":"1. Scan the code, or open","font_pt":7,"max_width":53},
+  {"type":"text","x":49,"y":23,"text":"{url}","font_pt":7,"max_width":50,"fit":"shrink"},
   {"type":"text","x":46,"y":28,"text":"2. Sign in and check the code","font_pt":7,"max_width":53},
   {"type":"text","x":46,"y":33,"text":"3. Approve the station","font_pt":7,"max_width":53},
   {"type":"text","x":46,"y":43,"text":"Serial {serial}","font_pt":6,"max_width":53,"fit":"shrink"}
