@@ -34,13 +34,13 @@ fuzz:
 	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
 
-# devcloud + a simulated station (sim board, sim display at http://$(WEB), sim printer).
+# devcloud + a simulated station (sim board, sim display at http://$(WEB), sim printer). The
+# station waits for devcloud's metadata by itself, so both start at once.
 run: build
 	@mkdir -p $(STATE)
 	@set -m; \
 	$(BIN)/devcloud --http $(HTTP) --mqtt $(MQTT) --seed examples/devcloud-seed.json & dc=$$!; \
 	trap 'kill $$dc $$st 2>/dev/null; wait' EXIT INT TERM; \
-	for i in $$(seq 1 100); do curl -sf http://$(HTTP)/healthz >/dev/null 2>&1 && break; kill -0 $$dc 2>/dev/null || exit 1; sleep 0.1; done; \
 	$(BIN)/stationd --sim --config examples/stationd.json --state $(STATE)/station \
 	  --issuer http://$(HTTP) --broker mqtt://$(MQTT) --web $(WEB) & st=$$!; \
 	wait $$st

@@ -94,9 +94,10 @@ func checkLinearFits(sym, s string, x, m, w int) error {
 	case EAN13, UPCA:
 		modules = 95 // GS1 General Specifications §5.2.3: 3+42+5+42+3 modules
 	case Code39:
-		// Each character is 3 wide (3 modules at ratio 3) and 6 narrow
-		// bars and spaces plus a 1-module gap; start and stop are '*'.
-		modules = 16*(len(s)+2) - 1
+		// Each character is 3 wide (2 modules each at the 2:1 ratio the
+		// renderers use; ISO/IEC 16388 allows 2:1 to 3:1) and 6 narrow
+		// elements, plus a 1-module gap; start and stop are '*'.
+		modules = 13*(len(s)+2) - 1
 	case Code128:
 		c, err := code128.Encode(s)
 		if err != nil {

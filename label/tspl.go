@@ -128,7 +128,7 @@ func appendTSPLNative(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error
 				dst = fmt.Appendf(dst, "BARCODE %d,%d,\"UPCA\",%d,%d,0,%d,%d,", x, y, bh, hri, m, m)
 				s = s[:11]
 			case Code39:
-				dst = fmt.Appendf(dst, "BARCODE %d,%d,\"39\",%d,%d,0,%d,%d,", x, y, bh, hri, m, 3*m)
+				dst = fmt.Appendf(dst, "BARCODE %d,%d,\"39\",%d,%d,0,%d,%d,", x, y, bh, hri, m, 2*m)
 			case QR:
 				dst = fmt.Appendf(dst, "QRCODE %d,%d,%s,%d,A,0,", x, y, e.ECC, m)
 			case DataMatrix:

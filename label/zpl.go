@@ -172,7 +172,8 @@ func zplBarcodePre(x, y, dpi int, e *Element) (pre, fdPfx string) {
 	case UPCA:
 		return fo + fmt.Sprintf("^BY%d,3,%d^BUN,%d,%s,N,Y", m, h, h, hri), ""
 	case Code39:
-		return fo + fmt.Sprintf("^BY%d,3,%d^B3N,N,%d,%s,N", m, h, h, hri), ""
+		// Wide:narrow 2:1, the same as the raster encoder.
+		return fo + fmt.Sprintf("^BY%d,2,%d^B3N,N,%d,%s,N", m, h, h, hri), ""
 	case QR:
 		// Model 2; the ^FD prefix is "<ecc>A," (automatic data mode).
 		// ^BQ is moved down by the current ^BY bar height, so that is

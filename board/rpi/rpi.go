@@ -83,8 +83,22 @@ func Model(root fs.FS) string {
 
 // Serial reads the SoC serial number: the device-tree serial-number
 // (all models, NUL-terminated) or else the "Serial" line of /proc/cpuinfo
-// (older kernels). An absent or all-zero serial is board.ErrNoSerial.
+// (older kernels), and falls back to systemd's /etc/machine-id, which
+// survives reboots but not re-imaging. An absent or all-zero serial is
+// board.ErrNoSerial.
 func Serial(root fs.FS) (string, error) {
+	s, err := socSerial(root)
+	if errors.Is(err, board.ErrNoSerial) {
+		if b, rerr := fs.ReadFile(root, "etc/machine-id"); rerr == nil {
+			if id := strings.TrimSpace(string(b)); strings.Trim(id, "0") != "" && !strings.ContainsAny(id, " \t") {
+				return id, nil
+			}
+		}
+	}
+	return s, err
+}
+
+func socSerial(root fs.FS) (string, error) {
 	var s string
 	if b, err := fs.ReadFile(root, "proc/device-tree/serial-number"); err == nil {
 		s = string(bytes.TrimRight(b, "\x00\n"))

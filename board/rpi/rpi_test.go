@@ -20,6 +20,8 @@ func TestSerial(t *testing.T) {
 		{"cpuinfo", fstest.MapFS{"proc/cpuinfo": {Data: []byte("processor\t: 0\nHardware\t: BCM2835\nRevision\t: a02082\nSerial\t\t: 00000000deadbeef\nModel\t\t: Raspberry Pi 3 Model B Rev 1.2\n")}}, "00000000deadbeef", nil},
 		{"zeros", fstest.MapFS{"proc/cpuinfo": {Data: []byte("Serial\t\t: 0000000000000000\n")}}, "", board.ErrNoSerial},
 		{"absent", fstest.MapFS{}, "", board.ErrNoSerial},
+		{"machine-id fallback", fstest.MapFS{"proc/cpuinfo": {Data: []byte("Serial\t\t: 0000000000000000\n")}, "etc/machine-id": {Data: []byte("0123456789abcdef0123456789abcdef\n")}}, "0123456789abcdef0123456789abcdef", nil},
+		{"bad machine-id", fstest.MapFS{"etc/machine-id": {Data: []byte("bad id\n")}}, "", board.ErrNoSerial},
 	}
 	for _, tt := range tests {
 		got, err := Serial(tt.fs)
