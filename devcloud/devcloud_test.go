@@ -90,6 +90,7 @@ func TestSubmitRejectsMalformedJobsNamingTheField(t *testing.T) {
 		{"unknown data format", url.Values{"title": {"t"}, "format": {"shipping"}, "data": {good}, "data_format": {"yaml"}}, "data_format:"},
 		{"broken json", url.Values{"title": {"t"}, "format": {"shipping"}, "data": {`[{"name": "a"`}}, "data:"},
 		{"csv with a broken quote", url.Values{"title": {"t"}, "format": {"shipping"}, "data": {"name,city\n\"Ada,Town\n"}}, "data:"},
+		{"record lacks a layout field", url.Values{"title": {"t"}, "format": {"shipping"}, "data": {"name,tracking\nAda,TRK1\n"}}, `data: record 1: `},
 		{"header only", url.Values{"title": {"t"}, "format": {"shipping"}, "data": {"name,street,zip,city,tracking\n"}}, "data:"},
 	}
 	for _, tt := range tests {
@@ -114,7 +115,7 @@ func TestSubmitRejectsMalformedJobsNamingTheField(t *testing.T) {
 
 func TestSubmitAuthentication(t *testing.T) {
 	c := start(t)
-	v := url.Values{"title": {"t"}, "format": {"shipping"}, "data": {"name,tracking\nAda,TRK1\n"}}
+	v := url.Values{"title": {"t"}, "format": {"shipping"}, "data": {"name,street,zip,city,tracking\nAda,1 Road,1,Town,TRK1\n"}}
 	status, body, hdr := do(t, form(t, c, "", v))
 	if status != http.StatusUnauthorized || !strings.Contains(hdr.Get("WWW-Authenticate"), "Bearer") {
 		t.Fatalf("no token: %d %s", status, body)
@@ -155,7 +156,7 @@ func TestSubmitFormatsAndJSONP(t *testing.T) {
 	tok, _ := c.UserToken(context.Background(), "alice")
 
 	// JSON body with records inline: copies multiply labels.
-	body := `{"title":"json","format":"shipping","data":[{"name":"A","tracking":"1","copies":"2"},{"name":"B","tracking":"2"}]}`
+	body := `{"title":"json","format":"shipping","data":[{"name":"A","street":"s","zip":"1","city":"c","tracking":"1","copies":"2"},{"name":"B","street":"s","zip":"2","city":"c","tracking":"2"}]}`
 	req, _ := http.NewRequest(http.MethodPost, c.URL+"/v1/jobs", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+tok)
@@ -170,7 +171,7 @@ func TestSubmitFormatsAndJSONP(t *testing.T) {
 	w.WriteField("title", "xml")
 	w.WriteField("format", "shipping")
 	fw, _ := w.CreateFormFile("data", "records.xml")
-	fw.Write([]byte(`<records><record><name>A</name><tracking>1</tracking></record><record name="B" tracking="2"/></records>`))
+	fw.Write([]byte(`<records><record><name>A</name><street>s</street><zip>1</zip><city>c</city><tracking>1</tracking></record><record name="B" street="s" zip="2" city="c" tracking="2"/></records>`))
 	w.Close()
 	req, _ = http.NewRequest(http.MethodPost, c.URL+"/v1/jobs", &mp)
 	req.Header.Set("Content-Type", w.FormDataContentType())
@@ -181,7 +182,7 @@ func TestSubmitFormatsAndJSONP(t *testing.T) {
 	}
 
 	// JSONP callback wraps the answer; a callback that is not a plain name is ignored.
-	v := url.Values{"title": {"t"}, "format": {"shipping"}, "data": {"name,tracking\nA,1\n"}, "callback": {"done"}}
+	v := url.Values{"title": {"t"}, "format": {"shipping"}, "data": {"name,street,zip,city,tracking\nA,s,1,c,1\n"}, "callback": {"done"}}
 	status, b, hdr := do(t, form(t, c, tok, v))
 	if status != http.StatusCreated || !strings.HasPrefix(string(b), "done({") || hdr.Get("Content-Type") != "application/javascript" {
 		t.Fatalf("jsonp: %d %s %s", status, hdr.Get("Content-Type"), b)

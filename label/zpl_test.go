@@ -196,14 +196,27 @@ func TestBarcodeTooWide(t *testing.T) {
 			t.Errorf("%s: err = %v", lang, err)
 		}
 	}
-	for sym, data := range map[string]string{Code39: "ABC-123 $/+%", EAN13: "4006381333931", UPCA: "036000291452", Code128: "1Z999AA10123456784"} {
-		code, err := encodeBarcode(sym, data, "")
+	cases := []struct{ sym, data string }{
+		{Code39, "ABC-123 $/+%"}, {EAN13, "4006381333931"}, {UPCA, "036000291452"},
+		{Code128, "1Z999AA10123456784"}, {Code128, "JD014600006281234567"}, {Code128, "00340434161234567890"},
+		{Code128, "SHORT1"}, {Code128, "a1234b12345"}, {Code128, "12"}, {Code128, "Hello, World!"},
+	}
+	for _, c := range cases {
+		code, err := encodeBarcode(c.sym, c.data, "")
 		if err != nil {
 			t.Fatal(err)
 		}
 		w := code.Bounds().Dx()
-		if checkLinearFits(sym, data, 0, 1, w) != nil || checkLinearFits(sym, data, 0, 1, w-1) == nil {
-			t.Errorf("%s: width formula disagrees with the encoder's %d modules", sym, w)
+		// Exact for the fixed-width symbologies; for Code 128 never more
+		// than the encoder's width (so nothing printable is rejected).
+		if checkLinearFits(c.sym, c.data, 0, 1, w) != nil {
+			t.Errorf("%s %q: formula is wider than the encoder's %d modules", c.sym, c.data, w)
+		}
+		if c.sym != Code128 && checkLinearFits(c.sym, c.data, 0, 1, w-1) == nil {
+			t.Errorf("%s %q: formula is narrower than the encoder's %d modules", c.sym, c.data, w)
+		}
+		if c.sym == Code128 && code128Modules(c.data) < w-22 {
+			t.Errorf("%s %q: formula %d is far below the encoder's %d modules", c.sym, c.data, code128Modules(c.data), w)
 		}
 	}
 }

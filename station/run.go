@@ -253,6 +253,12 @@ func (s *Station) effect(ctx context.Context, e Effect) {
 			s.post(ReleaseDone{Err: cloud.ErrOffline})
 			return
 		}
+		// Jobs released into a faulted printer would sit on the station instead of staying
+		// held for another station or a later tap.
+		if err := s.printerReady(ctx); err != nil {
+			s.post(ReleaseDone{Err: err})
+			return
+		}
 		rep, err := c.Release(ctx, e.Badge, e.Jobs)
 		s.post(ReleaseDone{Reply: rep, Err: err})
 	case DoPrintPairing:

@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"labelstation/drivers/printer"
 	"labelstation/label"
 	"labelstation/station/journal"
 	"labelstation/station/protocol"
@@ -85,9 +86,6 @@ func (s *Station) printJob(ctx context.Context, e journal.Entry) error {
 	target := label.Target{Lang: label.Lang(cfg.Lang), DPI: cfg.DPI, Raster: cfg.Raster}
 	total := e.Job.Labels
 	s.post(PrintProgress{Title: e.Job.Title, Done: e.Printed, Total: total})
-	if err := s.waitReady(ctx); err != nil {
-		return err
-	}
 	n := 0
 	for {
 		rec, err := rr.Next()
@@ -110,6 +108,11 @@ func (s *Station) printJob(ctx context.Context, e journal.Entry) error {
 			if err != nil {
 				return fmt.Errorf("label %d: %w", n, err)
 			}
+			// Asked before every label: a printer that ran out of paper mid-job keeps
+			// accepting data into its buffer, which would then be lost with the roll change.
+			if err := s.waitReady(ctx); err != nil {
+				return err
+			}
 			if err := s.send(ctx, data); err != nil {
 				return err
 			}
@@ -122,17 +125,33 @@ func (s *Station) printJob(ctx context.Context, e journal.Entry) error {
 	return nil
 }
 
+// ErrPrinterNotReady is wrapped when the printer reports a fault or does not answer.
+var ErrPrinterNotReady = errors.New("printer not ready")
+
+// printerReady asks the printer once for its state. A language without a status query
+// (printer.ErrUnsupported) counts as ready: there is nothing to wait for.
+func (s *Station) printerReady(ctx context.Context) error {
+	s.printMu.Lock()
+	st, err := s.opt.Printer.Status(ctx)
+	s.printMu.Unlock()
+	switch {
+	case errors.Is(err, printer.ErrUnsupported):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%w: %v", ErrPrinterNotReady, err)
+	}
+	if err := st.Fault(); err != nil {
+		return fmt.Errorf("%w: %v", ErrPrinterNotReady, err)
+	}
+	return nil
+}
+
 // waitReady returns once the printer reports no fault, showing the fault meanwhile; the job
 // waits (PAUSED) rather than being sent into a printer with its head open.
 func (s *Station) waitReady(ctx context.Context) error {
 	faulted := false
 	for {
-		s.printMu.Lock()
-		st, err := s.opt.Printer.Status(ctx)
-		s.printMu.Unlock()
-		if err == nil {
-			err = st.Fault()
-		}
+		err := s.printerReady(ctx)
 		if err == nil {
 			if faulted {
 				s.post(PrintCleared{})

@@ -52,7 +52,7 @@ func TestTokenSubmitApprove(t *testing.T) {
 	}
 
 	data := filepath.Join(t.TempDir(), "records.csv")
-	os.WriteFile(data, []byte("name,tracking\nAda,TRK1\nGrace,TRK2\n"), 0o600)
+	os.WriteFile(data, []byte("name,street,zip,city,tracking\nAda,1 Sq,1,London,TRK1\nGrace,2 Way,2,Arlington,TRK2\n"), 0o600)
 	out.Reset()
 	if err := run("submit", []string{"--cloud", c.URL, "--token", token, "--title", "From the CLI", "--format", "shipping", data}, &out); err != nil {
 		t.Fatal(err)

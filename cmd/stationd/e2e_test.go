@@ -22,6 +22,7 @@ import (
 	"labelstation/devcloud"
 	"labelstation/devcloud/jobs"
 	"labelstation/devcloud/seed"
+	"labelstation/drivers/printer"
 	"labelstation/drivers/printer/simprinter"
 	"labelstation/provisioning"
 	"labelstation/station"
@@ -572,4 +573,31 @@ func blank(img *image.Gray) bool {
 		}
 	}
 	return true
+}
+
+// A faulted printer: the station refuses to release (the jobs stay held in the cloud), says
+// why, and prints once the fault is cleared.
+func TestFaultedPrinterRefusesRelease(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := startCloud(t, ctx, cloudOpts{}, io.Discard)
+	h := startStation(t, ctx, c, "E2E-0008", flags{})
+	h.enroll()
+	j := submit(t, c, userToken(t, c, "alice"), "Waits for paper", "shipping", threeRecords)
+	h.app.SimPrinter.SetStatus(printer.Status{PaperOut: true})
+	h.tap(aliceBadge)
+	m := h.models.waitFor(t, "a refusal", phase(station.Failed))
+	if !strings.Contains(m.Message, "paper out") {
+		t.Errorf("refusal says %q, want the fault", m.Message)
+	}
+	if got, _ := c.Jobs.Store().Get(j.ID); got.State != jobs.StateHeld {
+		t.Fatalf("job is %s, want still held", got.State)
+	}
+	h.app.SimPrinter.SetStatus(printer.Status{})
+	h.models.waitFor(t, "idle", phase(station.Idle))
+	h.tap(aliceBadge)
+	if _, err := h.app.SimPrinter.WaitLabels(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	waitJobState(t, ctx, c, j.ID, jobs.StatePrinted)
 }

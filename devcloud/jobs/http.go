@@ -175,14 +175,15 @@ func sniff(b []byte) string {
 	return "csv"
 }
 
-// countLabels parses every record once, so malformed data is refused at submission with the
+// countLabels parses and renders every record once, so malformed data — or a record the layout
+// cannot print (a missing field, letters in an EAN-13) — is refused at submission with the
 // record number, never discovered at the printer.
 func countLabels(l *label.Layout, f label.Format, data []byte) (int, error) {
 	rr, err := label.NewRecordReader(f, bytes.NewReader(data), label.ReadOptions{})
 	if err != nil {
 		return 0, err
 	}
-	n := 0
+	n, records := 0, 0
 	for {
 		rec, err := rr.Next()
 		if errors.Is(err, io.EOF) {
@@ -195,6 +196,10 @@ func countLabels(l *label.Layout, f label.Format, data []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
+		if _, err := label.Render(l, rec, label.Target{Lang: "zpl", DPI: 203}); err != nil {
+			return 0, fmt.Errorf("record %d: %w", records+1, err)
+		}
+		records++
 		n += c
 	}
 	if n == 0 {
