@@ -125,6 +125,18 @@ type imgKey struct {
 	idx, dpi int
 }
 
+// maxRasterDots bounds a label bitmap (12.5 MB): a 4×6 in label at 600 dpi
+// is 8.6 M dots, and a layout must not make a station allocate gigabytes.
+const maxRasterDots = 100 << 20
+
+func checkRasterSize(l *Layout, dpi int) (w, h int, err error) {
+	w, h = dots(l.WidthMM, dpi), dots(l.HeightMM, dpi)
+	if w*h > maxRasterDots {
+		return w, h, fmt.Errorf("%w: layout %q is %dx%d dots at %d dpi, more than %d M dots to rasterise", ErrUnsupported, l.ID, w, h, dpi, maxRasterDots>>20)
+	}
+	return w, h, nil
+}
+
 var rasterPool sync.Pool
 
 func getBitmap(w, h int) *bitmap.Bitmap {
@@ -142,10 +154,14 @@ func RenderBitmap(l *Layout, rec Record, dpi int) (*bitmap.Bitmap, error) {
 	if err != nil {
 		return nil, err
 	}
+	w, h, err := checkRasterSize(l, t.DPI)
+	if err != nil {
+		return nil, err
+	}
 	if l.rawZPL != nil {
 		return rawBitmap(l, rec, t.DPI)
 	}
-	bm := bitmap.New(dots(l.WidthMM, t.DPI), dots(l.HeightMM, t.DPI))
+	bm := bitmap.New(w, h)
 	return bm, drawLayout(bm, l, rec, t.DPI)
 }
 
@@ -186,7 +202,10 @@ func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int) error {
 			}
 			bm.FillRect(image.Rect(x, y, x+lw, y+lh))
 		case KindImage:
-			img := cachedImage(l, i, dpi)
+			img, err := cachedImage(l, i, dpi)
+			if err != nil {
+				return err
+			}
 			for yy := 0; yy < img.H; yy++ {
 				for xx := 0; xx < img.W; xx++ {
 					if img.Black(xx, yy) {
@@ -201,15 +220,19 @@ func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int) error {
 
 // cachedImage is image element i's PNG thresholded and scaled to dots at
 // dpi, computed once per layout and dpi.
-func cachedImage(l *Layout, i, dpi int) *bitmap.Bitmap {
+func cachedImage(l *Layout, i, dpi int) (*bitmap.Bitmap, error) {
 	k := imgKey{i, dpi}
 	if b, ok := l.cache.Load(k); ok {
-		return b.(*bitmap.Bitmap)
+		return b.(*bitmap.Bitmap), nil
 	}
 	e := &l.Elements[i]
-	b := bitmap.FromImage(e.img, max(1, dots(e.Width, dpi)), max(1, dots(e.Height, dpi)))
+	w, h := max(1, dots(e.Width, dpi)), max(1, dots(e.Height, dpi))
+	if w*h > maxRasterDots {
+		return nil, elemErr(i, e, fmt.Errorf("%w: image of %dx%d dots at %d dpi is too large", ErrUnsupported, w, h, dpi))
+	}
+	b := bitmap.FromImage(e.img, w, h)
 	l.cache.Store(k, b)
-	return b
+	return b, nil
 }
 
 // wrapLines splits v into at most maxLines lines no wider than w dots
@@ -434,6 +457,10 @@ func isDark(img image.Image, x, y int) bool {
 
 // appendRaster renders through the bitmap and encodes it for t.Lang.
 func appendRaster(dst []byte, l *Layout, rec Record, t Target) ([]byte, error) {
+	w, h, err := checkRasterSize(l, t.DPI)
+	if err != nil {
+		return dst, err
+	}
 	if l.rawZPL != nil {
 		bm, err := rawBitmap(l, rec, t.DPI)
 		if err != nil {
@@ -441,7 +468,6 @@ func appendRaster(dst []byte, l *Layout, rec Record, t Target) ([]byte, error) {
 		}
 		return appendBitmap(dst, bm, l, t)
 	}
-	w, h := dots(l.WidthMM, t.DPI), dots(l.HeightMM, t.DPI)
 	bm := getBitmap(w, h)
 	defer rasterPool.Put(bm)
 	if err := drawLayout(bm, l, rec, t.DPI); err != nil {

@@ -3,6 +3,7 @@ package label
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -206,5 +207,18 @@ func TestConcurrentRender(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+func TestRasterSizeLimit(t *testing.T) {
+	l, err := ParseLayout([]byte(`{"version":1,"id":"huge","width_mm":1000,"height_mm":2000,"elements":[{"type":"box","x":0,"y":0,"width":10,"height":10}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Render(l, Record{}, Target{Lang: LangPNG, DPI: 600}); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("err = %v, want ErrUnsupported", err)
+	}
+	if _, err := Render(l, Record{}, Target{Lang: LangZPL, DPI: 600}); err != nil {
+		t.Errorf("native zpl needs no bitmap: %v", err)
 	}
 }

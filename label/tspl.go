@@ -158,7 +158,11 @@ func appendTSPLNative(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error
 			}
 			dst = fmt.Appendf(dst, "BAR %d,%d,%d,%d\r\n", x, y, lw, lh)
 		case KindImage:
-			dst = bitmap.AppendTSPL(dst, x, y, cachedImage(l, i, dpi))
+			img, err := cachedImage(l, i, dpi)
+			if err != nil {
+				return dst, err
+			}
+			dst = bitmap.AppendTSPL(dst, x, y, img)
 		}
 	}
 	return append(dst, "PRINT 1,1\r\n"...), nil

@@ -124,8 +124,12 @@ func zplProg(l *Layout, dpi int) (*zplProgram, error) {
 			}
 			op.static = fmt.Appendf(nil, "^FO%d,%d^GB%d,%d,%d^FS\n", x, y, lw, lh, t)
 		case KindImage:
+			img, err := cachedImage(l, i, dpi)
+			if err != nil {
+				return nil, err
+			}
 			op.static = fmt.Appendf(nil, "^FO%d,%d", x, y)
-			op.static = bitmap.AppendZPL(op.static, cachedImage(l, i, dpi), bitmap.ZPLAuto)
+			op.static = bitmap.AppendZPL(op.static, img, bitmap.ZPLAuto)
 			op.static = append(op.static, "^FS\n"...)
 		}
 		p.ops = append(p.ops, op)

@@ -182,7 +182,11 @@ func (l *Link) shutdown() {
 	defer l.connMu.Unlock()
 	l.closing = true
 	if l.client.IsConnectionOpen() {
-		l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: false, TS: l.opt.Now()})
+		if err := l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: false, TS: l.opt.Now()}); err != nil {
+			l.log.Warn("cloud: goodbye presence not sent; the broker's last will says offline instead", "err", err)
+		}
+	} else {
+		l.log.Info("cloud: not connected at shutdown; the last will announces offline")
 	}
 	l.client.Disconnect(250)
 	l.setOnline(false)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -72,7 +73,8 @@ type fakeCloud struct {
 func newFakeCloud(t *testing.T, url, id string, jobs []protocol.JobSummary) *fakeCloud {
 	t.Helper()
 	f := &fakeCloud{got: map[string][][]byte{}, seen: make(chan string, 100)}
-	o := paho.NewClientOptions().AddBroker(url).SetClientID(id).SetUsername(svcUser).SetPassword(svcPass).SetOrderMatters(false)
+	o := paho.NewClientOptions().AddBroker(url).SetClientID(id).SetUsername(svcUser).SetPassword(svcPass).
+		SetOrderMatters(true) // record in arrival order; the handler never waits on a token
 	f.c = paho.NewClient(o)
 	if tok := f.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("fake cloud connect: %v", tok.Error())
@@ -148,6 +150,7 @@ func startLink(t *testing.T, url, station string, onJob func(protocol.Job) error
 		OnJob:      onJob,
 		OnOnline:   func(up bool) { r.online <- up },
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
