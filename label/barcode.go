@@ -8,7 +8,9 @@ import (
 
 // ErrBarcodeData is wrapped when a record's value cannot be encoded in the
 // element's symbology (a letter in an EAN-13, a wrong check digit, ...).
-var ErrBarcodeData = errors.New("label: value not encodable")
+// Like ErrMissingField it carries no prefix: it always arrives wrapped as
+// "label: elements[i] (barcode): ...".
+var ErrBarcodeData = errors.New("value not encodable")
 
 // checkBarcodeData validates s for sym and returns the canonical payload:
 // EAN-13 and UPC-A always carry their check digit (computed when the data

@@ -304,3 +304,33 @@ func TestParseFormat(t *testing.T) {
 		t.Errorf("pdf: %v", err)
 	}
 }
+
+func TestCSVDelimiterDetection(t *testing.T) {
+	cases := []struct {
+		data string
+		want []Record
+	}{
+		// Commas inside a quoted header name do not count.
+		{"\"a,b,c\";d\n1;2\n", []Record{{"a,b,c": "1", "d": "2"}}},
+		{"a\tb\tc;d\n1\t2\t3;4\n", []Record{{"a": "1", "b": "2", "c;d": "3;4"}}},
+		{"single\nx\n", []Record{{"single": "x"}}},
+		{"a,b\r\n1,2\r\n", []Record{{"a": "1", "b": "2"}}},
+	}
+	for _, c := range cases {
+		if got := readAll(t, FormatCSV, []byte(c.data), ReadOptions{}); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%q: got %q, want %q", c.data, got, c.want)
+		}
+	}
+}
+
+func TestXMLNamespacesAndAttributes(t *testing.T) {
+	doc := `<?xml version="1.0"?>
+<j:jobs xmlns:j="urn:example:jobs" xmlns="urn:example:default">
+  <j:label j:id="1" lang="de"><name>Ann</name><addr city="Köln"/></j:label>
+</j:jobs>`
+	got := readAll(t, FormatXML, []byte(doc), ReadOptions{})
+	want := []Record{{"id": "1", "lang": "de", "name": "Ann", "addr::city": "Köln"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
