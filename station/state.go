@@ -208,18 +208,8 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 		if m.Phase != Lookup {
 			return m, nil
 		}
-		switch {
-		case errors.Is(e.Err, cloud.ErrOffline) || errors.Is(e.Err, cloud.ErrTimeout):
-			m.Message = "Cloud unreachable"
-			return result(m, Offline, now, s), nil
-		case e.Err != nil:
-			m.Message = e.Err.Error()
-			return result(m, Failed, now, s), nil
-		case e.Reply.Error != nil && e.Reply.Error.Code == protocol.CodeUnknownBadge:
-			return result(m, UnknownBadge, now, s), nil
-		case e.Reply.Error != nil:
-			m.Message = e.Reply.Error.Message
-			return result(m, Failed, now, s), nil
+		if r, failed := requestFailed(m, e.Err, e.Reply.Error, now, s); failed {
+			return r, nil
 		}
 		if e.Reply.User != nil {
 			m.User = e.Reply.User.Name
@@ -247,17 +237,10 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 		if m.Phase != List {
 			return m, nil
 		}
-		switch {
-		case errors.Is(e.Err, cloud.ErrOffline) || errors.Is(e.Err, cloud.ErrTimeout):
-			m.Message = "Cloud unreachable"
-			return result(m, Offline, now, s), nil
-		case e.Err != nil:
-			m.Message = e.Err.Error()
-			return result(m, Failed, now, s), nil
-		case e.Reply.Error != nil:
-			m.Message = e.Reply.Error.Message
-			return result(m, Failed, now, s), nil
-		case len(e.Reply.Released) == 0:
+		if r, failed := requestFailed(m, e.Err, e.Reply.Error, now, s); failed {
+			return r, nil
+		}
+		if len(e.Reply.Released) == 0 {
 			return result(m, NoJobs, now, s), nil
 		}
 		// The jobs arrive on the job topic; the worker's progress moves us to Printing.
@@ -300,6 +283,25 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 		}
 	}
 	return m, nil
+}
+
+// requestFailed is the result screen for a lookup or release that did not succeed: the
+// network (OFFLINE), the cloud's answer (UNKNOWN_BADGE, FAILED) or anything else (FAILED).
+func requestFailed(m Model, err error, reply *protocol.Error, now time.Time, s Settings) (Model, bool) {
+	switch {
+	case errors.Is(err, cloud.ErrOffline) || errors.Is(err, cloud.ErrTimeout):
+		m.Message = "Cloud unreachable"
+		return result(m, Offline, now, s), true
+	case err != nil:
+		m.Message = err.Error()
+		return result(m, Failed, now, s), true
+	case reply != nil && reply.Code == protocol.CodeUnknownBadge:
+		return result(m, UnknownBadge, now, s), true
+	case reply != nil:
+		m.Message = reply.Message
+		return result(m, Failed, now, s), true
+	}
+	return m, false
 }
 
 func jobIDs(js []protocol.JobSummary) []string {

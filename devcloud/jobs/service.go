@@ -183,6 +183,20 @@ func (s *Service) publish(topic string, retained bool, v any) error {
 	return nil
 }
 
+// decode reads a message from a station's subtree; the broker's ACL guarantees the topic's
+// station id is the sender's.
+func decode[T any](s *Service, m paho.Message) (station string, v T, ok bool) {
+	station, leaf, err := protocol.ParseStationTopic(m.Topic())
+	if err != nil {
+		return "", v, false
+	}
+	if err := protocol.Decode(m.Payload(), &v); err != nil {
+		s.log.Info("jobs: undecodable message", "station", station, "leaf", leaf, "err", err)
+		return "", v, false
+	}
+	return station, v, true
+}
+
 func (s *Service) userByBadge(hash string) (seed.User, bool) {
 	id, ok := s.badges[hash]
 	if !ok {
@@ -193,13 +207,8 @@ func (s *Service) userByBadge(hash string) (seed.User, bool) {
 }
 
 func (s *Service) onLookup(_ paho.Client, m paho.Message) {
-	station, _, err := protocol.ParseStationTopic(m.Topic())
-	if err != nil {
-		return
-	}
-	var req protocol.LookupRequest
-	if err := protocol.Decode(m.Payload(), &req); err != nil {
-		s.log.Info("jobs: bad lookup", "station", station, "err", err)
+	station, req, ok := decode[protocol.LookupRequest](s, m)
+	if !ok {
 		return
 	}
 	rep := protocol.LookupReply{V: protocol.Version, Req: req.Req, Jobs: []protocol.JobSummary{}}
@@ -217,13 +226,8 @@ func (s *Service) onLookup(_ paho.Client, m paho.Message) {
 }
 
 func (s *Service) onRelease(_ paho.Client, m paho.Message) {
-	station, _, err := protocol.ParseStationTopic(m.Topic())
-	if err != nil {
-		return
-	}
-	var req protocol.ReleaseRequest
-	if err := protocol.Decode(m.Payload(), &req); err != nil {
-		s.log.Info("jobs: bad release", "station", station, "err", err)
+	station, req, ok := decode[protocol.ReleaseRequest](s, m)
+	if !ok {
 		return
 	}
 	rep := protocol.ReleaseReply{V: protocol.Version, Req: req.Req, Released: []string{}}
@@ -249,13 +253,8 @@ func (s *Service) onRelease(_ paho.Client, m paho.Message) {
 }
 
 func (s *Service) onStatus(_ paho.Client, m paho.Message) {
-	station, _, err := protocol.ParseStationTopic(m.Topic())
-	if err != nil {
-		return
-	}
-	var st protocol.JobStatus
-	if err := protocol.Decode(m.Payload(), &st); err != nil {
-		s.log.Info("jobs: bad status", "station", station, "err", err)
+	station, st, ok := decode[protocol.JobStatus](s, m)
+	if !ok {
 		return
 	}
 	j, changed, err := s.store.ApplyStatus(station, st.Job, st.State, st.Printed, st.Seq, st.Error, s.now())
@@ -270,12 +269,8 @@ func (s *Service) onStatus(_ paho.Client, m paho.Message) {
 
 // onPresence hands a station its fleet config the first time this process sees it online.
 func (s *Service) onPresence(_ paho.Client, m paho.Message) {
-	station, _, err := protocol.ParseStationTopic(m.Topic())
-	if err != nil {
-		return
-	}
-	var p protocol.Presence
-	if err := protocol.Decode(m.Payload(), &p); err != nil {
+	station, p, ok := decode[protocol.Presence](s, m)
+	if !ok {
 		return
 	}
 	s.log.Info("jobs: presence", "station", station, "online", p.Online, "state", p.State)
@@ -307,12 +302,8 @@ func (s *Service) PushConfig(station string, cfg json.RawMessage) error {
 }
 
 func (s *Service) onConfigReported(_ paho.Client, m paho.Message) {
-	station, _, err := protocol.ParseStationTopic(m.Topic())
-	if err != nil {
-		return
-	}
-	var r protocol.ConfigReported
-	if err := protocol.Decode(m.Payload(), &r); err != nil {
+	station, r, ok := decode[protocol.ConfigReported](s, m)
+	if !ok {
 		return
 	}
 	s.log.Info("jobs: config reported", "station", station, "version", r.Version, "applied", r.Applied, "error", r.Error)
