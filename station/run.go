@@ -74,6 +74,8 @@ type Options struct {
 	TokenCheck time.Duration
 	Now        func() time.Time
 	Logger     *slog.Logger
+	// Signals, if set, drives the status LED and buzzer.
+	Signals Signals
 	// Observe, if set, sees every model after a step (tests wait on it; nothing else should).
 	Observe func(Model)
 	// PrinterRetry is how often a faulted printer is polled; zero means 1 s.
@@ -180,9 +182,12 @@ func (s *Station) Run(ctx context.Context) error {
 		case <-tick.C:
 			ev = Tick{}
 		}
-		before := m.Phase
+		before, wasOnline := m.Phase, m.Online
 		var effects []Effect
 		m, effects = Step(m, ev, s.opt.Now(), s.settings())
+		if s.opt.Signals != nil && (m.Phase != before || m.Online != wasOnline) {
+			s.opt.Signals.Phase(m.Phase, m.Online)
+		}
 		if m.Phase != before {
 			s.log.Info("station: state", "from", before.String(), "to", m.Phase.String())
 			if c := s.currentCloud(); c != nil {

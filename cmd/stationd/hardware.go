@@ -14,6 +14,7 @@ import (
 	"labelstation/display"
 	"labelstation/drivers/badge"
 	"labelstation/drivers/parts"
+	"labelstation/station"
 	"labelstation/station/config"
 )
 
@@ -22,7 +23,7 @@ func openBoard(c config.Board) (board.Board, []string, error) {
 	switch c.Kind {
 	case "sim":
 		names := []string{"A", "B"}
-		return boardsim.New(boardsim.Options{Serial: c.Serial, Inputs: names}), names, nil
+		return boardsim.New(boardsim.Options{Serial: c.Serial, Inputs: names, Outputs: []string{"led", "buzzer"}}), names, nil
 	case "fakepi":
 		// A Raspberry Pi assembled from periph's test doubles (gpiotest pins, a PN532 and an
 		// SSD1306 on a fake I²C bus): the hardware code paths of a Pi, on any machine.
@@ -63,4 +64,11 @@ func openReader(ctx context.Context, c config.Badge, b board.Board, out chan<- b
 	}
 	go badge.Pump(ctx, r, out, badge.PumpOptions{Repeat: c.Repeat()})
 	return r, nil
+}
+
+// signals drives the board's "led" and "buzzer" outputs where it has them.
+func signals(ctx context.Context, b board.Board) *station.BoardSignals {
+	led, _ := b.Output("led")
+	buzzer, _ := b.Output("buzzer")
+	return &station.BoardSignals{LED: led, Buzzer: buzzer, Ctx: ctx}
 }

@@ -239,7 +239,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 		Config: cfg, Panel: panel, Printer: pr, Journal: j, Enroller: prov,
 		DialCloud: func(o cloud.Options) (station.Cloud, error) { return cloud.New(o) },
 		Badges:    taps, Buttons: buttons, Version: version, Logger: log, Observe: f.observe,
-		Serial: serial, TokenCheck: f.tokenCheck,
+		Serial: serial, TokenCheck: f.tokenCheck, Signals: signals(ctx, b),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("station: %w", err)
