@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -384,3 +385,79 @@ func natsMQTT(t *testing.T) string {
 }
 
 func TestLinkNATS(t *testing.T) { exercise(t, natsMQTT(t)) }
+
+// proxy forwards TCP to a broker and can cut every connection at once, as a pulled network
+// cable would: the broker sees the station vanish without a DISCONNECT.
+type proxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln}
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b, err := net.Dial("tcp", strings.TrimPrefix(target, "tcp://"))
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, b)
+			p.mu.Unlock()
+			go func() { io.Copy(b, c); b.Close() }()
+			go func() { io.Copy(c, b); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *proxy) url() string { return "tcp://" + p.ln.Addr().String() }
+
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// A station that vanishes without a goodbye is announced offline by the broker's last will.
+func TestLinkLastWill(t *testing.T) {
+	url := embedded(t)
+	cl := newFakeCloud(t, url, uniq("cloud"), nil)
+	px := newProxy(t, url)
+	station := uniq("st-will")
+	r := startLink(t, px.url(), station, nil)
+	r.waitOnline(t, true)
+	px.ln.Close() // no way back: the link keeps retrying while we look
+	px.cut()
+	topic := protocol.StationTopic(station, protocol.LeafPresence)
+	deadline := time.After(10 * time.Second)
+	for {
+		var p protocol.Presence
+		cl.mu.Lock()
+		all := cl.got[topic]
+		cl.mu.Unlock()
+		if len(all) > 1 && protocol.Decode(all[len(all)-1], &p) == nil && !p.Online {
+			return
+		}
+		select {
+		case <-cl.seen:
+		case <-deadline:
+			t.Fatalf("no last will on %s (have %d presence messages)", topic, len(all))
+		}
+	}
+}
