@@ -63,6 +63,13 @@ func run(f flags, out io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// The OAuth library logs through the default logger, at INFO for every expected
+	// authorization_pending poll (RFC 8628 §3.5); keep its warnings unless -v.
+	libLevel := slog.LevelWarn
+	if f.Verbose {
+		libLevel = slog.LevelDebug
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: libLevel})))
 	sd, err := seed.Load(f.Seed)
 	if err != nil {
 		return fmt.Errorf("--seed: %w", err)
