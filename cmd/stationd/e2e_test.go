@@ -93,8 +93,8 @@ type harness struct {
 	cloud  *devcloud.Cloud
 	app    *appliance
 	models *models
-	done   chan error
 	logs   *bytes.Buffer
+	stop   func() // stops the station and closes its hardware; idempotent
 }
 
 type cloudOpts struct {
@@ -132,21 +132,26 @@ func startCloud(t *testing.T, ctx context.Context, o cloudOpts, logw io.Writer) 
 // startStation writes a station config for the cloud and runs stationd --sim against it.
 func startStation(t *testing.T, ctx context.Context, c *devcloud.Cloud, serial string, f flags) *harness {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`{"v":1,
-	  "station":{"state_dir":%q},
-	  "cloud":{"issuer":%q,"broker":%q},
-	  "board":{"kind":"sim","serial":%q},
+	f.Sim, f.Web = true, "127.0.0.1:0"
+	return runStation(t, ctx, c, fmt.Sprintf(`"board":{"kind":"sim","serial":%q},
 	  "printer":{"url":"tcp://127.0.0.1:9","lang":"zpl","dpi":203},
 	  "badge":{"repeat_ms":1},
-	  "release":{"mode":"all","screen_seconds":1}}`,
-		filepath.Join(dir, "state"), c.URL, c.BrokerURL, serial)
+	  "release":{"mode":"all","screen_seconds":1}`, serial), f)
+}
+
+// runStation writes a station config for the cloud — sections is the JSON after the station and
+// cloud sections — and runs stationd with it until the test ends or h.stop.
+func runStation(t *testing.T, ctx context.Context, c *devcloud.Cloud, sections string, f flags) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`{"v":1,"station":{"state_dir":%q},"cloud":{"issuer":%q,"broker":%q},%s}`,
+		filepath.Join(dir, "state"), c.URL, c.BrokerURL, sections)
 	path := filepath.Join(dir, "stationd.json")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, ctx: ctx, cloud: c, models: newModels(), done: make(chan error, 1), logs: &bytes.Buffer{}}
-	f.Config, f.Sim, f.Web = path, true, "127.0.0.1:0"
+	h := &harness{t: t, ctx: ctx, cloud: c, models: newModels(), logs: &bytes.Buffer{}}
+	f.Config = path
 	f.observe = h.models.observe
 	a, err := build(ctx, f, lockedWriter(h.logs))
 	if err != nil {
@@ -154,11 +159,15 @@ func startStation(t *testing.T, ctx context.Context, c *devcloud.Cloud, serial s
 	}
 	h.app = a
 	sctx, cancel := context.WithCancel(ctx)
-	go func() { h.done <- a.Station.Run(sctx) }()
-	t.Cleanup(func() {
+	done := make(chan struct{})
+	go func() { defer close(done); a.Station.Run(sctx) }()
+	h.stop = sync.OnceFunc(func() {
 		cancel()
-		<-h.done
+		<-done
 		a.Close()
+	})
+	t.Cleanup(func() {
+		h.stop()
 		if t.Failed() {
 			t.Logf("station log:\n%s", h.logs.String())
 		}
@@ -502,37 +511,12 @@ func TestFakePiStation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`{"v":1,
-	  "station":{"state_dir":%q},
-	  "cloud":{"issuer":%q,"broker":%q},
-	  "board":{"kind":"fakepi"},
+	h := runStation(t, ctx, c, fmt.Sprintf(`"board":{"kind":"fakepi"},
 	  "display":{"kind":"ssd1306","width":128,"height":64},
 	  "badge":{"reader":"pn532-i2c","repeat_ms":1},
 	  "printer":{"url":"serial://%s?baud=115200","lang":"zpl","dpi":203},
-	  "release":{"mode":"confirm","screen_seconds":1}}`,
-		filepath.Join(dir, "state"), c.URL, c.BrokerURL, tty)
-	path := filepath.Join(dir, "stationd.json")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, ctx: ctx, cloud: c, models: newModels(), done: make(chan error, 1), logs: &bytes.Buffer{}}
-	a, err := build(ctx, flags{Config: path, observe: h.models.observe}, lockedWriter(h.logs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.app = a
-	pi := a.Board.(*fakepi.Pi)
-	sctx, stop := context.WithCancel(ctx)
-	go func() { h.done <- a.Station.Run(sctx) }()
-	defer func() {
-		stop()
-		<-h.done
-		a.Close()
-		if t.Failed() {
-			t.Logf("station log:\n%s", h.logs.String())
-		}
-	}()
+	  "release":{"mode":"confirm","screen_seconds":1}`, tty), flags{})
+	pi := h.app.Board.(*fakepi.Pi)
 	h.enroll()
 	if !pi.OLED.On() || blank(pi.OLED.Frame()) {
 		t.Fatal("the OLED shows nothing on the idle screen")
@@ -558,9 +542,7 @@ func TestFakePiStation(t *testing.T) {
 	h.models.waitFor(t, "done", phase(station.Done))
 
 	// Shutdown halts the hardware: the panel is switched off.
-	stop()
-	<-h.done
-	h.done <- nil
+	h.stop()
 	if pi.OLED.On() {
 		t.Error("the OLED is still on after shutdown")
 	}

@@ -122,6 +122,27 @@ func (f *fakeCloud) waitTopic(t *testing.T, topic string) {
 	}
 }
 
+// waitOffline waits until station's latest presence, among at least n, says offline.
+func (f *fakeCloud) waitOffline(t *testing.T, station string, n int) {
+	t.Helper()
+	topic := protocol.StationTopic(station, protocol.LeafPresence)
+	deadline := time.After(10 * time.Second)
+	for {
+		var p protocol.Presence
+		f.mu.Lock()
+		all := f.got[topic]
+		f.mu.Unlock()
+		if len(all) >= n && protocol.Decode(all[len(all)-1], &p) == nil && !p.Online {
+			return
+		}
+		select {
+		case <-f.seen:
+		case <-deadline:
+			t.Fatalf("%s: %d presence messages, the last %+v; want offline", station, len(all), p)
+		}
+	}
+}
+
 func (f *fakeCloud) publishJob(t *testing.T, station string, j protocol.Job) {
 	t.Helper()
 	b, _ := json.Marshal(j)
@@ -232,22 +253,7 @@ func exercise(t *testing.T, url string) {
 	r2.stop()
 
 	// Goodbye: the retained presence says offline.
-	topic := protocol.StationTopic(station, protocol.LeafPresence)
-	deadline := time.After(10 * time.Second)
-	for {
-		var p protocol.Presence
-		cl.mu.Lock()
-		all := cl.got[topic]
-		cl.mu.Unlock()
-		if err := protocol.Decode(all[len(all)-1], &p); err == nil && !p.Online {
-			return
-		}
-		select {
-		case <-cl.seen:
-		case <-deadline:
-			t.Fatalf("last presence = %+v, want offline", p)
-		}
-	}
+	cl.waitOffline(t, station, 1)
 }
 
 func TestLinkEmbeddedBroker(t *testing.T) { exercise(t, embedded(t)) }
@@ -444,20 +450,5 @@ func TestLinkLastWill(t *testing.T) {
 	r.waitOnline(t, true)
 	px.ln.Close() // no way back: the link keeps retrying while we look
 	px.cut()
-	topic := protocol.StationTopic(station, protocol.LeafPresence)
-	deadline := time.After(10 * time.Second)
-	for {
-		var p protocol.Presence
-		cl.mu.Lock()
-		all := cl.got[topic]
-		cl.mu.Unlock()
-		if len(all) > 1 && protocol.Decode(all[len(all)-1], &p) == nil && !p.Online {
-			return
-		}
-		select {
-		case <-cl.seen:
-		case <-deadline:
-			t.Fatalf("no last will on %s (have %d presence messages)", topic, len(all))
-		}
-	}
+	cl.waitOffline(t, station, 2) // after the online announcement
 }
