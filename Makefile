@@ -7,12 +7,17 @@ HTTP  ?= 127.0.0.1:8780
 MQTT  ?= 127.0.0.1:18830
 WEB   ?= 127.0.0.1:8781
 
-.PHONY: all build test bench fuzz run vet clean
+.PHONY: all build cross test bench fuzz run vet clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
+
+# The daemon for the boards it runs on: Pi 3/4/5 and Zero 2 W (arm64), Zero and Pi 1 (ARMv6).
+cross:
+	GOOS=linux GOARCH=arm64 $(GO) build -o $(BIN)/linux-arm64/ ./cmd/stationd
+	GOOS=linux GOARCH=arm GOARM=6 $(GO) build -o $(BIN)/linux-armv6/ ./cmd/stationd
 
 vet:
 	$(GO) vet ./...
