@@ -302,16 +302,8 @@ func TestEndToEndEnrollSubmitTapPrint(t *testing.T) {
 // waitJobState waits for the cloud to record a job state reported by the station.
 func waitJobState(t *testing.T, ctx context.Context, c *devcloud.Cloud, id, state string) {
 	t.Helper()
-	for {
-		j, err := c.Jobs.Store().Get(id)
-		if err == nil && j.State == state {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("job %s never reached %s (now %+v)", id, state, j)
-		case <-time.After(20 * time.Millisecond): // polling the cloud's store; no event to wait on
-		}
+	if _, err := c.Jobs.Store().WaitFor(ctx, id, func(j jobs.Job) bool { return j.State == state }); err != nil {
+		t.Fatal(err)
 	}
 }
 

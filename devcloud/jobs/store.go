@@ -3,6 +3,7 @@
 package jobs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -44,18 +45,48 @@ var ErrNotFound = errors.New("jobs: job not found")
 
 // Store holds jobs in memory; devcloud is a development cloud, restarts start empty.
 type Store struct {
-	mu   sync.Mutex
-	jobs map[string]*Job
+	mu      sync.Mutex
+	jobs    map[string]*Job
+	changed chan struct{} // closed and replaced on every change
 }
 
 // NewStore returns an empty store.
-func NewStore() *Store { return &Store{jobs: map[string]*Job{}} }
+func NewStore() *Store { return &Store{jobs: map[string]*Job{}, changed: make(chan struct{})} }
+
+// touch wakes the waiters; s.mu is held.
+func (s *Store) touch() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// WaitFor returns job id once cond holds for it (the status page and tests follow a job this way).
+func (s *Store) WaitFor(ctx context.Context, id string, cond func(Job) bool) (Job, error) {
+	for {
+		s.mu.Lock()
+		j, ok := s.jobs[id]
+		var cur Job
+		if ok {
+			cur = *j
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		if ok && cond(cur) {
+			return cur, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return cur, fmt.Errorf("jobs: waiting for job %q (now %q): %w", id, cur.State, ctx.Err())
+		}
+	}
+}
 
 // Add stores a new job.
 func (s *Store) Add(j Job) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.jobs[j.ID] = &j
+	s.touch()
 }
 
 // Get returns a copy of a job.
@@ -105,6 +136,9 @@ func (s *Store) Release(user, station string, ids []string, now time.Time) []Job
 		j.State, j.Station, j.Updated = StateReleased, station, now
 		out = append(out, *j)
 	}
+	if len(out) > 0 {
+		s.touch()
+	}
 	return out
 }
 
@@ -124,6 +158,7 @@ func (s *Store) ApplyStatus(station, id, state string, printed, seq int, errMsg 
 		return *j, false, nil
 	}
 	j.lastSeq, j.State, j.Printed, j.Error, j.Updated = seq, state, printed, errMsg, now
+	s.touch()
 	return *j, true, nil
 }
 

@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -372,22 +373,36 @@ func natsMQTT(t *testing.T) string {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-c", filepath.Join(dir, "nats.conf"))
+	logs, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return "tcp://" + addr
+	// nats-server says when its MQTT listener is up; wait for that line (or its exit).
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(logs)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "Listening for MQTT clients") {
+				ready <- true
+				io.Copy(io.Discard, logs)
+				return
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nats-server MQTT gateway did not come up on %s: %v", addr, err)
+		ready <- false
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatal("nats-server exited before its MQTT gateway came up")
 		}
-		time.Sleep(50 * time.Millisecond) // waiting for another process's port; no event to wait on
+	case <-time.After(15 * time.Second):
+		t.Fatal("nats-server MQTT gateway did not come up")
 	}
+	return "tcp://" + addr
 }
 
 func TestLinkNATS(t *testing.T) { exercise(t, natsMQTT(t)) }
