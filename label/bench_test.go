@@ -31,6 +31,28 @@ func csvJob(w io.Writer, n int) error {
 	return bw.Flush()
 }
 
+// renderCSV renders every record of a CSV job into buf (reused label by label), as the station's
+// print loop does, and returns buf and labels plus the number rendered.
+func renderCSV(b *testing.B, l *Layout, data []byte, t Target, buf []byte, labels int) ([]byte, int) {
+	rr, err := NewRecordReader(FormatCSV, bytes.NewReader(data), ReadOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for {
+		rec, err := rr.Next()
+		if err == io.EOF {
+			return buf, labels
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		if buf, err = AppendRender(buf[:0], l, rec, t); err != nil {
+			b.Fatal(err)
+		}
+		labels++
+	}
+}
+
 func BenchmarkCSVToNativeZPL(b *testing.B) {
 	l := loadExample(b, "shipping.json")
 	var data bytes.Buffer
@@ -40,24 +62,7 @@ func BenchmarkCSVToNativeZPL(b *testing.B) {
 	b.ReportAllocs()
 	labels := 0
 	for b.Loop() {
-		rr, err := NewRecordReader(FormatCSV, bytes.NewReader(data.Bytes()), ReadOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		for {
-			rec, err := rr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			buf, err = AppendRender(buf[:0], l, rec, Target{Lang: LangZPL, DPI: 203})
-			if err != nil {
-				b.Fatal(err)
-			}
-			labels++
-		}
+		buf, labels = renderCSV(b, l, data.Bytes(), Target{Lang: LangZPL, DPI: 203}, buf, labels)
 	}
 	b.ReportMetric(float64(labels)/b.Elapsed().Seconds(), "labels/s")
 	b.ReportMetric(vmHWM()/(1<<10), "peak-rss-MB")
@@ -167,23 +172,7 @@ func BenchmarkCSV1000To4x6Raster(b *testing.B) {
 	buf := make([]byte, 0, 64<<10)
 	labels := 0
 	for b.Loop() {
-		rr, err := NewRecordReader(FormatCSV, bytes.NewReader(data.Bytes()), ReadOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		for {
-			rec, err := rr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			if buf, err = AppendRender(buf[:0], l, rec, Target{Lang: LangZPL, Raster: true}); err != nil {
-				b.Fatal(err)
-			}
-			labels++
-		}
+		buf, labels = renderCSV(b, l, data.Bytes(), Target{Lang: LangZPL, Raster: true}, buf, labels)
 	}
 	b.ReportMetric(float64(labels)/b.Elapsed().Seconds(), "labels/s")
 	b.ReportMetric(vmHWM()/(1<<10), "peak-rss-MB")

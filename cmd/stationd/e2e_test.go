@@ -175,10 +175,27 @@ func runStation(t *testing.T, ctx context.Context, c *devcloud.Cloud, sections s
 	return h
 }
 
+// pairingCode waits for the next ENROLLING screen with a code.
+func (h *harness) pairingCode() station.Model {
+	h.t.Helper()
+	return h.models.waitFor(h.t, "a pairing code", func(m station.Model) bool { return m.Phase == station.Enrolling && m.Code.UserCode != "" })
+}
+
+// tapAndPrint taps badge and waits until the printer holds labels labels and the cloud has
+// recorded job j as printed.
+func (h *harness) tapAndPrint(badge string, j jobs.Job, labels int) {
+	h.t.Helper()
+	h.tap(badge)
+	if _, err := h.app.SimPrinter.WaitLabels(h.ctx, labels); err != nil {
+		h.t.Fatal(err)
+	}
+	waitJobState(h.t, h.ctx, h.cloud, j.ID, jobs.StatePrinted)
+}
+
 // enroll approves the pairing code the station shows, as alice.
 func (h *harness) enroll() {
 	h.t.Helper()
-	m := h.models.waitFor(h.t, "a pairing code", func(m station.Model) bool { return m.Phase == station.Enrolling && m.Code.UserCode != "" })
+	m := h.pairingCode()
 	if err := h.cloud.Auth.Approve(m.Code.UserCode, "alice"); err != nil {
 		h.t.Fatalf("approve: %v", err)
 	}
@@ -356,11 +373,7 @@ func TestBrokerDownAtTapThenBack(t *testing.T) {
 	if err := c.Jobs.WaitOnline(ctx); err != nil {
 		t.Fatal(err)
 	}
-	h.tap(bobBadge)
-	if _, err := h.app.SimPrinter.WaitLabels(ctx, 3); err != nil {
-		t.Fatal(err)
-	}
-	waitJobState(t, ctx, c, j.ID, jobs.StatePrinted)
+	h.tapAndPrint(bobBadge, j, 3)
 }
 
 func TestPairingDeniedShowsNewCode(t *testing.T) {
@@ -368,7 +381,7 @@ func TestPairingDeniedShowsNewCode(t *testing.T) {
 	defer cancel()
 	c := startCloud(t, ctx, cloudOpts{}, io.Discard)
 	h := startStation(t, ctx, c, "E2E-0004", flags{deniedDelay: 50 * time.Millisecond})
-	first := h.models.waitFor(t, "a pairing code", func(m station.Model) bool { return m.Phase == station.Enrolling && m.Code.UserCode != "" })
+	first := h.pairingCode()
 	if err := c.Auth.Deny(first.Code.UserCode); err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +400,7 @@ func TestPairingCodeExpiresNewCodeShown(t *testing.T) {
 	defer cancel()
 	c := startCloud(t, ctx, cloudOpts{codeTTL: 1 * time.Second}, io.Discard)
 	h := startStation(t, ctx, c, "E2E-0005", flags{})
-	first := h.models.waitFor(t, "a pairing code", func(m station.Model) bool { return m.Phase == station.Enrolling && m.Code.UserCode != "" })
+	first := h.pairingCode()
 	second := h.models.waitFor(t, "a fresh code after expiry", func(m station.Model) bool {
 		return m.Phase == station.Enrolling && m.Code.UserCode != "" && m.Code.UserCode != first.Code.UserCode
 	})
@@ -410,7 +423,7 @@ func TestLostRefreshResponseReenrollsWithSameIdentity(t *testing.T) {
 		t.Fatal("no station id after enrollment")
 	}
 	c.Auth.DropNextRefresh(1)
-	m := h.models.waitFor(t, "a new pairing code", func(m station.Model) bool { return m.Phase == station.Enrolling && m.Code.UserCode != "" })
+	m := h.pairingCode()
 	if err := c.Auth.Approve(m.Code.UserCode, "alice"); err != nil {
 		t.Fatal(err)
 	}
@@ -419,11 +432,7 @@ func TestLostRefreshResponseReenrollsWithSameIdentity(t *testing.T) {
 		t.Fatalf("station id changed from %s to %s", before, after)
 	}
 	j := submit(t, c, userToken(t, c, "bob"), "After re-enrollment", "shipping", threeRecords)
-	h.tap(bobBadge)
-	if _, err := h.app.SimPrinter.WaitLabels(ctx, 3); err != nil {
-		t.Fatal(err)
-	}
-	waitJobState(t, ctx, c, j.ID, jobs.StatePrinted)
+	h.tapAndPrint(bobBadge, j, 3)
 }
 
 // The enrollment screen's button prints the pairing label: QR, code, URL and serial.
@@ -432,7 +441,7 @@ func TestPairingLabelOnButton(t *testing.T) {
 	defer cancel()
 	c := startCloud(t, ctx, cloudOpts{}, io.Discard)
 	h := startStation(t, ctx, c, "E2E-0007", flags{})
-	m := h.models.waitFor(t, "a pairing code", func(m station.Model) bool { return m.Phase == station.Enrolling && m.Code.UserCode != "" })
+	m := h.pairingCode()
 	if err := h.app.Board.(interface{ Press(string) error }).Press("A"); err != nil {
 		t.Fatal(err)
 	}
@@ -460,11 +469,7 @@ func TestEndToEndThroughMosquitto(t *testing.T) {
 	h := startStation(t, ctx, c, fmt.Sprintf("E2E-MOSQ-%d", time.Now().UnixNano()), flags{})
 	h.enroll()
 	j := submit(t, c, userToken(t, c, "alice"), "Via Mosquitto", "shipping", threeRecords)
-	h.tap(aliceBadge)
-	if _, err := h.app.SimPrinter.WaitLabels(ctx, 3); err != nil {
-		t.Fatal(err)
-	}
-	waitJobState(t, ctx, c, j.ID, jobs.StatePrinted)
+	h.tapAndPrint(aliceBadge, j, 3)
 }
 
 func TestTakenWebPortNamesTheFlag(t *testing.T) {
@@ -569,9 +574,5 @@ func TestFaultedPrinterRefusesRelease(t *testing.T) {
 	}
 	h.app.SimPrinter.SetStatus(printer.Status{})
 	h.models.waitFor(t, "idle", phase(station.Idle))
-	h.tap(aliceBadge)
-	if _, err := h.app.SimPrinter.WaitLabels(ctx, 3); err != nil {
-		t.Fatal(err)
-	}
-	waitJobState(t, ctx, c, j.ID, jobs.StatePrinted)
+	h.tapAndPrint(aliceBadge, j, 3)
 }

@@ -106,15 +106,20 @@ func fakeDevice(t *testing.T, reply func(in []byte) (out []byte, used int)) (sla
 	return tty.Name()
 }
 
-func TestSerialTSPLEveryBitOverPty(t *testing.T) {
-	status := make(chan byte, 1)
-	slave := fakeDevice(t, func(in []byte) ([]byte, int) {
+// tsplDevice is a TSPL printer on a pty that answers each <ESC>!? with the next byte on status.
+func tsplDevice(t *testing.T, status <-chan byte) string {
+	return fakeDevice(t, func(in []byte) ([]byte, int) {
 		i := bytes.Index(in, []byte("\x1b!?"))
 		if i < 0 {
 			return nil, 0
 		}
 		return []byte{<-status}, i + 3
 	})
+}
+
+func TestSerialTSPLEveryBitOverPty(t *testing.T) {
+	status := make(chan byte, 1)
+	slave := tsplDevice(t, status)
 	ctx := t.Context()
 	tr, err := printer.Dial(ctx, "serial://"+slave+"?baud=19200&parity=even&flow=rtscts", printer.DialOptions{})
 	if err != nil {
@@ -275,13 +280,7 @@ func TestStatusUnsupportedLanguage(t *testing.T) {
 // usblp's /dev/usb/lpN is; a pty slave stands in for it here.
 func TestUSBTransportOverPty(t *testing.T) {
 	status := make(chan byte, 1)
-	slave := fakeDevice(t, func(in []byte) ([]byte, int) {
-		i := bytes.Index(in, []byte("\x1b!?"))
-		if i < 0 {
-			return nil, 0
-		}
-		return []byte{<-status}, i + 3
-	})
+	slave := tsplDevice(t, status)
 	// usblp has no line discipline; make the pty raw likewise, or the
 	// status byte 04 would read as end-of-file (VEOF).
 	raw, err := serialport.Open(slave, serialport.Config{})

@@ -12,13 +12,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestTermiosApplied(t *testing.T) {
+// openPty opens a pseudo-terminal pair, closed when the test ends.
+func openPty(t *testing.T) (master, tty *os.File) {
+	t.Helper()
 	master, tty, err := pty.Open()
 	if err != nil {
 		t.Skipf("no pty: %v", err)
 	}
-	defer master.Close()
-	defer tty.Close()
+	t.Cleanup(func() { master.Close(); tty.Close() })
+	return master, tty
+}
+
+func TestTermiosApplied(t *testing.T) {
+	master, tty := openPty(t)
 	q, _ := url.ParseQuery("baud=19200&parity=odd&stop=2&data=7&flow=rtscts")
 	c, err := ParseQuery(q)
 	if err != nil {
@@ -79,12 +85,7 @@ func TestTermiosApplied(t *testing.T) {
 }
 
 func TestXonXoff(t *testing.T) {
-	master, tty, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	defer master.Close()
-	defer tty.Close()
+	_, tty := openPty(t)
 	p, err := Open(tty.Name(), Config{Flow: "xonxoff"})
 	if err != nil {
 		t.Fatal(err)
