@@ -96,6 +96,9 @@ func (s *Service) Start(ctx context.Context) error {
 		SetConnectRetry(true).
 		SetConnectRetryInterval(500 * time.Millisecond).
 		SetMaxReconnectInterval(5 * time.Second).
+		// paho's default waits 30 s for a CONNACK; a broker that accepted the TCP connection
+		// while restarting may never send one, and the service would be deaf for that long.
+		SetConnectTimeout(5 * time.Second).
 		SetOnConnectHandler(func(c paho.Client) {
 			s.subscribe(c)
 			s.setOnline(true)
