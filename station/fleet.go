@@ -4,8 +4,8 @@ import (
 	"errors"
 	"io/fs"
 
+	"labelstation/protocol"
 	"labelstation/station/config"
-	"labelstation/station/protocol"
 )
 
 // loadFleet applies the last good fleet config from the state directory, so a restart comes

@@ -14,11 +14,11 @@ import (
 	"labelstation/display"
 	"labelstation/drivers/badge"
 	"labelstation/drivers/printer"
+	"labelstation/protocol"
 	"labelstation/provisioning"
 	"labelstation/station/cloud"
 	"labelstation/station/config"
 	"labelstation/station/journal"
-	"labelstation/station/protocol"
 )
 
 // Cloud is the station's link to the cloud (station/cloud.Link).

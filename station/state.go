@@ -7,8 +7,8 @@ import (
 	"errors"
 	"time"
 
+	"labelstation/protocol"
 	"labelstation/station/cloud"
-	"labelstation/station/protocol"
 )
 
 // Phase is the station's state, as drawn in docs/architecture.md.

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"labelstation/protocol"
 	"labelstation/station/cloud"
-	"labelstation/station/protocol"
 )
 
 var (

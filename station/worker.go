@@ -10,8 +10,8 @@ import (
 
 	"labelstation/drivers/printer"
 	"labelstation/label"
+	"labelstation/protocol"
 	"labelstation/station/journal"
-	"labelstation/station/protocol"
 )
 
 // worker prints the journal's pending jobs one at a time, oldest claim first. It is the only

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"labelstation/drivers/printer"
+	"labelstation/protocol"
 	"labelstation/station/config"
 	"labelstation/station/journal"
-	"labelstation/station/protocol"
 )
 
 // fakePrinter stands in for the printer hardware: it keeps every label and reports paper out

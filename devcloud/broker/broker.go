@@ -18,7 +18,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"labelstation/station/protocol"
+	"labelstation/protocol"
 )
 
 // Verifier checks a station's access token and returns the station id it was issued to.

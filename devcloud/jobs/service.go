@@ -13,7 +13,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"labelstation/devcloud/seed"
-	"labelstation/station/protocol"
+	"labelstation/protocol"
 )
 
 // Options configures the job service.

@@ -19,7 +19,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
-	"labelstation/station/protocol"
+	"labelstation/protocol"
 )
 
 // Sentinel errors callers branch on.

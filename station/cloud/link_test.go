@@ -20,7 +20,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"labelstation/devcloud/broker"
-	"labelstation/station/protocol"
+	"labelstation/protocol"
 )
 
 // The link is tested against real brokers over TCP: the embedded mochi broker always, and

@@ -29,7 +29,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
-	"labelstation/station/protocol"
+	"labelstation/protocol"
 )
 
 // Sentinel errors; callers branch with errors.Is. They reach callers wrapped as

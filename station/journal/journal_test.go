@@ -17,7 +17,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"labelstation/station/protocol"
+	"labelstation/protocol"
 )
 
 // clock is an injected clock that only moves when the test says so.
