@@ -58,6 +58,10 @@ type Entry struct {
 	// Pruned is set when only the tombstone is left: Job holds just ID and Labels, and the job
 	// must never be printed again.
 	Pruned bool
+
+	// Reprinted counts labels sent twice because whether the first copy printed was unknown
+	// (inflight.go).
+	Reprinted int
 }
 
 // Finished reports whether the job reached a final state.
@@ -76,6 +80,8 @@ func (e Entry) Status() protocol.JobStatus {
 		Seq:     e.Seq,
 		Error:   e.Error,
 		TS:      e.Updated,
+
+		Reprinted: e.Reprinted,
 	}
 }
 
@@ -126,6 +132,8 @@ type record struct {
 	Claimed  time.Time     `json:"claimed"`
 	Updated  time.Time     `json:"updated"`
 	Order    uint64        `json:"order"`
+
+	Reprinted int `json:"reprinted,omitempty"`
 }
 
 type payload struct {
@@ -162,7 +170,7 @@ func Open(path string, opt Options) (*Journal, error) {
 		return nil, fmt.Errorf("journal: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketJobs, bucketPayloads, bucketQueue, bucketTombstones, bucketMeta} {
+		for _, name := range [][]byte{bucketJobs, bucketPayloads, bucketQueue, bucketTombstones, bucketMeta, bucketInFlight} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -585,6 +593,8 @@ func entryOf(r record, p *payload) Entry {
 		Reported: r.Reported,
 		Claimed:  r.Claimed,
 		Updated:  r.Updated,
+
+		Reprinted: r.Reprinted,
 	}
 	if p != nil {
 		e.Job.Layout = json.RawMessage(p.Layout)
