@@ -44,7 +44,8 @@ func NewRedialer(url, lang string) *Redialer {
 
 func (r *Redialer) String() string { return r.lang + "@" + r.url }
 
-// Dials reports how many connections were opened (for tests and telemetry).
+// Dials reports how many connections were opened. It changes whenever the connection is
+// replaced, so a caller can tell whether a reply came on the connection its label went out on.
 func (r *Redialer) Dials() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

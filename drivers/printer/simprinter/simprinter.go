@@ -421,55 +421,79 @@ var (
 	sgdGetvar  = []byte("! U1 GETVAR")
 )
 
-// consume handles every complete command in buf and returns what is left
-// (a partial label or command), the bytes to send back, and whether to drop
-// the connection (an injected fault). A real Zebra executes ~ commands as
-// they arrive, even inside a format, so ~HS is answered wherever it appears;
-// formats and SGD commands run in the order received, so a counter getvar
-// sent after a label sees that label counted.
+// consume handles every complete command in buf, in the order received, and returns what is
+// left (a partial label or command), the bytes to send back, and whether to drop the connection
+// (an injected fault). A real Zebra executes ~ commands as they arrive, even inside a format,
+// so ~HS is answered wherever it appears; formats and SGD commands run in order, so a counter
+// getvar sent after a label sees that label counted. A connection cut part-way through a label
+// answers nothing sent after the cut: the printer never read it.
 func (s *Server) consume(buf []byte) (rest, reply []byte, drop bool) {
 	for {
-		i := bytes.Index(bytes.ToUpper(buf), hostStatus)
-		if i < 0 {
-			break
-		}
-		reply = append(reply, printer.FormatZPLHostStatus(s.Status())...)
-		buf = append(buf[:i:i], buf[i+len(hostStatus):]...)
-	}
-	for {
 		up := bytes.ToUpper(buf)
-		a := bytes.Index(up, startFmt)
-		g := bytes.Index(up, sgdGetvar)
-		if g >= 0 && (a < 0 || g < a) {
+		h, a, g := bytes.Index(up, hostStatus), bytes.Index(up, startFmt), bytes.Index(up, sgdGetvar)
+		switch {
+		case h >= 0 && (a < 0 || h < a) && (g < 0 || h < g):
+			reply = append(reply, printer.FormatZPLHostStatus(s.Status())...)
+			buf = append(buf[:h:h], buf[h+len(hostStatus):]...)
+		case g >= 0 && (a < 0 || g < a):
 			nl := bytes.IndexByte(buf[g:], '\n')
 			if nl < 0 {
 				return buf[g:], reply, false
 			}
 			reply = append(reply, s.getvar(string(buf[g+len(sgdGetvar):g+nl]))...)
 			buf = buf[g+nl+1:]
-			continue
-		}
-		if a < 0 {
+		case a >= 0:
+			buf = buf[a:]
+			lim := len(buf)
+			if z := bytes.Index(bytes.ToUpper(buf), endFmt); z >= 0 {
+				lim = z + len(endFmt)
+			}
+			s.mu.Lock()
+			cut := s.dropAfter
+			if cut > 0 && lim > cut {
+				s.dropAfter = 0
+			}
+			s.mu.Unlock()
+			if cut > 0 && lim > cut {
+				reply = append(reply, s.hostStatusIn(buf[:cut])...)
+				return nil, reply, true
+			}
+			r, label := s.hostStatusIn(buf[:lim]), stripHostStatus(buf[:lim])
+			reply = append(reply, r...)
+			if !bytes.HasSuffix(bytes.ToUpper(label), endFmt) {
+				return label, reply, false
+			}
+			s.receive(string(label))
+			buf = buf[lim:]
+		default:
 			// Keep a possible partial "^X", "~H" or "! U1 getva" for the next read.
 			if keep := len(sgdGetvar) - 1; len(buf) > keep {
 				buf = append([]byte(nil), buf[len(buf)-keep:]...)
 			}
 			return buf, reply, false
 		}
-		z := bytes.Index(up[a:], endFmt)
-		s.mu.Lock()
-		cut := s.dropAfter
-		if cut > 0 && ((z < 0 && len(buf)-a >= cut) || (z >= 0 && z+len(endFmt) > cut)) {
-			s.dropAfter = 0
-			s.mu.Unlock()
-			return nil, reply, true
+	}
+}
+
+// hostStatusIn answers every ~HS in b.
+func (s *Server) hostStatusIn(b []byte) []byte {
+	var reply []byte
+	for range bytes.Count(bytes.ToUpper(b), hostStatus) {
+		reply = append(reply, printer.FormatZPLHostStatus(s.Status())...)
+	}
+	return reply
+}
+
+// stripHostStatus returns b without its ~HS commands: they are not part of the label.
+func stripHostStatus(b []byte) []byte {
+	var out []byte
+	for {
+		i := bytes.Index(bytes.ToUpper(b), hostStatus)
+		if i < 0 {
+			return append(out, b...)
 		}
-		s.mu.Unlock()
-		if z < 0 {
-			return buf[a:], reply, false
-		}
-		s.receive(string(buf[a : a+z+len(endFmt)]))
-		buf = buf[a+z+len(endFmt):]
+		out = append(out, b[:i]...)
+		b = b[i+len(hostStatus):]
 	}
 }
 
