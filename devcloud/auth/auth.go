@@ -35,6 +35,8 @@ const (
 	// ScopeOfflineAccess must be requested by a station to receive a
 	// refresh token (the op issues refresh tokens only for it).
 	ScopeOfflineAccess = oidc.ScopeOfflineAccess
+	// ScopeOpenID gets a station an ID token whose `sub` is its station id.
+	ScopeOpenID = oidc.ScopeOpenID
 
 	// Principal kinds.
 	KindStation = "station"
@@ -179,7 +181,7 @@ func New(opt Options) (*Server, error) {
 	cfg := &op.Config{
 		CryptoKey:             cryptoKey,
 		GrantTypeRefreshToken: true,
-		SupportedScopes:       []string{ScopePrinting, ScopeOfflineAccess},
+		SupportedScopes:       []string{ScopeOpenID, ScopePrinting, ScopeOfflineAccess},
 		SupportedClaims:       append(op.DefaultSupportedClaims, "station_id", "tp_id", "serial", "kind"),
 		DeviceAuthorization: op.DeviceAuthorizationConfig{
 			Lifetime:     s.deviceTTL,
