@@ -80,6 +80,9 @@ type Options struct {
 	Observe func(Model)
 	// PrinterRetry is how often a faulted printer is polled; zero means 1 s.
 	PrinterRetry time.Duration
+	// SetupRetry is how long the lifecycle waits after a problem only an admin can fix (no
+	// station id in the tokens, a cloud link that cannot be built); zero means 1 minute.
+	SetupRetry time.Duration
 }
 
 // Station is the running appliance.
@@ -118,6 +121,9 @@ func New(opt Options) (*Station, error) {
 	if opt.TokenCheck == 0 {
 		opt.TokenCheck = time.Minute
 	}
+	if opt.SetupRetry == 0 {
+		opt.SetupRetry = provisioning.DefaultConfigRetry
+	}
 	s := &Station{
 		opt: opt, log: opt.Logger, cfg: opt.Config,
 		events: make(chan Event, 64), kick: make(chan struct{}, 1), reenroll: make(chan struct{}, 1),
@@ -148,8 +154,16 @@ func (s *Station) settings() Settings {
 
 // EnrollEvent receives provisioning's progress (wire it as provisioning.Config.OnEvent).
 func (s *Station) EnrollEvent(e provisioning.Event) {
-	if e.Kind == provisioning.EventDenied {
+	switch e.Kind {
+	case provisioning.EventDenied:
 		s.post(EnrollDenied{})
+	case provisioning.EventSetupProblem:
+		code := "unknown"
+		var se *provisioning.SetupError
+		if errors.As(e.Err, &se) {
+			code = se.Code
+		}
+		s.post(SetupRefused{Code: code})
 	}
 }
 
@@ -276,7 +290,8 @@ func (s *Station) effect(ctx context.Context, e Effect) {
 }
 
 // lifecycle enrolls when there is no grant, runs the cloud link, and starts over with a new
-// pairing when the refresh token is refused (RFC 6749 §5.2 invalid_grant).
+// pairing when the grant dies (provisioning.ErrReenroll). It never ends before ctx: a problem only
+// an admin can fix is put on the screen and retried every SetupRetry.
 func (s *Station) lifecycle(ctx context.Context) {
 	enr := s.opt.Enroller
 	for ctx.Err() == nil {
@@ -290,15 +305,31 @@ func (s *Station) lifecycle(ctx context.Context) {
 			})
 			if err != nil {
 				if ctx.Err() == nil {
+					// Tokens that cannot be stored (a full or read-only disk).
 					s.log.Error("station: enroll", "err", err)
+					s.setupProblem(ctx, "cannot store tokens")
 				}
 				continue
 			}
 		}
+		id := enr.StationID()
+		if id == "" {
+			claim := s.config().Cloud.StationClaim
+			s.log.Error("station: the authorization server's tokens do not name this station; ask its admin to add the claim", "claim", claim)
+			if !s.setupProblem(ctx, "no "+claim+" claim") {
+				return
+			}
+			// A refresh looks for the claim again, so a fixed server needs no new pairing.
+			enr.Invalidate()
+			if _, err := s.password(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("station: token refresh", "err", err)
+			}
+			continue
+		}
 		s.post(Enrolled{})
 		cfg := s.config()
 		link, err := s.opt.DialCloud(cloud.Options{
-			Broker: cfg.Cloud.Broker, StationID: enr.StationID(), Version: s.opt.Version,
+			Broker: cfg.Cloud.Broker, StationID: id, Version: s.opt.Version,
 			Password: s.password, OnNotAuthorized: enr.Invalidate,
 			OnJob:    func(j protocol.Job) error { s.bg.Add(1); defer s.bg.Done(); return s.onJob(j) },
 			OnConfig: func(d protocol.ConfigDesired) { s.bg.Add(1); defer s.bg.Done(); s.onConfig(d) },
@@ -313,7 +344,8 @@ func (s *Station) lifecycle(ctx context.Context) {
 		})
 		if err != nil {
 			s.log.Error("station: cloud link", "err", err)
-			return
+			s.setupProblem(ctx, "cloud link")
+			continue
 		}
 		s.mu.Lock()
 		s.cloud = link
@@ -342,6 +374,19 @@ func (s *Station) lifecycle(ctx context.Context) {
 		}
 		s.post(OnlineChanged{Online: false})
 		s.post(Reenroll{})
+	}
+}
+
+// setupProblem shows a problem only an admin can fix and waits SetupRetry; false if ctx ended.
+func (s *Station) setupProblem(ctx context.Context, code string) bool {
+	s.post(SetupRefused{Code: code})
+	t := time.NewTimer(s.opt.SetupRetry)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

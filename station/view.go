@@ -59,6 +59,9 @@ func ViewOf(m Model, now time.Time, stationName string) display.View {
 	case Failed:
 		v.Kind = display.Error
 		v.Lines = []string{m.Message}
+	case SetupProblem:
+		v.Kind = display.Error
+		v.Lines = []string{"Setup problem:", "ask your admin", m.Setup}
 	default:
 		v.Kind = display.Error
 		v.Lines = []string{fmt.Sprintf("unknown state %d", m.Phase)}

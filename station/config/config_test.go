@@ -68,7 +68,9 @@ func TestParseGood(t *testing.T) {
 		{"scopes replace the default", "cloud", `{"issuer": "https://id.example", "broker": "mqtts://b.example:8883", "scopes": ["printing"]}`,
 			func(c Config) bool { return reflect.DeepEqual(c.Cloud.Scopes, []string{"printing"}) }},
 		{"station claim and audience", "cloud", `{"issuer": "https://id.example", "broker": "mqtts://b.example:8883", "station_claim": "tp_id", "audience": "https://print.example"}`,
-			func(c Config) bool { return c.Cloud.StationClaim == "tp_id" && c.Cloud.Audience == "https://print.example" }},
+			func(c Config) bool {
+				return c.Cloud.StationClaim == "tp_id" && c.Cloud.Audience == "https://print.example"
+			}},
 		{"usb printer", "printer", `{"url": "usb:///dev/usb/lp0", "lang": "tspl", "dpi": 300, "raster": true}`,
 			func(c Config) bool {
 				e, err := c.Printer.Endpoint()
