@@ -410,7 +410,7 @@ func (s *Station) keepToken(ctx context.Context) {
 // password is the broker password: the current access token.
 func (s *Station) password(ctx context.Context) (string, error) {
 	tok, err := s.opt.Enroller.Token(ctx)
-	if errors.Is(err, provisioning.ErrReenroll) {
+	if errors.Is(err, provisioning.ErrReenroll) || errors.Is(err, provisioning.ErrNotEnrolled) {
 		select {
 		case s.reenroll <- struct{}{}:
 		default:
