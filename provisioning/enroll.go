@@ -235,8 +235,10 @@ func (p *Provisioner) poll(ctx context.Context, da *oauth2.DeviceAuthResponse) (
 			interval += 5 * time.Second
 			wait = interval
 			p.log.Info("provisioning: server asked to slow down", "interval", interval)
-		case code == errAccessDenied:
+		case code == errAccessDenied || code == "authorization_declined": // Entra ID's word for it
 			return nil, errDenied
+		case code == "bad_verification_code": // Entra ID: the code is unknown; a new one follows
+			return nil, errCodeExpired
 		case code == errExpiredToken:
 			return nil, errCodeExpired
 		case classify(err, false) == classTransient:

@@ -42,6 +42,7 @@ type strictServer struct {
 type strictCode struct {
 	userCode string
 	approved bool
+	declined bool // answered with Entra ID's authorization_declined
 	lastPoll time.Time
 }
 
@@ -162,6 +163,8 @@ func (s *strictServer) token(w http.ResponseWriter, r *http.Request) {
 			oauthErr(w, http.StatusBadRequest, "invalid_grant")
 		case s.now().Sub(c.lastPoll) < 5*time.Second:
 			oauthErr(w, http.StatusBadRequest, "slow_down")
+		case c.declined:
+			oauthErr(w, http.StatusBadRequest, "authorization_declined")
 		case !c.approved:
 			c.lastPoll = s.now()
 			oauthErr(w, http.StatusBadRequest, "authorization_pending")
@@ -196,6 +199,12 @@ func (s *strictServer) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	json.NewEncoder(w).Encode(s.claims)
+}
+
+func (s *strictServer) decline(userCode string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.codes[s.users[userCode]].declined = true
 }
 
 // strictEnv is a provisioner against a strictServer on a fake clock.
@@ -345,6 +354,24 @@ func TestScopesWithoutOpenIDRefused(t *testing.T) {
 	}
 	if got == nil || got.Code != "invalid_scope" || got.Step != "device authorization" {
 		t.Fatalf("setup problem %+v, want invalid_scope at device authorization", got)
+	}
+}
+
+// Entra ID says authorization_declined where RFC 8628 says access_denied: the same screen.
+func TestDeclinedIsDenied(t *testing.T) {
+	e, p := newStrictEnv(t, nil)
+	n := 0
+	if err := p.Enroll(enrollCtx(t), func(c Code) {
+		if n++; n == 1 {
+			e.srv.decline(c.UserCode)
+			return
+		}
+		e.srv.approve(c.UserCode)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.events.kinds(); got != "code,denied,code,enrolled" {
+		t.Fatalf("events %s", got)
 	}
 }
 
