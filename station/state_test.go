@@ -173,7 +173,7 @@ func TestViewOfEveryPhase(t *testing.T) {
 	}
 	// The setup problem names the OAuth error so the admin knows what to fix.
 	v = ViewOf(Model{Phase: SetupProblem, Setup: "invalid_scope"}, t0, "")
-	if v.Kind.String() != "Error" || !reflect.DeepEqual(v.Lines, []string{"Setup problem:", "ask your admin", "invalid_scope"}) {
+	if v.Kind.String() != "Error" || !reflect.DeepEqual(v.Lines, []string{"Setup problem:", "invalid_scope", "ask your admin"}) {
 		t.Errorf("setup problem view = %v %q", v.Kind, v.Lines)
 	}
 }

@@ -61,7 +61,8 @@ func ViewOf(m Model, now time.Time, stationName string) display.View {
 		v.Lines = []string{m.Message}
 	case SetupProblem:
 		v.Kind = display.Error
-		v.Lines = []string{"Setup problem:", "ask your admin", m.Setup}
+		// The code first: on a 128×64 panel it may take two lines and push the advice off.
+		v.Lines = []string{"Setup problem:", m.Setup, "ask your admin"}
 	default:
 		v.Kind = display.Error
 		v.Lines = []string{fmt.Sprintf("unknown state %d", m.Phase)}
