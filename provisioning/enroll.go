@@ -166,10 +166,15 @@ func (p *Provisioner) Enroll(ctx context.Context, onCode func(Code)) error {
 			}
 			p.log.Info("provisioning: enrolled", "station_id", g.stationID)
 			p.emit(Event{Kind: EventEnrolled, StationID: g.stationID})
-			if g.stationID == "" {
-				se := setupError("identity", g.identErr)
+			var se *SetupError
+			switch {
+			case g.stationID != "":
+			case errors.As(g.identErr, &se):
 				p.log.Error("provisioning: the tokens do not name the station; ask the server's admin", "claim", p.cfg.StationClaim, "code", se.Code, "desc", se.Desc)
 				p.emit(Event{Kind: EventSetupProblem, Err: se, Delay: p.cfg.ConfigRetry})
+			default:
+				// The userinfo endpoint failed for now; the next refresh asks again.
+				p.log.Warn("provisioning: station id not looked up yet", "err", g.identErr)
 			}
 			return nil
 		case errors.Is(err, errCodeExpired):
