@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -228,6 +229,7 @@ func newStrictEnv(t *testing.T, mod func(*Config)) (*strictEnv, *Provisioner) {
 		Rediscover: func(context.Context) (Endpoints, error) { e.rediscovers++; return ep, nil },
 		OnEvent:    e.events.add,
 		Jitter:     func(d time.Duration) time.Duration { return d / 2 },
+		Logger:     slog.New(slog.DiscardHandler),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -324,6 +326,7 @@ func TestStrictServerConfigErrorsNoStorm(t *testing.T) {
 			if p.StationID() != "device-7f3a" {
 				t.Fatalf("after the fix StationID = %q", p.StationID())
 			}
+			t.Logf("a simulated hour of %s at %s: %d requests there, %d to /device, %d setup problems", tc.code, tc.path, e.srv.count(tc.path), e.srv.count("/device"), len(setupCodes))
 			// One hour of a refusing server: about one request a minute.
 			if n := e.srv.count(tc.path); n > 70 {
 				t.Fatalf("%d requests to %s in a simulated hour of %s, want ≤ 70", n, tc.path, tc.code)
@@ -400,6 +403,7 @@ func TestRefreshFailuresNoStorm(t *testing.T) {
 				e.clock.Advance(time.Second)
 			}
 			n := e.srv.count("/token") - before
+			t.Logf("%s: %d refresh requests for 1000 calls over 1000 simulated seconds", tc.name, n)
 			if n > tc.max || n < 5 {
 				t.Fatalf("%d refresh requests in 1000 simulated seconds, want 5..%d", n, tc.max)
 			}
