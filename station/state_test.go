@@ -58,7 +58,9 @@ func TestStep(t *testing.T) {
 		{"tap while printing is told to wait", with(idle(), func(m *Model) { m.Phase = Printing }), BadgeTapped{Hash: "h1"}, settings,
 			with(idle(), func(m *Model) { m.Phase, m.Notice, m.NoticeUntil = Printing, busyNotice, t0.Add(5*time.Second) }), nil},
 		{"tap while paused is told to wait", with(idle(), func(m *Model) { m.Phase, m.Message = Paused, "paper out" }), BadgeTapped{Hash: "h1"}, settings,
-			with(idle(), func(m *Model) { m.Phase, m.Message, m.Notice, m.NoticeUntil = Paused, "paper out", busyNotice, t0.Add(5*time.Second) }), nil},
+			with(idle(), func(m *Model) {
+				m.Phase, m.Message, m.Notice, m.NoticeUntil = Paused, "paper out", busyNotice, t0.Add(5*time.Second)
+			}), nil},
 		{"busy notice expires", with(idle(), func(m *Model) { m.Phase, m.Busy, m.Notice, m.NoticeUntil = Printing, true, busyNotice, t0 }), Tick{}, settings,
 			with(idle(), func(m *Model) { m.Phase, m.Busy = Printing, true }), nil},
 		{"tap ignored during lookup", with(idle(), func(m *Model) { m.Phase, m.Badge = Lookup, "h1" }), BadgeTapped{Hash: "h2"}, settings,
@@ -139,18 +141,22 @@ func TestStep(t *testing.T) {
 
 		// Every waiting phase has a bound.
 		{"tap bounds the lookup", idle(), BadgeTapped{Hash: "h1"}, timed,
-			with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h1", t0.Add(15 * time.Second) }), []Effect{DoLookup{Badge: "h1"}}},
+			with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h1", t0.Add(15*time.Second) }), []Effect{DoLookup{Badge: "h1"}}},
 		{"lookup still waiting", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h1", t0.Add(time.Second) }), Tick{}, timed,
 			with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h1", t0.Add(time.Second) }), nil},
 		{"lookup unanswered", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h1", t0 }), Tick{}, timed,
-			with(idle(), func(m *Model) { m.Phase, m.Message, m.Until = Offline, "No answer from the cloud", t0.Add(5*time.Second) }), nil},
+			with(idle(), func(m *Model) {
+				m.Phase, m.Message, m.Until = Offline, "No answer from the cloud", t0.Add(5*time.Second)
+			}), nil},
 		{"release bounded", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h1", t0 }),
 			LookupDone{Reply: protocol.LookupReply{User: &protocol.User{Name: "Alice"}, Jobs: twoJobs}}, timed,
 			with(idle(), func(m *Model) {
 				m.Phase, m.Badge, m.User, m.Jobs, m.Releasing, m.Until = List, "h1", "Alice", twoJobs, true, t0.Add(15*time.Second)
 			}), []Effect{DoRelease{Badge: "h1", Jobs: []string{"j1", "j2"}}}},
 		{"release unanswered", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Jobs, m.Releasing, m.Until = List, "h1", twoJobs, true, t0 }), Tick{}, timed,
-			with(idle(), func(m *Model) { m.Phase, m.Jobs, m.Message, m.Until = Offline, twoJobs, "No answer from the cloud", t0.Add(5*time.Second) }), nil},
+			with(idle(), func(m *Model) {
+				m.Phase, m.Jobs, m.Message, m.Until = Offline, twoJobs, "No answer from the cloud", t0.Add(5*time.Second)
+			}), nil},
 		{"released: wait for the job, bounded", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Releasing, m.Until = List, "h1", true, t0 }),
 			ReleaseDone{Reply: protocol.ReleaseReply{Released: []string{"j1"}}}, timed,
 			with(idle(), func(m *Model) { m.Phase, m.Until = Printing, t0.Add(30*time.Second) }), nil},
@@ -169,7 +175,9 @@ func TestStep(t *testing.T) {
 
 		// Jobs the station refuses.
 		{"refused job answers the wait", with(idle(), func(m *Model) { m.Phase, m.Until = Printing, t0.Add(time.Second) }), JobRejected{ID: "j1", Reason: "undecodable job"}, timed,
-			with(idle(), func(m *Model) { m.Phase, m.Message, m.Until = Failed, "Job refused: undecodable job", t0.Add(5*time.Second) }), nil},
+			with(idle(), func(m *Model) {
+				m.Phase, m.Message, m.Until = Failed, "Job refused: undecodable job", t0.Add(5*time.Second)
+			}), nil},
 		{"storage full", idle(), JobRejected{ID: "j1", Reason: "journal: storage full", Full: true}, settings,
 			with(idle(), func(m *Model) {
 				m.Phase, m.Message, m.Until, m.StorageFull = Failed, "Storage full: job refused", t0.Add(5*time.Second), true
