@@ -1,19 +1,21 @@
-// Package journal is the station's durable record of every job it claimed, label by label, so
-// that printing is exactly-once across crashes and power loss (SYSTEM.md "Exactly once"):
+// Package journal is the station's durable record of every job it claimed, label by label:
 //
-//   - a job is journaled (Claim) before anything is printed, so a claimed job is never forgotten;
+//   - a job is journaled (Claim) before its message is acknowledged, so a claimed job is never
+//     forgotten;
 //   - the station records each label the printer accepted (Progress) and after a restart resumes
-//     at Entry.Printed, so no finished label is printed twice;
-//   - every change bumps Entry.Seq, and (job id, state, seq) makes status reports idempotent: the
-//     station re-sends everything with Seq > Reported after a reconnect and the cloud ignores
-//     repeats;
+//     at Entry.Printed. A label accepted but not yet recorded when the station died is printed
+//     again: at most the one label in flight per crash, never a lost one;
+//   - every change bumps Entry.Seq, and (job id, state, seq) makes status reports idempotent:
+//     Unreported is the status outbox, emptied only by the cloud's acknowledgements
+//     (MarkReported);
 //   - a redelivered job message (MQTT QoS 1 is at-least-once, MQTT 3.1.1 §4.3.2) finds its entry
-//     or, after Prune, its tombstone, and is not restarted.
+//     or, after Prune, its tombstone, and is not restarted; a job the station refused (Reject)
+//     is recognised the same way.
 //
 // The store is bbolt. Every write is one bbolt transaction, and bbolt fsyncs the data and meta
 // pages on commit (its DB.NoSync is left false, never set), so a method that returned nil
-// survives power loss. That costs one fsync per label on a slow SD card; the Progress benchmark
-// measures it.
+// survives power loss. The payload lives in its own bucket and is read only by Get and Pending,
+// so the per-label write costs the same for a 1-record and a 10,000-record job.
 package journal
 
 import (
