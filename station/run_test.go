@@ -281,3 +281,32 @@ func TestPrintingRedrawsAreThrottled(t *testing.T) {
 	}
 	t.Logf("%d labels of progress in %v: %d frames", labels, elapsed, panel.count()-before)
 }
+
+// Journal maintenance prunes finished, acknowledged jobs older than journal.keep_days.
+func TestMaintainPrunesOldJobs(t *testing.T) {
+	s, j := workerStation(t, &fakePrinter{})
+	s.cfg.Journal.KeepDays = 7
+	if _, _, err := j.Claim(testJob(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Finish("job-1", protocol.JobFailed, "test"); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := j.Get("job-1")
+	if err := j.MarkReported("job-1", e.Seq); err != nil {
+		t.Fatal(err)
+	}
+	s.opt.Maintain = time.Hour
+	s.opt.Now = func() time.Time { return time.Now().Add(6 * 24 * time.Hour) }
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // one pass
+	s.maintain(ctx)
+	if e, _ := j.Get("job-1"); e.Pruned {
+		t.Fatal("pruned before journal.keep_days")
+	}
+	s.opt.Now = func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }
+	s.maintain(ctx)
+	if e, _ := j.Get("job-1"); !e.Pruned {
+		t.Fatalf("not pruned after journal.keep_days: %+v", e)
+	}
+}

@@ -535,3 +535,54 @@ func TestLinkReportsUndecodableConfigAndCommand(t *testing.T) {
 		t.Fatalf("command result %+v, %v", res, err)
 	}
 }
+
+// A handler that panics costs that message (reported as a refused job), not the link.
+func TestLinkRecoversHandlerPanic(t *testing.T) {
+	url := embedded(t)
+	station := uniq("st-panic")
+	cl := newFakeCloud(t, url, uniq("cloud"), nil)
+	rejected := make(chan string, 4)
+	good := make(chan string, 4)
+	l, err := New(Options{
+		Broker: url, StationID: station,
+		Password: func(context.Context) (string, error) { return "token-" + station, nil },
+		OnJob: func(j protocol.Job) error {
+			if j.ID == "bomb" {
+				var m map[string]int
+				m["x"]++
+			}
+			good <- j.ID
+			return nil
+		},
+		OnReject: func(id string, reason error) { rejected <- id + ": " + reason.Error() },
+		Logger:   slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	online := make(chan bool, 10)
+	l.opt.OnOnline = func(up bool) { online <- up }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitBool(t, online, true)
+	cl.publishJob(t, station, protocol.Job{V: 1, ID: "bomb", Labels: 1})
+	select {
+	case r := <-rejected:
+		if !strings.HasPrefix(r, "bomb: ") || !strings.Contains(r, "panic") {
+			t.Fatalf("rejection %q", r)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the panicking job was not reported")
+	}
+	cl.publishJob(t, station, protocol.Job{V: 1, ID: "after", Labels: 1})
+	select {
+	case id := <-good:
+		if id != "after" {
+			t.Fatalf("got %q", id)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the link stopped delivering after a handler panic")
+	}
+}
