@@ -586,3 +586,47 @@ func TestLinkRecoversHandlerPanic(t *testing.T) {
 		t.Fatal("the link stopped delivering after a handler panic")
 	}
 }
+
+// A burst of state changes ends with the newest state in the retained presence.
+func TestLinkPresenceNewestStateWins(t *testing.T) {
+	url := embedded(t)
+	station := uniq("st-presence")
+	cl := newFakeCloud(t, url, uniq("cloud"), nil)
+	r := startLink(t, url, station, nil)
+	r.waitOnline(t, true)
+	for _, st := range []string{"lookup", "list", "printing", "done", "idle", "lookup", "printing"} {
+		r.link.SetState(st)
+	}
+	topic := protocol.StationTopic(station, protocol.LeafPresence)
+	deadline := time.After(20 * time.Second)
+	for {
+		cl.mu.Lock()
+		all := cl.got[topic]
+		var p protocol.Presence
+		if len(all) > 0 {
+			protocol.Decode(all[len(all)-1], &p)
+		}
+		cl.mu.Unlock()
+		if p.State == "printing" && len(all) <= 1+7 {
+			break
+		}
+		select {
+		case <-cl.seen:
+		case <-deadline:
+			t.Fatalf("last presence %+v after %d messages", p, len(all))
+		}
+	}
+	// Nothing older follows: ask for a round trip, then look again.
+	if _, err := r.link.Lookup(context.Background(), "h"); err != nil {
+		t.Fatal(err)
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	all := cl.got[topic]
+	var p protocol.Presence
+	protocol.Decode(all[len(all)-1], &p)
+	if p.State != "printing" {
+		t.Fatalf("the retained presence says %q, want the newest state", p.State)
+	}
+	t.Logf("%d presence messages for 7 state changes", len(all)-1)
+}

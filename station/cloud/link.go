@@ -92,12 +92,13 @@ type Outbox interface {
 
 // Link is a station's connection to the cloud.
 type Link struct {
-	opt    Options
-	client paho.Client
-	log    *slog.Logger
-	lost   chan struct{}
-	kick   chan struct{} // a new status is in the outbox
-	resync chan struct{} // (re)connected: send every unacknowledged status again
+	opt      Options
+	client   paho.Client
+	log      *slog.Logger
+	lost     chan struct{}
+	kick     chan struct{} // a new status is in the outbox
+	resync   chan struct{} // (re)connected: send every unacknowledged status again
+	presence chan struct{} // the state changed
 
 	// connMu orders onConnect (which paho runs on its own goroutine) against shutdown, so the
 	// goodbye presence is always the last one published.
@@ -145,7 +146,7 @@ func New(opt Options) (*Link, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	l := &Link{opt: opt, log: opt.Logger, lost: make(chan struct{}, 1), kick: make(chan struct{}, 1), resync: make(chan struct{}, 1), pending: map[string]chan []byte{}, state: "idle"}
+	l := &Link{opt: opt, log: opt.Logger, lost: make(chan struct{}, 1), kick: make(chan struct{}, 1), resync: make(chan struct{}, 1), presence: make(chan struct{}, 1), pending: map[string]chan []byte{}, state: "idle"}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
@@ -191,6 +192,16 @@ func New(opt Options) (*Link, error) {
 
 // Run connects and keeps the link up until ctx ends, then says goodbye (offline presence).
 func (l *Link) Run(ctx context.Context) error {
+	pctx, pcancel := context.WithCancel(ctx)
+	pdone := make(chan struct{})
+	go func() {
+		defer close(pdone)
+		supervise.Loop(pctx, l.log, "cloud: presence", supervise.Backoff{Max: 5 * time.Second}, func(ctx context.Context) error {
+			l.presenceLoop(ctx)
+			return ctx.Err()
+		})
+	}()
+	defer func() { pcancel(); <-pdone }()
 	if l.opt.Outbox != nil {
 		octx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -643,18 +654,38 @@ func (l *Link) ReportCommand(r protocol.CommandResult) error {
 }
 
 // SetState updates the state announced in presence (on the next connect, and now if online).
+// It never blocks: one goroutine publishes the newest state, so a burst of changes during a
+// tap costs one or two retained publishes and an older state can never be published last.
 func (l *Link) SetState(state string) {
 	l.mu.Lock()
 	changed := l.state != state
 	l.state = state
 	l.mu.Unlock()
-	if changed && l.Online() {
-		go func() {
-			l.connMu.Lock()
-			defer l.connMu.Unlock()
-			if !l.closing {
-				l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: true, State: state, Version: l.opt.Version, TS: l.opt.Now()})
+	if changed {
+		signal(l.presence)
+	}
+}
+
+// presenceLoop publishes the current state whenever SetState changed it.
+func (l *Link) presenceLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.presence:
+		}
+		if !l.Online() {
+			continue // onConnect announces the state then
+		}
+		l.connMu.Lock()
+		if !l.closing {
+			l.mu.Lock()
+			state := l.state
+			l.mu.Unlock()
+			if err := l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: true, State: state, Version: l.opt.Version, TS: l.opt.Now()}); err != nil {
+				l.log.Info("cloud: presence not published", "err", err)
 			}
-		}()
+		}
+		l.connMu.Unlock()
 	}
 }
