@@ -53,3 +53,32 @@ func TestStorageFullIsShownReportedAndDoesNotClog(t *testing.T) {
 	h.tapAndPrint(aliceBadge, small, 3)
 	h.models.waitFor(t, "storage usable again", func(m station.Model) bool { return !m.StorageFull })
 }
+
+// The in-memory broker restarts right after the last label reached the printer — around the
+// final status and its acknowledgement, which the restart may swallow. The cloud still ends
+// with the job printed: the station resends from its journal until the job service acks.
+func TestBrokerRestartAroundFinalStatus(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := startCloud(t, ctx, cloudOpts{}, io.Discard)
+	h := startStation(t, ctx, c, "E2E-HEAL-2", flags{})
+	h.enroll()
+	j := submit(t, c, userToken(t, c, "alice"), "Three parcels", "shipping", threeRecords)
+	h.tap(aliceBadge)
+	if _, err := h.app.SimPrinter.WaitLabels(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StopBroker(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartBroker(); err != nil {
+		t.Fatal(err)
+	}
+	waitJobState(t, ctx, c, j.ID, jobs.StatePrinted)
+	if got, _ := c.Jobs.Store().Get(j.ID); got.Printed != 3 {
+		t.Fatalf("cloud job %+v", got)
+	}
+	if n := len(h.app.SimPrinter.Labels()); n != 3 {
+		t.Fatalf("printer has %d labels, want 3", n)
+	}
+}
