@@ -179,7 +179,7 @@ func (s *Station) enqueue(ev Event) {
 	select {
 	case s.events <- ev:
 	case <-s.stopped:
-		s.log.Warn("station: event dropped; the state loop has stopped", "event", fmt.Sprintf("%T", ev))
+		s.log.Info("station: event dropped; the state loop has stopped", "event", fmt.Sprintf("%T", ev))
 	}
 }
 
@@ -622,6 +622,7 @@ func (s *Station) badges(ctx context.Context) {
 
 func (s *Station) buttons(ctx context.Context) {
 	if s.opt.Buttons == nil {
+		<-ctx.Done() // no buttons: nothing to do, but returning would count as a failure
 		return
 	}
 	for {
