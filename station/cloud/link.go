@@ -190,6 +190,9 @@ func New(opt Options) (*Link, error) {
 	return l, nil
 }
 
+// flapping is how long a connection must hold before its loss resets the reconnect backoff.
+const flapping = 5 * time.Second
+
 // Run connects and keeps the link up until ctx ends, then says goodbye (offline presence).
 func (l *Link) Run(ctx context.Context) error {
 	pctx, pcancel := context.WithCancel(ctx)
@@ -226,14 +229,23 @@ func (l *Link) Run(ctx context.Context) error {
 			return nil
 		}
 		if err == nil {
-			b.Reset()
+			up := time.Now()
 			select {
 			case <-l.lost:
-				continue
 			case <-ctx.Done():
 				l.shutdown()
 				return nil
 			}
+			// A connection that held is a fresh start; one the broker drops at once (a failed
+			// subscription, a rejected session) backs off instead of spinning.
+			if time.Since(up) >= flapping {
+				b.Reset()
+				continue
+			}
+			if !l.wait(ctx, b.Next(), true) {
+				return nil
+			}
+			continue
 		}
 		refused := errors.Is(err, packets.ErrorRefusedNotAuthorised) || errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword)
 		d := b.Next()
