@@ -57,7 +57,7 @@ func (idleCloud) Lookup(context.Context, string) (protocol.LookupReply, error) {
 func (idleCloud) Release(context.Context, string, []string) (protocol.ReleaseReply, error) {
 	return protocol.ReleaseReply{}, cloud.ErrOffline
 }
-func (idleCloud) Report(protocol.JobStatus) error            { return nil }
+func (idleCloud) Kick()                                      {}
 func (idleCloud) ReportConfig(protocol.ConfigReported) error { return nil }
 func (idleCloud) SetState(string)                            {}
 
@@ -76,7 +76,7 @@ func TestLifecycleRetriesSetupProblems(t *testing.T) {
 				dialed <- o.StationID
 				return idleCloud{}, nil
 			}},
-		log: slog.New(slog.DiscardHandler), cfg: config.Defaults(), events: make(chan Event, 64), reenroll: make(chan struct{}, 1),
+		log: slog.New(slog.DiscardHandler), cfg: config.Defaults(), events: make(chan Event, 64), reenroll: make(chan struct{}, 1), stopped: make(chan struct{}),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

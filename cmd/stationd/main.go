@@ -145,7 +145,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 		return nil, fmt.Errorf("board: serial: %w", err)
 	}
 
-	j, err := journal.Open(filepath.Join(state, "journal.db"), journal.Options{})
+	j, err := journal.Open(filepath.Join(state, "journal.db"), journal.Options{MaxSize: int64(cfg.Journal.MaxMB) << 20})
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}

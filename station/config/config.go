@@ -63,7 +63,17 @@ type Config struct {
 	Display Display `json:"display"`
 	Badge   Badge   `json:"badge"`
 	Release Release `json:"release"`
+	Journal Journal `json:"journal"`
 }
+
+// Journal bounds the job journal on the station's storage.
+type Journal struct {
+	KeepDays int `json:"keep_days"` // finished jobs are pruned to tombstones after this many days; default 7
+	MaxMB    int `json:"max_mb"`    // jobs that would grow the journal beyond this are refused; default 256
+}
+
+// Keep is KeepDays as a duration.
+func (j Journal) Keep() time.Duration { return time.Duration(j.KeepDays) * 24 * time.Hour }
 
 // Station is the station's local identity and storage.
 type Station struct {
@@ -172,6 +182,7 @@ func Defaults() Config {
 		Display: Display{Kind: "sim", Width: 128, Height: 64, Contrast: 255},
 		Badge:   Badge{Reader: "sim", Encoding: "hex", ByteOrder: "msb", RepeatMS: 2000},
 		Release: Release{Mode: "all", ScreenSeconds: 5},
+		Journal: Journal{KeepDays: 7, MaxMB: 256},
 	}
 }
 
@@ -243,6 +254,8 @@ func (c Config) Validate() error {
 		inRange("display.width", c.Display.Width, 1, maxPanel),
 		inRange("display.height", c.Display.Height, 1, maxPanel),
 		oneOf("badge.reader", c.Badge.Reader, badgeReaders),
+		inRange("journal.keep_days", c.Journal.KeepDays, 1, 365),
+		inRange("journal.max_mb", c.Journal.MaxMB, 1, 1<<20),
 		c.validateFleet(),
 	}
 	for _, err := range checks {
