@@ -64,6 +64,9 @@ func (s *Station) worker(ctx context.Context) {
 				<-ctx.Done()
 				return
 			}
+			if err := s.opt.Journal.EndInFlight(e.Job.ID); err != nil {
+				s.log.Error("station: journal", "err", err)
+			}
 			s.report(done)
 			s.post(JobFinished{Title: e.Job.Title, Err: err})
 		}
@@ -106,7 +109,7 @@ func dials(p Printer) int {
 //
 // A write error or a failed confirmation leaves the label unconfirmed: the printer is redialled
 // and the label sent again. After a crash the in-flight window is reconciled first (reconcile).
-func (s *Station) printJob(ctx context.Context, e journal.Entry) error {
+func (s *Station) printJob(ctx context.Context, e journal.Entry) (err error) {
 	cfg := s.config().Printer
 	lay, err := label.ParseLayout(e.Job.Layout)
 	if err != nil {
@@ -124,6 +127,14 @@ func (s *Station) printJob(ctx context.Context, e journal.Entry) error {
 	total := e.Job.Labels
 
 	r := &printRun{s: s, id: e.Job.ID, title: e.Job.Title, total: total, limit: 1}
+	defer func() {
+		if err != nil && r.confirmed > r.recorded {
+			// A failed or interrupted job still records what the printer confirmed.
+			if rerr := r.record(true); rerr != nil {
+				s.log.Error("station: journal", "job", e.Job.ID, "err", rerr)
+			}
+		}
+	}()
 	if lc, ok := s.opt.Printer.(labelCounter); ok {
 		c, err := s.settledCounter(ctx, lc)
 		switch {
