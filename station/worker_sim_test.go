@@ -289,3 +289,58 @@ func BenchmarkPrintJobToSim(b *testing.B) {
 		})
 	}
 }
+
+// The printer stalls mid-job (accepts, stops reading) and later resumes: the worker shows the
+// printer as not answering, waits, and every label ends up on paper exactly once.
+func TestWorkerPrinterStallMidJob(t *testing.T) {
+	for _, noCounter := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noCounter=%v", noCounter), func(t *testing.T) {
+			const n = 10
+			var sp *simprinter.Server
+			var err error
+			sp, err = simprinter.Listen("127.0.0.1:0", simprinter.Options{NoCounter: noCounter, OnLabel: func(c int64, _ string) {
+				if c == 4 {
+					sp.Stall(true)
+				}
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sp.Close()
+			j := openJournal(t)
+			r := printer.NewRedialer(sp.URL(), printer.ZPL)
+			r.Configure = func(p *printer.Printer) { p.StatusTimeout, p.WriteTimeout = 100*time.Millisecond, time.Second }
+			defer r.Close()
+			s, _ := workerStation(t, r)
+			s.opt.Journal = j
+			e, _, err := j.Claim(serialJob(t, "job", n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- s.printJob(t.Context(), e) }()
+			for {
+				if f, ok := next(t, s).(PrintFault); ok {
+					if !strings.Contains(f.Message, "no status reply") {
+						t.Fatalf("fault %q", f.Message)
+					}
+					break
+				}
+			}
+			sp.Stall(false)
+			go func() {
+				for range s.events {
+				}
+			}()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			lost, dup := paperCheck(sp.Labels(), n)
+			e, _ = j.Get("job")
+			if len(lost) > 0 || len(dup) > e.Reprinted {
+				t.Fatalf("lost %v, duplicated %v, reported reprinted %d", lost, dup, e.Reprinted)
+			}
+			t.Logf("duplicated %v, reprinted %d", dup, e.Reprinted)
+		})
+	}
+}

@@ -429,6 +429,10 @@ var (
 // answers nothing sent after the cut: the printer never read it.
 func (s *Server) consume(buf []byte) (rest, reply []byte, drop bool) {
 	for {
+		// A stall stops the printer at once, also between commands already read.
+		if !s.waitUnstalled() {
+			return nil, nil, true
+		}
 		up := bytes.ToUpper(buf)
 		h, a, g := bytes.Index(up, hostStatus), bytes.Index(up, startFmt), bytes.Index(up, sgdGetvar)
 		switch {
