@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"sync"
 	"time"
 
 	"labelstation/devcloud/auth"
@@ -49,6 +51,9 @@ type Cloud struct {
 	BrokerURL string // tcp://host:port
 	httpSrv   *http.Server
 	brokerOpt broker.Options
+
+	mu     sync.Mutex
+	groups map[string][]string // set by SetGroups, by station id
 }
 
 func randomHex(n int) string {
@@ -100,16 +105,17 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		svcUser, svcPass = "devcloud", randomHex(16)
 		c.brokerOpt = broker.Options{
 			Listener: opt.MQTT, ServiceUser: svcUser, ServicePassword: svcPass, Logger: log.With("component", "broker"),
-			Verify: func(ctx context.Context, tok string) (string, error) {
+			VerifyClaims: func(ctx context.Context, tok string) (broker.Claims, error) {
 				p, err := as.Verify(ctx, tok)
 				if err != nil {
-					return "", err
+					return broker.Claims{}, err
 				}
-				if p.Kind != "station" {
-					return "", fmt.Errorf("devcloud: token of a %s, not a station", p.Kind)
+				if p.Kind != auth.KindStation {
+					return broker.Claims{}, fmt.Errorf("devcloud: token of a %s, not a station", p.Kind)
 				}
-				return p.StationID, nil
+				return broker.Claims{StationID: p.StationID, ID: p.TokenID, IssuedAt: p.IssuedAt, Generation: p.Generation}, nil
 			},
+			Groups: c.GroupsOf,
 		}
 		b, err := broker.Start(c.brokerOpt)
 		if err != nil {
@@ -155,6 +161,39 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		return nil, fmt.Errorf("devcloud: jobs.Start: %w", err)
 	}
 	return c, nil
+}
+
+// GroupsOf returns the fleet groups of a station: those SetGroups gave it, or else the seed's
+// groups that list its hardware serial. The broker lets a station read only these groups' topics.
+func (c *Cloud) GroupsOf(station string) []string {
+	c.mu.Lock()
+	g, set := c.groups[station]
+	c.mu.Unlock()
+	if set {
+		return g
+	}
+	serial, ok := c.Auth.SerialOf(station)
+	if !ok || serial == "" {
+		return nil
+	}
+	var out []string
+	for _, grp := range c.Seed.Groups {
+		if slices.Contains(grp.Serials, serial) {
+			out = append(out, grp.Name)
+		}
+	}
+	return out
+}
+
+// SetGroups replaces the fleet groups of a station (none: no group). It takes effect at the
+// station's next subscription and at the next message delivered to a group it left.
+func (c *Cloud) SetGroups(station string, groups ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.groups == nil {
+		c.groups = map[string][]string{}
+	}
+	c.groups[station] = slices.Clone(groups)
 }
 
 // StopBroker stops the embedded broker, as an outage would; StartBroker brings it back on the

@@ -86,6 +86,14 @@ type Principal struct {
 	UserID    string // the user an app acts for; for stations the approving admin
 	Serial    string // for stations: the hardware serial sent at enrollment
 	Expiry    time.Time
+	// TokenID, IssuedAt and Generation identify this access token; Generation grows with every
+	// token the server issues, so the broker can tell a station's newest token from a stolen
+	// older one even when the clock has not moved.
+	TokenID    string
+	IssuedAt   time.Time
+	Generation uint64
+	// Enrollment names the grant (refresh-token family) a station token descends from.
+	Enrollment string
 }
 
 // Server is the authorization server.
@@ -243,6 +251,14 @@ func (s *Server) StationBySerial(serial string) (string, bool) {
 	return id, ok
 }
 
+// SerialOf returns the hardware serial a station enrolled with.
+func (s *Server) SerialOf(stationID string) (string, bool) {
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	serial, ok := s.store.stations[stationID]
+	return serial, ok
+}
+
 // Users returns the configured users, for pickers.
 func (s *Server) Users() []User { return append([]User(nil), s.userList...) }
 
@@ -356,9 +372,9 @@ func (s *Server) Verify(_ context.Context, accessToken string) (Principal, error
 	case a.subject != c.Subject:
 		return Principal{}, fmt.Errorf("%w: subject mismatch", ErrInvalidToken)
 	}
-	p := Principal{Kind: a.kind, UserID: a.userID, Expiry: a.expires}
+	p := Principal{Kind: a.kind, UserID: a.userID, Expiry: a.expires, TokenID: c.ID, IssuedAt: a.issued, Generation: a.gen}
 	if a.kind == KindStation {
-		p.StationID, p.Serial = a.fam.stationID, a.fam.serial
+		p.StationID, p.Serial, p.Enrollment = a.fam.stationID, a.fam.serial, a.fam.id
 	}
 	return p, nil
 }

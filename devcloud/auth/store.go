@@ -78,6 +78,8 @@ type accessRec struct {
 	kind    string
 	subject string
 	userID  string
+	issued  time.Time // by the injected clock
+	gen     uint64    // issue order: a frozen test clock cannot order tokens, this can
 	expires time.Time
 }
 
@@ -93,6 +95,7 @@ type store struct {
 	stations  map[string]string      // station id -> serial
 	refresh   map[string]*refreshRec
 	access    map[string]*accessRec // by token id (jti)
+	gen       uint64                // access tokens issued so far
 }
 
 func newStore(srv *Server, key *ecdsa.PrivateKey) *store {
@@ -305,6 +308,8 @@ func (s *store) CreateAccessToken(_ context.Context, req op.TokenRequest) (strin
 		return "", time.Time{}, fmt.Errorf("auth: unexpected access token request %T", req)
 	}
 	id := randomID(16)
+	s.gen++
+	a.issued, a.gen = now, s.gen
 	a.expires = now.Add(s.srv.accessTTL)
 	s.access[id] = a
 	return id, a.expires, nil
@@ -360,7 +365,8 @@ func (s *store) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequ
 	s.refresh[rt] = &next
 	id := randomID(16)
 	exp := now.Add(s.srv.accessTTL)
-	s.access[id] = &accessRec{fam: next.fam, kind: next.fam.kind, subject: next.subject, userID: next.fam.userID, expires: exp}
+	s.gen++
+	s.access[id] = &accessRec{fam: next.fam, kind: next.fam.kind, subject: next.subject, userID: next.fam.userID, issued: now, gen: s.gen, expires: exp}
 	return id, rt, exp, nil
 }
 
