@@ -79,8 +79,19 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 	c := &Cloud{Seed: opt.Seed, URL: "http://" + opt.HTTP.Addr().String()}
 
 	var users []auth.User
-	for _, u := range opt.Seed.Users {
-		users = append(users, auth.User{ID: u.ID, Name: u.Name})
+	for i, u := range opt.Seed.Users {
+		au := auth.User{ID: u.ID, Name: u.Name, PasswordHash: []byte(u.PasswordHash)}
+		if u.PasswordHash == "" {
+			if u.Password == "" {
+				opt.Seed.Users[i].Password = randomHex(16)
+			}
+			h, err := auth.HashGeneratedPassword(opt.Seed.Users[i].Password)
+			if err != nil {
+				return nil, fmt.Errorf("devcloud: users[%d]: %w", i, err)
+			}
+			au.PasswordHash = h
+		}
+		users = append(users, au)
 	}
 	var apps []auth.App
 	for i, a := range opt.Seed.Apps {

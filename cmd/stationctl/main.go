@@ -30,8 +30,8 @@ commands:
            get an access token for an external app (client_credentials grant)
   submit   --cloud URL --token TOKEN --title TITLE --format LAYOUT DATAFILE
            submit a print job (Submit Print Job API); it is held until its owner taps a badge
-  approve  --cloud URL --user USER CODE
-           approve a station's pairing code as USER (devcloud)
+  approve  --cloud URL --user USER [--password PASSWORD] CODE
+           approve a station's pairing code as USER (devcloud; password or $STATIONCTL_PASSWORD)
   tap      [--station URL] UIDHEX
            tap a badge on a simulated station (stationd --sim)
 `
@@ -134,18 +134,20 @@ func approveCmd(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("approve", flag.ContinueOnError)
 	cloud := fs.String("cloud", "http://127.0.0.1:8780", "cloud base URL")
 	user := fs.String("user", "", "user who approves")
+	password := fs.String("password", os.Getenv("STATIONCTL_PASSWORD"), "the user's password (or $STATIONCTL_PASSWORD)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if fs.NArg() != 1 || *user == "" {
-		return fmt.Errorf("%w: approve needs --user and one CODE", errUsage)
+	if fs.NArg() != 1 || *user == "" || *password == "" {
+		return fmt.Errorf("%w: approve needs --user, --password (or $STATIONCTL_PASSWORD) and one CODE", errUsage)
 	}
-	b, _ := json.Marshal(map[string]string{"user_code": fs.Arg(0), "user": *user})
+	b, _ := json.Marshal(map[string]string{"user_code": fs.Arg(0)})
 	req, err := http.NewRequest(http.MethodPost, strings.TrimRight(*cloud, "/")+"/device/approve", bytes.NewReader(b))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth(*user, *password)
 	return call(req, http.StatusOK, out)
 }
 

@@ -82,14 +82,24 @@ func TestTokenSubmitApprove(t *testing.T) {
 	if da.UserCode == "" {
 		t.Fatal("no user code")
 	}
+	alice, err := c.Seed.UserByID("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run("approve", []string{"--cloud", c.URL, "--user", "alice", "--password", "guess", da.UserCode}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("approve with a wrong password: %v", err)
+	}
+	if err := run("approve", []string{"--cloud", c.URL, "--user", "alice", da.UserCode}, &bytes.Buffer{}); !errors.Is(err, errUsage) {
+		t.Fatalf("approve without a password: %v", err)
+	}
 	out.Reset()
-	if err := run("approve", []string{"--cloud", c.URL, "--user", "alice", da.UserCode}, &out); err != nil {
+	if err := run("approve", []string{"--cloud", c.URL, "--user", "alice", "--password", alice.Password, da.UserCode}, &out); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "approved") {
 		t.Fatalf("approve answered %s", out.String())
 	}
-	if err := run("approve", []string{"--cloud", c.URL, "--user", "alice", "NOPE-NOPE"}, &bytes.Buffer{}); err == nil {
+	if err := run("approve", []string{"--cloud", c.URL, "--user", "alice", "--password", alice.Password, "NOPE-NOPE"}, &bytes.Buffer{}); err == nil {
 		t.Fatal("an unknown code was approved")
 	}
 }

@@ -54,8 +54,12 @@ var (
 	ErrAlreadyDecided  = errors.New("auth: device authorization already approved or denied")
 )
 
-// User is a person who can approve stations and own applications.
-type User struct{ ID, Name string }
+// User is a person who can approve stations and own applications. Without a PasswordHash
+// (bcrypt, see HashPassword) the user cannot sign in and so cannot approve anything.
+type User struct {
+	ID, Name     string
+	PasswordHash []byte
+}
 
 // App is a confidential client of the Submit Print Job API acting for UserID.
 type App struct{ ClientID, Secret, UserID string }
@@ -106,10 +110,11 @@ type Server struct {
 	now                                            func() time.Time
 	log                                            *slog.Logger
 
-	store  *store
-	op     *op.Provider
-	faults faults
-	mux    *http.ServeMux
+	store    *store
+	sessions sessions
+	op       *op.Provider
+	faults   faults
+	mux      *http.ServeMux
 }
 
 // Endpoint paths relative to the issuer.
@@ -120,6 +125,8 @@ const (
 	pathDevice    = "/device"
 	pathApprove   = "/device/approve"
 	pathDeny      = "/device/deny"
+	pathLogin     = "/device/login"
+	pathLogout    = "/device/logout"
 )
 
 // New validates opt and builds the server. It does not listen; mount Handler.
@@ -158,6 +165,11 @@ func New(opt Options) (*Server, error) {
 		}
 		if _, dup := s.users[usr.ID]; dup {
 			return nil, fmt.Errorf("auth: Options.Users[%d].ID %q: duplicate", i, usr.ID)
+		}
+		if len(usr.PasswordHash) > 0 {
+			if err := CheckPasswordHash(usr.PasswordHash); err != nil {
+				return nil, fmt.Errorf("auth: Options.Users[%d].PasswordHash: %w", i, err)
+			}
 		}
 		s.users[usr.ID] = usr
 	}
@@ -215,7 +227,10 @@ func New(opt Options) (*Server, error) {
 	s.mux.Handle("/oauth/", s.op)
 	s.mux.HandleFunc("POST "+pathDeviceReq, s.handleDeviceRequest)
 	s.mux.HandleFunc("POST "+pathToken, s.handleToken)
+	s.sessions.m = map[string]*session{}
 	s.mux.HandleFunc(pathDevice, s.handleDevicePage)
+	s.mux.HandleFunc("POST "+pathLogin, s.handleLogin)
+	s.mux.HandleFunc("POST "+pathLogout, s.handleLogout)
 	s.mux.HandleFunc("POST "+pathApprove, s.handleApprove)
 	s.mux.HandleFunc("POST "+pathDeny, s.handleDeny)
 	return s, nil
@@ -231,7 +246,7 @@ func orDefault(d, def time.Duration) time.Duration {
 // Handler serves every auth endpoint and the approval page. Only the paths
 // below are claimed, so it can be mounted at "/" next to other APIs:
 // /.well-known/openid-configuration, /oauth/..., /device, /device/approve,
-// /device/deny.
+// /device/deny, /device/login, /device/logout.
 func (s *Server) Handler() http.Handler { return s.mux }
 
 // Issuer returns the issuer URL.
