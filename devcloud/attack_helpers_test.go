@@ -156,7 +156,7 @@ func mqttString(b *bytes.Buffer, s []byte) {
 func (r rawConnect) packet() []byte {
 	var body bytes.Buffer
 	mqttString(&body, []byte("MQTT"))
-	body.WriteByte(4) // protocol level 3.1.1
+	body.WriteByte(4)   // protocol level 3.1.1
 	flags := byte(0x02) // clean session
 	if r.user != "" {
 		flags |= 0x80
@@ -236,7 +236,7 @@ type client struct {
 func connect(t *testing.T, addr, clientID, user, pass string) (*client, error) {
 	t.Helper()
 	c := &client{msgs: make(chan paho.Message, 100), lost: make(chan error, 10)}
-	o := paho.NewClientOptions().AddBroker("tcp://"+addr).SetClientID(clientID).SetUsername(user).SetPassword(pass).
+	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(clientID).SetUsername(user).SetPassword(pass).
 		SetProtocolVersion(4).SetCleanSession(true).SetAutoReconnect(false).SetConnectRetry(false).SetOrderMatters(false).
 		SetConnectTimeout(waitFor).SetWriteTimeout(waitFor).SetKeepAlive(30 * time.Second).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { c.msgs <- m }).
