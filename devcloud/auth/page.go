@@ -41,7 +41,7 @@ button.link{font-size:1rem;min-height:44px;border:none;text-decoration:underline
 <form method="post" action="/device/login">
 <input type="hidden" name="csrf_token" value="{{.CSRF}}">
 <input type="hidden" name="user_code" value="{{.UserCode}}">
-{{if .UserCode}}<p>Sign in to approve the station showing <span class="code">{{.UserCode}}</span>.</p>{{else}}<p>Sign in to approve a label station.</p>{{end}}
+{{if .UserCode}}<p>Sign in to approve the station showing this code:</p><p class="code">{{.UserCode}}</p>{{else}}<p>Sign in to approve a label station.</p>{{end}}
 <label for="user">User</label>
 <input type="text" id="user" name="user" autocomplete="username" autocapitalize="none" required autofocus>
 <label for="password">Password</label>
