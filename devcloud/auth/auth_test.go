@@ -540,6 +540,15 @@ func TestSignIn(t *testing.T) {
 	if set == nil || !set.HttpOnly || set.SameSite != http.SameSiteLaxMode || set.Path != "/device" || set.Secure {
 		t.Fatalf("session cookie over plain http = %+v", set)
 	}
+	// The page cannot be framed (a hidden frame could steal the click on Approve).
+	resp, err := http.Get(f.url + "/device")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("X-Frame-Options") != "DENY" || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+		t.Errorf("framing headers: %v", resp.Header)
+	}
 	// An unknown code is said in words.
 	st, page = b.get(f.url + "/device?user_code=BBBB-BBBB")
 	if st != http.StatusNotFound || !strings.Contains(page, "No station is waiting for the code BBBB-BBBB") || strings.Contains(page, "auth:") {
