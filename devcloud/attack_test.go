@@ -307,6 +307,16 @@ func TestAttackClientIDTakeover(t *testing.T) {
 		t.Errorf("takeover refusal not logged with station and address:\n%s", logs)
 	}
 
+	var events []broker.Refusal
+	for _, r := range e.c.Refusals() {
+		if r.Kind == broker.RefusedTakeover {
+			events = append(events, r)
+		}
+	}
+	if len(events) != 2 || events[0].Station != a.id || events[0].Client != a.id || !strings.HasPrefix(events[0].Remote, "127.0.0.1:") || events[0].Reason == "" {
+		t.Errorf("fleet manager's takeover events = %+v", events)
+	}
+
 	// The station itself, after a half-open connection, refreshes and comes back: a newer token
 	// replaces the stale session.
 	a = e.refreshed(a)

@@ -52,8 +52,30 @@ type Cloud struct {
 	httpSrv   *http.Server
 	brokerOpt broker.Options
 
-	mu     sync.Mutex
-	groups map[string][]string // set by SetGroups, by station id
+	mu       sync.Mutex
+	groups   map[string][]string // set by SetGroups, by station id
+	refusals []broker.Refusal    // the latest maxRefusals
+}
+
+// maxRefusals bounds the broker refusals kept for the fleet manager: a station hammering the
+// broker must not grow the cloud's memory.
+const maxRefusals = 1000
+
+func (c *Cloud) recordRefusal(r broker.Refusal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.refusals) == maxRefusals {
+		c.refusals = append(c.refusals[:0], c.refusals[1:]...)
+	}
+	c.refusals = append(c.refusals, r)
+}
+
+// Refusals returns what the embedded broker refused stations (refused wills, takeovers,
+// publishes and subscriptions), oldest first: the fleet manager's security events.
+func (c *Cloud) Refusals() []broker.Refusal {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.refusals)
 }
 
 func randomHex(n int) string {
@@ -126,7 +148,8 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 				}
 				return broker.Claims{StationID: p.StationID, ID: p.TokenID, IssuedAt: p.IssuedAt, Generation: p.Generation}, nil
 			},
-			Groups: c.GroupsOf,
+			Groups:    c.GroupsOf,
+			OnRefusal: c.recordRefusal,
 		}
 		b, err := broker.Start(c.brokerOpt)
 		if err != nil {

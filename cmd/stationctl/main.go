@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"labelstation/devcloud"
+	"labelstation/devcloud/auth"
 )
 
 const usage = `usage: stationctl COMMAND [flags] [args]
@@ -32,6 +34,8 @@ commands:
            submit a print job (Submit Print Job API); it is held until its owner taps a badge
   approve  --cloud URL --user USER [--password PASSWORD] CODE
            approve a station's pairing code as USER (devcloud; password or $STATIONCTL_PASSWORD)
+  hash-password
+           read a password on stdin, print its bcrypt hash (devcloud seed password_hash)
   tap      [--station URL] UIDHEX
            tap a badge on a simulated station (stationd --sim)
 `
@@ -65,6 +69,8 @@ func run(cmd string, args []string, out io.Writer) error {
 		return approveCmd(args, out)
 	case "tap":
 		return tapCmd(args, out)
+	case "hash-password":
+		return hashPasswordCmd(args, out)
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return nil
@@ -149,6 +155,30 @@ func approveCmd(args []string, out io.Writer) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.SetBasicAuth(*user, *password)
 	return call(req, http.StatusOK, out)
+}
+
+// stdin is where hash-password reads; tests replace it.
+var stdin io.Reader = os.Stdin
+
+// hashPasswordCmd reads the password from stdin, so it stays out of shell history and ps.
+func hashPasswordCmd(args []string, out io.Writer) error {
+	if len(args) != 0 {
+		return fmt.Errorf("%w: hash-password takes the password on stdin", errUsage)
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if len(pw) < 12 {
+		return errors.New("hash-password: want a password of at least 12 characters on stdin")
+	}
+	h, err := auth.HashPassword(pw)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(out, string(h))
+	return err
 }
 
 func tapCmd(args []string, out io.Writer) error {

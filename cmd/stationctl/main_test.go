@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"image"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"labelstation/devcloud"
+	"labelstation/devcloud/auth"
 	"labelstation/devcloud/seed"
 	displaysim "labelstation/display/sim"
 )
@@ -129,5 +131,26 @@ func TestUsage(t *testing.T) {
 	}
 	if err := run("tap", nil, &bytes.Buffer{}); !errors.Is(err, errUsage) {
 		t.Fatalf("tap without a UID: %v", err)
+	}
+}
+
+func TestHashPassword(t *testing.T) {
+	defer func(r io.Reader) { stdin = r }(stdin)
+	stdin = strings.NewReader("a long enough secret\n")
+	var out bytes.Buffer
+	if err := run("hash-password", nil, &out); err != nil {
+		t.Fatal(err)
+	}
+	h := strings.TrimSpace(out.String())
+	srv, err := auth.New(auth.Options{Issuer: "http://127.0.0.1:1", Users: []auth.User{{ID: "alice", PasswordHash: []byte(h)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.SignIn("alice", "a long enough secret"); err != nil {
+		t.Fatalf("the printed hash does not check the password: %v", err)
+	}
+	stdin = strings.NewReader("short\n")
+	if err := run("hash-password", nil, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "12 characters") {
+		t.Fatalf("short password: %v", err)
 	}
 }
