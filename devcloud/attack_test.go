@@ -329,4 +329,24 @@ func TestAttackClientIDTakeover(t *testing.T) {
 	back.subscribe(t, protocol.StationFilter(a.id))
 	svc.publish(t, st(a.id, protocol.LeafJob), false, "new session")
 	back.until(t, st(a.id, protocol.LeafJob), "new session")
+
+	// A is enrolled again (reset by an admin): its new enrollment replaces the session of the
+	// old one, and a thief refreshing the old, stolen grant cannot take it back.
+	renewed := e.enroll("ATTACK-A")
+	if renewed.id != a.id {
+		t.Fatalf("re-enrolled with a new id %s", renewed.id)
+	}
+	current := mustConnect(t, tg.addr, a.id, a.id, renewed.access)
+	select {
+	case <-back.lost:
+	case <-current.lost:
+		t.Fatal("the new enrollment's session was dropped")
+	}
+	thief := e.refreshed(a) // a newer token, but of the old enrollment
+	if _, err := connect(t, tg.addr, a.id, a.id, thief.access); err == nil {
+		t.Fatal("a fresh token of the old enrollment took over the new enrollment's session")
+	}
+	current.subscribe(t, protocol.StationFilter(a.id))
+	svc.publish(t, st(a.id, protocol.LeafJob), false, "re-enrolled")
+	current.until(t, st(a.id, protocol.LeafJob), "re-enrolled")
 }

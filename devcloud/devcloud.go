@@ -146,7 +146,8 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 				if p.Kind != auth.KindStation {
 					return broker.Claims{}, fmt.Errorf("devcloud: token of a %s, not a station", p.Kind)
 				}
-				return broker.Claims{StationID: p.StationID, ID: p.TokenID, IssuedAt: p.IssuedAt, Generation: p.Generation}, nil
+				return broker.Claims{StationID: p.StationID, ID: p.TokenID, IssuedAt: p.IssuedAt, Generation: p.Generation,
+					Enrollment: p.Enrollment, EnrollmentSeq: p.EnrollmentSeq}, nil
 			},
 			Groups:    c.GroupsOf,
 			OnRefusal: c.recordRefusal,

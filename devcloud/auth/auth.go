@@ -96,8 +96,10 @@ type Principal struct {
 	TokenID    string
 	IssuedAt   time.Time
 	Generation uint64
-	// Enrollment names the grant (refresh-token family) a station token descends from.
-	Enrollment string
+	// Enrollment names the grant (refresh-token family) a station token descends from;
+	// EnrollmentSeq orders a station's enrollments, later ones larger.
+	Enrollment    string
+	EnrollmentSeq uint64
 }
 
 // Server is the authorization server.
@@ -389,7 +391,7 @@ func (s *Server) Verify(_ context.Context, accessToken string) (Principal, error
 	}
 	p := Principal{Kind: a.kind, UserID: a.userID, Expiry: a.expires, TokenID: c.ID, IssuedAt: a.issued, Generation: a.gen}
 	if a.kind == KindStation {
-		p.StationID, p.Serial, p.Enrollment = a.fam.stationID, a.fam.serial, a.fam.id
+		p.StationID, p.Serial, p.Enrollment, p.EnrollmentSeq = a.fam.stationID, a.fam.serial, a.fam.id, a.fam.seq
 	}
 	return p, nil
 }

@@ -54,6 +54,7 @@ type deviceAuth struct {
 // rotated token revokes the whole family (OAuth 2.0 Security BCP §4.14.2).
 type family struct {
 	id        string
+	seq       uint64 // enrollment order: a later enrollment of a station has a larger seq
 	kind      string // "station" | "user"
 	stationID string
 	userID    string
@@ -96,6 +97,7 @@ type store struct {
 	refresh   map[string]*refreshRec
 	access    map[string]*accessRec // by token id (jti)
 	gen       uint64                // access tokens issued so far
+	famSeq    uint64                // station enrollments so far
 }
 
 func newStore(srv *Server, key *ecdsa.PrivateKey) *store {
@@ -321,7 +323,8 @@ func (s *store) consumeDeviceLocked(r *op.DeviceAuthorizationState) (*family, er
 	for _, d := range s.devices {
 		if d.done && !d.consumed && d.stationID == r.Subject && d.clientID == r.ClientID {
 			d.consumed = true
-			return &family{id: randomID(8), kind: KindStation, stationID: d.stationID, userID: d.approvedBy, serial: d.serial}, nil
+			s.famSeq++
+			return &family{id: randomID(8), seq: s.famSeq, kind: KindStation, stationID: d.stationID, userID: d.approvedBy, serial: d.serial}, nil
 		}
 	}
 	return nil, oidc.ErrInvalidGrant().WithDescription("device code already used")

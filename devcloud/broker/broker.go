@@ -42,15 +42,24 @@ type Claims struct {
 	ID         string
 	IssuedAt   time.Time
 	Generation uint64
+	// Enrollment names the grant the token descends from (the refresh-token family of one
+	// device-flow approval); EnrollmentSeq orders a station's enrollments. Both optional.
+	Enrollment    string
+	EnrollmentSeq uint64
 }
 
-// newerThan reports whether c provably was issued after old. Tokens that cannot be ordered are
-// not newer: a thief replaying the live token gains nothing.
-func (c Claims) newerThan(old Claims) bool {
-	if c.Generation != 0 && old.Generation != 0 {
-		return c.Generation > old.Generation
+// mayReplace reports whether a connection with c may take over a live session that
+// authenticated with live: a newer token of the same enrollment, or a token of a later
+// enrollment. Tokens that cannot be ordered may not: a thief replaying the live token, or
+// refreshing a stolen grant the station has since been re-enrolled past, gains nothing.
+func (c Claims) mayReplace(live Claims) bool {
+	if c.Enrollment != "" && live.Enrollment != "" && c.Enrollment != live.Enrollment {
+		return c.EnrollmentSeq != 0 && live.EnrollmentSeq != 0 && c.EnrollmentSeq > live.EnrollmentSeq
 	}
-	return !c.IssuedAt.IsZero() && !old.IssuedAt.IsZero() && c.IssuedAt.After(old.IssuedAt)
+	if c.Generation != 0 && live.Generation != 0 {
+		return c.Generation > live.Generation
+	}
+	return !c.IssuedAt.IsZero() && !live.IssuedAt.IsZero() && c.IssuedAt.After(live.IssuedAt)
 }
 
 // ClaimsVerifier is a Verifier that also says when the token was issued, so the broker can let a
@@ -63,7 +72,8 @@ type Options struct {
 	// flag that chose it.
 	Listener net.Listener
 	// Verify or VerifyClaims (preferred when both are set) checks station tokens. With Verify
-	// alone no token is provably newer, so a live session is never taken over.
+	// alone no token is provably newer, so a live session is never taken over; it ends with the
+	// keep-alive timeout (1.5 × the client's keep-alive) if the station's connection is dead.
 	Verify       Verifier
 	VerifyClaims ClaimsVerifier
 	// Groups returns the fleet groups a station belongs to, asked at every SUBSCRIBE to a group
@@ -236,7 +246,7 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if old, ok := h.live[cl.ID]; ok && !old.cl.Closed() && !c.newerThan(old.claims) {
+	if old, ok := h.live[cl.ID]; ok && !old.cl.Closed() && !c.mayReplace(old.claims) {
 		// Counted and logged outside the lock would race with a third connection; cheap enough here.
 		r := refusal(RefusedTakeover, cl, "", fmt.Sprintf("station is connected from %s with a token not older than this one", old.cl.Net.Remote))
 		h.mu.Unlock()

@@ -68,7 +68,7 @@ func TestStationMayPublish(t *testing.T) {
 	}
 }
 
-func TestClaimsNewerThan(t *testing.T) {
+func TestClaimsMayReplace(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, tt := range []struct {
 		name     string
@@ -81,9 +81,13 @@ func TestClaimsNewerThan(t *testing.T) {
 		{"later iat, no generations", Claims{IssuedAt: t0.Add(time.Second)}, Claims{IssuedAt: t0}, true},
 		{"same iat, no generations", Claims{ID: "b", IssuedAt: t0}, Claims{ID: "a", IssuedAt: t0}, false},
 		{"nothing to compare", Claims{StationID: "st-a"}, Claims{StationID: "st-a"}, false},
+		{"newer token of the same enrollment", Claims{Enrollment: "e1", EnrollmentSeq: 1, Generation: 9}, Claims{Enrollment: "e1", EnrollmentSeq: 1, Generation: 8}, true},
+		{"newer token of an older enrollment", Claims{Enrollment: "e1", EnrollmentSeq: 1, Generation: 9}, Claims{Enrollment: "e2", EnrollmentSeq: 2, Generation: 8}, false},
+		{"token of a later enrollment", Claims{Enrollment: "e2", EnrollmentSeq: 2, Generation: 9}, Claims{Enrollment: "e1", EnrollmentSeq: 1, Generation: 8}, true},
+		{"other enrollment, no order", Claims{Enrollment: "e2", Generation: 9}, Claims{Enrollment: "e1", Generation: 8}, false},
 	} {
-		if got := tt.new.newerThan(tt.old); got != tt.want {
-			t.Errorf("%s: newerThan = %v, want %v", tt.name, got, tt.want)
+		if got := tt.new.mayReplace(tt.old); got != tt.want {
+			t.Errorf("%s: mayReplace = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }
