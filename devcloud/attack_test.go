@@ -40,8 +40,9 @@ const marker = "lrs/v1/st/marker/job"
 func st(id, leaf string) string { return protocol.StationTopic(id, leaf) }
 
 // attackWillInjection: A connects with a last will aimed at B's job or config topic (or at
-// something else it may not publish) and drops the connection. Nothing may reach B.
-func attackWillInjection(t *testing.T, tg target) {
+// something else it may not publish) and drops the connection. Nothing may reach B. It returns
+// how many of the CONNECTs the broker accepted.
+func attackWillInjection(t *testing.T, tg target) (accepted, tried int) {
 	A, B := tg.a.user, tg.b.user
 	obs := mustConnect(t, tg.addr, "observer", tg.svc.user, tg.svc.pass)
 	obs.subscribe(t, "lrs/v1/#")
@@ -70,7 +71,9 @@ func attackWillInjection(t *testing.T, tg target) {
 		rc := at.rc
 		rc.clientID, rc.user, rc.pass = A, A, tg.a.pass
 		code, conn := rc.dial(t, tg.addr)
+		tried++
 		if code == 0 {
+			accepted++
 			if tg.strictWill {
 				t.Errorf("will %s: CONNECT accepted, want refused", at.name)
 			}
@@ -102,6 +105,7 @@ func attackWillInjection(t *testing.T, tg target) {
 			t.Errorf("an injected will is retained: %s", describe([]paho.Message{m}))
 		}
 	}
+	return accepted, tried
 }
 
 // attackRetainedInjection: A publishes retained config and jobs onto B's and its own cloud →

@@ -140,7 +140,8 @@ func mosquittoTarget(t *testing.T) target {
 // TestMosquittoAttackWillInjection: Mosquitto 2.0 accepts the CONNECT with a forbidden will
 // but checks the ACL when the will is due and drops it; nothing reaches B.
 func TestMosquittoAttackWillInjection(t *testing.T) {
-	attackWillInjection(t, mosquittoTarget(t))
+	accepted, tried := attackWillInjection(t, mosquittoTarget(t))
+	t.Logf("Mosquitto accepted %d of %d CONNECTs with a forbidden will; none of the wills was published", accepted, tried)
 }
 
 func TestMosquittoAttackRetainedConfigInjection(t *testing.T) {

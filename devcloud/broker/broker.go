@@ -245,16 +245,16 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 		}
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if old, ok := h.live[cl.ID]; ok && !old.cl.Closed() && !c.mayReplace(old.claims) {
-		// Counted and logged outside the lock would race with a third connection; cheap enough here.
-		r := refusal(RefusedTakeover, cl, "", fmt.Sprintf("station is connected from %s with a token not older than this one", old.cl.Net.Remote))
-		h.mu.Unlock()
-		h.refuse(r)
-		h.mu.Lock()
+	old, ok := h.live[cl.ID]
+	refused := ok && !old.cl.Closed() && !c.mayReplace(old.claims)
+	if !refused {
+		h.live[cl.ID] = liveSession{cl: cl, claims: c}
+	}
+	h.mu.Unlock()
+	if refused {
+		h.refuse(refusal(RefusedTakeover, cl, "", fmt.Sprintf("station is connected from %s with a token this one does not supersede", old.cl.Net.Remote)))
 		return false
 	}
-	h.live[cl.ID] = liveSession{cl: cl, claims: c}
 	return true
 }
 
