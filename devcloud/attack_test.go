@@ -193,8 +193,10 @@ func attackGroupEavesdrop(t *testing.T, tg target) {
 	svc.publish(t, st(B, protocol.LeafJob), false, "m2")
 	member.subscribe(t, protocol.StationFilter(B))
 	svc.publish(t, st(B, protocol.LeafJob), false, "m2")
+	// The retained config can come twice: mochi acknowledges a publish before it fans it out,
+	// so a subscription made just after the acknowledgement gets it live and retained.
 	got := member.until(t, st(B, protocol.LeafJob), "m2")
-	if len(got) != 2 || !strings.Contains(describe(got), "group config") || !strings.Contains(describe(got), "SECRET command") {
+	if !strings.Contains(describe(got), "group config") || !strings.Contains(describe(got), "SECRET command") {
 		t.Errorf("member B got %s, want the group's config and command", describe(got))
 	}
 }
@@ -259,7 +261,7 @@ func TestAttackGroupEavesdrop(t *testing.T) {
 	svc := mustConnect(t, tg.addr, "fleet2", tg.svc.user, tg.svc.pass)
 	svc.publish(t, protocol.GroupTopic("warehouse", protocol.LeafCmd), false, "for members")
 	svc.publish(t, st(a.id, protocol.LeafJob), false, "m")
-	if got := member.until(t, st(a.id, protocol.LeafJob), "m"); len(got) != 1 {
+	if got := member.until(t, st(a.id, protocol.LeafJob), "m"); !strings.Contains(describe(got), "for members") {
 		t.Errorf("new member A got %s", describe(got))
 	}
 	svc.publish(t, st(b.id, protocol.LeafJob), false, "m")

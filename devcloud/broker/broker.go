@@ -134,7 +134,7 @@ func Start(opt Options) (*Broker, error) {
 	h := &authHook{
 		srv: srv, verify: verify, groups: opt.Groups, onRefusal: opt.OnRefusal,
 		user: opt.ServiceUser, pass: opt.ServicePassword, log: log,
-		live: map[string]liveSession{}, counts: map[string]int{},
+		live: map[string]*liveSession{}, conns: map[*mqtt.Client]*liveSession{}, counts: map[string]int{},
 	}
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, fmt.Errorf("broker: AddHook: %w", err)
@@ -170,6 +170,8 @@ func (b *Broker) Refusals() map[string]int {
 type liveSession struct {
 	cl     *mqtt.Client
 	claims Claims
+	gone   chan struct{} // closed by OnDisconnect
+	expire bool          // set before gone is closed: the broker drops the session state
 }
 
 // authHook implements authentication and the per-station ACL.
@@ -183,7 +185,9 @@ type authHook struct {
 	log        *slog.Logger
 
 	mu     sync.Mutex
-	live   map[string]liveSession // by client id (= station id)
+	live   map[string]*liveSession       // the newest connection by client id (= station id)
+	conns  map[*mqtt.Client]*liveSession // every station connection until its OnDisconnect
+	sweep  int
 	counts map[string]int
 }
 
@@ -245,26 +249,85 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 		}
 	}
 	h.mu.Lock()
-	old, ok := h.live[cl.ID]
-	refused := ok && !old.cl.Closed() && !c.mayReplace(old.claims)
+	old := h.live[cl.ID]
+	refused := old != nil && !old.cl.Closed() && !c.mayReplace(old.claims)
 	if !refused {
-		h.live[cl.ID] = liveSession{cl: cl, claims: c}
+		s := &liveSession{cl: cl, claims: c, gone: make(chan struct{})}
+		h.live[cl.ID], h.conns[cl] = s, s
+		h.sweepLocked()
 	}
 	h.mu.Unlock()
 	if refused {
 		h.refuse(refusal(RefusedTakeover, cl, "", fmt.Sprintf("station is connected from %s with a token this one does not supersede", old.cl.Net.Remote)))
 		return false
 	}
+	if old != nil {
+		h.retire(old)
+	}
 	return true
 }
 
-// OnDisconnect forgets the live session, unless a newer connection already replaced it.
-func (h *authHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+// sweepLocked now and then drops connections that ended without OnDisconnect (the broker
+// library skips it when the CONNACK cannot be written).
+func (h *authHook) sweepLocked() {
+	if h.sweep++; h.sweep%256 != 0 {
+		return
+	}
+	for cl, s := range h.conns {
+		if cl.Closed() && time.Since(time.Unix(cl.StopTime(), 0)) > time.Minute {
+			delete(h.conns, cl)
+			if h.live[cl.ID] == s {
+				delete(h.live, cl.ID)
+			}
+		}
+	}
+}
+
+// retire ends the connection a new one replaces and waits until the broker has finished with
+// it. The broker library tears a clean session down after OnDisconnect by deleting its client
+// id, and would delete the new connection's entry if that were already in place: the new
+// connection would then receive nothing.
+func (h *authHook) retire(old *liveSession) {
+	h.srv.DisconnectClient(old.cl, packets.ErrSessionTakenOver)
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	select {
+	case <-old.gone:
+	case <-deadline.C:
+		h.log.Warn("broker: replaced session did not end", "client", old.cl.ID, "remote", old.cl.Net.Remote)
+		return
+	}
+	if !old.expire {
+		return // a persistent session stays for the new connection to inherit
+	}
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if cur, ok := h.srv.Clients.Get(old.cl.ID); !ok || cur != old.cl {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			h.log.Warn("broker: replaced session was not removed", "client", old.cl.ID)
+			return
+		}
+	}
+}
+
+// OnDisconnect forgets the connection and tells a replacement waiting in retire.
+func (h *authHook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
 	h.mu.Lock()
-	if s, ok := h.live[cl.ID]; ok && s.cl == cl {
+	s := h.conns[cl]
+	delete(h.conns, cl)
+	if s != nil && h.live[cl.ID] == s {
 		delete(h.live, cl.ID)
 	}
 	h.mu.Unlock()
+	if s != nil {
+		s.expire = expire
+		close(s.gone)
+	}
 }
 
 // OnACLCheck keeps a station to lrs/v1/st/{its id}/... (publishing only station→cloud leaves)
