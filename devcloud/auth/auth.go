@@ -232,7 +232,7 @@ func New(opt Options) (*Server, error) {
 	s.mux.Handle("/oauth/", s.op)
 	s.mux.HandleFunc("POST "+pathDeviceReq, s.handleDeviceRequest)
 	s.mux.HandleFunc("POST "+pathToken, s.handleToken)
-	s.sessions.m = map[string]*session{}
+	s.sessions.m, s.sessions.failures = map[string]*session{}, map[string]*failures{}
 	s.mux.HandleFunc(pathDevice, s.handleDevicePage)
 	s.mux.HandleFunc("POST "+pathLogin, s.handleLogin)
 	s.mux.HandleFunc("POST "+pathLogout, s.handleLogout)

@@ -564,6 +564,33 @@ func TestSignIn(t *testing.T) {
 	}
 }
 
+func TestSignInPausedAfterRepeatedWrongPasswords(t *testing.T) {
+	f := newFixture(t, nil)
+	for i := 0; i < 10; i++ {
+		if _, err := f.srv.SignIn("alice", "guess"); !errors.Is(err, auth.ErrBadPassword) {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	// Even the right password is refused now, on the page (429) and the JSON API.
+	if _, err := f.srv.SignIn("alice", alicePassword); !errors.Is(err, auth.ErrTooManyFailures) {
+		t.Fatalf("after 10 wrong passwords: %v", err)
+	}
+	b := newBrowser(t, f.url)
+	b.get(f.url + "/device")
+	st, page := b.post("/device/login", url.Values{"user": {"alice"}, "password": {alicePassword}, "csrf_token": {b.csrfFromLastPage()}})
+	if st != http.StatusTooManyRequests || !strings.Contains(page, "Too many wrong passwords") {
+		t.Fatalf("page sign-in while paused: %d %s", st, page)
+	}
+	// Other users are not affected, and the pause ends.
+	if _, err := f.srv.SignIn("bob", "x"); !errors.Is(err, auth.ErrBadPassword) {
+		t.Fatalf("bob: %v", err)
+	}
+	f.clock.Advance(15 * time.Minute)
+	if _, err := f.srv.SignIn("alice", alicePassword); err != nil {
+		t.Fatalf("after the pause: %v", err)
+	}
+}
+
 func TestSessionCookieSecureOverTLS(t *testing.T) {
 	srv, err := auth.New(auth.Options{Issuer: "https://pair.example.com", Users: []auth.User{{ID: "alice", PasswordHash: testHash(t, alicePassword)}}})
 	if err != nil {

@@ -164,6 +164,10 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, approve bool) {
 		return
 	}
 	u, err := s.SignIn(name, pass)
+	if errors.Is(err, ErrTooManyFailures) {
+		fail(http.StatusTooManyRequests, err)
+		return
+	}
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Basic realm="devcloud", charset="UTF-8"`)
 		fail(http.StatusUnauthorized, err)

@@ -230,6 +230,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := s.SignIn(strings.TrimSpace(r.PostFormValue("user")), r.PostFormValue("password"))
+	if errors.Is(err, ErrTooManyFailures) {
+		s.render(w, http.StatusTooManyRequests, pageData{View: "login", CSRF: sess.csrf, UserCode: code,
+			Message: "Too many wrong passwords for this user. Wait 15 minutes, then try again.", Error: true})
+		return
+	}
 	if err != nil {
 		s.render(w, http.StatusUnauthorized, pageData{View: "login", CSRF: sess.csrf, UserCode: code,
 			Message: "The user name or password is wrong.", Error: true})

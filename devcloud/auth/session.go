@@ -57,17 +57,55 @@ func CheckPasswordHash(h []byte) error {
 // as a wrong password.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("no such user"), bcrypt.DefaultCost)
 
+// Password guessing: after maxFailures wrong passwords for one user within failureWindow, that
+// user's sign-ins are refused until the window has passed since the first failure.
+const (
+	maxFailures   = 10
+	failureWindow = 15 * time.Minute
+)
+
+// ErrTooManyFailures is returned while a user's sign-ins are paused.
+var ErrTooManyFailures = errors.New("auth: too many wrong passwords; try again later")
+
+type failures struct {
+	n     int
+	first time.Time
+}
+
 // SignIn checks a user's password and returns the user.
 func (s *Server) SignIn(userID, password string) (User, error) {
+	now := s.now()
+	s.sessions.mu.Lock()
+	f := s.sessions.failures[userID]
+	if f != nil && now.Sub(f.first) >= failureWindow {
+		delete(s.sessions.failures, userID)
+		f = nil
+	}
+	paused := f != nil && f.n >= maxFailures
+	s.sessions.mu.Unlock()
+	if paused {
+		s.log.Warn("auth: sign-in paused after repeated wrong passwords", "user", userID)
+		return User{}, ErrTooManyFailures
+	}
 	u, ok := s.users[userID]
 	h := u.PasswordHash
 	if !ok || len(h) == 0 {
 		h = dummyHash
 	}
 	if bcrypt.CompareHashAndPassword(h, []byte(password)) != nil || !ok || len(u.PasswordHash) == 0 {
+		s.sessions.mu.Lock()
+		if f := s.sessions.failures[userID]; f != nil {
+			f.n++
+		} else if len(s.sessions.failures) < 10000 { // unknown names must not grow memory without bound
+			s.sessions.failures[userID] = &failures{n: 1, first: now}
+		}
+		s.sessions.mu.Unlock()
 		s.log.Warn("auth: sign-in refused", "user", userID)
 		return User{}, ErrBadPassword
 	}
+	s.sessions.mu.Lock()
+	delete(s.sessions.failures, userID)
+	s.sessions.mu.Unlock()
 	return u, nil
 }
 
@@ -86,8 +124,9 @@ type session struct {
 }
 
 type sessions struct {
-	mu sync.Mutex
-	m  map[string]*session // by cookie value
+	mu       sync.Mutex
+	m        map[string]*session  // by cookie value
+	failures map[string]*failures // wrong passwords by user name
 }
 
 func randomToken() string {
