@@ -39,6 +39,9 @@ func (b box) bottom() float64 { return b.Top + b.Height }
 // (390×844) and a laptop (1280×800) show it: both buttons visible without scrolling and at least
 // 44 px tall (the usual minimum touch target), stacked full-width on the phone.
 func TestApprovalPageOnPhoneAndDesktop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium twice; run without -short")
+	}
 	bin := chromium(t)
 	for _, vp := range []struct {
 		name          string
