@@ -271,6 +271,13 @@ func (r *printRun) flush(ctx context.Context) error {
 			if r.counter == nil && r.sent == 0 && errors.As(err, &se) && se.Wrote == se.Len {
 				r.unsure = true // every byte left: the printer may have it
 			}
+			// A printer that answers queries but refuses data must not turn this into a
+			// tight loop of journal writes.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(s.opt.PrinterRetry):
+			}
 			break
 		}
 		k, err := r.confirm(ctx)
