@@ -175,7 +175,7 @@ func (s *Station) printJob(ctx context.Context, e journal.Entry) (err error) {
 			if n <= done {
 				continue // confirmed before a restart
 			}
-			if n > total {
+			if cerr := e.Job.CheckLabel(n); cerr != nil {
 				// Print the labels the cloud counted, not one more.
 				if err := r.flush(ctx); err != nil {
 					return err
@@ -183,7 +183,7 @@ func (s *Station) printJob(ctx context.Context, e journal.Entry) (err error) {
 				if err := r.record(true); err != nil {
 					return err
 				}
-				return fmt.Errorf("data: more than the job's %d labels", total)
+				return fmt.Errorf("data: %w", cerr)
 			}
 			data, err := label.Render(lay, rec, target)
 			if err != nil {
