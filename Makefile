@@ -45,7 +45,7 @@ fuzz:
 run: build
 	@mkdir -p $(STATE)
 	@set -m; \
-	$(BIN)/devcloud --http $(HTTP) --mqtt $(MQTT) --seed examples/devcloud-seed.json & dc=$$!; \
+	$(BIN)/devcloud --http $(HTTP) --mqtt $(MQTT) --seed examples/devcloud-seed.json --store bolt:$(STATE)/devcloud.db & dc=$$!; \
 	trap 'kill $$dc $$st 2>/dev/null; wait' EXIT INT TERM; \
 	$(BIN)/stationd --sim --config examples/stationd.json --state $(STATE)/station \
 	  --issuer http://$(HTTP) --broker mqtt://$(MQTT) --web $(WEB) & st=$$!; \

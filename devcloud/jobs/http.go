@@ -264,7 +264,11 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		ID: newID("job_"), Title: sub.Title, Layout: sub.Layout, User: user,
 		DataFormat: string(f), Data: sub.Data, Labels: n, State: StateHeld, Created: now, Updated: now,
 	}
-	s.store.Add(j)
+	if err := s.store.Add(j); err != nil {
+		s.log.Error("jobs: store", "job", j.ID, "err", err)
+		s.fail(w, r, http.StatusInternalServerError, "server_error", "the job could not be stored; submit it again")
+		return
+	}
 	s.log.Info("jobs: held", "job", j.ID, "user", user, "layout", j.Layout, "labels", n)
 	s.reply(w, r, http.StatusCreated, j)
 }
@@ -275,7 +279,12 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusUnauthorized, "unauthorized", "%v", err)
 		return
 	}
-	jobs := s.store.List(user)
+	jobs, err := s.store.List(user)
+	if err != nil {
+		s.log.Error("jobs: store", "err", err)
+		s.fail(w, r, http.StatusInternalServerError, "server_error", "the jobs could not be read")
+		return
+	}
 	if jobs == nil {
 		jobs = []Job{}
 	}
@@ -289,6 +298,11 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j, err := s.store.Get(r.PathValue("id"))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		s.log.Error("jobs: store", "job", r.PathValue("id"), "err", err)
+		s.fail(w, r, http.StatusInternalServerError, "server_error", "the job could not be read")
+		return
+	}
 	if err != nil || j.User != user {
 		s.fail(w, r, http.StatusNotFound, "not_found", "job %q: not found", r.PathValue("id"))
 		return
