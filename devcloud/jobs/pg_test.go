@@ -64,3 +64,41 @@ func testPostgres(t *testing.T) string {
 	t.Skip(fmt.Sprintf("no PostgreSQL to test against (%v); start one on 127.0.0.1:5432 with trust auth and a database named test, or set LRS_TEST_POSTGRES=postgres://user@host:port/db", errs))
 	return ""
 }
+
+// Replicas starting together on an empty database migrate it once; the schema records each
+// migration's version.
+func TestPostgresMigrationsApplyOnce(t *testing.T) {
+	url := testPostgres(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			s, err := OpenPostgres(ctx, url)
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, _ := conn.Query(ctx, `SELECT version, name FROM schema_migrations ORDER BY version`)
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		var v int
+		var n string
+		err := r.Scan(&v, &n)
+		return fmt.Sprint(v, " ", n), err
+	})
+	if err != nil || len(got) != 1 || got[0] != "1 0001_jobs.sql" {
+		t.Fatalf("schema_migrations = %q, %v", got, err)
+	}
+}
