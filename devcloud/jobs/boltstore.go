@@ -134,7 +134,7 @@ func (s *BoltStore) Release(user, station string, ids []string, now time.Time) (
 			if err != nil {
 				return err
 			}
-			if j.User != user || j.State != StateHeld {
+			if !releasable(&j, user, station) {
 				continue
 			}
 			j.State, j.Station, j.Updated = StateReleased, station, now

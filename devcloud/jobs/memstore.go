@@ -69,7 +69,7 @@ func (s *MemStore) Release(user, station string, ids []string, now time.Time) ([
 	var out []Job
 	for _, id := range ids {
 		j, ok := s.jobs[id]
-		if !ok || j.User != user || j.State != StateHeld {
+		if !ok || !releasable(j, user, station) {
 			continue
 		}
 		j.State, j.Station, j.Updated = StateReleased, station, now

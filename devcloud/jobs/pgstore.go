@@ -200,13 +200,13 @@ func (s *PGStore) List(user string, states ...string) ([]Job, error) {
 }
 
 // Release implements Store. It is one UPDATE: when two stations race for a job, PostgreSQL
-// makes the second wait for the first's row lock and then re-checks state = 'held', which no
-// longer holds, so the job goes to exactly one of them.
+// makes the second wait for the first's row lock and then re-checks its WHERE on the row the
+// first wrote, which now names the other station, so the job goes to exactly one of them.
 func (s *PGStore) Release(user, station string, ids []string, now time.Time) ([]Job, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	rows, err := s.pool.Query(ctx, `UPDATE jobs SET state = $4, station = $3, updated = $5
-		WHERE id = ANY($1) AND user_id = $2 AND state = $6 RETURNING `+pgCols,
+		WHERE id = ANY($1) AND user_id = $2 AND (state = $6 OR state = $4 AND station = $3) RETURNING `+pgCols,
 		ids, user, station, StateReleased, now, StateHeld)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: release: %w", err)

@@ -26,6 +26,12 @@ type Options struct {
 	// ClientID is the service's MQTT client id; empty means "devcloud-jobs". Two devclouds on
 	// one broker need different ids, or they take each other's session over.
 	ClientID string
+	// ShareGroup, if set, subscribes to stations' requests as a member of this MQTT shared
+	// subscription group ($share/GROUP/...): the broker hands each request to one of the job
+	// service replicas in the group, so they run side by side on one store. Each replica then
+	// needs its own ClientID, and uses a clean session: a dead replica's queue would otherwise
+	// hold requests until it came back.
+	ShareGroup string
 	// VerifyUser checks a user's access token (Submit Print Job) and returns the user id.
 	VerifyUser func(ctx context.Context, token string) (string, error)
 	// BadgeKey keys the badge hash (protocol.BadgeHash); stations receive it in fleet config.
@@ -95,7 +101,7 @@ func (s *Service) Start(ctx context.Context) error {
 		SetClientID(s.opt.ClientID).
 		SetUsername(s.opt.Username).
 		SetPassword(s.opt.Password).
-		SetCleanSession(false).
+		SetCleanSession(s.opt.ShareGroup == "").
 		SetOrderMatters(false). // handlers publish replies; ordered handlers would deadlock paho
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
@@ -169,6 +175,9 @@ func (s *Service) subscribe(c paho.Client) {
 		protocol.AllStations(protocol.LeafConfigReported): s.onConfigReported,
 	}
 	for filter, h := range subs {
+		if s.opt.ShareGroup != "" {
+			filter = "$share/" + s.opt.ShareGroup + "/" + filter
+		}
 		t := c.Subscribe(filter, 1, h)
 		if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
 			s.log.Error("jobs: subscribe failed", "filter", filter, "err", t.Error())

@@ -61,7 +61,9 @@ type Store interface {
 	// when none), oldest first.
 	List(user string, states ...string) ([]Job, error)
 	// Release moves the user's held jobs among ids to StateReleased for station and returns
-	// them; ids that are not the user's held jobs are skipped.
+	// them; ids that are not the user's held jobs are skipped. A job already released to this
+	// same station and not yet claimed is returned again: a station that repeats a release
+	// whose reply it never heard (a replica died between storing and sending) gets its jobs.
 	Release(user, station string, ids []string, now time.Time) ([]Job, error)
 	// ApplyStatus applies a station's status report. A report from another station than the
 	// job was released to is an error; one with a sequence not above the last applied, or for
@@ -84,6 +86,11 @@ func applyStatus(j *Job, station, state string, printed, seq int, errMsg string,
 	}
 	j.lastSeq, j.State, j.Printed, j.Error, j.Updated = seq, state, printed, errMsg, now
 	return true, nil
+}
+
+// releasable reports whether Release hands j to station.
+func releasable(j *Job, user, station string) bool {
+	return j.User == user && (j.State == StateHeld || j.State == StateReleased && j.Station == station)
 }
 
 // keep reports whether j is listed for user and states.

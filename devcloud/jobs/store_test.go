@@ -89,6 +89,10 @@ func TestStoreReleaseAndIdempotentStatus(t *testing.T) {
 		if again, err := s.Release("alice", "st-2", []string{"j1"}, now); err != nil || len(again) != 0 {
 			t.Fatalf("a released job was released again: %+v, %v", again, err)
 		}
+		// The same station asking again (it never heard the reply) gets the job again.
+		if again, err := s.Release("alice", "st-1", []string{"j1"}, now); err != nil || ids(again) != "j1" || again[0].Station != "st-1" {
+			t.Fatalf("repeat of st-1's release: %+v, %v", again, err)
+		}
 		if held, err := s.List("alice", StateHeld); err != nil || len(held) != 1 || held[0].ID != "j2" {
 			t.Fatalf("held = %+v, %v", held, err)
 		}
@@ -112,6 +116,9 @@ func TestStoreReleaseAndIdempotentStatus(t *testing.T) {
 			if (err != nil) != st.wantErr || changed != st.changed {
 				t.Fatalf("step %d: changed=%v err=%v", i, changed, err)
 			}
+		}
+		if again, err := s.Release("alice", "st-1", []string{"j1"}, now); err != nil || len(again) != 0 {
+			t.Fatalf("a claimed job was released again: %+v, %v", again, err)
 		}
 		j, err := s.Get("j1")
 		if err != nil || j.State != StatePrinted || j.Printed != 3 {
@@ -208,7 +215,7 @@ func TestStoreConcurrentReleases(t *testing.T) {
 						errs = append(errs, err)
 					}
 					for _, j := range got {
-						if prev, ok := owner[j.ID]; ok {
+						if prev, ok := owner[j.ID]; ok && prev != station {
 							errs = append(errs, fmt.Errorf("job %s released to %s and %s", j.ID, prev, station))
 						}
 						owner[j.ID] = station
