@@ -61,7 +61,10 @@ func startServiceOn(t *testing.T, url string, opt Options) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt.Seed, opt.Broker, opt.Username, opt.Password, opt.BadgeKey = sd, url, "svc", "svc-secret", testBadgeKey
+	if opt.Username == "" {
+		opt.Username, opt.Password = "svc", "svc-secret"
+	}
+	opt.Seed, opt.Broker, opt.BadgeKey = sd, url, testBadgeKey
 	opt.VerifyUser = func(context.Context, string) (string, error) { return "", errors.New("unused") }
 	s, err := New(opt)
 	if err != nil {
