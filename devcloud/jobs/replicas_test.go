@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -162,6 +163,9 @@ func startMosquitto(t *testing.T, creds map[string]string) string {
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-exited
+		if t.Failed() {
+			t.Logf("mosquitto log:\n%s", log.String())
+		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -223,6 +227,11 @@ func TestReplicasShareRequests(t *testing.T) {
 		errs = append(errs, err)
 		mu.Unlock()
 	}
+	count := func() {
+		if answered.Add(1) == 300 {
+			killOnce.Do(a.kill) // mid-stream, while other stations wait on it
+		}
+	}
 	for i := range nStations {
 		id := fmt.Sprintf("st-%02d", i)
 		st := dialStation(t, url, id, creds[id])
@@ -238,9 +247,7 @@ func TestReplicasShareRequests(t *testing.T) {
 					fail(fmt.Errorf("%s lookup %d: %v %+v", id, r, err, look.Error))
 					return
 				}
-				if answered.Add(1) == 300 {
-					killOnce.Do(a.kill) // mid-stream, while other stations wait on it
-				}
+				count()
 				var ask []string
 				for k, j := range look.Jobs {
 					if k%nStations == (i+r)%nStations || k < 2 { // overlapping picks: stations race for the first jobs
@@ -254,7 +261,7 @@ func TestReplicasShareRequests(t *testing.T) {
 					fail(fmt.Errorf("%s release %d: %v %+v", id, r, err, rel.Error))
 					return
 				}
-				answered.Add(1)
+				count()
 				mu.Lock()
 				for _, j := range rel.Released {
 					if prev, ok := owner[j]; ok && prev != id {
@@ -267,7 +274,7 @@ func TestReplicasShareRequests(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if err := errors_Join(errs); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
 	if a.cmd.ProcessState == nil {
@@ -282,13 +289,6 @@ func TestReplicasShareRequests(t *testing.T) {
 		}
 	}
 	t.Logf("%d requests answered, %d repeated after no reply, %d jobs released", answered.Load(), repeats.Load(), len(owner))
-}
-
-func errors_Join(errs []error) error {
-	if len(errs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%d errors, first: %w", len(errs), errs[0])
 }
 
 func randomSecret() string {

@@ -101,7 +101,7 @@ func (s *Service) Start(ctx context.Context) error {
 		SetClientID(s.opt.ClientID).
 		SetUsername(s.opt.Username).
 		SetPassword(s.opt.Password).
-		SetCleanSession(s.opt.ShareGroup == "").
+		SetCleanSession(s.opt.ShareGroup != "").
 		SetOrderMatters(false). // handlers publish replies; ordered handlers would deadlock paho
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
