@@ -23,7 +23,7 @@ import (
 
 type flags struct {
 	HTTP, MQTT, Broker, BrokerUser, BrokerPass, Seed string
-	Store                                            string
+	Store, ShareGroup, ClientID                      string
 	AccessTTL, RefreshTTL, CodeTTL, Poll             time.Duration
 	Verbose                                          bool
 	// A second issuer whose stations the embedded broker lets in.
@@ -39,6 +39,8 @@ func main() {
 	flag.StringVar(&f.BrokerPass, "broker-pass", "", "password of the job service at the external broker (or $DEVCLOUD_BROKER_PASS)")
 	flag.StringVar(&f.Seed, "seed", "examples/devcloud-seed.json", "seed file: users, badges, API clients, layouts")
 	flag.StringVar(&f.Store, "store", "memory", "job store: memory, bolt:PATH (one file, survives restarts) or postgres://user@host:port/db (fleets, several devclouds)")
+	flag.StringVar(&f.ShareGroup, "share-group", "", "with --broker: take stations' requests as one replica of this shared subscription group (docs/deploy.md)")
+	flag.StringVar(&f.ClientID, "client-id", "", "MQTT client id of the job service (default devcloud-jobs); each replica needs its own")
 	flag.DurationVar(&f.AccessTTL, "access-ttl", time.Hour, "access token lifetime")
 	flag.DurationVar(&f.RefreshTTL, "refresh-ttl", 30*24*time.Hour, "refresh token lifetime")
 	flag.DurationVar(&f.CodeTTL, "code-ttl", 10*time.Minute, "device code lifetime (RFC 8628 expires_in)")
@@ -98,7 +100,7 @@ func run(f flags, out io.Writer) error {
 		return err
 	}
 	opt := devcloud.Options{
-		HTTP: httpLn, Seed: sd, Logger: log, Store: store,
+		HTTP: httpLn, Seed: sd, Logger: log, Store: store, ShareGroup: f.ShareGroup, ServiceClientID: f.ClientID,
 		AccessTTL: f.AccessTTL, RefreshTTL: f.RefreshTTL, DeviceCodeTTL: f.CodeTTL, PollEvery: f.Poll,
 	}
 	if f.ExternalIssuer != "" {
