@@ -16,7 +16,7 @@ import (
 // testPostgres creates a throw-away database on the PostgreSQL named by $LRS_TEST_POSTGRES
 // (default: 127.0.0.1:5432, trust auth as postgres or root, database test), drops it when the
 // test ends, and returns its URL. It skips the test when no server answers.
-func testPostgres(t *testing.T) string {
+func testPostgres(t testing.TB) string {
 	t.Helper()
 	bases := []string{os.Getenv("LRS_TEST_POSTGRES")}
 	if bases[0] == "" {

@@ -16,13 +16,13 @@ import (
 type storeKind struct {
 	name    string
 	durable bool
-	open    func(t *testing.T) (s Store, reopen func(Store) Store)
+	open    func(t testing.TB) (s Store, reopen func(Store) Store)
 }
 
 func storeKinds() []storeKind {
 	return []storeKind{
-		{"memory", false, func(t *testing.T) (Store, func(Store) Store) { return NewMemStore(), nil }},
-		{"bolt", true, func(t *testing.T) (Store, func(Store) Store) {
+		{"memory", false, func(t testing.TB) (Store, func(Store) Store) { return NewMemStore(), nil }},
+		{"bolt", true, func(t testing.TB) (Store, func(Store) Store) {
 			path := filepath.Join(t.TempDir(), "jobs.db")
 			open := func() Store {
 				s, err := OpenBolt(path)
@@ -39,7 +39,7 @@ func storeKinds() []storeKind {
 				return open()
 			}
 		}},
-		{"postgres", true, func(t *testing.T) (Store, func(Store) Store) {
+		{"postgres", true, func(t testing.TB) (Store, func(Store) Store) {
 			url := testPostgres(t)
 			open := func() Store {
 				s, err := OpenPostgres(context.Background(), url)
@@ -319,5 +319,48 @@ func TestOpenSpec(t *testing.T) {
 	defer s.Close()
 	if _, ok := s.(*BoltStore); !ok {
 		t.Fatalf("bolt: opened %T", s)
+	}
+}
+
+// A second process on the same bolt file gets an error instead of hanging.
+func TestBoltStoreRefusesSecondOpener(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jobs.db")
+	s, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s2, err := OpenBolt(path); err == nil {
+		s2.Close()
+		t.Fatal("a second OpenBolt of a file in use succeeded")
+	}
+}
+
+// BenchmarkStoreLookupRelease: one badge tap's store work, a lookup of the user's held jobs (10)
+// and the release of one of them, plus the submission that keeps 10 held, per store.
+func BenchmarkStoreLookupRelease(b *testing.B) {
+	for _, k := range storeKinds() {
+		b.Run(k.name, func(b *testing.B) {
+			s, _ := k.open(b)
+			add := func(i int) {
+				if err := s.Add(Job{ID: fmt.Sprintf("j%08d", i), User: "alice", State: StateHeld, Created: t0.Add(time.Duration(i)), Updated: t0}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for i := range 10 {
+				add(i)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				add(10 + i)
+				held, err := s.List("alice", StateHeld)
+				if err != nil || len(held) != 11 {
+					b.Fatalf("lookup: %d held, %v", len(held), err)
+				}
+				if got, err := s.Release("alice", "st-1", []string{held[0].ID}, t0); err != nil || len(got) != 1 {
+					b.Fatalf("release: %v %v", got, err)
+				}
+			}
+		})
 	}
 }
