@@ -24,6 +24,7 @@ func renderCmd(args []string) error {
 	raster := fs.Bool("raster", false, "zpl/tspl: send a 1-bit image instead of native commands")
 	formatFlag := fs.String("format", "", "data format (csv, json, xml, xlsx); default from the file extension")
 	sheet := fs.String("sheet", "", "xlsx: sheet name (default: the first sheet)")
+	charset := fs.String("charset", "", "charset of csv/json/xml data, e.g. windows-1252 or iso-8859-15 (default UTF-8, or XML's declaration)")
 	// Flags may follow the positional arguments, as in the usage line.
 	var pos []string
 	for {
@@ -47,9 +48,12 @@ func renderCmd(args []string) error {
 	if format == "" {
 		format = strings.TrimPrefix(filepath.Ext(pos[1]), ".")
 	}
-	f, err := label.ParseFormat(format)
+	f, cs, err := label.ParseDataFormat(format)
 	if err != nil {
 		return fmt.Errorf("render: %s: %w (use --format)", pos[1], err)
+	}
+	if *charset != "" {
+		cs = *charset
 	}
 	raw, err := os.ReadFile(pos[0])
 	if err != nil {
@@ -64,7 +68,7 @@ func renderCmd(args []string) error {
 		return fmt.Errorf("render: %w", err)
 	}
 	defer data.Close()
-	rr, err := label.NewRecordReader(f, data, label.ReadOptions{Sheet: *sheet})
+	rr, err := label.NewRecordReader(f, data, label.ReadOptions{Sheet: *sheet, Charset: cs})
 	if err != nil {
 		return fmt.Errorf("render: %s: %w", pos[1], err)
 	}

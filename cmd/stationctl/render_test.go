@@ -91,3 +91,28 @@ func TestRenderCmdErrors(t *testing.T) {
 		}
 	}
 }
+
+// A Windows-1252 CSV rendered with --charset carries UTF-8 to the printer;
+// without it the command refuses the file, naming the record and column.
+func TestRenderCmdCharset(t *testing.T) {
+	dir := t.TempDir()
+	lay := filepath.Join(dir, "n.json")
+	os.WriteFile(lay, []byte(`{"version":1,"id":"n","width_mm":60,"height_mm":20,"elements":[{"type":"text","x":1,"y":1,"text":"{name}"}]}`), 0o644)
+	data := filepath.Join(dir, "d.csv")
+	os.WriteFile(data, []byte("id;name\r\n1;\x93Caf\xe9\x94\r\n"), 0o644)
+	out := filepath.Join(dir, "out")
+	err := renderCmd([]string{lay, data, "--out", out, "--lang", "zpl"})
+	if err == nil || !strings.Contains(err.Error(), `record 1, column 2 "name"`) || !strings.Contains(err.Error(), "byte 0x93 at offset 11") {
+		t.Fatalf("undeclared Windows-1252: %v", err)
+	}
+	if err := renderCmd([]string{lay, data, "--out", out, "--lang", "zpl", "--charset", "windows-1252"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "n-0001.zpl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("^FD“Café”^FS")) {
+		t.Errorf("ZPL does not carry the decoded text:\n%s", b)
+	}
+}

@@ -103,6 +103,8 @@ type submission struct {
 	Layout     string
 	Data       []byte
 	DataFormat string
+	// Charset of Data from the upload part's Content-Type; data_format may name one too.
+	Charset string
 }
 
 func (s *Service) parseSubmission(r *http.Request) (submission, error) {
@@ -126,7 +128,11 @@ func (s *Service) parseSubmission(r *http.Request) (submission, error) {
 		switch {
 		case len(body.Data) == 0 || string(body.Data) == "null":
 		case json.Unmarshal(body.Data, &str) == nil:
+			// A JSON string is Unicode already: a charset in data_format does not apply.
 			sub.Data = []byte(str)
+			if f, _, err := label.ParseDataFormat(sub.DataFormat); err == nil {
+				sub.DataFormat = string(f)
+			}
 		default: // records given as JSON directly
 			sub.Data = body.Data
 			if sub.DataFormat == "" {
@@ -145,6 +151,9 @@ func (s *Service) parseSubmission(r *http.Request) (submission, error) {
 				return sub, fmt.Errorf("data: %w", err)
 			}
 			sub.Data = b
+			if _, params, err := mime.ParseMediaType(hdr.Header.Get("Content-Type")); err == nil {
+				sub.Charset = params["charset"]
+			}
 			if sub.DataFormat == "" {
 				sub.DataFormat = strings.TrimPrefix(strings.ToLower(filepath.Ext(hdr.Filename)), ".")
 			}
@@ -178,8 +187,8 @@ func sniff(b []byte) string {
 // countLabels parses and renders every record once, so malformed data — or a record the layout
 // cannot print (a missing field, letters in an EAN-13) — is refused at submission with the
 // record number, never discovered at the printer.
-func countLabels(l *label.Layout, f label.Format, data []byte) (int, error) {
-	rr, err := label.NewRecordReader(f, bytes.NewReader(data), label.ReadOptions{})
+func countLabels(l *label.Layout, f label.Format, data []byte, charset string) (int, error) {
+	rr, err := label.NewRecordReader(f, bytes.NewReader(data), label.ReadOptions{Charset: charset})
 	if err != nil {
 		return 0, err
 	}
@@ -249,13 +258,25 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 	if sub.DataFormat == "" {
 		sub.DataFormat = sniff(sub.Data)
 	}
-	f, err := label.ParseFormat(sub.DataFormat)
+	f, cs, err := label.ParseDataFormat(sub.DataFormat)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, "invalid_request", "data_format: %v", err)
 		return
 	}
-	n, err := countLabels(lay.Parsed, f, sub.Data)
+	if sub.Charset != "" {
+		if cs != "" && !strings.EqualFold(cs, sub.Charset) {
+			s.fail(w, r, http.StatusBadRequest, "invalid_request", "data: the upload says charset=%s, data_format says charset=%s", sub.Charset, cs)
+			return
+		}
+		cs = sub.Charset
+	}
+	n, err := countLabels(lay.Parsed, f, sub.Data, cs)
 	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, "invalid_request", "data: %v", err)
+		return
+	}
+	// Stations always receive UTF-8: the charset ends here.
+	if sub.Data, err = label.NormalizeUTF8(f, sub.Data, cs); err != nil {
 		s.fail(w, r, http.StatusBadRequest, "invalid_request", "data: %v", err)
 		return
 	}
