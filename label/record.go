@@ -77,6 +77,8 @@ type ReadOptions struct {
 	// ...); "" means UTF-8, or for XML its encoding declaration. Data that
 	// is not valid UTF-8 and declares no charset is refused.
 	Charset string
+	// MaxRows bounds the rows of an XLSX sheet; 0 means DefaultMaxRows.
+	MaxRows int
 	// MaxUnzipBytes bounds the unzipped size of an XLSX workbook (zip-bomb
 	// guard); 0 means DefaultMaxUnzipBytes.
 	MaxUnzipBytes int64
