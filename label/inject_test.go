@@ -250,8 +250,12 @@ func TestInjectionPNG(t *testing.T) {
 // zplWant is the decoded ^FD data injectLayout's three fields must carry:
 // the block text (a backslash doubled and newlines as "\&", as ^FB reads
 // them), the single-line text (newlines as spaces), and the QR payload
-// unchanged.
+// unchanged, or no QR field when the data is not ASCII (the symbol is
+// then a graphic carrying the UTF-8 ECI header).
 func zplWant(v string) []string {
 	block := strings.NewReplacer(`\`, `\\`, "\n", `\&`).Replace(string(visibleControls([]byte(v), true)))
+	if !isASCII(v) {
+		return []string{block, string(visibleControls([]byte(v), false))}
+	}
 	return []string{block, string(visibleControls([]byte(v), false)), "MA," + v}
 }

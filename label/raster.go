@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"image"
+	"image/color"
 	"image/png"
 	"math"
 	"strconv"
 	"sync"
 	"unicode/utf8"
 
-	"github.com/boombuler/barcode"
 	"github.com/boombuler/barcode/code128"
 	"github.com/boombuler/barcode/code39"
 	"github.com/boombuler/barcode/datamatrix"
@@ -19,6 +19,9 @@ import (
 	"github.com/boombuler/barcode/qr"
 	"github.com/ingridhq/zebrash"
 	"github.com/ingridhq/zebrash/drawers"
+	"github.com/makiuchi-d/gozxing"
+	qrdecoder "github.com/makiuchi-d/gozxing/qrcode/decoder"
+	qrencoder "github.com/makiuchi-d/gozxing/qrcode/encoder"
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/gofont/gobold"
 	"golang.org/x/image/font/gofont/goregular"
@@ -373,8 +376,14 @@ func drawLine(bm *bitmap.Bitmap, f font.Face, s []byte, x, base int, clip image.
 }
 
 // encodeBarcode builds the symbol with github.com/boombuler/barcode; one
-// image pixel is one module (PDF417: two pixels per row).
-func encodeBarcode(sym, s string, ecc string) (barcode.Barcode, error) {
+// image pixel is one module (PDF417: two pixels per row). A QR code whose
+// data is not ASCII is built with gozxing's encoder instead, which writes
+// the UTF-8 ECI header (ISO/IEC 18004 §7.4.2): without it readers guess
+// the charset, and many guess Shift JIS.
+func encodeBarcode(sym, s string, ecc string) (image.Image, error) {
+	if sym == QR && !isASCII(s) {
+		return encodeQRECI(s, ecc)
+	}
 	switch sym {
 	case Code128:
 		return code128.Encode(s)
@@ -448,6 +457,57 @@ func drawBarcode(bm *bitmap.Bitmap, e *Element, v string, x, y, dpi int) error {
 		faceMu.Unlock()
 	}
 	return nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func encodeQRECI(s, ecc string) (image.Image, error) {
+	lvl := map[string]qrdecoder.ErrorCorrectionLevel{"L": qrdecoder.ErrorCorrectionLevel_L, "M": qrdecoder.ErrorCorrectionLevel_M, "Q": qrdecoder.ErrorCorrectionLevel_Q, "H": qrdecoder.ErrorCorrectionLevel_H}[ecc]
+	code, err := qrencoder.Encoder_encode(s, lvl, map[gozxing.EncodeHintType]any{gozxing.EncodeHintType_CHARACTER_SET: "UTF-8"})
+	if err != nil {
+		return nil, err
+	}
+	return qrModules{code.GetMatrix()}, nil
+}
+
+// qrModules shows a gozxing module matrix as an image, one pixel a module.
+type qrModules struct{ m *qrencoder.ByteMatrix }
+
+func (q qrModules) ColorModel() color.Model { return color.GrayModel }
+func (q qrModules) Bounds() image.Rectangle {
+	return image.Rect(0, 0, q.m.GetWidth(), q.m.GetHeight())
+}
+func (q qrModules) At(x, y int) color.Color {
+	if q.m.Get(x, y) == 1 {
+		return color.Black
+	}
+	return color.White
+}
+
+// qrBitmap is a QR symbol with m-dot modules, for printer languages whose
+// own QR command cannot carry an ECI header.
+func qrBitmap(s, ecc string, m int) (*bitmap.Bitmap, error) {
+	code, err := encodeBarcode(QR, s, ecc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: qr %q: %v", ErrBarcodeData, s, err)
+	}
+	b := code.Bounds()
+	bm := bitmap.New(b.Dx()*m, b.Dy()*m)
+	for y := 0; y < b.Dy(); y++ {
+		for x := 0; x < b.Dx(); x++ {
+			if isDark(code, b.Min.X+x, b.Min.Y+y) {
+				bm.FillRect(image.Rect(x*m, y*m, (x+1)*m, (y+1)*m))
+			}
+		}
+	}
+	return bm, nil
 }
 
 func isDark(img image.Image, x, y int) bool {

@@ -23,12 +23,15 @@ func appendTSPLHeader(dst []byte, wMM, hMM float64, dir int) []byte {
 
 // tsplQuote appends s as a TSPL string literal. Inside "...", a double
 // quote is written \["] (TSPL/TSPL2 Programming Manual, "TEXT": \["] for
-// "). A line break would end the command, so newlines become spaces; other
-// control bytes were made visible already (visibleControls). ok is false
-// when s holds a byte TSPL cannot carry, the sequence "\[" that the printer
-// would read as an escape, or "~!", the prefix of TSPL's immediate status
-// commands, which some firmware acts on wherever it appears.
-func tsplQuote(dst, s []byte) ([]byte, bool) {
+// "). A line break would end the command, so in text newlines become
+// spaces; other control bytes were made visible already (visibleControls).
+// ok is false when s holds a byte TSPL cannot carry, the sequence "\[" that
+// the printer would read as an escape, or "~!", the prefix of TSPL's
+// immediate status commands, which some firmware acts on wherever it
+// appears. Barcode data (text false) must arrive byte for byte: a newline
+// or a byte beyond ASCII (QRCODE writes no ECI header) is not ok either,
+// and the label takes the raster path.
+func tsplQuote(dst, s []byte, text bool) ([]byte, bool) {
 	if bytes.Contains(s, []byte(`\[`)) || bytes.Contains(s, []byte("~!")) {
 		return dst, false
 	}
@@ -37,8 +40,10 @@ func tsplQuote(dst, s []byte) ([]byte, bool) {
 		switch {
 		case c == '"':
 			dst = append(dst, `\["]`...)
-		case c == '\n':
+		case c == '\n' && text:
 			dst = append(dst, ' ')
+		case c >= 0x80 && !text:
+			return dst, false
 		case c < 0x20 || c == 0x7f:
 			return dst, false
 		default:
@@ -95,7 +100,7 @@ func appendTSPLNative(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error
 				} else {
 					dst = fmt.Appendf(dst, "TEXT %d,%d,\"0\",0,%d,%d,", xs, y, pt, pt)
 				}
-				if dst, ok = tsplQuote(dst, v); !ok {
+				if dst, ok = tsplQuote(dst, v, true); !ok {
 					return dst, errNeedRaster
 				}
 				dst = append(dst, "\r\n"...)
@@ -136,7 +141,7 @@ func appendTSPLNative(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error
 			case PDF417:
 				dst = fmt.Appendf(dst, "PDF417 %d,%d,%d,%d,0,W%d,H%d,", x, y, w-x, h-y, m, bh)
 			}
-			if dst, ok = tsplQuote(dst, []byte(s)); !ok {
+			if dst, ok = tsplQuote(dst, []byte(s), false); !ok {
 				return dst, errNeedRaster
 			}
 			dst = append(dst, "\r\n"...)

@@ -63,7 +63,7 @@ func appendFD(dst []byte, prefix string, v []byte, block bool) []byte {
 // depend on the record is formatted once.
 type zplProgram struct {
 	head []byte
-	w    int // label width in dots
+	w, h int // label size in dots
 	ops  []zplOp
 }
 
@@ -90,7 +90,7 @@ func zplProg(l *Layout, dpi int) (*zplProgram, error) {
 		return p.(*zplProgram), nil
 	}
 	w, h := dots(l.WidthMM, dpi), dots(l.HeightMM, dpi)
-	p := &zplProgram{w: w}
+	p := &zplProgram{w: w, h: h}
 	po := "N"
 	if l.Orientation == 180 {
 		po = "I"
@@ -235,6 +235,21 @@ func appendZPL(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error) {
 			}
 			if err != nil {
 				return dst, elemErr(op.idx, e, err)
+			}
+			if e.Symbology == QR && !isASCII(s) {
+				// ^BQ has no way to write the UTF-8 ECI header: send the
+				// symbol as a graphic, the same modules as the preview.
+				bm, err := qrBitmap(s, e.ECC, op.m)
+				if err == nil && (op.x+bm.W > p.w || dots(e.Y, dpi)+bm.H > p.h) {
+					err = fmt.Errorf("%w: qr of %q is %dx%d dots at (%d,%d), beyond the %dx%d-dot label", ErrBarcodeData, s, bm.W, bm.H, op.x, dots(e.Y, dpi), p.w, p.h)
+				}
+				if err != nil {
+					return dst, elemErr(op.idx, e, err)
+				}
+				dst = fmt.Appendf(dst, "^FO%d,%d", op.x, dots(e.Y, dpi))
+				dst = bitmap.AppendZPL(dst, bm, bitmap.ZPLAuto)
+				dst = append(dst, "^FS\n"...)
+				continue
 			}
 			// ^BE and ^BU compute the check digit themselves.
 			switch e.Symbology {
