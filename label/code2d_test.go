@@ -140,7 +140,7 @@ func Test2DCodesCarryExactBytes(t *testing.T) {
 		t.Log("zbarimg not on PATH (apt-get install zbar-tools): checking with gozxing only")
 	}
 	values := map[string][]string{
-		QR: {"line1\nline2", "CRLF\r\nend", "Zoë Ærø 李小龙 🏷", "Jos\u00e9\nM\u00fcller", `tab	q"uote" ~!x \[L] ^XZ _5E`, "PLAIN-123"},
+		QR:         {"line1\nline2", "CRLF\r\nend", "Zoë Ærø 李小龙 🏷", "Jos\u00e9\nM\u00fcller", `tab	q"uote" ~!x \[L] ^XZ _5E`, "PLAIN-123"},
 		DataMatrix: {"line1\nline2", "GS1\x1d0101234", `quote" ~!x \[L]`, "PLAIN-123"},
 	}
 	for sym, vs := range values {
@@ -178,4 +178,3 @@ func TestDataMatrixRefusesNonASCII(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
-
