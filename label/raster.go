@@ -23,56 +23,10 @@ import (
 	qrdecoder "github.com/makiuchi-d/gozxing/qrcode/decoder"
 	qrencoder "github.com/makiuchi-d/gozxing/qrcode/encoder"
 	"golang.org/x/image/font"
-	"golang.org/x/image/font/gofont/gobold"
-	"golang.org/x/image/font/gofont/goregular"
-	"golang.org/x/image/font/opentype"
 	"golang.org/x/image/math/fixed"
 
 	"labelstation/label/bitmap"
 )
-
-// The raster path draws with the Go fonts (golang.org/x/image/font/gofont),
-// so a preview looks the same on every machine.
-var fonts = sync.OnceValue(func() [2]*opentype.Font {
-	r, err := opentype.Parse(goregular.TTF)
-	if err != nil {
-		panic(err)
-	}
-	b, err := opentype.Parse(gobold.TTF)
-	if err != nil {
-		panic(err)
-	}
-	return [2]*opentype.Font{r, b}
-})
-
-type faceKey struct {
-	bold bool
-	px   int
-}
-
-// faceCache holds one face per size; opentype faces are not safe for
-// concurrent use, so drawing holds faceMu.
-var (
-	faceMu    sync.Mutex
-	faceCache = map[faceKey]font.Face{}
-)
-
-func faceFor(bold bool, px int) font.Face {
-	k := faceKey{bold, px}
-	if f, ok := faceCache[k]; ok {
-		return f
-	}
-	fi := 0
-	if bold {
-		fi = 1
-	}
-	f, err := opentype.NewFace(fonts()[fi], &opentype.FaceOptions{Size: float64(px), DPI: 72, Hinting: font.HintingFull})
-	if err != nil {
-		panic(err) // only fails for a nil font or bad options, both constant here
-	}
-	faceCache[k] = f
-	return f
-}
 
 // advances holds printable-ASCII advance widths in em for regular and bold,
 // so shrink-to-fit can measure text without a face (and without a lock).
@@ -80,7 +34,7 @@ var advances = sync.OnceValue(func() (t [2][95]float64) {
 	faceMu.Lock()
 	defer faceMu.Unlock()
 	for fi := range 2 {
-		f := faceFor(fi == 1, 1000)
+		f := faceFor(goFonts()[fi], 1000)
 		for r := rune(32); r < 127; r++ {
 			a, _ := f.GlyphAdvance(r)
 			t[fi][r-32] = float64(a) / 64 / 1000
@@ -153,7 +107,13 @@ func getBitmap(w, h int) *bitmap.Bitmap {
 // RenderBitmap draws one label as a 1-bit bitmap at dpi, in the layout's
 // design orientation (Render rotates it for the printer).
 func RenderBitmap(l *Layout, rec Record, dpi int) (*bitmap.Bitmap, error) {
-	t, err := Target{Lang: LangPNG, DPI: dpi}.normalize()
+	return RenderBitmapTarget(l, rec, Target{DPI: dpi})
+}
+
+// RenderBitmapTarget is RenderBitmap at t's resolution with t's fonts.
+func RenderBitmapTarget(l *Layout, rec Record, t Target) (*bitmap.Bitmap, error) {
+	t.Lang = LangPNG
+	t, err := t.normalize()
 	if err != nil {
 		return nil, err
 	}
@@ -165,10 +125,10 @@ func RenderBitmap(l *Layout, rec Record, dpi int) (*bitmap.Bitmap, error) {
 		return rawBitmap(l, rec, t.DPI)
 	}
 	bm := bitmap.New(w, h)
-	return bm, drawLayout(bm, l, rec, t.DPI)
+	return bm, drawLayout(bm, l, rec, t.DPI, t.Fonts.orDefault())
 }
 
-func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int) error {
+func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int, fs *FontSet) error {
 	var scratch [256]byte
 	for i := range l.Elements {
 		e := &l.Elements[i]
@@ -179,7 +139,11 @@ func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int) error {
 			if err != nil {
 				return elemErr(i, e, err)
 			}
-			drawText(bm, e, visibleControls(v, e.MaxWidth > 0), x, y, dpi)
+			v = visibleControls(v, e.MaxWidth > 0)
+			if err := fs.checkGlyphs(e, rec, v); err != nil {
+				return elemErr(i, e, err)
+			}
+			drawText(bm, e, v, x, y, dpi, fs)
 		case KindBarcode:
 			v, err := e.tmpl.expand(scratch[:0], rec)
 			if err != nil {
@@ -241,7 +205,7 @@ func cachedImage(l *Layout, i, dpi int) (*bitmap.Bitmap, error) {
 // wrapLines splits v into at most maxLines lines no wider than w dots
 // (greedy, at spaces; w == 0 means no wrapping). A word wider than w gets a
 // line of its own and is clipped at the box edge by drawText.
-func wrapLines(v []byte, f font.Face, w, maxLines int) [][]byte {
+func wrapLines(v []byte, f textFaces, w, maxLines int) [][]byte {
 	var out [][]byte
 	for para := range bytes.SplitSeq(v, []byte{'\n'}) {
 		if w <= 0 {
@@ -255,7 +219,7 @@ func wrapLines(v []byte, f font.Face, w, maxLines int) [][]byte {
 			if line != nil {
 				cand = append(append(append([]byte{}, line...), ' '), word...)
 			}
-			if line != nil && font.MeasureBytes(f, cand).Ceil() > w {
+			if line != nil && f.measure(cand).Ceil() > w {
 				out = append(out, line)
 				line = word
 				continue
@@ -270,7 +234,7 @@ func wrapLines(v []byte, f font.Face, w, maxLines int) [][]byte {
 	return out
 }
 
-func drawText(bm *bitmap.Bitmap, e *Element, v []byte, x, y, dpi int) {
+func drawText(bm *bitmap.Bitmap, e *Element, v []byte, x, y, dpi int, fs *FontSet) {
 	h := max(dots(e.FontPt*25.4/72, dpi), 10)
 	w := dots(e.MaxWidth, dpi)
 	if e.Fit == "shrink" {
@@ -278,8 +242,8 @@ func drawText(bm *bitmap.Bitmap, e *Element, v []byte, x, y, dpi int) {
 	}
 	faceMu.Lock()
 	defer faceMu.Unlock()
-	f := faceFor(e.Bold, h)
-	m := f.Metrics()
+	f := textFaces{fs, e.Bold, h}
+	m := f.primary().Metrics()
 	wrapW := w
 	if e.Fit == "shrink" {
 		wrapW = 0
@@ -292,7 +256,7 @@ func drawText(bm *bitmap.Bitmap, e *Element, v []byte, x, y, dpi int) {
 	for i, line := range wrapLines(v, f, wrapW, e.MaxLines) {
 		lx := x
 		if w > 0 && e.Align != "left" {
-			lw := font.MeasureBytes(f, line).Ceil()
+			lw := f.measure(line).Ceil()
 			if e.Align == "center" {
 				lx += (w - lw) / 2
 			} else {
@@ -355,15 +319,21 @@ func cachedGlyph(f font.Face, r rune, frac fixed.Int26_6) *glyph {
 
 // drawLine draws s with its baseline at base, clipped to clip; the caller
 // holds faceMu.
-func drawLine(bm *bitmap.Bitmap, f font.Face, s []byte, x, base int, clip image.Rectangle) {
+func drawLine(bm *bitmap.Bitmap, ff textFaces, s []byte, x, base int, clip image.Rectangle) {
 	dot := fixed.P(x, base)
 	prev := rune(-1)
+	var prevFace font.Face
 	for len(s) > 0 {
 		r, n := utf8.DecodeRune(s)
 		s = s[n:]
-		if prev >= 0 {
+		if invisible(r) {
+			continue
+		}
+		f := ff.face(r)
+		if prev >= 0 && f == prevFace {
 			dot.X += f.Kern(prev, r)
 		}
+		prevFace = f
 		frac := dot.X & 63 &^ 15
 		g := cachedGlyph(f, r, frac)
 		off := image.Pt(dot.X.Floor(), dot.Y.Floor())
@@ -451,9 +421,9 @@ func drawBarcode(bm *bitmap.Bitmap, e *Element, v string, x, y, dpi int) error {
 	if e.HRI {
 		hri := s
 		faceMu.Lock()
-		f := faceFor(false, max(dots(2.5, dpi), 10))
-		tw := font.MeasureString(f, hri).Ceil()
-		drawLine(bm, f, []byte(hri), x+(cols*m-tw)/2, y+cellH+f.Metrics().Ascent.Ceil()+1, image.Rect(0, 0, bm.W, bm.H))
+		f := textFaces{defaultFonts, false, max(dots(2.5, dpi), 10)}
+		tw := f.measure([]byte(hri)).Ceil()
+		drawLine(bm, f, []byte(hri), x+(cols*m-tw)/2, y+cellH+f.primary().Metrics().Ascent.Ceil()+1, image.Rect(0, 0, bm.W, bm.H))
 		faceMu.Unlock()
 	}
 	return nil
@@ -530,7 +500,7 @@ func appendRaster(dst []byte, l *Layout, rec Record, t Target) ([]byte, error) {
 	}
 	bm := getBitmap(w, h)
 	defer rasterPool.Put(bm)
-	if err := drawLayout(bm, l, rec, t.DPI); err != nil {
+	if err := drawLayout(bm, l, rec, t.DPI, t.Fonts.orDefault()); err != nil {
 		return dst, err
 	}
 	return appendBitmap(dst, bm.Rotate(l.Orientation), l, t)

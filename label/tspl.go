@@ -2,16 +2,11 @@ package label
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"strconv"
 
 	"labelstation/label/bitmap"
 )
-
-// errNeedRaster makes AppendRender fall back to the raster path for a
-// record TSPL cannot carry natively (a control byte in a 2-D code).
-var errNeedRaster = errors.New("label: tspl: needs raster")
 
 // appendTSPLHeader starts a TSPL label of wMM×hMM; dir 1 prints it turned
 // by 180°. The gap or black mark of the stock is printer configuration (set
@@ -53,16 +48,7 @@ func tsplQuote(dst, s []byte, text bool) ([]byte, bool) {
 	return append(dst, '"'), true
 }
 
-func appendTSPL(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error) {
-	start := len(dst)
-	out, err := appendTSPLNative(dst, l, rec, dpi)
-	if errors.Is(err, errNeedRaster) {
-		return appendRaster(dst[:start], l, rec, Target{Lang: LangTSPL, DPI: dpi, Raster: true})
-	}
-	return out, err
-}
-
-func appendTSPLNative(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error) {
+func appendTSPLNative(dst []byte, l *Layout, rec Record, dpi int, fs *FontSet) ([]byte, error) {
 	w, h := dots(l.WidthMM, dpi), dots(l.HeightMM, dpi)
 	dir := 0
 	if l.Orientation == 180 {
@@ -81,6 +67,12 @@ func appendTSPLNative(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error
 				return dst, elemErr(i, e, err)
 			}
 			v = visibleControls(v, false)
+			if err := fs.checkGlyphs(e, rec, v); err != nil {
+				return dst, elemErr(i, e, err)
+			}
+			if !fs.resident(v) {
+				return dst, errNeedRaster
+			}
 			hd := max(dots(e.FontPt*25.4/72, dpi), 10)
 			wd := dots(e.MaxWidth, dpi)
 			if e.Fit == "shrink" {

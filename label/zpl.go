@@ -191,7 +191,7 @@ func zplBarcodePre(x, y, dpi int, e *Element) (pre, fdPfx string) {
 	return fo, ""
 }
 
-func appendZPL(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error) {
+func appendZPL(dst []byte, l *Layout, rec Record, dpi int, fs *FontSet) ([]byte, error) {
 	p, err := zplProg(l, dpi)
 	if err != nil {
 		return dst, err
@@ -212,6 +212,12 @@ func appendZPL(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error) {
 		switch e.Kind {
 		case KindText:
 			v = visibleControls(v, e.MaxWidth > 0)
+			if err := fs.checkGlyphs(e, rec, v); err != nil {
+				return dst, elemErr(op.idx, e, err)
+			}
+			if !fs.resident(v) {
+				return dst, errNeedRaster
+			}
 			pre, pre2 := op.pre, op.pre2
 			if e.Fit == "shrink" {
 				h := shrinkDots(v, e.Bold, op.hDots, op.wDots)

@@ -24,6 +24,7 @@ func renderCmd(args []string) error {
 	raster := fs.Bool("raster", false, "zpl/tspl: send a 1-bit image instead of native commands")
 	formatFlag := fs.String("format", "", "data format (csv, json, xml, xlsx); default from the file extension")
 	sheet := fs.String("sheet", "", "xlsx: sheet name (default: the first sheet)")
+	fontDir := fs.String("fonts", "", "directory of .ttf/.otf/.ttc fonts for characters the built-in fonts lack")
 	charset := fs.String("charset", "", "charset of csv/json/xml data, e.g. windows-1252 or iso-8859-15 (default UTF-8, or XML's declaration)")
 	// Flags may follow the positional arguments, as in the usage line.
 	var pos []string
@@ -79,7 +80,11 @@ func renderCmd(args []string) error {
 		return fmt.Errorf("render: %w", err)
 	}
 	ext := map[label.Lang]string{label.LangZPL: "zpl", label.LangTSPL: "tspl", label.LangESCPOS: "escpos", label.LangPNG: "png"}[lang]
-	target := label.Target{Lang: lang, DPI: *dpi, Raster: *raster}
+	fonts, err := label.LoadFontDir(*fontDir)
+	if err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	target := label.Target{Lang: lang, DPI: *dpi, Raster: *raster, Fonts: fonts}
 	var job []byte
 	records, labels := 0, 0
 	for {
