@@ -125,10 +125,13 @@ func RenderBitmapTarget(l *Layout, rec Record, t Target) (*bitmap.Bitmap, error)
 		return rawBitmap(l, rec, t.DPI)
 	}
 	bm := bitmap.New(w, h)
-	return bm, drawLayout(bm, l, rec, t.DPI, t.Fonts.orDefault())
+	return bm, drawLayout(bm, l, rec, t.DPI, t.Fonts.orDefault(), false)
 }
 
-func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int, fs *FontSet) error {
+// drawLayout draws the label into bm; dry only makes every check drawing
+// would make (fields, glyphs, barcode data and sizes), for validation,
+// and bm may then have no pixels.
+func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int, fs *FontSet, dry bool) error {
 	var scratch [256]byte
 	for i := range l.Elements {
 		e := &l.Elements[i]
@@ -143,16 +146,21 @@ func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int, fs *FontSet) 
 			if err := fs.checkGlyphs(e, rec, v); err != nil {
 				return elemErr(i, e, err)
 			}
-			drawText(bm, e, v, x, y, dpi, fs)
+			if !dry {
+				drawText(bm, e, v, x, y, dpi, fs)
+			}
 		case KindBarcode:
 			v, err := e.tmpl.expand(scratch[:0], rec)
 			if err != nil {
 				return elemErr(i, e, err)
 			}
-			if err := drawBarcode(bm, e, string(v), x, y, dpi); err != nil {
+			if err := drawBarcode(bm, e, string(v), x, y, dpi, dry); err != nil {
 				return elemErr(i, e, err)
 			}
 		case KindBox:
+			if dry {
+				continue
+			}
 			t := max(1, dots(e.Thickness, dpi))
 			w, h := max(dots(e.Width, dpi), t), max(dots(e.Height, dpi), t)
 			bm.FillRect(image.Rect(x, y, x+w, y+t))
@@ -160,6 +168,9 @@ func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int, fs *FontSet) 
 			bm.FillRect(image.Rect(x, y, x+t, y+h))
 			bm.FillRect(image.Rect(x+w-t, y, x+w, y+h))
 		case KindLine:
+			if dry {
+				continue
+			}
 			t := max(1, dots(e.Thickness, dpi))
 			lw, lh := dots(e.X2-e.X, dpi), dots(e.Y2-e.Y, dpi)
 			if lw == 0 {
@@ -172,6 +183,9 @@ func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int, fs *FontSet) 
 			img, err := cachedImage(l, i, dpi)
 			if err != nil {
 				return err
+			}
+			if dry {
+				continue
 			}
 			for yy := 0; yy < img.H; yy++ {
 				for xx := 0; xx < img.W; xx++ {
@@ -375,7 +389,7 @@ func encodeBarcode(sym, s string, ecc string) (image.Image, error) {
 	return nil, fmt.Errorf("%w: symbology %q", ErrUnsupported, sym)
 }
 
-func drawBarcode(bm *bitmap.Bitmap, e *Element, v string, x, y, dpi int) error {
+func drawBarcode(bm *bitmap.Bitmap, e *Element, v string, x, y, dpi int, dry bool) error {
 	s, err := checkBarcodeData(e.Symbology, v)
 	if err != nil {
 		return err
@@ -400,6 +414,9 @@ func drawBarcode(bm *bitmap.Bitmap, e *Element, v string, x, y, dpi int) error {
 	}
 	if x+cols*m > bm.W || y+rows*cellH > bm.H {
 		return fmt.Errorf("%w: %s of %q is %dx%d dots at (%d,%d), beyond the %dx%d-dot label", ErrBarcodeData, e.Symbology, s, cols*m, rows*cellH, x, y, bm.W, bm.H)
+	}
+	if dry {
+		return nil
 	}
 	for r := 0; r < rows; r++ {
 		py := r
@@ -500,7 +517,7 @@ func appendRaster(dst []byte, l *Layout, rec Record, t Target) ([]byte, error) {
 	}
 	bm := getBitmap(w, h)
 	defer rasterPool.Put(bm)
-	if err := drawLayout(bm, l, rec, t.DPI, t.Fonts.orDefault()); err != nil {
+	if err := drawLayout(bm, l, rec, t.DPI, t.Fonts.orDefault(), false); err != nil {
 		return dst, err
 	}
 	return appendBitmap(dst, bm.Rotate(l.Orientation), l, t)

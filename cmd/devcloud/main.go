@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"labelstation/devcloud"
+	"labelstation/devcloud/jobs"
 	"labelstation/devcloud/seed"
 )
 
@@ -23,6 +24,7 @@ type flags struct {
 	HTTP, MQTT, Broker, BrokerUser, BrokerPass, Seed string
 	AccessTTL, RefreshTTL, CodeTTL, Poll             time.Duration
 	Verbose                                          bool
+	Submit                                           jobs.SubmitOptions
 }
 
 func main() {
@@ -38,6 +40,10 @@ func main() {
 	flag.DurationVar(&f.CodeTTL, "code-ttl", 10*time.Minute, "device code lifetime (RFC 8628 expires_in)")
 	flag.DurationVar(&f.Poll, "poll", 5*time.Second, "device flow polling interval (RFC 8628 interval)")
 	flag.BoolVar(&f.Verbose, "v", false, "log debug detail")
+	flag.IntVar(&f.Submit.MaxLabels, "max-labels", jobs.DefaultMaxLabels, "labels per job, copies included (more is 422)")
+	flag.Int64Var(&f.Submit.MaxBytes, "max-job-bytes", jobs.MaxSubmitBytes, "bytes per submission (more is 413)")
+	flag.Int64Var(&f.Submit.SyncBytes, "sync-bytes", jobs.DefaultSyncBytes, "larger data is accepted as 202 and validated in the background")
+	flag.StringVar(&f.Submit.FontDir, "font-dir", "", "fonts the stations have beyond the built-in ones (.ttf/.otf/.ttc), for the submission check")
 	flag.Parse()
 	if err := run(f, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "devcloud:", err)
@@ -79,7 +85,7 @@ func run(f flags, out io.Writer) error {
 		return err
 	}
 	opt := devcloud.Options{
-		HTTP: httpLn, Seed: sd, Logger: log,
+		HTTP: httpLn, Seed: sd, Logger: log, Submit: f.Submit,
 		AccessTTL: f.AccessTTL, RefreshTTL: f.RefreshTTL, DeviceCodeTTL: f.CodeTTL, PollEvery: f.Poll,
 	}
 	if f.Broker != "" {

@@ -12,13 +12,75 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"labelstation/label"
 )
 
-// MaxSubmitBytes bounds a submission; larger ones get 413.
-const MaxSubmitBytes = 16 << 20
+// Defaults of SubmitOptions.
+const (
+	MaxSubmitBytes   = 16 << 20
+	DefaultMaxLabels = 100_000
+	DefaultSyncBytes = 1 << 20
+)
+
+// SubmitOptions are the job API's limits. The zero value gives the defaults.
+type SubmitOptions struct {
+	// MaxBytes bounds a request; a larger one gets 413. Default MaxSubmitBytes.
+	MaxBytes int64
+	// MaxLabels bounds the labels of one job, copies included; more is 422 (or a rejected
+	// job when validated after the request). Default DefaultMaxLabels.
+	MaxLabels int
+	// SyncBytes is the largest data validated within the request (201 Created, or 400 with
+	// the reason). Larger data is accepted as 202 in state validating and checked in the
+	// background: the job then becomes held, or rejected with the reason.
+	// Default DefaultSyncBytes.
+	SyncBytes int64
+	// Targets are the printer languages and resolutions a job must print in; every record is
+	// checked for each. Default label.AllTargets (the cloud does not know which station
+	// will release the job).
+	Targets []label.Target
+	// FontDir holds the fonts the fleet's stations have beyond the built-in ones; text with
+	// a character no font has is refused.
+	FontDir string
+	// Validators bounds concurrent background validations. Default 1.
+	Validators int
+}
+
+type submitState struct {
+	opt   SubmitOptions
+	fonts *label.FontSet
+	sem   chan struct{}
+}
+
+func (st *submitState) init(o SubmitOptions) error {
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = MaxSubmitBytes
+	}
+	if o.MaxLabels <= 0 {
+		o.MaxLabels = DefaultMaxLabels
+	}
+	if o.SyncBytes <= 0 {
+		o.SyncBytes = DefaultSyncBytes
+	}
+	if len(o.Targets) == 0 {
+		o.Targets = label.AllTargets
+	}
+	if o.Validators <= 0 {
+		o.Validators = 1
+	}
+	fonts, err := label.LoadFontDir(o.FontDir)
+	if err != nil {
+		return fmt.Errorf("jobs: %w", err)
+	}
+	o.Targets = slices.Clone(o.Targets)
+	for i := range o.Targets {
+		o.Targets[i].Fonts = fonts
+	}
+	st.opt, st.fonts, st.sem = o, fonts, make(chan struct{}, o.Validators)
+	return nil
+}
 
 // apiError is the error body of every failed call, in the shape of seed 002's APIs:
 // a stable code to branch on, a message for people, and an id to find the request in logs.
@@ -140,7 +202,7 @@ func (s *Service) parseSubmission(r *http.Request) (submission, error) {
 			}
 		}
 	case "multipart/form-data":
-		if err := r.ParseMultipartForm(MaxSubmitBytes); err != nil {
+		if err := r.ParseMultipartForm(32 << 20); err != nil {
 			return sub, fmt.Errorf("body: %w", err)
 		}
 		sub.Title, sub.Layout, sub.DataFormat = r.FormValue("title"), r.FormValue("format"), r.FormValue("data_format")
@@ -184,13 +246,20 @@ func sniff(b []byte) string {
 	return "csv"
 }
 
-// countLabels parses and renders every record once, so malformed data — or a record the layout
-// cannot print (a missing field, letters in an EAN-13) — is refused at submission with the
-// record number, never discovered at the printer.
-func countLabels(l *label.Layout, f label.Format, data []byte, charset string) (int, error) {
-	rr, err := label.NewRecordReader(f, bytes.NewReader(data), label.ReadOptions{Charset: charset})
+// errTooManyLabels is wrapped when a job exceeds SubmitOptions.MaxLabels.
+var errTooManyLabels = errors.New("too many labels")
+
+// validateJob reads and checks every record once for every target, so malformed data, a record
+// the layout cannot print (a missing field, letters in an EAN-13, a character no font has, a
+// code too big for the label at some resolution) or a job over the label limit is refused with
+// the record number, never discovered at the printer. It returns the label count.
+func (st *submitState) validateJob(l *label.Layout, f label.Format, data []byte, charset string) (int, error) {
+	rr, err := label.NewRecordReader(f, bytes.NewReader(data), label.ReadOptions{Charset: charset, MaxBytes: st.opt.MaxBytes, MaxRows: st.opt.MaxLabels + 1})
 	if err != nil {
 		return 0, err
+	}
+	if c, ok := rr.(io.Closer); ok {
+		defer c.Close()
 	}
 	n, records := 0, 0
 	for {
@@ -201,15 +270,17 @@ func countLabels(l *label.Layout, f label.Format, data []byte, charset string) (
 		if err != nil {
 			return 0, err
 		}
+		records++
 		c, err := l.Copies(rec)
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("record %d: %w", records, err)
 		}
-		if _, err := label.Render(l, rec, label.Target{Lang: "zpl", DPI: 203}); err != nil {
-			return 0, fmt.Errorf("record %d: %w", records+1, err)
+		if n += c; n > st.opt.MaxLabels {
+			return 0, fmt.Errorf("%w: record %d brings the job past %d labels (limit %d labels per job)", errTooManyLabels, records, st.opt.MaxLabels, st.opt.MaxLabels)
 		}
-		records++
-		n += c
+		if err := label.Validate(l, rec, st.opt.Targets); err != nil {
+			return 0, fmt.Errorf("record %d: %w", records, err)
+		}
 	}
 	if n == 0 {
 		return 0, errors.New("no records")
@@ -217,8 +288,19 @@ func countLabels(l *label.Layout, f label.Format, data []byte, charset string) (
 	return n, nil
 }
 
+// prepare validates a job's data and turns it into UTF-8 for the stations.
+func (st *submitState) prepare(l *label.Layout, f label.Format, data []byte, charset string) (int, []byte, error) {
+	n, err := st.validateJob(l, f, data, charset)
+	if err != nil {
+		return 0, nil, err
+	}
+	out, err := label.NormalizeUTF8(f, data, charset)
+	return n, out, err
+}
+
 func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxSubmitBytes)
+	st := &s.submitCfg
+	r.Body = http.MaxBytesReader(w, r.Body, st.opt.MaxBytes)
 	user, err := s.user(r)
 	if err != nil {
 		s.fail(w, r, http.StatusUnauthorized, "unauthorized", "%v", err)
@@ -228,7 +310,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		s.fail(w, r, http.StatusRequestEntityTooLarge, "too_large", "the request is larger than %d bytes", MaxSubmitBytes)
+		s.fail(w, r, http.StatusRequestEntityTooLarge, "too_large", "the request is larger than %d bytes (limit %d bytes per submission)", st.opt.MaxBytes, st.opt.MaxBytes)
 		return
 	case err != nil:
 		s.fail(w, r, http.StatusBadRequest, "invalid_request", "%v", err)
@@ -270,24 +352,68 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		}
 		cs = sub.Charset
 	}
-	n, err := countLabels(lay.Parsed, f, sub.Data, cs)
-	if err != nil {
-		s.fail(w, r, http.StatusBadRequest, "invalid_request", "data: %v", err)
-		return
-	}
-	// Stations always receive UTF-8: the charset ends here.
-	if sub.Data, err = label.NormalizeUTF8(f, sub.Data, cs); err != nil {
-		s.fail(w, r, http.StatusBadRequest, "invalid_request", "data: %v", err)
-		return
-	}
 	now := s.now()
 	j := Job{
 		ID: newID("job_"), Title: sub.Title, Layout: sub.Layout, User: user,
-		DataFormat: string(f), Data: sub.Data, Labels: n, State: StateHeld, Created: now, Updated: now,
+		DataFormat: string(f), Created: now, Updated: now,
 	}
+	if int64(len(sub.Data)) > st.opt.SyncBytes {
+		// Too large to check within the request: the caller follows the job's state.
+		j.State = StateValidating
+		s.store.Add(j)
+		s.log.Info("jobs: validating", "job", j.ID, "user", user, "layout", j.Layout, "bytes", len(sub.Data))
+		go s.validateLater(j.ID, lay.Parsed, f, sub.Data, cs)
+		s.reply(w, r, http.StatusAccepted, j)
+		return
+	}
+	n, data, err := st.prepare(lay.Parsed, f, sub.Data, cs)
+	switch {
+	case errors.Is(err, errTooManyLabels):
+		s.fail(w, r, http.StatusUnprocessableEntity, "too_many_labels", "data: %v", err)
+		return
+	case errors.Is(err, label.ErrTooLarge):
+		s.fail(w, r, http.StatusRequestEntityTooLarge, "too_large", "data: %v", err)
+		return
+	case err != nil:
+		s.fail(w, r, http.StatusBadRequest, "invalid_request", "data: %v", err)
+		return
+	}
+	j.State, j.Labels, j.Data = StateHeld, n, data
 	s.store.Add(j)
 	s.log.Info("jobs: held", "job", j.ID, "user", user, "layout", j.Layout, "labels", n)
 	s.reply(w, r, http.StatusCreated, j)
+}
+
+// validateLater runs one background validation at a time per SubmitOptions.Validators and
+// records the outcome on the job; a panic in the label engine rejects the job instead of
+// leaving it validating forever.
+func (s *Service) validateLater(id string, l *label.Layout, f label.Format, data []byte, cs string) {
+	st := &s.submitCfg
+	st.sem <- struct{}{}
+	defer func() { <-st.sem }()
+	var (
+		n   int
+		out []byte
+		err error
+	)
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("internal error while validating: %v", p)
+			}
+		}()
+		n, out, err = st.prepare(l, f, data, cs)
+	}()
+	reason := ""
+	if err != nil {
+		reason = "data: " + err.Error()
+	}
+	j, uerr := s.store.Validated(id, n, out, reason, s.now())
+	if uerr != nil {
+		s.log.Error("jobs: validation result", "job", id, "err", uerr)
+		return
+	}
+	s.log.Info("jobs: validated", "job", id, "state", j.State, "labels", j.Labels, "error", j.Error)
 }
 
 func (s *Service) list(w http.ResponseWriter, r *http.Request) {

@@ -19,6 +19,10 @@ const (
 	StatePrinting = "printing"
 	StatePrinted  = "printed"
 	StateFailed   = "failed"
+	// A large submission is validated after the request: validating, then held or rejected
+	// (Error says why). Stations never see either.
+	StateValidating = "validating"
+	StateRejected   = "rejected"
 )
 
 // Job is a submitted job.
@@ -160,6 +164,28 @@ func (s *Store) ApplyStatus(station, id, state string, printed, seq int, errMsg 
 	j.lastSeq, j.State, j.Printed, j.Error, j.Updated = seq, state, printed, errMsg, now
 	s.touch()
 	return *j, true, nil
+}
+
+// Validated ends the validation of a job: held with its label count and normalised data, or
+// rejected with the reason when reason is not empty.
+func (s *Store) Validated(id string, labels int, data []byte, reason string, now time.Time) (Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[id]
+	if !ok {
+		return Job{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	if j.State != StateValidating {
+		return *j, fmt.Errorf("jobs: job %q is %s, not %s", id, j.State, StateValidating)
+	}
+	if reason != "" {
+		j.State, j.Error, j.Data = StateRejected, reason, nil
+	} else {
+		j.State, j.Labels, j.Data = StateHeld, labels, data
+	}
+	j.Updated = now
+	s.touch()
+	return *j, nil
 }
 
 func contains(list []string, s string) bool {
