@@ -28,56 +28,6 @@ import (
 	"labelstation/label/bitmap"
 )
 
-// advances holds printable-ASCII advance widths in em for regular and bold,
-// so shrink-to-fit can measure text without a face (and without a lock).
-var advances = sync.OnceValue(func() (t [2][95]float64) {
-	faceMu.Lock()
-	defer faceMu.Unlock()
-	for fi := range 2 {
-		f := faceFor(goFonts()[fi], 1000)
-		for r := rune(32); r < 127; r++ {
-			a, _ := f.GlyphAdvance(r)
-			t[fi][r-32] = float64(a) / 64 / 1000
-		}
-	}
-	return t
-})
-
-// textWidthEm estimates the width of s in em; runes beyond ASCII count as
-// 0.6 em, about the average of the Go fonts' Latin glyphs.
-func textWidthEm(s []byte, bold bool) float64 {
-	t := advances()
-	fi := 0
-	if bold {
-		fi = 1
-	}
-	w := 0.0
-	for len(s) > 0 {
-		r, n := utf8.DecodeRune(s)
-		s = s[n:]
-		if r >= 32 && r < 127 {
-			w += t[fi][r-32]
-		} else {
-			w += 0.6
-		}
-	}
-	return w
-}
-
-// shrinkDots returns the font height (dots) at which every line of v fits
-// in w dots; h when it already fits, never below 8 dots (about 1 mm at
-// 203 dpi, the smallest a thermal head prints legibly).
-func shrinkDots(v []byte, bold bool, h, w int) int {
-	widest := 0.0
-	for line := range bytes.SplitSeq(v, []byte{'\n'}) {
-		widest = max(widest, textWidthEm(line, bold))
-	}
-	if widest*float64(h) <= float64(w) || widest == 0 {
-		return h
-	}
-	return max(8, int(float64(w)/widest))
-}
-
 type imgKey struct {
 	idx, dpi int
 }
@@ -132,6 +82,11 @@ func RenderBitmapTarget(l *Layout, rec Record, t Target) (*bitmap.Bitmap, error)
 // would make (fields, glyphs, barcode data and sizes), for validation,
 // and bm may then have no pixels.
 func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int, fs *FontSet, dry bool) error {
+	return drawLayoutWarn(bm, l, rec, dpi, fs, dry, nil)
+}
+
+// drawLayoutWarn is drawLayout telling warn about text cut to fit.
+func drawLayoutWarn(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int, fs *FontSet, dry bool, warn func(string)) error {
 	var scratch [256]byte
 	for i := range l.Elements {
 		e := &l.Elements[i]
@@ -146,8 +101,12 @@ func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int, fs *FontSet, 
 			if err := fs.checkGlyphs(e, rec, v); err != nil {
 				return elemErr(i, e, err)
 			}
+			t := layoutText(e, v, x, bm.W, dpi, fs)
+			if t.cut && warn != nil {
+				warn(cutWarning(i, e, rec, t, dpi))
+			}
 			if !dry {
-				drawText(bm, e, v, x, y, dpi, fs)
+				drawText(bm, e, t, x, y, fs)
 			}
 		case KindBarcode:
 			v, err := e.tmpl.expand(scratch[:0], rec)
@@ -216,16 +175,11 @@ func cachedImage(l *Layout, i, dpi int) (*bitmap.Bitmap, error) {
 	return b, nil
 }
 
-// wrapLines splits v into at most maxLines lines no wider than w dots
-// (greedy, at spaces; w == 0 means no wrapping). A word wider than w gets a
-// line of its own and is clipped at the box edge by drawText.
-func wrapLines(v []byte, f textFaces, w, maxLines int) [][]byte {
+// wrapLines splits v into lines no wider than w dots (greedy, at spaces).
+// A word wider than w gets a line of its own; layoutText shortens it.
+func wrapLines(v []byte, f textFaces, w int) [][]byte {
 	var out [][]byte
 	for para := range bytes.SplitSeq(v, []byte{'\n'}) {
-		if w <= 0 {
-			out = append(out, para)
-			continue
-		}
 		words := bytes.Split(para, []byte{' '})
 		var line []byte
 		for _, word := range words {
@@ -242,43 +196,20 @@ func wrapLines(v []byte, f textFaces, w, maxLines int) [][]byte {
 		}
 		out = append(out, line)
 	}
-	if len(out) > maxLines {
-		out = out[:maxLines]
-	}
 	return out
 }
 
-func drawText(bm *bitmap.Bitmap, e *Element, v []byte, x, y, dpi int, fs *FontSet) {
-	h := max(dots(e.FontPt*25.4/72, dpi), 10)
-	w := dots(e.MaxWidth, dpi)
-	if e.Fit == "shrink" {
-		h = shrinkDots(v, e.Bold, h, w)
-	}
-	faceMu.Lock()
-	defer faceMu.Unlock()
-	f := textFaces{fs, e.Bold, h}
-	m := f.primary().Metrics()
-	wrapW := w
-	if e.Fit == "shrink" {
-		wrapW = 0
-	}
+func drawText(bm *bitmap.Bitmap, e *Element, t textLayout, x, y int, fs *FontSet) {
 	// Text never leaves its box: max_width when given, else the label.
 	clip := image.Rect(0, 0, bm.W, bm.H)
-	if w > 0 {
-		clip.Min.X, clip.Max.X = x, x+w
+	if e.MaxWidth > 0 {
+		clip.Min.X, clip.Max.X = x, x+t.w
 	}
-	for i, line := range wrapLines(v, f, wrapW, e.MaxLines) {
-		lx := x
-		if w > 0 && e.Align != "left" {
-			lw := f.measure(line).Ceil()
-			if e.Align == "center" {
-				lx += (w - lw) / 2
-			} else {
-				lx += w - lw
-			}
-		}
-		base := y + m.Ascent.Ceil() + i*m.Height.Ceil()
-		drawLine(bm, f, line, lx, base, clip)
+	for i, line := range t.lines {
+		lx := t.lineX(e, fs, x, line)
+		faceMu.Lock()
+		drawLine(bm, textFaces{fs, e.Bold, t.h}, line, lx, y+t.ascent+i*t.step, clip)
+		faceMu.Unlock()
 	}
 }
 

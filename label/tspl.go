@@ -66,36 +66,35 @@ func appendTSPLNative(dst []byte, l *Layout, rec Record, dpi int, fs *FontSet) (
 			if err != nil {
 				return dst, elemErr(i, e, err)
 			}
-			v = visibleControls(v, false)
+			v = visibleControls(v, e.MaxWidth > 0)
 			if err := fs.checkGlyphs(e, rec, v); err != nil {
 				return dst, elemErr(i, e, err)
 			}
 			if !fs.resident(v) {
 				return dst, errNeedRaster
 			}
-			hd := max(dots(e.FontPt*25.4/72, dpi), 10)
-			wd := dots(e.MaxWidth, dpi)
-			if e.Fit == "shrink" {
-				hd = shrinkDots(v, e.Bold, hd, wd)
-			}
+			t := layoutText(e, v, x, w, dpi, fs)
 			// Font "0" is the scalable font; its x/y multipliers are points.
-			pt := max(1, int(float64(hd)*72/float64(dpi)+0.5))
+			pt := max(1, int(float64(t.h)*72/float64(dpi)+0.5))
 			strikes := 1
 			if e.Bold {
 				strikes = 2
 			}
-			for s := range strikes {
-				xs := x + s*max(1, dpi/150)
-				if wd > 0 {
-					align := map[string]int{"left": 1, "center": 2, "right": 3}[e.Align]
-					dst = fmt.Appendf(dst, "BLOCK %d,%d,%d,%d,\"0\",0,%d,%d,0,%d,", xs, y, wd, hd*e.MaxLines+hd/2, pt, pt, align)
-				} else {
-					dst = fmt.Appendf(dst, "TEXT %d,%d,\"0\",0,%d,%d,", xs, y, pt, pt)
+			for li, line := range t.lines {
+				ly := y + li*t.step
+				for s := range strikes {
+					xs := x + s*max(1, dpi/150)
+					if e.MaxWidth > 0 {
+						align := map[string]int{"left": 1, "center": 2, "right": 3}[e.Align]
+						dst = fmt.Appendf(dst, "BLOCK %d,%d,%d,%d,\"0\",0,%d,%d,0,%d,", xs, ly, t.w, t.step, pt, pt, align)
+					} else {
+						dst = fmt.Appendf(dst, "TEXT %d,%d,\"0\",0,%d,%d,", xs, ly, pt, pt)
+					}
+					if dst, ok = tsplQuote(dst, line, true); !ok {
+						return dst, errNeedRaster
+					}
+					dst = append(dst, "\r\n"...)
 				}
-				if dst, ok = tsplQuote(dst, v, true); !ok {
-					return dst, errNeedRaster
-				}
-				dst = append(dst, "\r\n"...)
 			}
 		case KindBarcode:
 			v, err := e.tmpl.expand(scratch[:0], rec)

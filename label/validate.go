@@ -25,14 +25,16 @@ var AllTargets = func() []Target {
 // path makes every check of drawing once per resolution. That covers
 // escpos, png and the fallbacks of zpl and tspl, and it also holds native
 // 2-D codes to the label's edges, which a printer would clip silently. The
-// error names the language and resolution that failed.
-func Validate(l *Layout, rec Record, targets []Target) error {
+// error names the language and resolution that failed. Warnings say where
+// text will be cut to fit its box (the same in every output).
+func Validate(l *Layout, rec Record, targets []Target) (warnings []string, err error) {
+	warn := func(s string) { warnings = append(warnings, s) }
 	var scratch [4096]byte
 	checked := map[int]bool{}
 	for _, t := range targets {
 		t, err := t.normalize()
 		if err != nil {
-			return err
+			return warnings, err
 		}
 		native := !t.Raster && l.rawZPL == nil && l.Orientation != 90 && l.Orientation != 270
 		fs := t.Fonts.orDefault()
@@ -44,7 +46,7 @@ func Validate(l *Layout, rec Record, targets []Target) error {
 				_, err = appendTSPLNative(scratch[:0], l, rec, t.DPI, fs)
 			}
 			if err != nil && !errors.Is(err, errNeedRaster) {
-				return fmt.Errorf("%s at %d dpi: %w", t.Lang, t.DPI, err)
+				return warnings, fmt.Errorf("%s at %d dpi: %w", t.Lang, t.DPI, err)
 			}
 		}
 		if checked[t.DPI] {
@@ -53,17 +55,17 @@ func Validate(l *Layout, rec Record, targets []Target) error {
 		checked[t.DPI] = true
 		if l.rawZPL != nil {
 			if _, err := appendRawZPL(scratch[:0], l, rec); err != nil {
-				return err
+				return warnings, err
 			}
 			continue
 		}
 		w, h, err := checkRasterSize(l, t.DPI)
 		if err != nil {
-			return fmt.Errorf("%s at %d dpi: %w", t.Lang, t.DPI, err)
+			return warnings, fmt.Errorf("%s at %d dpi: %w", t.Lang, t.DPI, err)
 		}
-		if err := drawLayout(&bitmap.Bitmap{W: w, H: h}, l, rec, t.DPI, fs, true); err != nil {
-			return fmt.Errorf("%s at %d dpi: %w", t.Lang, t.DPI, err)
+		if err := drawLayoutWarn(&bitmap.Bitmap{W: w, H: h}, l, rec, t.DPI, fs, true, warn); err != nil {
+			return warnings, fmt.Errorf("%s at %d dpi: %w", t.Lang, t.DPI, err)
 		}
 	}
-	return nil
+	return warnings, nil
 }

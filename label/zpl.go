@@ -71,11 +71,8 @@ type zplOp struct {
 	idx    int
 	el     *Element
 	static []byte // box, line, image: the whole command
-	pre    string // command(s) before ^FD
-	pre2   string // second strike for bold text
+	pre    string // barcode: command(s) before ^FD
 	fdPfx  string // prefix inside ^FD (QR mode)
-	hDots  int    // text: font height in dots (for shrink)
-	wDots  int    // text: box width in dots
 	x, m   int    // barcode: origin and module width in dots
 }
 
@@ -101,13 +98,7 @@ func zplProg(l *Layout, dpi int) (*zplProgram, error) {
 		op := zplOp{idx: i, el: e}
 		x, y := dots(e.X, dpi), dots(e.Y, dpi)
 		switch e.Kind {
-		case KindText:
-			op.hDots = max(dots(e.FontPt*25.4/72, dpi), 10)
-			op.wDots = dots(e.MaxWidth, dpi)
-			op.pre = zplTextPre(x, y, op.hDots, op.wDots, e)
-			if e.Bold {
-				op.pre2 = zplTextPre(x+max(1, dpi/150), y, op.hDots, op.wDots, e)
-			}
+		case KindText: // laid out per record (layoutText)
 		case KindBarcode:
 			op.pre, op.fdPfx = zplBarcodePre(x, y, dpi, e)
 			op.x, op.m = x, moduleDots(e, dpi)
@@ -136,21 +127,6 @@ func zplProg(l *Layout, dpi int) (*zplProgram, error) {
 	}
 	l.cache.Store(key, p)
 	return p, nil
-}
-
-func zplTextPre(x, y, h, w int, e *Element) string {
-	s := "^FO" + strconv.Itoa(x) + "," + strconv.Itoa(y) + "^A0N,%H,%H"
-	if w > 0 {
-		j := "L"
-		switch e.Align {
-		case "center":
-			j = "C"
-		case "right":
-			j = "R"
-		}
-		s += "^FB" + strconv.Itoa(w) + "," + strconv.Itoa(e.MaxLines) + ",0," + j + ",0"
-	}
-	return strings.ReplaceAll(s, "%H", strconv.Itoa(h))
 }
 
 // moduleDots is the element's module width in dots, 1..10 as ^BY allows.
@@ -218,21 +194,22 @@ func appendZPL(dst []byte, l *Layout, rec Record, dpi int, fs *FontSet) ([]byte,
 			if !fs.resident(v) {
 				return dst, errNeedRaster
 			}
-			pre, pre2 := op.pre, op.pre2
-			if e.Fit == "shrink" {
-				h := shrinkDots(v, e.Bold, op.hDots, op.wDots)
-				if h != op.hDots {
-					hs := strconv.Itoa(op.hDots)
-					ns := strconv.Itoa(h)
-					pre = strings.Replace(pre, "^A0N,"+hs+","+hs, "^A0N,"+ns+","+ns, 1)
-					pre2 = strings.Replace(pre2, "^A0N,"+hs+","+hs, "^A0N,"+ns+","+ns, 1)
-				}
+			x, y := dots(e.X, dpi), dots(e.Y, dpi)
+			t := layoutText(e, v, x, p.w, dpi, fs)
+			strikes := 1
+			if e.Bold {
+				strikes = 2
 			}
-			dst = append(dst, pre...)
-			dst = appendFD(dst, "", v, op.wDots > 0)
-			if pre2 != "" {
-				dst = append(dst, pre2...)
-				dst = appendFD(dst, "", v, op.wDots > 0)
+			block := e.MaxWidth > 0 || len(t.lines) > 1
+			for s := range strikes {
+				dst = fmt.Appendf(dst, "^FO%d,%d^A0N,%d,%d", x+s*max(1, dpi/150), y, t.h, t.h)
+				if block {
+					// ^FB line spacing adds dots between lines: the Go
+					// fonts' line step, as in the preview.
+					j := map[string]string{"left": "L", "center": "C", "right": "R"}[e.Align]
+					dst = fmt.Appendf(dst, "^FB%d,%d,%d,%s,0", t.w, len(t.lines), t.step-t.h, j)
+				}
+				dst = appendFD(dst, "", bytes.Join(t.lines, []byte{'\n'}), block)
 			}
 		case KindBarcode:
 			s, err := checkBarcodeData(e.Symbology, string(v))

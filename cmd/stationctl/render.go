@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -85,7 +86,22 @@ func renderCmd(args []string) error {
 		return fmt.Errorf("render: %w", err)
 	}
 	target := label.Target{Lang: lang, DPI: *dpi, Raster: *raster, Fonts: fonts}
-	var job []byte
+	// The whole job streams to disk one label at a time, as the station prints it, so memory
+	// does not grow with the job; it is renamed into place only once complete.
+	var job *bufio.Writer
+	jobName := filepath.Join(*out, fmt.Sprintf("%s.job.%s", lay.ID, ext))
+	if lang != label.LangPNG {
+		jf, err := os.Create(jobName + ".part")
+		if err != nil {
+			return fmt.Errorf("render: %w", err)
+		}
+		defer func() {
+			jf.Close()
+			os.Remove(jf.Name()) // gone after the rename; a failed job leaves nothing behind
+		}()
+		job = bufio.NewWriterSize(jf, 256<<10)
+	}
+	var buf []byte
 	records, labels := 0, 0
 	for {
 		rec, err := rr.Next()
@@ -100,24 +116,28 @@ func renderCmd(args []string) error {
 		if err != nil {
 			return fmt.Errorf("render: record %d: %w", records, err)
 		}
-		b, err := label.Render(lay, rec, target)
+		buf, err = label.AppendRender(buf[:0], lay, rec, target)
 		if err != nil {
 			return fmt.Errorf("render: record %d: %w", records, err)
 		}
 		name := filepath.Join(*out, fmt.Sprintf("%s-%04d.%s", lay.ID, records, ext))
-		if err := os.WriteFile(name, b, 0o644); err != nil {
+		if err := os.WriteFile(name, buf, 0o644); err != nil {
 			return fmt.Errorf("render: %w", err)
 		}
 		for range copies {
-			if lang != label.LangPNG {
-				job = append(job, b...)
+			if job != nil {
+				if _, err := job.Write(buf); err != nil {
+					return fmt.Errorf("render: %w", err)
+				}
 			}
 			labels++
 		}
 	}
-	if lang != label.LangPNG {
-		name := filepath.Join(*out, fmt.Sprintf("%s.job.%s", lay.ID, ext))
-		if err := os.WriteFile(name, job, 0o644); err != nil {
+	if job != nil {
+		if err := job.Flush(); err != nil {
+			return fmt.Errorf("render: %w", err)
+		}
+		if err := os.Rename(jobName+".part", jobName); err != nil {
 			return fmt.Errorf("render: %w", err)
 		}
 	}

@@ -253,11 +253,16 @@ var errTooManyLabels = errors.New("too many labels")
 // the layout cannot print (a missing field, letters in an EAN-13, a character no font has, a
 // code too big for the label at some resolution) or a job over the label limit is refused with
 // the record number, never discovered at the printer. It returns the label count.
-func (st *submitState) validateJob(l *label.Layout, f label.Format, data []byte, charset string) (int, error) {
+// maxWarnings bounds the warnings kept on a job: the first few say what to fix.
+const maxWarnings = 20
+
+func (st *submitState) validateJob(l *label.Layout, f label.Format, data []byte, charset string) (int, []string, error) {
 	rr, err := label.NewRecordReader(f, bytes.NewReader(data), label.ReadOptions{Charset: charset, MaxBytes: st.opt.MaxBytes, MaxRows: st.opt.MaxLabels + 1})
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
+	var warnings []string
+	seen := map[string]bool{}
 	if c, ok := rr.(io.Closer); ok {
 		defer c.Close()
 	}
@@ -268,34 +273,41 @@ func (st *submitState) validateJob(l *label.Layout, f label.Format, data []byte,
 			break
 		}
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		records++
 		c, err := l.Copies(rec)
 		if err != nil {
-			return 0, fmt.Errorf("record %d: %w", records, err)
+			return 0, nil, fmt.Errorf("record %d: %w", records, err)
 		}
 		if n += c; n > st.opt.MaxLabels {
-			return 0, fmt.Errorf("%w: record %d brings the job past %d labels (limit %d labels per job)", errTooManyLabels, records, st.opt.MaxLabels, st.opt.MaxLabels)
+			return 0, nil, fmt.Errorf("%w: record %d brings the job past %d labels (limit %d labels per job)", errTooManyLabels, records, st.opt.MaxLabels, st.opt.MaxLabels)
 		}
-		if err := label.Validate(l, rec, st.opt.Targets); err != nil {
-			return 0, fmt.Errorf("record %d: %w", records, err)
+		ws, err := label.Validate(l, rec, st.opt.Targets)
+		if err != nil {
+			return 0, nil, fmt.Errorf("record %d: %w", records, err)
+		}
+		for _, w := range ws {
+			if len(warnings) < maxWarnings && !seen[w] {
+				seen[w] = true
+				warnings = append(warnings, fmt.Sprintf("record %d: %s", records, w))
+			}
 		}
 	}
 	if n == 0 {
-		return 0, errors.New("no records")
+		return 0, nil, errors.New("no records")
 	}
-	return n, nil
+	return n, warnings, nil
 }
 
 // prepare validates a job's data and turns it into UTF-8 for the stations.
-func (st *submitState) prepare(l *label.Layout, f label.Format, data []byte, charset string) (int, []byte, error) {
-	n, err := st.validateJob(l, f, data, charset)
+func (st *submitState) prepare(l *label.Layout, f label.Format, data []byte, charset string) (int, []byte, []string, error) {
+	n, warnings, err := st.validateJob(l, f, data, charset)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	out, err := label.NormalizeUTF8(f, data, charset)
-	return n, out, err
+	return n, out, warnings, err
 }
 
 func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
@@ -366,7 +378,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, r, http.StatusAccepted, j)
 		return
 	}
-	n, data, err := st.prepare(lay.Parsed, f, sub.Data, cs)
+	n, data, warnings, err := st.prepare(lay.Parsed, f, sub.Data, cs)
 	switch {
 	case errors.Is(err, errTooManyLabels):
 		s.fail(w, r, http.StatusUnprocessableEntity, "too_many_labels", "data: %v", err)
@@ -378,7 +390,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "invalid_request", "data: %v", err)
 		return
 	}
-	j.State, j.Labels, j.Data = StateHeld, n, data
+	j.State, j.Labels, j.Data, j.Warnings = StateHeld, n, data, warnings
 	s.store.Add(j)
 	s.log.Info("jobs: held", "job", j.ID, "user", user, "layout", j.Layout, "labels", n)
 	s.reply(w, r, http.StatusCreated, j)
@@ -392,9 +404,10 @@ func (s *Service) validateLater(id string, l *label.Layout, f label.Format, data
 	st.sem <- struct{}{}
 	defer func() { <-st.sem }()
 	var (
-		n   int
-		out []byte
-		err error
+		n        int
+		out      []byte
+		warnings []string
+		err      error
 	)
 	func() {
 		defer func() {
@@ -402,13 +415,13 @@ func (s *Service) validateLater(id string, l *label.Layout, f label.Format, data
 				err = fmt.Errorf("internal error while validating: %v", p)
 			}
 		}()
-		n, out, err = st.prepare(l, f, data, cs)
+		n, out, warnings, err = st.prepare(l, f, data, cs)
 	}()
 	reason := ""
 	if err != nil {
 		reason = "data: " + err.Error()
 	}
-	j, uerr := s.store.Validated(id, n, out, reason, s.now())
+	j, uerr := s.store.Validated(id, n, out, warnings, reason, s.now())
 	if uerr != nil {
 		s.log.Error("jobs: validation result", "job", id, "err", uerr)
 		return

@@ -27,19 +27,21 @@ const (
 
 // Job is a submitted job.
 type Job struct {
-	ID         string    `json:"id"`
-	Title      string    `json:"title"`
-	Layout     string    `json:"format"`
-	User       string    `json:"user"`
-	DataFormat string    `json:"data_format"`
-	Data       []byte    `json:"-"`
-	Labels     int       `json:"labels"`
-	State      string    `json:"state"`
-	Station    string    `json:"station,omitempty"`
-	Printed    int       `json:"printed"`
-	Error      string    `json:"error,omitempty"`
-	Created    time.Time `json:"created"`
-	Updated    time.Time `json:"updated"`
+	ID         string `json:"id"`
+	Title      string `json:"title"`
+	Layout     string `json:"format"`
+	User       string `json:"user"`
+	DataFormat string `json:"data_format"`
+	Data       []byte `json:"-"`
+	Labels     int    `json:"labels"`
+	State      string `json:"state"`
+	Station    string `json:"station,omitempty"`
+	Printed    int    `json:"printed"`
+	Error      string `json:"error,omitempty"`
+	// Warnings say where text will be cut to fit its box (records and elements).
+	Warnings []string  `json:"warnings,omitempty"`
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated"`
 	// lastSeq is the highest status sequence applied; older or repeated reports are ignored.
 	lastSeq int
 }
@@ -168,7 +170,7 @@ func (s *Store) ApplyStatus(station, id, state string, printed, seq int, errMsg 
 
 // Validated ends the validation of a job: held with its label count and normalised data, or
 // rejected with the reason when reason is not empty.
-func (s *Store) Validated(id string, labels int, data []byte, reason string, now time.Time) (Job, error) {
+func (s *Store) Validated(id string, labels int, data []byte, warnings []string, reason string, now time.Time) (Job, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	j, ok := s.jobs[id]
@@ -181,7 +183,7 @@ func (s *Store) Validated(id string, labels int, data []byte, reason string, now
 	if reason != "" {
 		j.State, j.Error, j.Data = StateRejected, reason, nil
 	} else {
-		j.State, j.Labels, j.Data = StateHeld, labels, data
+		j.State, j.Labels, j.Data, j.Warnings = StateHeld, labels, data, warnings
 	}
 	j.Updated = now
 	s.touch()
