@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boombuler/barcode"
 	"github.com/boombuler/barcode/code128"
 	"github.com/boombuler/barcode/qr"
 	"github.com/go-pdf/fpdf"
-	"github.com/boombuler/barcode"
 
 	"labelstation/drivers/printer/simprinter"
 	"labelstation/label/bitmap"
