@@ -167,6 +167,11 @@ type submission struct {
 	DataFormat string
 	// Charset of Data from the upload part's Content-Type; data_format may name one too.
 	Charset string
+	// A ready-made document (ZPL, TSPL, PDF, PNG) instead of records: uploaded, or fetched
+	// from DocURL.
+	Doc       []byte
+	DocFormat string
+	DocURL    string
 }
 
 func (s *Service) parseSubmission(r *http.Request) (submission, error) {
@@ -179,6 +184,9 @@ func (s *Service) parseSubmission(r *http.Request) (submission, error) {
 			Format     string          `json:"format"`
 			Data       json.RawMessage `json:"data"`
 			DataFormat string          `json:"data_format"`
+			Document   []byte          `json:"document"` // base64
+			DocFormat  string          `json:"document_format"`
+			DocURL     string          `json:"document_url"`
 		}
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
@@ -186,6 +194,7 @@ func (s *Service) parseSubmission(r *http.Request) (submission, error) {
 			return sub, fmt.Errorf("body: %w", err)
 		}
 		sub.Title, sub.Layout, sub.DataFormat = body.Title, body.Format, body.DataFormat
+		sub.Doc, sub.DocFormat, sub.DocURL = body.Document, body.DocFormat, body.DocURL
 		var str string
 		switch {
 		case len(body.Data) == 0 || string(body.Data) == "null":
@@ -222,12 +231,27 @@ func (s *Service) parseSubmission(r *http.Request) (submission, error) {
 		} else {
 			sub.Data = []byte(r.FormValue("data"))
 		}
+		sub.DocFormat, sub.DocURL = r.FormValue("document_format"), r.FormValue("document_url")
+		if f, hdr, err := r.FormFile("document"); err == nil {
+			defer f.Close()
+			b, err := io.ReadAll(f)
+			if err != nil {
+				return sub, fmt.Errorf("document: %w", err)
+			}
+			sub.Doc = b
+			if sub.DocFormat == "" {
+				sub.DocFormat = hdr.Header.Get("Content-Type")
+			}
+		} else {
+			sub.Doc = []byte(r.FormValue("document"))
+		}
 	default: // application/x-www-form-urlencoded or query parameters
 		if err := r.ParseForm(); err != nil {
 			return sub, fmt.Errorf("body: %w", err)
 		}
 		sub.Title, sub.Layout, sub.DataFormat = r.FormValue("title"), r.FormValue("format"), r.FormValue("data_format")
 		sub.Data = []byte(r.FormValue("data"))
+		sub.Doc, sub.DocFormat, sub.DocURL = []byte(r.FormValue("document")), r.FormValue("document_format"), r.FormValue("document_url")
 	}
 	return sub, nil
 }
@@ -336,6 +360,10 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "invalid_request", "title: longer than 200 bytes")
 		return
 	}
+	if len(sub.Doc) > 0 || sub.DocURL != "" {
+		s.submitDocument(w, r, user, sub)
+		return
+	}
 	if sub.Layout == "" {
 		s.fail(w, r, http.StatusBadRequest, "invalid_request", "format: required (the layout id)")
 		return
@@ -374,7 +402,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		j.State = StateValidating
 		s.store.Add(j)
 		s.log.Info("jobs: validating", "job", j.ID, "user", user, "layout", j.Layout, "bytes", len(sub.Data))
-		go s.validateLater(j.ID, lay.Parsed, f, sub.Data, cs)
+		go s.validateLater(j.ID, func() (int, []byte, []string, error) { return st.prepare(lay.Parsed, f, sub.Data, cs) })
 		s.reply(w, r, http.StatusAccepted, j)
 		return
 	}
@@ -399,7 +427,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 // validateLater runs one background validation at a time per SubmitOptions.Validators and
 // records the outcome on the job; a panic in the label engine rejects the job instead of
 // leaving it validating forever.
-func (s *Service) validateLater(id string, l *label.Layout, f label.Format, data []byte, cs string) {
+func (s *Service) validateLater(id string, prepare func() (int, []byte, []string, error)) {
 	st := &s.submitCfg
 	st.sem <- struct{}{}
 	defer func() { <-st.sem }()
@@ -415,7 +443,7 @@ func (s *Service) validateLater(id string, l *label.Layout, f label.Format, data
 				err = fmt.Errorf("internal error while validating: %v", p)
 			}
 		}()
-		n, out, warnings, err = st.prepare(l, f, data, cs)
+		n, out, warnings, err = prepare()
 	}()
 	reason := ""
 	if err != nil {
