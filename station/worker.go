@@ -70,6 +70,9 @@ func (s *Station) worker(ctx context.Context) {
 // printJob sends the labels the printer has not yet accepted. A label is recorded in the journal
 // (fsync) right after the printer took it, so a restart resumes after it and never repeats it.
 func (s *Station) printJob(ctx context.Context, e journal.Entry) error {
+	if label.IsDocument(e.Job.Format) {
+		return s.printDocument(ctx, e)
+	}
 	cfg := s.config().Printer
 	lay, err := label.ParseLayout(e.Job.Layout)
 	if err != nil {

@@ -1,0 +1,49 @@
+package station
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"labelstation/label"
+	"labelstation/station/journal"
+)
+
+// printDocument prints a ready-made document job (ZPL, TSPL, PDF, PNG). Every label is rendered
+// before the first is sent, so a document the printer cannot take (ZPL for a TSPL printer, a
+// PDF without pdftoppm installed) fails with a clear status and prints nothing.
+func (s *Station) printDocument(ctx context.Context, e journal.Entry) error {
+	cfg := s.config().Printer
+	f, _ := label.ParseDocFormat(e.Job.Format)
+	var opt label.DocOptions
+	if raw := bytes.TrimSpace(e.Job.Layout); len(raw) > 0 && string(raw) != "null" {
+		lay, err := label.ParseLayout(raw)
+		if err != nil {
+			return fmt.Errorf("layout: %w", err)
+		}
+		opt.WidthMM, opt.HeightMM = lay.WidthMM, lay.HeightMM
+	}
+	target := label.Target{Lang: label.Lang(cfg.Lang), DPI: cfg.DPI, Raster: cfg.Raster}
+	labels, err := label.RenderDocument(ctx, f, e.Job.Data, opt, target)
+	if err != nil {
+		return fmt.Errorf("document: %w", err)
+	}
+	s.post(PrintProgress{Title: e.Job.Title, Done: e.Printed, Total: len(labels)})
+	for i, data := range labels {
+		n := i + 1
+		if n <= e.Printed {
+			continue // accepted before a restart
+		}
+		if err := s.waitReady(ctx); err != nil {
+			return err
+		}
+		if err := s.send(ctx, data); err != nil {
+			return err
+		}
+		if _, err := s.opt.Journal.Progress(e.Job.ID, n); err != nil {
+			return fmt.Errorf("journal: %w", err)
+		}
+		s.post(PrintProgress{Title: e.Job.Title, Done: n, Total: len(labels)})
+	}
+	return nil
+}
