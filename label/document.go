@@ -161,7 +161,10 @@ func SplitTSPLDocument(doc []byte) ([][]byte, error) {
 			end = pos + nl + 1
 		}
 		line := strings.TrimSpace(string(doc[pos:end]))
-		word := strings.ToUpper(strings.FieldsFunc(line+" ", func(r rune) bool { return r == ' ' || r == ',' })[0:1][0])
+		word := ""
+		if fields := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == ',' }); len(fields) > 0 {
+			word = strings.ToUpper(fields[0])
+		}
 		if line != "" {
 			if !slices.Contains(tsplAllowed, word) {
 				return nil, fmt.Errorf("%w: tspl: command %q at offset %d is not allowed in a job", ErrDocument, word, pos)
