@@ -48,7 +48,7 @@ func newCSVReader(r io.Reader, track *utf8Tracker, opt ReadOptions) (*csvReader,
 	h := make([]string, len(header))
 	seen := map[string]int{}
 	for i, name := range header {
-		if err := c.checkUTF8(name, i, "header"); err != nil {
+		if err := c.checkUTF8(name, i, 0); err != nil {
 			return nil, err
 		}
 		name = strings.TrimSpace(name)
@@ -67,9 +67,13 @@ func newCSVReader(r io.Reader, track *utf8Tracker, opt ReadOptions) (*csvReader,
 
 // checkUTF8 refuses a field that is not valid UTF-8, naming where it is;
 // it costs nothing until the tracker has seen an invalid byte.
-func (c *csvReader) checkUTF8(v string, col int, what string) error {
+func (c *csvReader) checkUTF8(v string, col, record int) error {
 	if c.track == nil || c.track.bad < 0 || utf8.ValidString(v) {
 		return nil
+	}
+	what := "header"
+	if record > 0 {
+		what = fmt.Sprintf("record %d", record)
 	}
 	line, _ := c.r.FieldPos(col)
 	name := fmt.Sprintf("column %d", col+1)
@@ -136,7 +140,7 @@ func (c *csvReader) Next() (Record, error) {
 	}
 	rec := make(Record, len(row))
 	for i, v := range row {
-		if err := c.checkUTF8(v, i, fmt.Sprintf("record %d", c.n)); err != nil {
+		if err := c.checkUTF8(v, i, c.n); err != nil {
 			return nil, err
 		}
 		rec[c.header[i]] = v

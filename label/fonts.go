@@ -230,22 +230,98 @@ func (t textFaces) face(r rune) font.Face {
 
 func (t textFaces) primary() font.Face { return faceFor(t.fs.font(0, t.bold), t.px) }
 
-// measure is the advance width of s, kerning within one font.
-func (t textFaces) measure(s []byte) fixed.Int26_6 {
-	var w fixed.Int26_6
-	var prevFace font.Face
-	prev := rune(-1)
-	for _, r := range string(s) {
-		if invisible(r) {
-			continue
-		}
-		f := t.face(r)
-		if prev >= 0 && f == prevFace {
-			w += f.Kern(prev, r)
-		}
-		a, _ := f.GlyphAdvance(r)
-		w += a
-		prev, prevFace = r, f
+// faceMetrics caches a face's advances and kerning: measuring text for
+// line breaks runs for every text of every label, also on the native ZPL
+// path, and opentype lookups are slow. Guarded by faceMu.
+type faceMetrics struct {
+	face  font.Face
+	ascii [128]fixed.Int26_6
+	have  [128]bool
+	other map[rune]fixed.Int26_6
+	kern  map[[2]rune]fixed.Int26_6
+	// asciiKern[a<<7|b] is the kerning of two ASCII runes; kernSet marks
+	// the computed ones.
+	asciiKern [128 * 128]fixed.Int26_6
+	kernSet   [128 * 128 / 64]uint64
+}
+
+var metricsCache = map[faceKey]*faceMetrics{}
+
+func metricsFor(f *opentype.Font, px int) *faceMetrics {
+	k := faceKey{f, px}
+	if m, ok := metricsCache[k]; ok {
+		return m
 	}
-	return w
+	m := &faceMetrics{face: faceFor(f, px), other: map[rune]fixed.Int26_6{}, kern: map[[2]rune]fixed.Int26_6{}}
+	metricsCache[k] = m
+	return m
+}
+
+func (m *faceMetrics) advance(r rune) fixed.Int26_6 {
+	if r < 128 {
+		if !m.have[r] {
+			m.ascii[r], _ = m.face.GlyphAdvance(r)
+			m.have[r] = true
+		}
+		return m.ascii[r]
+	}
+	a, ok := m.other[r]
+	if !ok {
+		a, _ = m.face.GlyphAdvance(r)
+		m.other[r] = a
+	}
+	return a
+}
+
+func (m *faceMetrics) kerning(a, b rune) fixed.Int26_6 {
+	if a < 128 && b < 128 {
+		i := a<<7 | b
+		if m.kernSet[i>>6]&(1<<(i&63)) == 0 {
+			m.asciiKern[i] = m.face.Kern(a, b)
+			m.kernSet[i>>6] |= 1 << (i & 63)
+		}
+		return m.asciiKern[i]
+	}
+	k, ok := m.kern[[2]rune{a, b}]
+	if !ok {
+		k = m.face.Kern(a, b)
+		m.kern[[2]rune{a, b}] = k
+	}
+	return k
+}
+
+// measure is the advance width of s, kerning within one font; the same
+// advances and kerning drawLine uses.
+func (t textFaces) measure(s []byte) fixed.Int26_6 {
+	var m textMeasure
+	t.extend(&m, s)
+	return m.w
+}
+
+// textMeasure is a width measured so far and the rune it ended with, so a
+// line can grow word by word without measuring it again.
+type textMeasure struct {
+	w     fixed.Int26_6
+	prev  rune
+	prevM *faceMetrics
+}
+
+func (t textFaces) extend(tm *textMeasure, s []byte) {
+	base := metricsFor(t.fs.font(0, t.bold), t.px)
+	for _, r := range string(s) {
+		m := base
+		if r >= 0x80 {
+			if invisible(r) {
+				continue
+			}
+			if i := t.fs.index(r); i > 0 {
+				m = metricsFor(t.fs.font(i, t.bold), t.px)
+			}
+		}
+		if tm.prevM == m {
+			tm.w += m.kerning(tm.prev, r)
+		}
+		tm.w += m.advance(r)
+		tm.prev, tm.prevM = r, m
+	}
 }

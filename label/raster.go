@@ -179,20 +179,28 @@ func cachedImage(l *Layout, i, dpi int) (*bitmap.Bitmap, error) {
 // A word wider than w gets a line of its own; layoutText shortens it.
 func wrapLines(v []byte, f textFaces, w int) [][]byte {
 	var out [][]byte
+	limit := fixed.I(w)
 	for para := range bytes.SplitSeq(v, []byte{'\n'}) {
-		words := bytes.Split(para, []byte{' '})
 		var line []byte
-		for _, word := range words {
-			cand := word
-			if line != nil {
-				cand = append(append(append([]byte{}, line...), ' '), word...)
-			}
-			if line != nil && f.measure(cand).Ceil() > w {
-				out = append(out, line)
+		var lm textMeasure
+		for i, word := range bytes.Split(para, []byte{' '}) {
+			if i == 0 {
 				line = word
+				f.extend(&lm, word)
 				continue
 			}
-			line = cand
+			cand := lm
+			f.extend(&cand, []byte{' '})
+			f.extend(&cand, word)
+			if cand.w.Ceil() > limit.Ceil() {
+				out = append(out, line)
+				line = word
+				lm = textMeasure{}
+				f.extend(&lm, word)
+				continue
+			}
+			line = append(append(line[:len(line):len(line)], ' '), word...)
+			lm = cand
 		}
 		out = append(out, line)
 	}

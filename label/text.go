@@ -30,6 +30,12 @@ type textLayout struct {
 // Lines beyond max_lines are dropped and a line too wide is shortened;
 // either way the last line kept ends in an ellipsis and cut is set.
 func layoutText(e *Element, v []byte, x, labelW, dpi int, fs *FontSet) textLayout {
+	return layoutTextInto(nil, e, v, x, labelW, dpi, fs)
+}
+
+// layoutTextInto is layoutText appending the lines to scratch, so the
+// native ZPL path lays text out without allocating.
+func layoutTextInto(scratch [][]byte, e *Element, v []byte, x, labelW, dpi int, fs *FontSet) textLayout {
 	t := textLayout{h: max(dots(e.FontPt*25.4/72, dpi), 10), w: dots(e.MaxWidth, dpi)}
 	if t.w <= 0 {
 		t.w = max(labelW-x, 1)
@@ -50,7 +56,12 @@ func layoutText(e *Element, v []byte, x, labelW, dpi int, fs *FontSet) textLayou
 			}
 		}
 		t.h = f.px
-		t.lines = bytes.Split(v, []byte{'\n'})
+		t.lines = scratch[:0]
+		for line := range bytes.SplitSeq(v, []byte{'\n'}) {
+			t.lines = append(t.lines, line)
+		}
+	} else if bytes.IndexByte(v, '\n') < 0 && f.measure(v).Ceil() <= t.w {
+		t.lines = append(scratch[:0], v) // the common case: one line that fits
 	} else {
 		t.lines = wrapLines(v, f, t.w)
 	}

@@ -129,6 +129,16 @@ func zplProg(l *Layout, dpi int) (*zplProgram, error) {
 	return p, nil
 }
 
+func zplJustify(align string) byte {
+	switch align {
+	case "center":
+		return 'C'
+	case "right":
+		return 'R'
+	}
+	return 'L'
+}
+
 // moduleDots is the element's module width in dots, 1..10 as ^BY allows.
 func moduleDots(e *Element, dpi int) int {
 	return min(max(dots(e.Module, dpi), 1), 10)
@@ -173,6 +183,7 @@ func appendZPL(dst []byte, l *Layout, rec Record, dpi int, fs *FontSet) ([]byte,
 		return dst, err
 	}
 	var scratch [256]byte
+	var lines [8][]byte
 	dst = append(dst, p.head...)
 	for i := range p.ops {
 		op := &p.ops[i]
@@ -195,21 +206,37 @@ func appendZPL(dst []byte, l *Layout, rec Record, dpi int, fs *FontSet) ([]byte,
 				return dst, errNeedRaster
 			}
 			x, y := dots(e.X, dpi), dots(e.Y, dpi)
-			t := layoutText(e, v, x, p.w, dpi, fs)
+			t := layoutTextInto(lines[:0], e, v, x, p.w, dpi, fs)
 			strikes := 1
 			if e.Bold {
 				strikes = 2
 			}
 			block := e.MaxWidth > 0 || len(t.lines) > 1
 			for s := range strikes {
-				dst = fmt.Appendf(dst, "^FO%d,%d^A0N,%d,%d", x+s*max(1, dpi/150), y, t.h, t.h)
+				dst = append(dst, "^FO"...)
+				dst = strconv.AppendInt(dst, int64(x+s*max(1, dpi/150)), 10)
+				dst = append(dst, ',')
+				dst = strconv.AppendInt(dst, int64(y), 10)
+				dst = append(dst, "^A0N,"...)
+				dst = strconv.AppendInt(dst, int64(t.h), 10)
+				dst = append(dst, ',')
+				dst = strconv.AppendInt(dst, int64(t.h), 10)
 				if block {
 					// ^FB line spacing adds dots between lines: the Go
 					// fonts' line step, as in the preview.
-					j := map[string]string{"left": "L", "center": "C", "right": "R"}[e.Align]
-					dst = fmt.Appendf(dst, "^FB%d,%d,%d,%s,0", t.w, len(t.lines), t.step-t.h, j)
+					dst = append(dst, "^FB"...)
+					dst = strconv.AppendInt(dst, int64(t.w), 10)
+					dst = append(dst, ',')
+					dst = strconv.AppendInt(dst, int64(len(t.lines)), 10)
+					dst = append(dst, ',')
+					dst = strconv.AppendInt(dst, int64(t.step-t.h), 10)
+					dst = append(dst, ',', zplJustify(e.Align), ',', '0')
 				}
-				dst = appendFD(dst, "", bytes.Join(t.lines, []byte{'\n'}), block)
+				text := t.lines[0]
+				if len(t.lines) > 1 {
+					text = bytes.Join(t.lines, []byte{'\n'})
+				}
+				dst = appendFD(dst, "", text, block)
 			}
 		case KindBarcode:
 			s, err := checkBarcodeData(e.Symbology, string(v))
