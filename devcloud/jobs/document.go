@@ -142,7 +142,7 @@ func (s *Service) submitDocument(w http.ResponseWriter, r *http.Request, user st
 	if int64(len(doc)) > st.opt.SyncBytes {
 		j.State = StateValidating
 		s.store.Add(j)
-		go s.validateLater(j.ID, prepare)
+		go s.validateLater(j.ID, sub.NotifyURL, prepare)
 		s.reply(w, r, http.StatusAccepted, j)
 		return
 	}

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -10,10 +11,12 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"labelstation/label"
 )
@@ -172,6 +175,8 @@ type submission struct {
 	Doc       []byte
 	DocFormat string
 	DocURL    string
+	// NotifyURL is told (POST of the job as JSON) when a job accepted as 202 is held or rejected.
+	NotifyURL string
 }
 
 func (s *Service) parseSubmission(r *http.Request) (submission, error) {
@@ -187,6 +192,7 @@ func (s *Service) parseSubmission(r *http.Request) (submission, error) {
 			Document   []byte          `json:"document"` // base64
 			DocFormat  string          `json:"document_format"`
 			DocURL     string          `json:"document_url"`
+			NotifyURL  string          `json:"notify_url"`
 		}
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
@@ -194,7 +200,7 @@ func (s *Service) parseSubmission(r *http.Request) (submission, error) {
 			return sub, fmt.Errorf("body: %w", err)
 		}
 		sub.Title, sub.Layout, sub.DataFormat = body.Title, body.Format, body.DataFormat
-		sub.Doc, sub.DocFormat, sub.DocURL = body.Document, body.DocFormat, body.DocURL
+		sub.Doc, sub.DocFormat, sub.DocURL, sub.NotifyURL = body.Document, body.DocFormat, body.DocURL, body.NotifyURL
 		var str string
 		switch {
 		case len(body.Data) == 0 || string(body.Data) == "null":
@@ -231,7 +237,7 @@ func (s *Service) parseSubmission(r *http.Request) (submission, error) {
 		} else {
 			sub.Data = []byte(r.FormValue("data"))
 		}
-		sub.DocFormat, sub.DocURL = r.FormValue("document_format"), r.FormValue("document_url")
+		sub.DocFormat, sub.DocURL, sub.NotifyURL = r.FormValue("document_format"), r.FormValue("document_url"), r.FormValue("notify_url")
 		if f, hdr, err := r.FormFile("document"); err == nil {
 			defer f.Close()
 			b, err := io.ReadAll(f)
@@ -252,6 +258,7 @@ func (s *Service) parseSubmission(r *http.Request) (submission, error) {
 		sub.Title, sub.Layout, sub.DataFormat = r.FormValue("title"), r.FormValue("format"), r.FormValue("data_format")
 		sub.Data = []byte(r.FormValue("data"))
 		sub.Doc, sub.DocFormat, sub.DocURL = []byte(r.FormValue("document")), r.FormValue("document_format"), r.FormValue("document_url")
+		sub.NotifyURL = r.FormValue("notify_url")
 	}
 	return sub, nil
 }
@@ -360,6 +367,12 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "invalid_request", "title: longer than 200 bytes")
 		return
 	}
+	if sub.NotifyURL != "" {
+		if u, err := url.Parse(sub.NotifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			s.fail(w, r, http.StatusBadRequest, "invalid_request", "notify_url: %q is not an http(s) URL", sub.NotifyURL)
+			return
+		}
+	}
 	if len(sub.Doc) > 0 || sub.DocURL != "" {
 		s.submitDocument(w, r, user, sub)
 		return
@@ -402,7 +415,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		j.State = StateValidating
 		s.store.Add(j)
 		s.log.Info("jobs: validating", "job", j.ID, "user", user, "layout", j.Layout, "bytes", len(sub.Data))
-		go s.validateLater(j.ID, func() (int, []byte, []string, error) { return st.prepare(lay.Parsed, f, sub.Data, cs) })
+		go s.validateLater(j.ID, sub.NotifyURL, func() (int, []byte, []string, error) { return st.prepare(lay.Parsed, f, sub.Data, cs) })
 		s.reply(w, r, http.StatusAccepted, j)
 		return
 	}
@@ -427,7 +440,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 // validateLater runs one background validation at a time per SubmitOptions.Validators and
 // records the outcome on the job; a panic in the label engine rejects the job instead of
 // leaving it validating forever.
-func (s *Service) validateLater(id string, prepare func() (int, []byte, []string, error)) {
+func (s *Service) validateLater(id, notifyURL string, prepare func() (int, []byte, []string, error)) {
 	st := &s.submitCfg
 	st.sem <- struct{}{}
 	defer func() { <-st.sem }()
@@ -455,6 +468,35 @@ func (s *Service) validateLater(id string, prepare func() (int, []byte, []string
 		return
 	}
 	s.log.Info("jobs: validated", "job", id, "state", j.State, "labels", j.Labels, "error", j.Error)
+	if notifyURL != "" {
+		if err := notify(notifyURL, j); err != nil {
+			s.log.Warn("jobs: notify_url", "job", id, "err", err)
+		}
+	}
+}
+
+// notify POSTs the job to the submitter's notify_url once validation has decided its state.
+func notify(u string, j Job) error {
+	body, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s answered %s", u, resp.Status)
+	}
+	return nil
 }
 
 func (s *Service) list(w http.ResponseWriter, r *http.Request) {

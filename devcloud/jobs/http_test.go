@@ -186,11 +186,27 @@ func TestSubmitAsync(t *testing.T) {
 	if j.State != StateRejected || !strings.Contains(j.Error, `record 150: `) || !strings.Contains(j.Error, `'李' (U+674E) in field "name"`) {
 		t.Errorf("bad job: %+v", j)
 	}
+	// The submitter's notify_url is told the outcome.
+	told := make(chan Job, 1)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var j Job
+		json.NewDecoder(r.Body).Decode(&j)
+		told <- j
+	}))
+	defer hook.Close()
 	many := csvRows(400, func(i int) string { return "n,c,1" })
-	_, r = postForm(t, srv, url.Values{"title": {"many"}, "format": {"name"}, "data": {string(many)}})
+	_, r = postForm(t, srv, url.Values{"title": {"many"}, "format": {"name"}, "data": {string(many)}, "notify_url": {hook.URL}})
 	j, _ = s.Store().WaitFor(ctx, r.ID, func(j Job) bool { return j.State != StateValidating })
 	if j.State != StateRejected || !strings.Contains(j.Error, "limit 300 labels per job") || j.Data != nil {
 		t.Errorf("job over the label limit: %+v", j)
+	}
+	select {
+	case n := <-told:
+		if n.ID != r.ID || n.State != StateRejected || n.Error != j.Error {
+			t.Errorf("notify_url was told %+v", n)
+		}
+	case <-ctx.Done():
+		t.Fatal("notify_url was not told")
 	}
 }
 
