@@ -3,7 +3,9 @@ package station
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 
 	"labelstation/label"
 	"labelstation/station/journal"
@@ -46,4 +48,29 @@ func (s *Station) printDocument(ctx context.Context, e journal.Entry) error {
 		s.post(PrintProgress{Title: e.Job.Title, Done: n, Total: len(labels)})
 	}
 	return nil
+}
+
+// checkJob renders every label of a record job in a dry run before the first is sent, so a
+// record this station cannot print (a character its fonts lack, a code too big at its
+// resolution) fails the job with a clear status having printed nothing.
+func checkJob(lay *label.Layout, f label.Format, data []byte, target label.Target) error {
+	rr, err := label.NewRecordReader(f, bytes.NewReader(data), label.ReadOptions{})
+	if err != nil {
+		return err
+	}
+	if c, ok := rr.(io.Closer); ok {
+		defer c.Close()
+	}
+	for n := 1; ; n++ {
+		rec, err := rr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := label.Validate(lay, rec, []label.Target{target}); err != nil {
+			return fmt.Errorf("record %d: %w", n, err)
+		}
+	}
 }

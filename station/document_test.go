@@ -47,3 +47,23 @@ func TestWorkerPrintsDocument(t *testing.T) {
 		t.Errorf("zpl on tspl: %v, %d labels sent", err, fp2.count())
 	}
 }
+
+// A record the station cannot print fails the job before its first label is sent.
+func TestWorkerChecksEveryRecordFirst(t *testing.T) {
+	fp := &fakePrinter{}
+	s, j := workerStation(t, fp)
+	go func() {
+		for range s.events {
+		}
+	}()
+	job := testJob(t)
+	job.Data = []byte("name,street,zip,city,tracking\nAda Lovelace,1 Sq,1,London,TRK1\nBruce 李小龙,2 Way,2,HK,TRK2\n")
+	e, _, err := j.Claim(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.printJob(context.Background(), e)
+	if err == nil || !strings.Contains(err.Error(), "record 2: ") || !strings.Contains(err.Error(), `'李' (U+674E) in field "name"`) || fp.count() != 0 {
+		t.Errorf("err %v, %d labels sent", err, fp.count())
+	}
+}

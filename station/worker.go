@@ -90,6 +90,11 @@ func (s *Station) printJob(ctx context.Context, e journal.Entry) error {
 		return fmt.Errorf("data: %w", err)
 	}
 	target := label.Target{Lang: label.Lang(cfg.Lang), DPI: cfg.DPI, Raster: cfg.Raster}
+	if e.Printed == 0 {
+		if err := checkJob(lay, f, e.Job.Data, target); err != nil {
+			return fmt.Errorf("data: %w", err)
+		}
+	}
 	total := e.Job.Labels
 	s.post(PrintProgress{Title: e.Job.Title, Done: e.Printed, Total: total})
 	n := 0
