@@ -178,3 +178,30 @@ func TestDataMatrixRefusesNonASCII(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestQRModulesMatchesEncoder: the size validation computes equals the
+// symbols the encoders make, across modes, lengths, levels and version
+// boundaries.
+func TestQRModulesMatchesEncoder(t *testing.T) {
+	var inputs []string
+	for _, n := range []int{1, 2, 3, 7, 14, 17, 20, 25, 26, 27, 34, 41, 42, 47, 48, 61, 77, 78, 100, 127, 154, 200, 271, 300, 500, 999} {
+		inputs = append(inputs, strings.Repeat("7", n), strings.Repeat("AB1 ", n)[:n], strings.Repeat("ab", n)[:n], strings.Repeat("é", n)[:n-n%2])
+	}
+	inputs = append(inputs, "https://track.example.com/TRK0000000001", "Zoë 李小龙")
+	for _, s := range inputs {
+		if s == "" {
+			continue
+		}
+		for _, ecc := range []string{"L", "M", "Q", "H"} {
+			code, err := encodeBarcode(QR, s, ecc)
+			got, gerr := qrSide(s, ecc)
+			if (err != nil) != (gerr != nil) {
+				t.Errorf("%q/%s: encoder error %v, computed %v", s, ecc, err, gerr)
+				continue
+			}
+			if err == nil && (code.Bounds().Dx() != got || code.Bounds().Dy() != got) {
+				t.Errorf("%q (%d bytes)/%s: encoder %v, computed %d", s, len(s), ecc, code.Bounds(), got)
+			}
+		}
+	}
+}

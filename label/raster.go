@@ -82,11 +82,15 @@ func RenderBitmapTarget(l *Layout, rec Record, t Target) (*bitmap.Bitmap, error)
 // would make (fields, glyphs, barcode data and sizes), for validation,
 // and bm may then have no pixels.
 func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int, fs *FontSet, dry bool) error {
-	return drawLayoutWarn(bm, l, rec, dpi, fs, dry, nil)
+	return drawLayoutWarn(bm, l, rec, dpi, fs, dry, nil, nil)
 }
 
-// drawLayoutWarn is drawLayout telling warn about text cut to fit.
-func drawLayoutWarn(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int, fs *FontSet, dry bool, warn func(string)) error {
+// codeKey identifies an encoded symbol; the encoding does not depend on the dpi.
+type codeKey struct{ sym, data, ecc string }
+
+// drawLayoutWarn is drawLayout telling warn about text cut to fit; codes,
+// when not nil, keeps encoded symbols for the next dpi of the same record.
+func drawLayoutWarn(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int, fs *FontSet, dry bool, warn func(string), codes map[codeKey]image.Image) error {
 	var scratch [256]byte
 	for i := range l.Elements {
 		e := &l.Elements[i]
@@ -113,7 +117,7 @@ func drawLayoutWarn(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int, fs *FontS
 			if err != nil {
 				return elemErr(i, e, err)
 			}
-			if err := drawBarcode(bm, e, string(v), x, y, dpi, dry); err != nil {
+			if err := drawBarcode(bm, e, string(v), x, y, dpi, dry, codes); err != nil {
 				return elemErr(i, e, err)
 			}
 		case KindBox:
@@ -328,14 +332,31 @@ func encodeBarcode(sym, s string, ecc string) (image.Image, error) {
 	return nil, fmt.Errorf("%w: symbology %q", ErrUnsupported, sym)
 }
 
-func drawBarcode(bm *bitmap.Bitmap, e *Element, v string, x, y, dpi int, dry bool) error {
+func drawBarcode(bm *bitmap.Bitmap, e *Element, v string, x, y, dpi int, dry bool, codes map[codeKey]image.Image) error {
 	s, err := checkBarcodeData(e.Symbology, v)
 	if err != nil {
 		return err
 	}
-	code, err := encodeBarcode(e.Symbology, s, e.ECC)
-	if err != nil {
-		return fmt.Errorf("%w: %s %q: %v", ErrBarcodeData, e.Symbology, s, err)
+	k := codeKey{e.Symbology, s, e.ECC}
+	code, ok := codes[k]
+	if !ok && dry && e.Symbology == QR {
+		// Only the size matters: skip choosing a mask.
+		side, err := qrSide(s, e.ECC)
+		if err != nil {
+			return fmt.Errorf("%w: %s %q: %v", ErrBarcodeData, e.Symbology, s, err)
+		}
+		code, ok = &image.Gray{Rect: image.Rect(0, 0, side, side)}, true
+		if codes != nil {
+			codes[k] = code
+		}
+	}
+	if !ok {
+		if code, err = encodeBarcode(e.Symbology, s, e.ECC); err != nil {
+			return fmt.Errorf("%w: %s %q: %v", ErrBarcodeData, e.Symbology, s, err)
+		}
+		if codes != nil {
+			codes[k] = code
+		}
 	}
 	m := moduleDots(e, dpi)
 	b := code.Bounds()

@@ -3,6 +3,7 @@ package label
 import (
 	"errors"
 	"fmt"
+	"image"
 
 	"labelstation/label/bitmap"
 )
@@ -31,6 +32,7 @@ func Validate(l *Layout, rec Record, targets []Target) (warnings []string, err e
 	warn := func(s string) { warnings = append(warnings, s) }
 	var scratch [4096]byte
 	checked := map[int]bool{}
+	codes := map[codeKey]image.Image{}
 	for _, t := range targets {
 		t, err := t.normalize()
 		if err != nil {
@@ -63,7 +65,7 @@ func Validate(l *Layout, rec Record, targets []Target) (warnings []string, err e
 		if err != nil {
 			return warnings, fmt.Errorf("%s at %d dpi: %w", t.Lang, t.DPI, err)
 		}
-		if err := drawLayoutWarn(&bitmap.Bitmap{W: w, H: h}, l, rec, t.DPI, fs, true, warn); err != nil {
+		if err := drawLayoutWarn(&bitmap.Bitmap{W: w, H: h}, l, rec, t.DPI, fs, true, warn, codes); err != nil {
 			return warnings, fmt.Errorf("%s at %d dpi: %w", t.Lang, t.DPI, err)
 		}
 	}
