@@ -11,10 +11,11 @@ import (
 	"labelstation/station/journal"
 )
 
-// printDocument prints a ready-made document job (ZPL, TSPL, PDF, PNG). Every label is rendered
-// before the first is sent, so a document the printer cannot take (ZPL for a TSPL printer, a
-// PDF without pdftoppm installed) fails with a clear status and prints nothing.
-func (s *Station) printDocument(ctx context.Context, e journal.Entry) error {
+// printDocument prints a ready-made document job (ZPL, TSPL, PDF, PNG) through the same
+// confirmation protocol as printJob (printRun). Every label is rendered before the first is
+// sent, so a document the printer cannot take (ZPL for a TSPL printer, a PDF without pdftoppm
+// installed) fails with a clear status and prints nothing.
+func (s *Station) printDocument(ctx context.Context, e journal.Entry) (err error) {
 	cfg := s.config().Printer
 	f, _ := label.ParseDocFormat(e.Job.Format)
 	var opt label.DocOptions
@@ -30,22 +31,62 @@ func (s *Station) printDocument(ctx context.Context, e journal.Entry) error {
 	if err != nil {
 		return fmt.Errorf("document: %w", err)
 	}
-	s.post(PrintProgress{Title: e.Job.Title, Done: e.Printed, Total: len(labels)})
-	for i, data := range labels {
-		n := i + 1
-		if n <= e.Printed {
-			continue // accepted before a restart
+	// The cloud counted the labels; a document that renders more prints none of them.
+	if err := e.Job.CheckLabel(len(labels)); err != nil {
+		return fmt.Errorf("document: %w", err)
+	}
+	total := len(labels)
+	r := &printRun{s: s, id: e.Job.ID, title: e.Job.Title, total: total, limit: 1}
+	defer func() {
+		if err != nil && r.confirmed > r.recorded {
+			if rerr := r.record(true); rerr != nil {
+				s.log.Error("station: journal", "job", e.Job.ID, "err", rerr)
+			}
 		}
+	}()
+	if lc, ok := s.opt.Printer.(labelCounter); ok {
+		c, err := s.settledCounter(ctx, lc)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			s.log.Info("station: printer reports no label counter; confirming each label by status", "err", err)
+		default:
+			r.counter, r.base, r.limit = lc, c, counterWindow
+		}
+	}
+	if r.counter == nil {
 		if err := s.waitReady(ctx); err != nil {
 			return err
 		}
-		if err := s.send(ctx, data); err != nil {
+	}
+	done, err := r.reconcile(ctx, e)
+	if err != nil {
+		return err
+	}
+	r.confirmed, r.recorded = done, done
+	s.post(PrintProgress{Title: e.Job.Title, Done: done, Total: total})
+	for i, data := range labels {
+		if i+1 <= done {
+			continue // confirmed before a restart
+		}
+		if err := r.add(ctx, data); err != nil {
 			return err
 		}
-		if _, err := s.opt.Journal.Progress(e.Job.ID, n); err != nil {
-			return fmt.Errorf("journal: %w", err)
+	}
+	if err := r.flush(ctx); err != nil {
+		return err
+	}
+	if r.counter == nil && r.faulted {
+		if err := s.waitReady(ctx); err != nil {
+			return err
 		}
-		s.post(PrintProgress{Title: e.Job.Title, Done: n, Total: len(labels)})
+	}
+	if err := r.record(true); err != nil {
+		return err
+	}
+	if err := s.opt.Journal.EndInFlight(e.Job.ID); err != nil {
+		return fmt.Errorf("journal: %w", err)
 	}
 	return nil
 }
