@@ -46,8 +46,10 @@ type Options struct {
 	// Auth0, ...) into the embedded broker: their JWT access tokens are checked by that issuer's
 	// key set. devcloud's own tokens keep working.
 	External *broker.JWKSOptions
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// Submit sets the job API's limits (labels and bytes per job, background validation).
+	Submit jobs.SubmitOptions
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Cloud is a running development cloud.
@@ -187,7 +189,7 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 	badgeKey, _ := hex.DecodeString(randomHex(32))
 	js, err := jobs.New(jobs.Options{
 		Seed: opt.Seed, Broker: c.BrokerURL, Username: svcUser, Password: svcPass, BadgeKey: badgeKey,
-		ClientID: opt.ServiceClientID, Store: opt.Store, ShareGroup: opt.ShareGroup,
+		ClientID: opt.ServiceClientID, Submit: opt.Submit, Store: opt.Store, ShareGroup: opt.ShareGroup,
 		Now: opt.Now, Logger: log.With("component", "jobs"),
 		VerifyUser: func(ctx context.Context, tok string) (string, error) {
 			p, err := as.Verify(ctx, tok)

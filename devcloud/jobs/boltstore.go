@@ -184,6 +184,29 @@ func (s *BoltStore) ApplyStatus(station, id, state string, printed, seq int, err
 	return j, true, nil
 }
 
+// Validated implements Store.
+func (s *BoltStore) Validated(id string, labels int, data []byte, warnings []string, reason string, now time.Time) (Job, error) {
+	var j Job
+	var refused error
+	err := s.update(func(b *bolt.Bucket) error {
+		var err error
+		if j, err = boltGet(b, id); err != nil {
+			return err
+		}
+		if refused = validated(&j, labels, data, warnings, reason, now); refused != nil {
+			return errUnchanged
+		}
+		return boltPut(b, j)
+	})
+	switch {
+	case refused != nil:
+		return j, refused
+	case err != nil:
+		return j, err
+	}
+	return j, nil
+}
+
 // WaitFor implements Store.
 func (s *BoltStore) WaitFor(ctx context.Context, id string, cond func(Job) bool) (Job, error) {
 	return waitFor(ctx, id, cond, s.Get, s.n.changes, 0)

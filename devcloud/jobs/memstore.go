@@ -96,5 +96,20 @@ func (s *MemStore) ApplyStatus(station, id, state string, printed, seq int, errM
 	return *j, changed, err
 }
 
+// Validated implements Store.
+func (s *MemStore) Validated(id string, labels int, data []byte, warnings []string, reason string, now time.Time) (Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[id]
+	if !ok {
+		return Job{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	if err := validated(j, labels, data, warnings, reason, now); err != nil {
+		return *j, err
+	}
+	s.n.touch()
+	return *j, nil
+}
+
 // Close implements Store.
 func (s *MemStore) Close() error { return nil }

@@ -264,6 +264,45 @@ func (s *PGStore) ApplyStatus(station, id, state string, printed, seq int, errMs
 	return j, changed, refused
 }
 
+// Validated implements Store. It rewrites the whole row: validation sets fields kept in doc.
+func (s *PGStore) Validated(id string, labels int, data []byte, warnings []string, reason string, now time.Time) (Job, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var j Job
+	var refused error
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		j, err = pgScan(tx.QueryRow(ctx, `SELECT `+pgCols+` FROM jobs WHERE id = $1 FOR UPDATE`, id))
+		if err != nil {
+			return err
+		}
+		if refused = validated(&j, labels, data, warnings, reason, now); refused != nil {
+			return nil
+		}
+		doc, err := json.Marshal(j)
+		if err != nil {
+			return err
+		}
+		stored := j.Data
+		if stored == nil {
+			stored = []byte{}
+		}
+		_, err = tx.Exec(ctx, `UPDATE jobs SET state = $2, error = $3, updated = $4, doc = $5, data = $6 WHERE id = $1`,
+			id, j.State, j.Error, now, doc, stored)
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Job{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("jobs: validated %q: %w", id, err)
+	}
+	if refused == nil {
+		s.n.touch()
+	}
+	return j, refused
+}
+
 // WaitFor implements Store. Another replica may change the job without this process hearing
 // of it, so it also looks again every half second.
 func (s *PGStore) WaitFor(ctx context.Context, id string, cond func(Job) bool) (Job, error) {

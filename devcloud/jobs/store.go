@@ -19,23 +19,29 @@ const (
 	StatePrinting = "printing"
 	StatePrinted  = "printed"
 	StateFailed   = "failed"
+	// A large submission is validated after the request: validating, then held or rejected
+	// (Error says why). Stations never see either.
+	StateValidating = "validating"
+	StateRejected   = "rejected"
 )
 
 // Job is a submitted job.
 type Job struct {
-	ID         string    `json:"id"`
-	Title      string    `json:"title"`
-	Layout     string    `json:"format"`
-	User       string    `json:"user"`
-	DataFormat string    `json:"data_format"`
-	Data       []byte    `json:"-"`
-	Labels     int       `json:"labels"`
-	State      string    `json:"state"`
-	Station    string    `json:"station,omitempty"`
-	Printed    int       `json:"printed"`
-	Error      string    `json:"error,omitempty"`
-	Created    time.Time `json:"created"`
-	Updated    time.Time `json:"updated"`
+	ID         string `json:"id"`
+	Title      string `json:"title"`
+	Layout     string `json:"format"`
+	User       string `json:"user"`
+	DataFormat string `json:"data_format"`
+	Data       []byte `json:"-"`
+	Labels     int    `json:"labels"`
+	State      string `json:"state"`
+	Station    string `json:"station,omitempty"`
+	Printed    int    `json:"printed"`
+	Error      string `json:"error,omitempty"`
+	// Warnings say where text will be cut to fit its box (records and elements).
+	Warnings []string  `json:"warnings,omitempty"`
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated"`
 	// lastSeq is the highest status sequence applied; older or repeated reports are ignored.
 	lastSeq int
 }
@@ -69,6 +75,9 @@ type Store interface {
 	// job was released to is an error; one with a sequence not above the last applied, or for
 	// a printed job, changes nothing (changed is false).
 	ApplyStatus(station, id, state string, printed, seq int, errMsg string, now time.Time) (j Job, changed bool, err error)
+	// Validated ends the validation of a job: held with its label count and normalised data,
+	// or rejected with the reason when reason is not empty. A job not validating is an error.
+	Validated(id string, labels int, data []byte, warnings []string, reason string, now time.Time) (Job, error)
 	// WaitFor returns job id once cond holds for it (the status page and tests follow a job so).
 	WaitFor(ctx context.Context, id string, cond func(Job) bool) (Job, error)
 	// Close releases the store's files or connections.
@@ -158,6 +167,21 @@ func waitFor(ctx context.Context, id string, cond func(Job) bool, get func(strin
 			return cur, fmt.Errorf("jobs: waiting for job %q (now %q): %w", id, cur.State, ctx.Err())
 		}
 	}
+}
+
+// validated is the rule every store shares for ending a job's validation, applied to a job
+// read inside the store's transaction.
+func validated(j *Job, labels int, data []byte, warnings []string, reason string, now time.Time) error {
+	if j.State != StateValidating {
+		return fmt.Errorf("jobs: job %q is %s, not %s", j.ID, j.State, StateValidating)
+	}
+	if reason != "" {
+		j.State, j.Error, j.Data = StateRejected, reason, nil
+	} else {
+		j.State, j.Labels, j.Data, j.Warnings = StateHeld, labels, data, warnings
+	}
+	j.Updated = now
+	return nil
 }
 
 func contains(list []string, s string) bool {

@@ -364,3 +364,35 @@ func BenchmarkStoreLookupRelease(b *testing.B) {
 		})
 	}
 }
+
+func TestStoreValidated(t *testing.T) {
+	forEachStore(t, func(t *testing.T, k storeKind) {
+		s, _ := k.open(t)
+		mustAdd(t, s,
+			Job{ID: "ok", User: "alice", Data: []byte("raw"), State: StateValidating, Created: t0, Updated: t0},
+			Job{ID: "bad", User: "alice", Data: []byte("raw"), State: StateValidating, Created: t0, Updated: t0})
+		if rel, err := s.Release("alice", "st-1", []string{"ok"}, t0); err != nil || len(rel) != 0 {
+			t.Fatalf("a validating job was released: %+v, %v", rel, err)
+		}
+		later := t0.Add(time.Minute)
+		if _, err := s.Validated("ok", 4, []byte("norm"), []string{"record 2: cut"}, "", later); err != nil {
+			t.Fatal(err)
+		}
+		j, err := s.Get("ok")
+		if err != nil || j.State != StateHeld || j.Labels != 4 || string(j.Data) != "norm" || len(j.Warnings) != 1 || !j.Updated.Equal(later) {
+			t.Fatalf("validated job: %+v, %v", j, err)
+		}
+		if _, err := s.Validated("ok", 1, nil, nil, "late", later); err == nil {
+			t.Fatal("a held job was validated again")
+		}
+		if _, err := s.Validated("bad", 0, nil, nil, "record 3: bad", later); err != nil {
+			t.Fatal(err)
+		}
+		if j, err := s.Get("bad"); err != nil || j.State != StateRejected || j.Error != "record 3: bad" || len(j.Data) != 0 {
+			t.Fatalf("rejected job: %+v, %v", j, err)
+		}
+		if _, err := s.Validated("ghost", 0, nil, nil, "", later); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("unknown job: %v", err)
+		}
+	})
+}
