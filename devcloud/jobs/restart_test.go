@@ -15,10 +15,11 @@ import (
 // testStation is a station at the MQTT level: it sends requests and collects what the cloud
 // sends back on its own topics.
 type testStation struct {
-	t    *testing.T
-	id   string
-	c    paho.Client
-	msgs chan paho.Message
+	t       *testing.T
+	id      string
+	c       paho.Client
+	msgs    chan paho.Message
+	pending []paho.Message // received, not yet expected
 }
 
 func newTestStation(t *testing.T, url, id string) *testStation {
@@ -48,21 +49,25 @@ func (st *testStation) send(leaf string, v any) {
 	}
 }
 
-// expect returns the next message on leaf, decoded into v; messages on other leaves are dropped.
+// expect returns the next message on leaf, decoded into v; messages on other leaves wait for
+// their own expect (handlers run concurrently, so arrival order is not sending order).
 func (st *testStation) expect(leaf string, v any) {
 	st.t.Helper()
 	want := protocol.StationTopic(st.id, leaf)
 	deadline := time.After(30 * time.Second)
 	for {
+		for i, m := range st.pending {
+			if m.Topic() == want {
+				st.pending = append(st.pending[:i], st.pending[i+1:]...)
+				if err := json.Unmarshal(m.Payload(), v); err != nil {
+					st.t.Fatalf("%s: %v", want, err)
+				}
+				return
+			}
+		}
 		select {
 		case m := <-st.msgs:
-			if m.Topic() != want {
-				continue
-			}
-			if err := json.Unmarshal(m.Payload(), v); err != nil {
-				st.t.Fatalf("%s: %v", want, err)
-			}
-			return
+			st.pending = append(st.pending, m)
 		case <-deadline:
 			st.t.Fatalf("station %s: nothing on %s", st.id, leaf)
 		}
