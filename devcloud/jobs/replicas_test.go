@@ -55,6 +55,8 @@ func TestReplicaProcess(t *testing.T) {
 type replica struct {
 	cmd    *exec.Cmd
 	exited chan error
+	once   sync.Once
+	killed atomic.Bool
 }
 
 func startReplica(t *testing.T, broker, store, client, user, pass string) *replica {
@@ -100,12 +102,13 @@ func startReplica(t *testing.T, broker, store, client, user, pass string) *repli
 	return r
 }
 
+// kill sends SIGKILL and waits for the process to end.
 func (r *replica) kill() {
-	if r.cmd.ProcessState == nil {
+	r.once.Do(func() {
 		r.cmd.Process.Kill()
 		<-r.exited
-		r.cmd.ProcessState = &os.ProcessState{} // killed once
-	}
+		r.killed.Store(true)
+	})
 }
 
 // startMosquitto runs Mosquitto 2 on a free loopback port with users from creds (name →
@@ -216,7 +219,6 @@ func TestReplicasShareRequests(t *testing.T) {
 	var (
 		answered atomic.Int64
 		repeats  atomic.Int64
-		killOnce sync.Once
 		mu       sync.Mutex
 		owner    = map[string]string{} // job → the station it was released to
 		errs     []error
@@ -229,7 +231,7 @@ func TestReplicasShareRequests(t *testing.T) {
 	}
 	count := func() {
 		if answered.Add(1) == 300 {
-			killOnce.Do(a.kill) // mid-stream, while other stations wait on it
+			a.kill() // mid-stream, while other stations wait on it
 		}
 	}
 	for i := range nStations {
@@ -277,7 +279,7 @@ func TestReplicasShareRequests(t *testing.T) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	if a.cmd.ProcessState == nil {
+	if !a.killed.Load() {
 		t.Fatal("replica a was never killed")
 	}
 	if got := answered.Load(); got != nStations*rounds*2 {
