@@ -59,7 +59,7 @@ type replica struct {
 	killed atomic.Bool
 }
 
-func startReplica(t *testing.T, broker, store, client, user, pass string) *replica {
+func startReplica(t testing.TB, broker, store, client, user, pass string) *replica {
 	t.Helper()
 	cfg, _ := json.Marshal(map[string]string{"Broker": broker, "Store": store, "Client": client, "User": user, "Pass": pass})
 	cmd := exec.Command(os.Args[0], "-test.run=^TestReplicaProcess$", "-test.v")
@@ -113,7 +113,7 @@ func (r *replica) kill() {
 
 // startMosquitto runs Mosquitto 2 on a free loopback port with users from creds (name →
 // password) and the repository's station ACL; it returns the broker URL.
-func startMosquitto(t *testing.T, creds map[string]string) string {
+func startMosquitto(t testing.TB, creds map[string]string) string {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -307,7 +307,7 @@ type mqttStation struct {
 	waiting map[string]chan []byte // req → reply
 }
 
-func dialStation(t *testing.T, url, id, pass string) *mqttStation {
+func dialStation(t testing.TB, url, id, pass string) *mqttStation {
 	t.Helper()
 	st := &mqttStation{id: id, waiting: map[string]chan []byte{}}
 	o := paho.NewClientOptions().AddBroker(url).SetClientID(id).SetUsername(id).SetPassword(pass).SetOrderMatters(false)
@@ -360,4 +360,83 @@ func (st *mqttStation) request(leaf string, req any, replyLeaf string, v any) (i
 		}
 	}
 	return 10, fmt.Errorf("no %s for %s", replyLeaf, r.Req)
+}
+
+// BenchmarkReplicas: lookups plus releases per second through Mosquitto with 1 and 2 job-service
+// replicas on one PostgreSQL, 1,000 stations connected of which 50 tap at any moment; each op is
+// a submission (straight into the store), a lookup and a release of one job. Run with
+// -benchtime=2000x.
+func BenchmarkReplicas(b *testing.B) {
+	if os.Getenv(replicaEnv) != "" {
+		b.Skip("inside a replica")
+	}
+	const nStations, tapping = 1000, 50
+	for _, n := range []int{1, 2} {
+		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
+			pgURL := testPostgres(b)
+			creds := map[string]string{"devcloud": randomSecret()}
+			for i := range nStations {
+				creds[fmt.Sprintf("st-%04d", i)] = randomSecret()
+			}
+			url := startMosquitto(b, creds)
+			store, err := OpenPostgres(context.Background(), pgURL)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer store.Close()
+			for r := range n {
+				startReplica(b, url, pgURL, fmt.Sprintf("jobs-%d", r), "devcloud", creds["devcloud"])
+			}
+			stations := make([]*mqttStation, nStations)
+			for i := range stations {
+				id := fmt.Sprintf("st-%04d", i)
+				stations[i] = dialStation(b, url, id, creds[id])
+			}
+			users := []struct{ id, badge string }{{"alice", "04A1B2C3D4E580"}, {"bob", "0E5F1C2A"}}
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			errs := make(chan error, tapping)
+			b.ResetTimer()
+			for range tapping {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						op := next.Add(1) - 1
+						if op >= int64(b.N) {
+							return
+						}
+						i := int(op % nStations)
+						st := stations[i]
+						u := users[op%2]
+						if err := store.Add(Job{ID: fmt.Sprintf("b%08d", op), User: u.id, Labels: 1, State: StateHeld, Created: time.Now(), Updated: time.Now()}); err != nil {
+							errs <- err
+							return
+						}
+						badge := protocol.BadgeHash(testBadgeKey, u.badge)
+						var look protocol.LookupReply
+						if _, err := st.request(protocol.LeafLookup, protocol.LookupRequest{V: protocol.Version, Req: fmt.Sprintf("l%d", op), Badge: badge}, protocol.LeafLookupReply, &look); err != nil || look.Error != nil {
+							errs <- fmt.Errorf("station %d lookup: %v %+v", i, err, look.Error)
+							return
+						}
+						if len(look.Jobs) == 0 {
+							continue // the other stations took them all
+						}
+						var rel protocol.ReleaseReply
+						if _, err := st.request(protocol.LeafRelease, protocol.ReleaseRequest{V: protocol.Version, Req: fmt.Sprintf("r%d", op), Badge: badge, Jobs: []string{look.Jobs[0].ID}}, protocol.LeafReleaseReply, &rel); err != nil || rel.Error != nil {
+							errs <- fmt.Errorf("station %d release: %v %+v", i, err, rel.Error)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			close(errs)
+			for err := range errs {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "taps/s")
+		})
+	}
 }
