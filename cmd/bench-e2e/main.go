@@ -54,8 +54,22 @@ func main() {
 	syncDelay := flag.Duration("sync-delay", 0, "extra time per fsync (a bbolt commit does 2): 5ms approximates an SD card")
 	stateDir := flag.String("state", "", "station state directory (journal, tokens); default a new temporary directory. Point it at the disk you want measured")
 	seedPath := flag.String("seed", "examples/devcloud-seed.json", "devcloud seed")
+	fleet := flag.Int("fleet", 0, "instead: devcloud's memory with this many stations connected (1000 in docs/performance.md)")
+	idle := flag.Duration("fleet-idle", 10*time.Second, "with -fleet: how long the connected fleet idles before the last reading")
+	profile := flag.String("fleet-profile", "", "with -fleet: write devcloud's heap profile here with the fleet online")
+	child := flag.String("fleet-child", "", "internal: connect the stations in this file (the -fleet child process)")
+	childBroker := flag.String("fleet-broker", "", "internal: the -fleet child's broker")
 	flag.Parse()
-	if err := run(*taps, *labels, *syncDelay, *stateDir, *seedPath); err != nil {
+	var err error
+	switch {
+	case *child != "":
+		err = fleetChild(*child, *childBroker)
+	case *fleet > 0:
+		err = benchFleet(*fleet, *idle, *seedPath, *profile)
+	default:
+		err = run(*taps, *labels, *syncDelay, *stateDir, *seedPath)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench-e2e:", err)
 		os.Exit(1)
 	}
