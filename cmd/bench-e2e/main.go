@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -48,11 +49,15 @@ import (
 
 const aliceBadge = "04A1B2C3D4E580" // examples/devcloud-seed.json
 
+// cpuProfile is -cpuprofile.
+var cpuProfile string
+
 func main() {
 	taps := flag.Int("taps", 200, "one-label jobs released by a tap each")
 	labels := flag.Int("labels", 10000, "labels in the long job (0 skips it)")
 	syncDelay := flag.Duration("sync-delay", 0, "extra time per fsync (a bbolt commit does 2): 5ms approximates an SD card")
 	stateDir := flag.String("state", "", "station state directory (journal, tokens); default a new temporary directory. Point it at the disk you want measured")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the long job here")
 	seedPath := flag.String("seed", "examples/devcloud-seed.json", "devcloud seed")
 	fleet := flag.Int("fleet", 0, "instead: devcloud's memory with this many stations connected (1000 in docs/performance.md)")
 	idle := flag.Duration("fleet-idle", 10*time.Second, "with -fleet: how long the connected fleet idles before the last reading")
@@ -319,6 +324,17 @@ func benchLongJob(ctx context.Context, c *devcloud.Cloud, st *benchStation, pl *
 	}
 	st.trace.reset()
 	pl.reset()
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	t0, err := st.tap(ctx, aliceBadge)
 	if err != nil {
 		return err
@@ -327,6 +343,7 @@ func benchLongJob(ctx context.Context, c *devcloud.Cloud, st *benchStation, pl *
 	if err != nil {
 		return err
 	}
+	pprof.StopCPUProfile()
 	end := lab[n-1].last
 	total := end.Sub(lab[0].first)
 	fmt.Printf("\none job of %d labels (native ZPL, 4×6 shipping layout) to a printer that accepts bytes at once:\n", n)
@@ -340,6 +357,10 @@ func benchLongJob(ctx context.Context, c *devcloud.Cloud, st *benchStation, pl *
 	}
 	sends, status := st.trace.count("send"), st.trace.count("printer status")
 	fmt.Printf("  printer status checks during the job: %d; label writes: %d\n", status, sends)
+	per := func(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d)/1e6/float64(n)) }
+	rest := total - st.trace.total("send") - st.trace.total("printer status")
+	fmt.Printf("  per label: printer status %s, write %s, the rest (journal progress commit, render, record reading, screen) %s\n",
+		per(st.trace.total("printer status")), per(st.trace.total("send")), per(rest))
 	_, err = c.Jobs.Store().WaitFor(ctx, j.ID, func(j jobs.Job) bool { return j.State == jobs.StatePrinted })
 	return err
 }
@@ -355,15 +376,17 @@ type tracer struct {
 	mu    sync.Mutex
 	spans []span
 	n     map[string]int
+	sum   map[string]time.Duration
 }
 
 func (t *tracer) add(s span) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.n == nil {
-		t.n = map[string]int{}
+		t.n, t.sum = map[string]int{}, map[string]time.Duration{}
 	}
 	t.n[s.kind]++
+	t.sum[s.kind] += s.end.Sub(s.start)
 	if len(t.spans) < 1000 { // a long job has one send per label; the first ones suffice
 		t.spans = append(t.spans, s)
 	}
@@ -372,7 +395,13 @@ func (t *tracer) add(s span) {
 func (t *tracer) reset() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.spans, t.n = nil, nil
+	t.spans, t.n, t.sum = nil, nil, nil
+}
+
+func (t *tracer) total(kind string) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sum[kind]
 }
 
 func (t *tracer) count(kind string) int {
