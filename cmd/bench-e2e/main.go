@@ -276,20 +276,26 @@ func benchTaps(ctx context.Context, c *devcloud.Cloud, st *benchStation, pl *pri
 		}
 		st.trace.reset()
 		pl.reset()
+		st.models.reset()
 		t0, err := st.tap(ctx, aliceBadge)
 		if err != nil {
 			return err
 		}
-		lab, err := pl.wait(ctx, 1)
-		if err != nil {
-			return fmt.Errorf("tap %d: %w", i, err)
+		// Models from before the tap (the last tap's result screen, redrawn every tick) must
+		// not count as this tap's result: wait for this tap's lookup first.
+		if _, err := st.models.waitFor(ctx, time.Minute, func(m station.Model) bool { return m.Phase == station.Lookup }); err != nil {
+			return fmt.Errorf("tap %d: lookup screen: %w; the station is at %s", i, err, st.models.last())
 		}
-		if _, err := c.Jobs.Store().WaitFor(ctx, j.ID, func(j jobs.Job) bool { return j.State == jobs.StatePrinted }); err != nil {
-			return err
+		lab, err := pl.wait(ctx, time.Minute, 1)
+		if err != nil {
+			return fmt.Errorf("tap %d: %w; the station is at %s", i, err, st.models.last())
+		}
+		if err := waitPrinted(ctx, c, j.ID); err != nil {
+			return fmt.Errorf("tap %d: %w; the station is at %s", i, err, st.models.last())
 		}
 		// The next tap must find the station idle (a tap while printing only says "busy").
-		if _, err := st.models.waitFor(ctx, 30*time.Second, func(m station.Model) bool { return !m.Busy && m.Phase == station.Done }); err != nil {
-			return fmt.Errorf("tap %d: done screen: %w", i, err)
+		if _, err := st.models.waitFor(ctx, time.Minute, func(m station.Model) bool { return !m.Busy && m.Phase == station.Done }); err != nil {
+			return fmt.Errorf("tap %d: done screen: %w; the station is at %s", i, err, st.models.last())
 		}
 		first = append(first, lab[0].first.Sub(t0))
 		last = append(last, lab[0].last.Sub(t0))
@@ -339,9 +345,9 @@ func benchLongJob(ctx context.Context, c *devcloud.Cloud, st *benchStation, pl *
 	if err != nil {
 		return err
 	}
-	lab, err := pl.wait(ctx, n)
+	lab, err := pl.wait(ctx, 10*time.Minute, n)
 	if err != nil {
-		return err
+		return fmt.Errorf("long job: %w; the station is at %s", err, st.models.last())
 	}
 	pprof.StopCPUProfile()
 	end := lab[n-1].last
@@ -361,8 +367,22 @@ func benchLongJob(ctx context.Context, c *devcloud.Cloud, st *benchStation, pl *
 	rest := total - st.trace.total("send") - st.trace.total("printer status")
 	fmt.Printf("  per label: printer status %s, write %s, the rest (journal progress commit, render, record reading, screen) %s\n",
 		per(st.trace.total("printer status")), per(st.trace.total("send")), per(rest))
-	_, err = c.Jobs.Store().WaitFor(ctx, j.ID, func(j jobs.Job) bool { return j.State == jobs.StatePrinted })
-	return err
+	if err := waitPrinted(ctx, c, j.ID); err != nil {
+		return fmt.Errorf("long job: %w; the station is at %s", err, st.models.last())
+	}
+	return nil
+}
+
+// waitPrinted waits for the cloud to record the job as printed.
+func waitPrinted(ctx context.Context, c *devcloud.Cloud, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	_, err := c.Jobs.Store().WaitFor(ctx, id, func(j jobs.Job) bool { return j.State == jobs.StatePrinted })
+	if err != nil {
+		got, _ := c.Jobs.Store().Get(id)
+		return fmt.Errorf("job %s not recorded as printed (state %s): %w", id, got.State, err)
+	}
+	return nil
 }
 
 // ---- tracing through the station's interfaces ----
@@ -601,8 +621,8 @@ func (p *printerListener) reset() {
 	p.labels = nil
 }
 
-func (p *printerListener) wait(ctx context.Context, n int) ([]labelTimes, error) {
-	deadline := time.NewTimer(10 * time.Minute)
+func (p *printerListener) wait(ctx context.Context, d time.Duration, n int) ([]labelTimes, error) {
+	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	for {
 		p.mu.Lock()
@@ -616,7 +636,7 @@ func (p *printerListener) wait(ctx context.Context, n int) ([]labelTimes, error)
 		select {
 		case <-ch:
 		case <-deadline.C:
-			return nil, fmt.Errorf("printer has %d of %d labels after 10 minutes", have, n)
+			return nil, fmt.Errorf("printer has %d of %d labels after %v", have, n, d)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -628,7 +648,23 @@ func (p *printerListener) wait(ctx context.Context, n int) ([]labelTimes, error)
 type models struct {
 	mu      sync.Mutex
 	all     []station.Model
+	newest  station.Model
 	changed chan struct{}
+}
+
+// reset forgets the models seen so far.
+func (w *models) reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.all = w.all[:0]
+}
+
+// last describes the newest model, for errors.
+func (w *models) last() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	m := w.newest
+	return fmt.Sprintf("%s (busy %v, online %v, %d/%d labels, %q)", m.Phase, m.Busy, m.Online, m.Done, m.Total, m.Message)
 }
 
 func newModels() *models { return &models{changed: make(chan struct{})} }
@@ -636,6 +672,7 @@ func newModels() *models { return &models{changed: make(chan struct{})} }
 func (w *models) observe(m station.Model) {
 	w.mu.Lock()
 	w.all = append(w.all, m)
+	w.newest = m
 	close(w.changed)
 	w.changed = make(chan struct{})
 	w.mu.Unlock()

@@ -53,7 +53,7 @@ func TestPrinterListenerSplitCommands(t *testing.T) {
 	write("Z^XA^FDtwo^FS^XZ")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	labels, err := pl.wait(ctx, 2)
+	labels, err := pl.wait(ctx, 10*time.Second, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
