@@ -52,11 +52,15 @@ const aliceBadge = "04A1B2C3D4E580" // examples/devcloud-seed.json
 // cpuProfile is -cpuprofile.
 var cpuProfile string
 
+// withCounter is -counter.
+var withCounter = true
+
 func main() {
 	taps := flag.Int("taps", 200, "one-label jobs released by a tap each")
 	labels := flag.Int("labels", 10000, "labels in the long job (0 skips it)")
 	syncDelay := flag.Duration("sync-delay", 0, "extra time per fsync (a bbolt commit does 2): 5ms approximates an SD card")
 	stateDir := flag.String("state", "", "station state directory (journal, tokens); default a new temporary directory. Point it at the disk you want measured")
+	flag.BoolVar(&withCounter, "counter", true, "the printer reports a label counter (a Link-OS Zebra); false: labels are confirmed by status queries")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the long job here")
 	seedPath := flag.String("seed", "examples/devcloud-seed.json", "devcloud seed")
 	fleet := flag.Int("fleet", 0, "instead: devcloud's memory with this many stations connected (1000 in docs/performance.md)")
@@ -172,10 +176,13 @@ func startStation(ctx context.Context, c *devcloud.Cloud, pl *printerListener, d
 		return nil, err
 	}
 	tr := &tracer{}
-	var committed func()
-	if syncDelay > 0 {
-		// bbolt syncs twice per commit (data pages, then the meta page).
-		committed = func() { time.Sleep(2 * syncDelay) }
+	committed := func() {
+		if syncDelay > 0 {
+			// bbolt syncs twice per commit (data pages, then the meta page).
+			time.Sleep(2 * syncDelay)
+		}
+		now := time.Now()
+		tr.add(span{kind: "commit", start: now, end: now})
 	}
 	j, err := journal.Open(filepath.Join(dir, "journal.db"), journal.Options{Committed: committed})
 	if err != nil {
@@ -187,6 +194,10 @@ func startStation(ctx context.Context, c *devcloud.Cloud, pl *printerListener, d
 		return nil, err
 	}
 	pr := &timedPrinter{p: printer.New(t, printer.ZPL), tr: tr}
+	var sp station.Printer = pr
+	if !withCounter {
+		sp = statusOnlyPrinter{pr}
+	}
 	var st *station.Station
 	prov, err := provisioning.New(provisioning.Config{
 		ClientID: cfg.Cloud.ClientID, DeviceAuthURL: c.Auth.DeviceAuthURL(), TokenURL: c.Auth.TokenURL(),
@@ -206,7 +217,7 @@ func startStation(ctx context.Context, c *devcloud.Cloud, pl *printerListener, d
 	go badge.Pump(ctx, reader, badges, badge.PumpOptions{Repeat: time.Millisecond})
 	ms := newModels()
 	st, err = station.New(station.Options{
-		Config: cfg, Panel: &framebuffer{size: image.Pt(cfg.Display.Width, cfg.Display.Height)}, Printer: pr, Journal: j, Enroller: prov,
+		Config: cfg, Panel: &framebuffer{size: image.Pt(cfg.Display.Width, cfg.Display.Height)}, Printer: sp, Journal: j, Enroller: prov,
 		DialCloud: func(o cloud.Options) (station.Cloud, error) {
 			onJob := o.OnJob
 			o.OnJob = func(job protocol.Job) error {
@@ -268,6 +279,7 @@ func (b *benchStation) tap(ctx context.Context, uidHex string) (time.Time, error
 func benchTaps(ctx context.Context, c *devcloud.Cloud, st *benchStation, pl *printerListener, tok string, n int) error {
 	one := "name,street,zip,city,tracking\nAda Lovelace,12 Square,4JH,London,TRK0000000001\n"
 	var first, last []time.Duration
+	var commits []int
 	stages := map[string][]time.Duration{}
 	for i := range n {
 		j, err := submit(ctx, c, tok, fmt.Sprintf("tap %d", i), one)
@@ -299,6 +311,7 @@ func benchTaps(ctx context.Context, c *devcloud.Cloud, st *benchStation, pl *pri
 		}
 		first = append(first, lab[0].first.Sub(t0))
 		last = append(last, lab[0].last.Sub(t0))
+		commits = append(commits, st.trace.commitsBefore(t0, lab[0].first))
 		for k, d := range st.trace.breakdown(t0, lab[0].first) {
 			stages[k] = append(stages[k], d)
 		}
@@ -306,6 +319,8 @@ func benchTaps(ctx context.Context, c *devcloud.Cloud, st *benchStation, pl *pri
 	fmt.Printf("\n%d taps, one label each (native ZPL):\n", n)
 	fmt.Printf("  tap → first byte  %s\n", pcts(first))
 	fmt.Printf("  tap → last byte   %s\n", pcts(last))
+	slices.Sort(commits)
+	fmt.Printf("  journal commits between tap and first byte: median %d, max %d\n", commits[len(commits)/2], commits[len(commits)-1])
 	fmt.Printf("  stages (each tap; they overlap where the protocol lets them):\n")
 	for _, k := range stageOrder {
 		if v := stages[k]; len(v) > 0 {
@@ -361,12 +376,13 @@ func benchLongJob(ctx context.Context, c *devcloud.Cloud, st *benchStation, pl *
 		b := float64(k-1) / lab[n-1].last.Sub(lab[n-k].last).Seconds()
 		fmt.Printf("  first %d labels %.0f labels/s, last %d labels %.0f labels/s (last/first %.2f)\n", k, a, k, b, b/a)
 	}
-	sends, status := st.trace.count("send"), st.trace.count("printer status")
-	fmt.Printf("  printer status checks during the job: %d; label writes: %d\n", status, sends)
+	tr := st.trace
+	fmt.Printf("  during the job: %d label writes, %d printer status checks, %d label counter reads, %d journal commits\n",
+		tr.count("send"), tr.count("printer status"), tr.count("printer counter"), tr.count("commit"))
 	per := func(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d)/1e6/float64(n)) }
-	rest := total - st.trace.total("send") - st.trace.total("printer status")
-	fmt.Printf("  per label: printer status %s, write %s, the rest (journal progress commit, render, record reading, screen) %s\n",
-		per(st.trace.total("printer status")), per(st.trace.total("send")), per(rest))
+	rest := total - tr.total("send") - tr.total("printer status") - tr.total("printer counter")
+	fmt.Printf("  per label: printer status %s, counter %s, write %s, the rest (journal, render, record reading, screen) %s\n",
+		per(tr.total("printer status")), per(tr.total("printer counter")), per(tr.total("send")), per(rest))
 	if err := waitPrinted(ctx, c, j.ID); err != nil {
 		return fmt.Errorf("long job: %w; the station is at %s", err, st.models.last())
 	}
@@ -431,7 +447,20 @@ func (t *tracer) count(kind string) int {
 }
 
 var stageOrder = []string{"tap → lookup request", "lookup round trip", "list → release request", "printer status (release)", "release round trip",
-	"job message → journaled", "journaled → first write (worker)", "  of which printer status", "first write (printer I/O)"}
+	"job message → journaled", "journaled → first write (worker)", "  of which printer status", "  of which printer counter", "first write (printer I/O)"}
+
+// commitsBefore counts the journal commits between the tap and the printer's first byte.
+func (t *tracer) commitsBefore(tap, firstByte time.Time) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, s := range t.spans {
+		if s.kind == "commit" && s.end.After(tap) && s.end.Before(firstByte) {
+			n++
+		}
+	}
+	return n
+}
 
 // breakdown names where the time between the tap and the printer's first byte went.
 func (t *tracer) breakdown(tap, firstByte time.Time) map[string]time.Duration {
@@ -458,8 +487,11 @@ func (t *tracer) breakdown(tap, firstByte time.Time) map[string]time.Duration {
 		out["list → release request"] = rl.start.Sub(lk.end)
 		out["release round trip"] = rl.end.Sub(rl.start)
 	}
-	var relStatus, workStatus time.Duration
+	var relStatus, workStatus, workCounter time.Duration
 	for _, s := range t.spans {
+		if s.kind == "printer counter" && ok3 && ok4 && s.start.After(jr.end) && s.end.Before(sd.start) {
+			workCounter += s.end.Sub(s.start)
+		}
 		if s.kind != "printer status" {
 			continue
 		}
@@ -477,6 +509,7 @@ func (t *tracer) breakdown(tap, firstByte time.Time) map[string]time.Duration {
 	if ok3 && ok4 {
 		out["journaled → first write (worker)"] = sd.start.Sub(jr.end)
 		out["  of which printer status"] = workStatus
+		out["  of which printer counter"] = workCounter
 	}
 	if ok4 {
 		out["first write (printer I/O)"] = firstByte.Sub(sd.start)
@@ -522,6 +555,23 @@ func (p *timedPrinter) Status(ctx context.Context) (printer.Status, error) {
 	return s, err
 }
 
+// Counter reads the printer's label counter (the worker confirms labels by it in windows).
+func (p *timedPrinter) Counter(ctx context.Context) (int64, error) {
+	t0 := time.Now()
+	n, err := p.p.Counter(ctx)
+	p.tr.add(span{kind: "printer counter", start: t0, end: time.Now()})
+	return n, err
+}
+
+// statusOnlyPrinter hides the label counter, as a printer without one (TSPL, ESC/POS, an old
+// Zebra) would: the worker then confirms every label by a status query.
+type statusOnlyPrinter struct{ p *timedPrinter }
+
+func (p statusOnlyPrinter) Send(ctx context.Context, data []byte) error { return p.p.Send(ctx, data) }
+func (p statusOnlyPrinter) Status(ctx context.Context) (printer.Status, error) {
+	return p.p.Status(ctx)
+}
+
 // framebuffer is a panel that keeps the last frame, as an SPI panel's driver would.
 type framebuffer struct {
 	size image.Point
@@ -539,12 +589,15 @@ var _ display.Panel = (*framebuffer)(nil)
 
 type labelTimes struct{ first, last time.Time }
 
-// printerListener is a ZPL printer that accepts bytes at once, answers ~HS with "ready" and
-// notes when each label's first and last bytes arrived.
+// printerListener is a ZPL printer that accepts bytes at once and prints them at once: it
+// answers ~HS with "ready" and the Link-OS label counter (SGD getvar
+// odometer.total_label_count) with the labels received, and notes when each label's first
+// and last bytes arrived.
 type printerListener struct {
 	ln      net.Listener
 	mu      sync.Mutex
 	labels  []labelTimes
+	printed int64 // the label counter: every label printed at once, all connections
 	changed chan struct{}
 }
 
@@ -571,7 +624,7 @@ func (p *printerListener) Close() error { return p.ln.Close() }
 func (p *printerListener) serve(c net.Conn) {
 	defer c.Close()
 	buf := make([]byte, 64<<10)
-	var tail []byte // the last bytes of the previous read, for commands split across reads
+	var acc []byte // bytes not yet parsed: a command split across reads waits for the rest
 	open := false
 	var start time.Time
 	ready := printer.FormatZPLHostStatus(printer.Status{})
@@ -579,16 +632,22 @@ func (p *printerListener) serve(c net.Conn) {
 		n, err := c.Read(buf)
 		now := time.Now()
 		if n > 0 {
-			data := append(tail, buf[:n]...)
-			off := len(tail)
-			for i := 0; i+2 < len(data); i++ {
-				if data[i] != '^' && data[i] != '~' {
-					continue
+			acc = append(acc, buf[:n]...)
+			pos := 0
+		scan:
+			for pos < len(acc) {
+				i := bytes.IndexAny(acc[pos:], "^~!")
+				if i < 0 {
+					pos = len(acc)
+					break
 				}
-				cmd := string(data[i : i+3])
-				if i+3 <= off {
-					continue // seen in the previous read
+				i += pos
+				if i+3 > len(acc) {
+					pos = i
+					break
 				}
+				cmd := string(acc[i : i+3])
+				pos = i + 3
 				switch cmd {
 				case "~HS":
 					if _, err := c.Write(ready); err != nil {
@@ -600,14 +659,33 @@ func (p *printerListener) serve(c net.Conn) {
 					if open {
 						p.mu.Lock()
 						p.labels = append(p.labels, labelTimes{first: start, last: now})
+						p.printed++
 						close(p.changed)
 						p.changed = make(chan struct{})
 						p.mu.Unlock()
 						open = false
 					}
+				case "! U":
+					// A Set-Get-Do line: the label counter is the one variable asked.
+					end := bytes.IndexByte(acc[i:], '\n')
+					if end < 0 {
+						pos = i
+						break scan
+					}
+					pos = i + end + 1
+					if bytes.Contains(acc[i:pos], []byte("odometer.total_label_count")) {
+						p.mu.Lock()
+						reply := fmt.Appendf(nil, "\"%d\"\r\n", p.printed)
+						p.mu.Unlock()
+						if _, err := c.Write(reply); err != nil {
+							return
+						}
+					}
+				default:
+					pos = i + 1
 				}
 			}
-			tail = append(tail[:0], data[max(0, len(data)-2):]...)
+			acc = append(acc[:0], acc[pos:]...)
 		}
 		if err != nil {
 			return
