@@ -769,7 +769,7 @@ func csvRecords(n int) []byte {
 }
 
 // Options.Committed runs once per write transaction and never for a read: one call per Claim,
-// Progress, Finish and MarkReported, none for Get or Pending.
+// Progress, Finish, MarkReported and in-flight record, none for Get or Pending.
 func TestCommittedHookOncePerWrite(t *testing.T) {
 	var mu sync.Mutex
 	var calls int
@@ -813,5 +813,17 @@ func TestCommittedHookOncePerWrite(t *testing.T) {
 	}
 	if got := count(); got != 5 {
 		t.Fatalf("after 2 Progress, Finish and MarkReported: %d calls, want 5", got)
+	}
+	if _, _, err := j.Claim(job("j2", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.BeginInFlight("j2", InFlight{From: 0, To: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.EndInFlight("j2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(); got != 8 {
+		t.Fatalf("after Claim, BeginInFlight and EndInFlight: %d calls, want 8", got)
 	}
 }
