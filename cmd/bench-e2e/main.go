@@ -804,11 +804,27 @@ func submit(ctx context.Context, c *devcloud.Cloud, token, title, csv string) (j
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusAccepted {
 		return jobs.Job{}, fmt.Errorf("submit: %s %s", resp.Status, b)
 	}
 	var j jobs.Job
-	return j, json.Unmarshal(b, &j)
+	if err := json.Unmarshal(b, &j); err != nil {
+		return j, err
+	}
+	if resp.StatusCode == http.StatusAccepted {
+		// Large data is validated in the background: the job is held once that is done.
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		got, err := c.Jobs.Store().WaitFor(wctx, j.ID, func(j jobs.Job) bool { return j.State != jobs.StateValidating })
+		if err != nil {
+			return j, fmt.Errorf("submit: job %s still validating: %w", j.ID, err)
+		}
+		if got.State != jobs.StateHeld {
+			return got, fmt.Errorf("submit: job %s is %s after validation: %s", j.ID, got.State, got.Error)
+		}
+		j = got
+	}
+	return j, nil
 }
 
 func pct(sorted []time.Duration, p float64) time.Duration {
