@@ -312,8 +312,8 @@ func (s *Station) Run(ctx context.Context) error {
 // show renders the model's screen when it differs from what the panel shows.
 func (s *Station) show(m Model, shown *display.View) {
 	v := ViewOf(m, s.opt.Now().Truncate(time.Second), s.stationName())
-	if m.Phase != Enrolling {
-		v.Now = time.Time{} // only the countdown depends on the time
+	if !display.Animated(v, s.opt.Panel.Bounds().Size()) {
+		v.Now = time.Time{} // only countdowns and paged screens depend on the time
 	}
 	if reflect.DeepEqual(v, *shown) {
 		return
