@@ -30,8 +30,10 @@ type qrCode struct {
 // fitQR encodes the first payload whose symbol fits the panel at
 // minModule pixels per module with a module of quiet zone each side, on the
 // panel's short side (a wide panel puts text beside it, a squarish one
-// under it). Error correction level L gives the lowest version and so the
-// largest modules: a screen is not a scratched sticker. Payloads are URLs
+// under it). It takes the highest error correction level that still fits:
+// spare correction is what lets a blurred, resampled camera image of 2 px
+// modules decode, and level L is the fallback that gives the lowest
+// version and so the largest modules. Payloads are URLs
 // with their scheme and host in capitals (both are case-insensitive, RFC
 // 3986 §6.2.2.1) so the encoder can pack them in alphanumeric mode at 5.5
 // bits a character instead of 8: that brings
@@ -47,14 +49,16 @@ func fitQR(payloads []string, size image.Point, k int) (qrCode, bool) {
 			continue
 		}
 		p = foldURL(p)
-		q, err := qrcode.New(p, qrcode.Low)
-		if err != nil {
-			continue // longer than QR version 40 holds
-		}
-		q.DisableBorder = true
-		bits := q.Bitmap()
-		if side/(len(bits)+2) >= minModule {
-			return qrCode{payload: p, bits: bits}, true
+		for _, level := range []qrcode.RecoveryLevel{qrcode.High, qrcode.Medium, qrcode.Low} {
+			q, err := qrcode.New(p, level)
+			if err != nil {
+				continue // longer than QR version 40 holds
+			}
+			q.DisableBorder = true
+			bits := q.Bitmap()
+			if side/(len(bits)+2) >= minModule {
+				return qrCode{payload: p, bits: bits}, true
+			}
 		}
 	}
 	return qrCode{}, false
@@ -111,7 +115,30 @@ func (fr *frame) setQR(q qrCode, zone image.Rectangle) {
 	n := len(q.bits)
 	m := min(zone.Dx(), zone.Dy()) / (n + 2)
 	at := image.Pt(zone.Min.X+(zone.Dx()-n*m)/2, zone.Min.Y+(zone.Dy()-n*m)/2)
+	if m == minModule {
+		at = gridPhase(at, zone, n*m)
+	}
 	fr.qr = &qrItem{zone: zone, at: at, bits: q.bits, m: m}
+}
+
+// gridPhase nudges a symbol of 2 px modules by a pixel or two so that it
+// starts on an even column and a row ≡ 1 (mod 4). Where a centred symbol
+// falls is arbitrary, but not to a camera that sees the panel a little
+// small: of the 16 ways a 4→3 resample can fall on 2 px modules, zbar
+// reads version 2-3 symbols at about 10, and this alignment is one of them
+// (TestPairingScreenScans).
+func gridPhase(at image.Point, zone image.Rectangle, side int) image.Point {
+	fit := func(v, lo, hi, mod, want int) int {
+		for d := 0; d < mod; d++ {
+			for _, c := range []int{v - d, v + d} {
+				if ((c%mod)+mod)%mod == want && c >= lo && c+side <= hi {
+					return c
+				}
+			}
+		}
+		return v
+	}
+	return image.Pt(fit(at.X, zone.Min.X, zone.Max.X, 2, 0), fit(at.Y, zone.Min.Y, zone.Max.Y, 4, 1))
 }
 
 // fits is pick that says whether anything fitted.
@@ -120,12 +147,10 @@ func fits(attempts [][]block, w, h, k int) ([]block, placed, bool) {
 	return bs, p, p.h <= h
 }
 
-// Enrolling pages: the QR page stays qrTime, the page with the URL to type
-// textTime; the QR page stays longer because a camera needs it still.
-const (
-	qrTime   = 8 * time.Second
-	textTime = 4 * time.Second
-)
+// qrTime is how long the QR page stays when it takes turns with the page
+// showing the URL to type (pageTime a page): longer, because a camera needs
+// it still.
+const qrTime = 8 * time.Second
 
 // enrollScreen is the pairing screen. With a QR that fits at minModule: the
 // QR with "Scan to set up", the code and the countdown beside or under it,
@@ -181,32 +206,43 @@ func enrollScreen(v View, size image.Point, k int) *frame {
 			}
 			return fr
 		}
-		if onQRPage(v.Now) {
+		text := func(now time.Time) *frame { return enrollText(v, size, k, u, c, cs, cd, extra, now) }
+		n := max(text(time.Time{}).pages, 1)
+		cycle := qrTime + time.Duration(n)*pageTime
+		t := cyclePos(v.Now, cycle)
+		if t < qrTime {
 			if !fr.qrBeside(q, noURL) {
 				fr.setQR(q, image.Rectangle{Max: size})
 			}
-			fr.pages = 2
+			fr.pages = n + 1
 			return fr
 		}
-		defer func() { fr.pages = 2 }()
+		fr = text(time.Unix(0, 0).Add(t - qrTime))
+		fr.pages = n + 1
+		return fr
 	}
-	// The text page: the URL to type and the code to enter there.
-	fr = &frame{size: size, k: k}
+	return enrollText(v, size, k, u, c, cs, cd, extra, v.Now)
+}
+
+// enrollText is the pairing page without a QR: the URL to type and the
+// code to enter there, with the countdown; paged when the URL is long.
+func enrollText(v View, size image.Point, k int, u, c, cs, cd, extra []block, now time.Time) *frame {
+	cat := func(parts ...[]block) []block {
+		var out []block
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	fr := &frame{size: size, k: k}
 	title := "Set up: open"
 	if u == nil {
 		title = "Set up station"
 	}
 	fr.header(or(v.Title, title), false, false, fr.column([][]block{
-		cat(u, c, cd, extra), cat(u, c, cd), cat(u, cs, cd), cat(u, c), cat(u, cs),
-	}, fr.body(), true, v.Now))
+		cat(u, c, cd, extra), cat(u, c, cd), cat(u, cs, cd), cat(u, c), cat(u, cs), cat(u, c, cd),
+	}, fr.body(), true, now))
 	return fr
-}
-
-// onQRPage says whether the enrolling screen shows its QR page at now.
-func onQRPage(now time.Time) bool {
-	cycle := int64(qrTime + textTime)
-	t := ((now.UnixNano() % cycle) + cycle) % cycle
-	return t < int64(qrTime)
 }
 
 // lineBlocks is one small block per non-blank line.

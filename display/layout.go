@@ -255,8 +255,17 @@ const pageTime = 4 * time.Second
 // pageAt is the page showing at now when n pages take turns every d,
 // counted from the Unix epoch so that every renderer agrees.
 func pageAt(now time.Time, n int, d time.Duration) int {
-	t := now.UnixNano() / int64(d)
-	return int(((t % int64(n)) + int64(n)) % int64(n))
+	return int(cyclePos(now, time.Duration(n)*d) / d)
+}
+
+// cyclePos is how far into a cycle of whole seconds now is, counted from
+// the Unix epoch (in seconds, so that even the zero time works).
+func cyclePos(now time.Time, cycle time.Duration) time.Duration {
+	c := int64(cycle / time.Second)
+	if c <= 0 {
+		return 0
+	}
+	return time.Duration(((now.Unix()%c)+c)%c) * time.Second
 }
 
 // page is one screenful of a paged column.

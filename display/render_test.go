@@ -207,11 +207,22 @@ func TestQRDecodes(t *testing.T) {
 			continue
 		}
 		for _, size := range sizes {
-			img, err := Render(v, size)
-			if err != nil {
-				t.Fatal(err)
+			// A crowded pairing screen takes turns between the QR and
+			// the text; within one cycle the QR shows and decodes.
+			var got string
+			var err error
+			for i := range 30 {
+				w := v
+				w.Now = v.Now.Add(time.Duration(i) * time.Second)
+				img, rerr := Render(w, size)
+				if rerr != nil {
+					t.Fatal(rerr)
+				}
+				if got, err = decodeQR(img); err == nil {
+					break
+				}
 			}
-			if got, err := decodeQR(img); err != nil || got != foldURL(v.QR) {
+			if err != nil || got != foldURL(v.QR) {
 				t.Errorf("crowded %v %dx%d: decoded %q, %v", v.Kind, size.X, size.Y, got, err)
 			}
 		}
@@ -253,8 +264,9 @@ func decodeQR(img image.Image) (string, error) {
 	return res.GetText(), nil
 }
 
-// TestQRModules pins the geometry issue 4 asks for: at 128×64 a ~40-byte
-// URL is version 3 at 2 px per module; bigger panels get bigger modules.
+// TestQRModules pins the geometry: at 128×64 a ~40-byte URL is version 3
+// at 2 px per module; bigger panels get bigger modules and spend spare room
+// on error correction (more modules).
 func TestQRModules(t *testing.T) {
 	v := View{Kind: Enrolling, QR: "http://10.0.0.2:8780/pair?user_code=WDJB-MJHT", Code: "WDJB-MJHT", URL: "http://ls.lan/d"}
 	for _, c := range []struct {
@@ -266,8 +278,8 @@ func TestQRModules(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n := len(fr.qr.bits); n != c.modules || fr.qr.m < c.minM {
-			t.Errorf("%v: %d modules at %d px, want %d at >= %d px", c.size, n, fr.qr.m, c.modules, c.minM)
+		if n := len(fr.qr.bits); n < c.modules || fr.qr.m < c.minM {
+			t.Errorf("%v: %d modules at %d px, want >= %d at >= %d px", c.size, n, fr.qr.m, c.modules, c.minM)
 		}
 	}
 }
