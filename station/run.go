@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -119,6 +120,8 @@ type Station struct {
 	volatile map[string]protocol.JobStatus
 	// scr draws the screens off the state loop.
 	scr *screen
+	// wantLabel is set when the next pairing code should be printed (see pairingCode).
+	wantLabel atomic.Bool
 }
 
 // New checks the wiring.
@@ -157,6 +160,7 @@ func New(opt Options) (*Station, error) {
 	}
 	s.loadFleet()
 	s.scr = newScreen(opt.Panel, opt.Logger, opt.Now, s.oledCare)
+	s.wantLabel.Store(true) // booting unenrolled is an enrollment attempt
 	return s, nil
 }
 
@@ -411,6 +415,7 @@ func (s *Station) effect(ctx context.Context, e Effect) {
 			s.log.Error("station: pairing label", "err", err)
 		}
 	case DoRetryPairing:
+		s.wantLabel.Store(true) // an admin asked for a new attempt: its first code is printed
 		s.opt.Enroller.RetryNow()
 	}
 }
@@ -424,9 +429,7 @@ func (s *Station) lifecycle(ctx context.Context) {
 			err := enr.Enroll(ctx, func(c provisioning.Code) {
 				pc := PairingCode{UserCode: c.UserCode, URI: c.VerificationURI, URIComplete: c.VerificationURIComplete, Expires: c.Expires}
 				s.post(EnrollCode{Code: pc})
-				if s.config().Printer.PairingLabel {
-					s.do(ctx, DoPrintPairing{Code: pc})
-				}
+				s.pairingCode(ctx, pc)
 			})
 			if err != nil {
 				if ctx.Err() == nil {

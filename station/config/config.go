@@ -112,8 +112,9 @@ type Printer struct {
 	Lang   string `json:"lang"`   // zpl, tspl, escpos; default zpl
 	DPI    int    `json:"dpi"`    // 203, 300, 600; default 203
 	Raster bool   `json:"raster"` // send a 1-bit raster instead of native commands
-	// PairingLabel prints the pairing code, QR and instructions whenever a new code is shown
-	// (seed 001: "shown or printed out along with use instructions").
+	// PairingLabel prints the pairing code, QR and instructions for the first code of an
+	// enrollment attempt (at boot, or a button press on the denied screen); later codes that
+	// replace an expired one are only shown.
 	PairingLabel bool `json:"pairing_label"`
 }
 
