@@ -135,10 +135,11 @@ func screen(v View) (title string, icon bool, body []block) {
 		body = append(body, lines()...)
 	case Paused:
 		title, icon = "Paused", true
+		// What to do first; where the job stands after, on a second page if need be.
+		body = lines("Check the printer.", "Printing resumes when fixed.")
 		if v.Total > 0 {
-			body = []block{labelOf(v.Done, v.Total)}
+			body = append(body, labelOf(v.Done, v.Total))
 		}
-		body = append(body, lines("Check the printer.", "Printing resumes when fixed.")...)
 	case Done:
 		title, icon = "Done", true
 		n := "All printed"

@@ -35,7 +35,7 @@ var (
 	ProblemStorage    = Problem{"Storage full", "Tell IT.", "Jobs stay in the cloud."}
 	ProblemBadge      = Problem{"Badge not read", "Hold badge still.", jobsKept}
 	ProblemReader     = Problem{"Reader problem", "Tell IT.", jobsKept}
-	ProblemNotSetUp   = Problem{"Not set up yet", "Try again later.", jobsKept}
+	ProblemNotSetUp   = Problem{"Not set up", "Try again later.", jobsKept}
 	ProblemSetup      = Problem{"Setup problem", "Tell IT.", jobsKept}
 	ProblemUnknown    = Problem{"Did not work", "Tap again.", jobsKept}
 )
@@ -155,7 +155,7 @@ func ViewOf(m Model, now time.Time, stationName string) display.View {
 		}
 		switch {
 		case m.Releasing:
-			v.Lines = []string{"Sending to printer..."}
+			v.Lines = []string{"Sending..."}
 		case m.Confirm:
 			v.Lines = []string{"Press A to print"}
 		}
