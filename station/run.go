@@ -83,6 +83,9 @@ type Options struct {
 	Observe func(Model)
 	// PrinterRetry is how often a faulted printer is polled; zero means 1 s.
 	PrinterRetry time.Duration
+	// SetupRetry is how long the lifecycle waits after a problem only an admin can fix (no
+	// station id in the tokens, a cloud link that cannot be built); zero means 1 minute.
+	SetupRetry time.Duration
 	// Maintain is how often finished jobs are pruned from the journal; zero means 1 hour.
 	Maintain time.Duration
 	// Answer and Arrive bound the waits for a cloud reply and for a released job (Settings);
@@ -143,6 +146,9 @@ func New(opt Options) (*Station, error) {
 	}
 	if opt.TokenCheck == 0 {
 		opt.TokenCheck = time.Minute
+	}
+	if opt.SetupRetry == 0 {
+		opt.SetupRetry = provisioning.DefaultConfigRetry
 	}
 	if opt.Maintain == 0 {
 		opt.Maintain = time.Hour
@@ -220,8 +226,16 @@ func (s *Station) settings() Settings {
 
 // EnrollEvent receives provisioning's progress (wire it as provisioning.Config.OnEvent).
 func (s *Station) EnrollEvent(e provisioning.Event) {
-	if e.Kind == provisioning.EventDenied {
+	switch e.Kind {
+	case provisioning.EventDenied:
 		s.post(EnrollDenied{})
+	case provisioning.EventSetupProblem:
+		code := "unknown"
+		var se *provisioning.SetupError
+		if errors.As(e.Err, &se) {
+			code = se.Code
+		}
+		s.post(SetupRefused{Code: code})
 	}
 }
 
@@ -421,7 +435,8 @@ func (s *Station) effect(ctx context.Context, e Effect) {
 }
 
 // lifecycle enrolls when there is no grant, runs the cloud link, and starts over with a new
-// pairing when the refresh token is refused (RFC 6749 §5.2 invalid_grant).
+// pairing when the grant dies (provisioning.ErrReenroll). It never ends before ctx: a problem only
+// an admin can fix is put on the screen and retried every SetupRetry.
 func (s *Station) lifecycle(ctx context.Context) {
 	enr := s.opt.Enroller
 	for ctx.Err() == nil {
@@ -433,15 +448,31 @@ func (s *Station) lifecycle(ctx context.Context) {
 			})
 			if err != nil {
 				if ctx.Err() == nil {
+					// Tokens that cannot be stored (a full or read-only disk).
 					s.log.Error("station: enroll", "err", err)
+					s.setupProblem(ctx, "cannot store tokens")
 				}
 				continue
 			}
 		}
+		id := enr.StationID()
+		if id == "" {
+			claim := s.config().Cloud.StationClaim
+			s.log.Error("station: the authorization server's tokens do not name this station; ask its admin to add the claim", "claim", claim)
+			if !s.setupProblem(ctx, "no "+claim+" claim") {
+				return
+			}
+			// A refresh looks for the claim again, so a fixed server needs no new pairing.
+			enr.Invalidate()
+			if _, err := s.password(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("station: token refresh", "err", err)
+			}
+			continue
+		}
 		s.post(Enrolled{})
 		cfg := s.config()
 		link, err := s.opt.DialCloud(cloud.Options{
-			Broker: cfg.Cloud.Broker, StationID: enr.StationID(), Version: s.opt.Version,
+			Broker: cfg.Cloud.Broker, StationID: id, Version: s.opt.Version,
 			Password: s.password, OnNotAuthorized: enr.Invalidate,
 			OnJob:    func(j protocol.Job) error { s.bg.Add(1); defer s.bg.Done(); return s.onJob(j) },
 			OnReject: func(id string, reason error) { s.bg.Add(1); defer s.bg.Done(); s.onReject(id, reason) },
@@ -452,7 +483,8 @@ func (s *Station) lifecycle(ctx context.Context) {
 		})
 		if err != nil {
 			s.log.Error("station: cloud link", "err", err)
-			return
+			s.setupProblem(ctx, "cloud link")
+			continue
 		}
 		s.mu.Lock()
 		s.cloud = link
@@ -484,6 +516,19 @@ func (s *Station) lifecycle(ctx context.Context) {
 	}
 }
 
+// setupProblem shows a problem only an admin can fix and waits SetupRetry; false if ctx ended.
+func (s *Station) setupProblem(ctx context.Context, code string) bool {
+	s.post(SetupRefused{Code: code})
+	t := time.NewTimer(s.opt.SetupRetry)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // keepToken refreshes the grant in the background: the broker checks the token only at
 // connect, so without this a long-connected station would let its refresh token age out.
 func (s *Station) keepToken(ctx context.Context) {
@@ -504,7 +549,7 @@ func (s *Station) keepToken(ctx context.Context) {
 // password is the broker password: the current access token.
 func (s *Station) password(ctx context.Context) (string, error) {
 	tok, err := s.opt.Enroller.Token(ctx)
-	if errors.Is(err, provisioning.ErrReenroll) {
+	if errors.Is(err, provisioning.ErrReenroll) || errors.Is(err, provisioning.ErrNotEnrolled) {
 		select {
 		case s.reenroll <- struct{}{}:
 		default:

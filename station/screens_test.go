@@ -42,6 +42,7 @@ func goldenStates() []struct {
 		{"enrolling", Model{Phase: Enrolling, Code: code}},
 		{"enrolling-expired", Model{Phase: Enrolling, Code: with(Model{Code: code}, func(m *Model) { m.Code.Expires = t0 }).Code}},
 		{"denied", Model{Phase: Denied}},
+		{"setup-problem", Model{Phase: SetupProblem, Setup: "invalid_scope"}},
 		{"connecting", Model{Phase: Connecting, Configured: true}},
 		{"offline", with(on, func(m *Model) { m.Phase, m.Online = Connecting, false })},
 		{"idle", with(on, func(m *Model) { m.Phase = Idle })},

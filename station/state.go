@@ -29,9 +29,10 @@ const (
 	UnknownBadge       // the cloud does not know the badge
 	Offline            // a tap while the cloud is unreachable
 	Failed             // something went wrong; Message says what
+	SetupProblem       // the authorization server refuses the station's settings; Setup says how
 )
 
-var phaseNames = [...]string{"boot", "enrolling", "denied", "connecting", "idle", "lookup", "list", "printing", "paused", "done", "no_jobs", "unknown_badge", "offline", "failed"}
+var phaseNames = [...]string{"boot", "enrolling", "denied", "connecting", "idle", "lookup", "list", "printing", "paused", "done", "no_jobs", "unknown_badge", "offline", "failed", "setup_problem"}
 
 func (p Phase) String() string {
 	if int(p) < len(phaseNames) {
@@ -63,6 +64,9 @@ type Model struct {
 	// Configured is true once the fleet config gave a badge key; until then a tap cannot be
 	// turned into a badge hash and the idle screen says so.
 	Configured bool
+	// Setup is the OAuth error code (or missing claim) of an enrollment or refresh the server
+	// refuses; while it is set and the station is offline, SETUP_PROBLEM is on screen.
+	Setup string
 	// Releasing is set while a release request is unanswered.
 	Releasing bool
 	// StorageFull is set when the journal refused a job for lack of space, until a job is
@@ -100,7 +104,8 @@ type (
 	EnrollCode    struct{ Code PairingCode }
 	EnrollDenied  struct{}
 	Enrolled      struct{}
-	Reenroll      struct{} // the refresh token was refused (invalid_grant): pair again
+	Reenroll      struct{}              // the refresh token was refused (invalid_grant): pair again
+	SetupRefused  struct{ Code string } // the server refuses our client settings, or its tokens do not name us
 	OnlineChanged struct{ Online bool }
 	Configured    struct{ Badges bool }
 	BadgeTapped   struct {
@@ -142,6 +147,7 @@ func (EnrollCode) event()    {}
 func (EnrollDenied) event()  {}
 func (Enrolled) event()      {}
 func (Reenroll) event()      {}
+func (SetupRefused) event()  {}
 func (OnlineChanged) event() {}
 func (Configured) event()    {}
 func (BadgeTapped) event()   {}
@@ -184,8 +190,11 @@ func (DoRetryPairing) effect() {}
 
 // ready is the phase to return to when nothing is on screen.
 func ready(m Model) Phase {
-	if m.Online {
+	switch {
+	case m.Online:
 		return Idle
+	case m.Setup != "":
+		return SetupProblem
 	}
 	return Connecting
 }
@@ -207,14 +216,24 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 	case Reenroll:
 		m = Model{Phase: Enrolling, Configured: m.Configured}
 	case Enrolled:
-		m = Model{Phase: ready(m), Online: m.Online, Configured: m.Configured}
+		m = Model{Online: m.Online, Configured: m.Configured}
+		m.Phase = ready(m)
+	case SetupRefused:
+		m.Setup = e.Code
+		switch m.Phase {
+		case Boot, Enrolling, Denied, Connecting, SetupProblem:
+			m.Phase, m.Code = SetupProblem, PairingCode{}
+		}
 	case Configured:
 		m.Configured = e.Badges
 	case OnlineChanged:
 		m.Online = e.Online
 		m.WasOnline = m.WasOnline || e.Online
+		if e.Online {
+			m.Setup = ""
+		}
 		switch {
-		case m.Phase == Connecting && e.Online:
+		case (m.Phase == Connecting || m.Phase == SetupProblem) && e.Online:
 			m.Phase = Idle
 		case m.Phase == Idle && !e.Online:
 			m.Phase = Connecting

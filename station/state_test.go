@@ -39,6 +39,16 @@ func TestStep(t *testing.T) {
 		{"denied", Model{Phase: Enrolling, Code: code}, EnrollDenied{}, settings, Model{Phase: Denied}, nil},
 		{"enrolled, offline", Model{Phase: Enrolling, Code: code}, Enrolled{}, settings, Model{Phase: Connecting}, nil},
 		{"boot with tokens", Model{Phase: Boot, Configured: true}, Enrolled{}, settings, Model{Phase: Connecting, Configured: true}, nil},
+		{"setup problem at boot", Model{Phase: Boot}, SetupRefused{Code: "invalid_scope"}, settings, Model{Phase: SetupProblem, Setup: "invalid_scope"}, nil},
+		{"setup problem replaces the code", Model{Phase: Enrolling, Code: code}, SetupRefused{Code: "invalid_client"}, settings, Model{Phase: SetupProblem, Setup: "invalid_client"}, nil},
+		{"setup problem while printing waits", with(idle(), func(m *Model) { m.Phase, m.Online = Printing, false }), SetupRefused{Code: "invalid_client"}, settings,
+			with(idle(), func(m *Model) { m.Phase, m.Online, m.Setup = Printing, false, "invalid_client" }), nil},
+		{"setup problem shown after a result screen", with(idle(), func(m *Model) { m.Phase, m.Online, m.Setup, m.Until = Done, false, "invalid_client", t0 }), Tick{}, settings,
+			with(idle(), func(m *Model) { m.Phase, m.Online, m.Setup = SetupProblem, false, "invalid_client" }), nil},
+		{"fixed server: a new code clears it", Model{Phase: SetupProblem, Setup: "invalid_scope"}, EnrollCode{Code: code}, settings, Model{Phase: Enrolling, Code: code}, nil},
+		{"fixed server: online clears it", Model{Phase: SetupProblem, Setup: "invalid_client", Configured: true}, OnlineChanged{Online: true}, settings, with(idle(), func(m *Model) { m.WasOnline = true }), nil},
+		{"enrolled clears it", Model{Phase: SetupProblem, Setup: "no sub claim"}, Enrolled{}, settings, Model{Phase: Connecting}, nil},
+		{"tap ignored on the setup screen", Model{Phase: SetupProblem, Setup: "invalid_client", Configured: true}, BadgeTapped{Hash: "h1"}, settings, Model{Phase: SetupProblem, Setup: "invalid_client", Configured: true}, nil},
 		{"reenroll drops everything", with(idle(), func(m *Model) { m.User = "x" }), Reenroll{}, settings, Model{Phase: Enrolling, Configured: true}, nil},
 
 		// Connectivity.
@@ -221,6 +231,11 @@ func TestViewOfEveryPhase(t *testing.T) {
 	v = ViewOf(Model{Phase: Enrolling, Code: PairingCode{UserCode: "X", URI: "http://x/device"}}, t0, "")
 	if v.QR != "http://x/device" {
 		t.Errorf("without verification_uri_complete the QR is %q, want the plain URI", v.QR)
+	}
+	// The setup problem names the OAuth error so the admin knows what to fix.
+	v = ViewOf(Model{Phase: SetupProblem, Setup: "invalid_scope"}, t0, "")
+	if v.Kind.String() != "Error" || v.Title != "Setup problem" || !reflect.DeepEqual(v.Lines, []string{"Tell IT: invalid_scope", "Your jobs are kept."}) {
+		t.Errorf("setup problem view = %v %q", v.Kind, v.Lines)
 	}
 }
 

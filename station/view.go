@@ -185,6 +185,10 @@ func ViewOf(m Model, now time.Time, stationName string) display.View {
 	case Failed:
 		v.Kind = display.Error
 		problem(ProblemUnknown)
+	case SetupProblem:
+		// The server's error code is what IT needs to fix it; it comes before the jobs line.
+		v.Kind, v.Title = display.Error, ProblemSetup.Title
+		v.Lines = []string{"Tell IT: " + m.Setup, ProblemSetup.Jobs}
 	default:
 		v.Kind = display.Error
 		v.Lines = []string{fmt.Sprintf("unknown state %d", m.Phase)}

@@ -86,7 +86,13 @@ type Cloud struct {
 	Issuer   string   `json:"issuer"`    // http(s) URL of the authorization server
 	Broker   string   `json:"broker"`    // mqtt://, tcp:// or mqtts:// URL
 	ClientID string   `json:"client_id"` // OAuth public client id; default "station"
-	Scopes   []string `json:"scopes"`    // default ["printing", "offline_access"]
+	Scopes   []string `json:"scopes"`    // default ["openid", "offline_access", "printing"]
+	// StationClaim names the token claim that is the station id: "sub" (any OpenID server),
+	// "tp_id", devcloud's "station_id". Default "sub".
+	StationClaim string `json:"station_claim"`
+	// Audience, if set, is sent as the `audience` parameter of the device request (Auth0 issues a
+	// JWT access token for that API only when asked).
+	Audience string `json:"audience"`
 }
 
 // Board selects the hardware abstraction and names its pins and buses (docs/wiring.md has the
@@ -179,7 +185,7 @@ const (
 func Defaults() Config {
 	return Config{
 		V:       Version,
-		Cloud:   Cloud{ClientID: "station", Scopes: []string{"printing", "offline_access"}},
+		Cloud:   Cloud{ClientID: "station", Scopes: []string{"openid", "offline_access", "printing"}, StationClaim: "sub"},
 		Board:   Board{Kind: "sim"},
 		Printer: Printer{Lang: "zpl", DPI: 203},
 		Display: Display{Kind: "sim", Width: 128, Height: 64, Contrast: 255, Bus: "i2c", Model: "2in13v4", DimSeconds: 60, BlankSeconds: 600},
@@ -248,6 +254,7 @@ func (c Config) Validate() error {
 		checkURL("cloud.broker", c.Cloud.Broker, "mqtt", "tcp", "mqtts"),
 		required("cloud.client_id", c.Cloud.ClientID),
 		checkScopes(c.Cloud.Scopes),
+		checkClaim(c.Cloud.StationClaim),
 		oneOf("board.kind", c.Board.Kind, boardKinds),
 		checkSerial(c.Board),
 		checkBoard(c.Board),
@@ -345,6 +352,14 @@ func checkURL(path, s string, schemes ...string) error {
 	}
 	if u.Host == "" {
 		return invalid(path, "%q has no host", s)
+	}
+	return nil
+}
+
+// checkClaim: a JSON member name, non-empty; anything printable can be a claim name.
+func checkClaim(name string) error {
+	if name == "" || strings.ContainsFunc(name, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
+		return invalid("cloud.station_claim", "%q is not a claim name (e.g. sub, tp_id, station_id)", name)
 	}
 	return nil
 }
