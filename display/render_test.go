@@ -15,8 +15,8 @@ import (
 )
 
 // sizes are the panels the screens are designed for: SSD1306 OLED,
-// 2.13" e-paper, 1.3" ST7789 and 2.4" ILI9341.
-var sizes = []image.Point{{128, 64}, {250, 122}, {240, 240}, {320, 240}}
+// 2.13" e-paper (landscape, and portrait last), 1.3" ST7789 and 2.4" ILI9341.
+var sizes = []image.Point{{128, 64}, {250, 122}, {240, 240}, {320, 240}, {122, 250}}
 
 var now = time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
 
