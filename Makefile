@@ -7,7 +7,7 @@ HTTP  ?= 127.0.0.1:8780
 MQTT  ?= 127.0.0.1:18830
 WEB   ?= 127.0.0.1:8781
 
-.PHONY: all build cross test test-deps bench fuzz run vet clean
+.PHONY: all build cross test bench fuzz run vet clean
 
 all: build
 
@@ -27,11 +27,6 @@ vet:
 # message when those are not running.
 test: vet
 	$(GO) test -count=1 -timeout 20m ./...
-
-# Debian tools some tests use; without them those tests skip and say so.
-# zbarimg (zbar-tools) decodes the pairing screen's QR in station's TestPairingScreenScans.
-test-deps:
-	command -v zbarimg >/dev/null || (apt-get update && apt-get install -y zbar-tools)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
