@@ -5,8 +5,10 @@
 package cloud
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -20,6 +22,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"labelstation/protocol"
+	"labelstation/station/trust"
 )
 
 // Sentinel errors callers branch on.
@@ -30,10 +33,25 @@ var (
 	ErrTimeout = errors.New("cloud: no reply in time")
 )
 
+// Opener verifies a sealed cloud → station message and returns the message inside; settle
+// records it in the replay window once it was acted on, or releases it when it was left with the
+// broker (station/trust.Verifier).
+type Opener interface {
+	Open(ctx context.Context, topic string, payload []byte) (msg []byte, settle func(acted bool) error, err error)
+}
+
+var _ Opener = (*trust.Verifier)(nil)
+
 // Options configures a Link.
 type Options struct {
-	Broker    string // tcp://host:port or mqtt://host:port
+	Broker    string // mqtts://host:port; tcp:// or mqtt:// only to loopback or with AllowInsecure
 	StationID string
+	// Verify opens every message on a cloud → station leaf before anything decodes it.
+	Verify Opener
+	// TLS is the client config for mqtts:// (the private CA of cloud.ca_file); nil: system roots.
+	TLS *tls.Config
+	// AllowInsecure permits a cleartext broker that is not on loopback (cloud.allow_insecure).
+	AllowInsecure bool
 	// Password returns the current access token; called on every (re)connect.
 	Password func(ctx context.Context) (string, error)
 	// OnNotAuthorized is called when the broker refuses the credentials, so the token source
@@ -73,12 +91,20 @@ type Link struct {
 	online  bool
 	state   string
 	pending map[string]chan []byte
+
+	refusedMu   sync.Mutex
+	refusedSeen map[string]time.Time // refusal key → when first logged
+	refusedWin  time.Time            // start of the current minute of refusals
+	refusedN    int                  // refusals logged in it
 }
 
 // New builds a link; Run connects it.
 func New(opt Options) (*Link, error) {
-	if opt.Broker == "" || opt.StationID == "" || opt.Password == nil || opt.OnJob == nil {
-		return nil, errors.New("cloud: Broker, StationID, Password and OnJob are required")
+	if opt.Broker == "" || opt.StationID == "" || opt.Password == nil || opt.OnJob == nil || opt.Verify == nil {
+		return nil, errors.New("cloud: Broker, StationID, Password, OnJob and Verify are required")
+	}
+	if err := trust.CheckTransport(opt.Broker, opt.AllowInsecure); err != nil {
+		return nil, fmt.Errorf("cloud: broker: %w", err)
 	}
 	if opt.RequestTimeout == 0 {
 		opt.RequestTimeout = 5 * time.Second
@@ -92,7 +118,8 @@ func New(opt Options) (*Link, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	l := &Link{opt: opt, log: opt.Logger, lost: make(chan struct{}, 1), pending: map[string]chan []byte{}, state: "idle"}
+	l := &Link{opt: opt, log: opt.Logger, lost: make(chan struct{}, 1), pending: map[string]chan []byte{}, state: "idle",
+		refusedSeen: map[string]time.Time{}}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
@@ -119,6 +146,7 @@ func New(opt Options) (*Link, error) {
 			}
 			return opt.StationID, tok
 		}).
+		SetTLSConfig(opt.TLS).
 		SetOnConnectHandler(l.onConnect).
 		// Queued QoS 1 messages of the persistent session can arrive before the subscription
 		// is renewed; without a default handler paho would drop them.
@@ -237,54 +265,133 @@ func (l *Link) onConnect(c paho.Client) {
 	l.setOnline(true)
 }
 
+// route is the one place cloud → station messages enter the station. Every message on a cloud →
+// station leaf (protocol.FromCloud, so a leaf added later too) is verified before anything
+// decodes it; what fails is acknowledged, so it cannot clog the session, logged once and
+// reported on the event leaf, and never acted on.
 func (l *Link) route(_ paho.Client, m paho.Message) {
-	_, leaf, err := protocol.ParseStationTopic(m.Topic())
-	if err != nil {
+	_, leaf, err := protocol.Addressee(m.Topic())
+	if err != nil || protocol.FromStation(leaf) {
+		// Outside our tree, or our own station → cloud message echoed by the subscription.
 		m.Ack()
 		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	payload, settle, err := l.opt.Verify.Open(ctx, m.Topic(), m.Payload())
+	if errors.Is(err, trust.ErrKeysUnavailable) {
+		// Not a verdict on the message: left unacknowledged, the broker delivers it again on
+		// the next connection, when the keys may be reachable.
+		l.log.Error("cloud: message held: the cloud's keys cannot be fetched", "topic", m.Topic(), "err", err)
+		return
+	}
+	if err != nil {
+		l.refuse(m.Topic(), leaf, m.Payload(), err)
+		m.Ack()
+		return
+	}
+	done := func() {
+		if err := settle(true); err != nil {
+			l.log.Error("cloud: replay window not saved", "topic", m.Topic(), "err", err)
+		}
 	}
 	switch leaf {
 	case protocol.LeafJob:
 		var j protocol.Job
-		if err := protocol.Decode(m.Payload(), &j); err != nil {
+		if err := protocol.Decode(payload, &j); err != nil {
 			l.log.Error("cloud: undecodable job dropped", "err", err)
-			m.Ack()
-			return
+			break
 		}
 		if err := l.opt.OnJob(j); err != nil {
 			// Not acknowledged: the broker redelivers it on the next connection.
 			l.log.Error("cloud: job not accepted; leaving it with the broker", "job", j.ID, "err", err)
+			settle(false)
 			return
 		}
 	case protocol.LeafLookupReply, protocol.LeafReleaseReply:
 		var head struct {
 			Req string `json:"req"`
 		}
-		if json.Unmarshal(m.Payload(), &head) == nil {
+		if json.Unmarshal(payload, &head) == nil {
 			l.mu.Lock()
 			ch := l.pending[head.Req]
 			delete(l.pending, head.Req)
 			l.mu.Unlock()
 			if ch != nil {
-				ch <- m.Payload()
+				ch <- payload
 			}
 		}
 	case protocol.LeafConfigDesired:
 		var d protocol.ConfigDesired
-		if err := protocol.Decode(m.Payload(), &d); err != nil {
+		if err := protocol.Decode(payload, &d); err != nil {
 			l.log.Error("cloud: undecodable config dropped", "err", err)
 		} else if l.opt.OnConfig != nil {
 			l.opt.OnConfig(d)
 		}
 	case protocol.LeafCmd:
+		// Recorded before it runs: a reboot must not be replayable once the station is back.
+		done()
+		done = func() {}
 		var c protocol.Command
-		if err := protocol.Decode(m.Payload(), &c); err != nil {
+		if err := protocol.Decode(payload, &c); err != nil {
 			l.log.Error("cloud: undecodable command dropped", "err", err)
 		} else if l.opt.OnCommand != nil {
 			l.opt.OnCommand(c)
 		}
 	}
+	// Acknowledged first: a crash in between leaves the id out of the window, harmless, where the
+	// other order would refuse the broker's redelivery as a replay.
 	m.Ack()
+	done()
+}
+
+// refuse logs and reports a message that failed verification, once per message (a broker
+// redelivering it does not repeat the log) and at most refusalsPerMinute times a minute.
+func (l *Link) refuse(topic, leaf string, payload []byte, verr error) {
+	ev := protocol.Event{V: protocol.Version, Kind: protocol.EventRefused, Leaf: leaf, Topic: topic,
+		ID: claimedID(payload), Reason: protocol.Reason(verr), Error: verr.Error(), TS: l.opt.Now()}
+	key := topic + "|" + ev.Reason + "|" + ev.ID
+	now := l.opt.Now()
+	l.refusedMu.Lock()
+	_, seen := l.refusedSeen[key]
+	if now.Sub(l.refusedWin) >= time.Minute || now.Before(l.refusedWin) {
+		l.refusedWin, l.refusedN = now, 0
+	}
+	quiet := seen || l.refusedN >= refusalsPerMinute
+	if !quiet {
+		l.refusedN++
+		if len(l.refusedSeen) >= 1000 {
+			clear(l.refusedSeen)
+		}
+		l.refusedSeen[key] = now
+	}
+	l.refusedMu.Unlock()
+	if quiet {
+		return
+	}
+	l.log.Warn("cloud: message refused", "topic", topic, "reason", ev.Reason, "id", ev.ID, "err", verr)
+	if err := l.publish(protocol.LeafEvent, false, ev); err != nil {
+		l.log.Info("cloud: refusal not reported", "err", err)
+	}
+}
+
+// refusalsPerMinute bounds the log and the reports when someone floods the station.
+const refusalsPerMinute = 20
+
+// claimedID is the job id, command id or config version a message says it carries, unverified,
+// so the fleet manager can tell what was refused.
+func claimedID(payload []byte) string {
+	var head struct {
+		ID      string `json:"id"`
+		Version string `json:"version"`
+		Req     string `json:"req"`
+	}
+	json.Unmarshal(protocol.Unverified(payload), &head)
+	id := cmp.Or(head.ID, head.Version, head.Req)
+	if len(id) > 64 {
+		id = id[:64]
+	}
+	return id
 }
 
 func (l *Link) publish(leaf string, retained bool, v any) error {

@@ -105,11 +105,11 @@ func newVerifier(t *testing.T, dir string, keys KeySource, now func() time.Time,
 
 // accept opens and commits, as the link does for a message it acted on.
 func accept(v *Verifier, topic string, payload []byte) error {
-	_, commit, err := v.Open(context.Background(), topic, payload)
+	_, settle, err := v.Open(context.Background(), topic, payload)
 	if err != nil {
 		return err
 	}
-	return commit()
+	return settle(true)
 }
 
 func TestKeyRotationAndOffline(t *testing.T) {
@@ -246,9 +246,15 @@ func TestOpenWithoutCommitIsNotAReplay(t *testing.T) {
 	v := newVerifier(t, t.TempDir(), StaticKeys{k.pub}, nil)
 	job := protocol.StationTopic("st-b", protocol.LeafJob)
 	b := k.seal(t, job, `{}`)
-	if _, _, err := v.Open(context.Background(), job, b); err != nil {
+	_, settle, err := v.Open(context.Background(), job, b)
+	if err != nil {
 		t.Fatal(err)
 	}
+	// While the first copy is being handled, a second one is a replay.
+	if err := accept(v, job, b); !errors.Is(err, protocol.ErrReplay) {
+		t.Fatalf("duplicate in flight: %v", err)
+	}
+	settle(false)
 	if err := accept(v, job, b); err != nil {
 		t.Fatalf("redelivery after a failure: %v", err)
 	}

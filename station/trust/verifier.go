@@ -37,11 +37,12 @@ func NewVerifier(opt VerifierOptions) (*Verifier, error) {
 	return &Verifier{opt: opt}, nil
 }
 
-// Open verifies payload received on topic and returns the message inside. commit records the
-// message in the replay window; call it once the message was acted on (a job journaled), so a
-// message left with the broker after a failure is not refused as a replay when it comes again.
-// An error wrapping ErrKeysUnavailable is not a refusal: the keys could not be fetched.
-func (v *Verifier) Open(ctx context.Context, topic string, payload []byte) (msg []byte, commit func() error, err error) {
+// Open verifies payload received on topic and returns the message inside. settle must be called
+// once: settle(true) records the message in the replay window when it was acted on (a job
+// journaled), settle(false) when it was left with the broker after a failure, so its redelivery
+// is not refused as a replay. An error wrapping ErrKeysUnavailable is not a refusal: the keys
+// could not be fetched.
+func (v *Verifier) Open(ctx context.Context, topic string, payload []byte) (msg []byte, settle func(acted bool) error, err error) {
 	aud, _, err := protocol.Addressee(topic)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", protocol.ErrAddress, err)
@@ -65,10 +66,11 @@ func (v *Verifier) Open(ctx context.Context, topic string, payload []byte) (msg 
 	if err := c.Fresh(now); err != nil {
 		return nil, nil, err
 	}
-	if err := v.opt.Window.Check(topic, c); err != nil {
+	settle, err = v.opt.Window.Admit(topic, c, v.opt.Now)
+	if err != nil {
 		return nil, nil, err
 	}
-	return msg, func() error { return v.opt.Window.Commit(topic, c, v.opt.Now()) }, nil
+	return msg, settle, nil
 }
 
 func (v *Verifier) addressedToMe(aud string) bool {

@@ -38,13 +38,14 @@ type windowState struct {
 type Window struct {
 	file string
 
-	mu sync.Mutex
-	st windowState
+	mu       sync.Mutex
+	st       windowState
+	inflight map[string]bool // admitted, not settled: a duplicate arriving meanwhile is a replay
 }
 
 // OpenWindow loads the window from file; a missing file is an empty window.
 func OpenWindow(file string) (*Window, error) {
-	w := &Window{file: file, st: windowState{Seen: map[string]int64{}, Config: map[string]configMark{}}}
+	w := &Window{file: file, st: windowState{Seen: map[string]int64{}, Config: map[string]configMark{}}, inflight: map[string]bool{}}
 	b, err := os.ReadFile(file)
 	if errors.Is(err, os.ErrNotExist) {
 		return w, nil
@@ -64,8 +65,25 @@ func OpenWindow(file string) (*Window, error) {
 	return w, nil
 }
 
-// Check refuses a message seen before (or, for config, older than the one applied).
-func (w *Window) Check(topic string, c protocol.Claims) error {
+// Admit refuses a message seen before (or, for config, older than the one applied) and holds its
+// id until settle says whether it was acted on: settle(true) records it (Commit), settle(false)
+// lets the broker's redelivery of it in again.
+func (w *Window) Admit(topic string, c protocol.Claims, now func() time.Time) (settle func(acted bool) error, err error) {
+	if err := w.check(topic, c); err != nil {
+		return nil, err
+	}
+	return func(acted bool) error {
+		w.mu.Lock()
+		delete(w.inflight, c.JTI)
+		w.mu.Unlock()
+		if !acted {
+			return nil
+		}
+		return w.Commit(topic, c, now())
+	}, nil
+}
+
+func (w *Window) check(topic string, c protocol.Claims) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if c.Topic == protocol.LeafConfigDesired {
@@ -76,9 +94,10 @@ func (w *Window) Check(topic string, c protocol.Claims) error {
 		}
 		return nil
 	}
-	if _, ok := w.st.Seen[c.JTI]; ok {
+	if _, ok := w.st.Seen[c.JTI]; ok || w.inflight[c.JTI] {
 		return fmt.Errorf("%w: id %s already received", protocol.ErrReplay, c.JTI)
 	}
+	w.inflight[c.JTI] = true
 	return nil
 }
 
