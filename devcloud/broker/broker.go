@@ -117,7 +117,7 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 var stationWrites = map[string]bool{
 	protocol.LeafPresence: true, protocol.LeafLookup: true, protocol.LeafRelease: true,
 	protocol.LeafJobStatus: true, protocol.LeafConfigReported: true, protocol.LeafCmdResult: true,
-	protocol.LeafTelemetry: true,
+	protocol.LeafTelemetry: true, protocol.LeafEvent: true,
 }
 
 // OnACLCheck keeps a station to lrs/v1/st/{its id}/... (publishing only station→cloud leaves) and

@@ -176,6 +176,7 @@ func (f *fakeCloud) publishRaw(t *testing.T, topic string, retained bool, payloa
 type testKey struct {
 	sealer *protocol.Sealer
 	pub    jose.JSONWebKey
+	priv   *ecdsa.PrivateKey
 }
 
 var cloudKeyOnce = sync.OnceValues(func() (testKey, error) { return newTestKey("cloud-1", nil) })
@@ -189,7 +190,7 @@ func newTestKey(kid string, now func() time.Time) (testKey, error) {
 	if err != nil {
 		return testKey{}, err
 	}
-	return testKey{s, s.PublicJWK(k)}, nil
+	return testKey{s, s.PublicJWK(k), k}, nil
 }
 
 func cloudKey(t *testing.T) testKey {

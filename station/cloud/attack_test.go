@@ -1,0 +1,220 @@
+package cloud
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"labelstation/protocol"
+)
+
+// A compromised broker, or any client that can publish on a station's topics (here the service
+// account), sends station B what the cloud never signed. B acts only on what the cloud sealed for
+// it, refuses the rest, acknowledges it and reports each refusal on its event leaf.
+func TestLinkRefusesForgedMessages(t *testing.T) {
+	url := embedded(t)
+	cl := newFakeCloud(t, url, uniq("cloud"), nil)
+	b, a := uniq("st-b"), uniq("st-a")
+	key := cloudKey(t)
+	mustSealer := func(kid string, now func() time.Time) *protocol.Sealer {
+		s, err := protocol.NewSealer(key.priv, kid, now, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	yesterday := mustSealer(key.sealer.KeyID(), func() time.Time { return time.Now().Add(-25 * time.Hour) })
+	lastHour := mustSealer(key.sealer.KeyID(), func() time.Time { return time.Now().Add(-time.Hour) })
+	impostor, err := newTestKey(key.sealer.KeyID(), nil) // same kid, another key
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := newTestKey("who-knows", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	jobs := make(chan protocol.Job, 20)
+	configs := make(chan protocol.ConfigDesired, 20)
+	cmds := make(chan protocol.Command, 20)
+	v := verifier(t, b)
+	opts := Options{
+		Broker: url, StationID: b, Verify: v,
+		Password:  func(context.Context) (string, error) { return "token-" + b, nil },
+		OnJob:     func(j protocol.Job) error { jobs <- j; return nil },
+		OnConfig:  func(d protocol.ConfigDesired) { configs <- d },
+		OnCommand: func(c protocol.Command) { cmds <- c },
+		Logger:    slog.New(slog.NewTextHandler(os.Stderr, nil)),
+	}
+	stop := runLink(t, opts)
+
+	seal := func(s *protocol.Sealer, topic string, v any) []byte {
+		msg, _ := json.Marshal(v)
+		out, err := s.Seal(topic, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	jobB, jobA := protocol.StationTopic(b, protocol.LeafJob), protocol.StationTopic(a, protocol.LeafJob)
+	cfgB, cfgA := protocol.StationTopic(b, protocol.LeafConfigDesired), protocol.StationTopic(a, protocol.LeafConfigDesired)
+	cmdB, cmdA := protocol.StationTopic(b, protocol.LeafCmd), protocol.StationTopic(a, protocol.LeafCmd)
+	job := func(id string) protocol.Job {
+		return protocol.Job{V: protocol.Version, ID: id, Title: "forged", Format: "csv", Data: []byte("a\n1\n"), Labels: 1}
+	}
+	cfg := func(version string) protocol.ConfigDesired {
+		return protocol.ConfigDesired{V: protocol.Version, Version: version, Config: json.RawMessage(`{"v":1,"printer":{"dpi":600}}`)}
+	}
+	cmd := func(id string) protocol.Command { return protocol.Command{V: protocol.Version, ID: id, Name: "reboot"} }
+	olderCfg := seal(lastHour, cfgB, cfg("cfg-old")) // genuine, but older than cfg-ok
+
+	// The real cloud's messages: acted on.
+	goodJob := seal(key.sealer, jobB, job("job-ok"))
+	goodCmd := seal(key.sealer, cmdB, cmd("cmd-ok"))
+	goodCfg := seal(key.sealer, cfgB, cfg("cfg-ok"))
+	cl.publishRaw(t, jobB, false, goodJob)
+	cl.publishRaw(t, cfgB, true, goodCfg)
+	cl.publishRaw(t, cmdB, false, goodCmd)
+	wantOne(t, jobs, func(j protocol.Job) string { return j.ID }, "job-ok")
+	wantOne(t, configs, func(d protocol.ConfigDesired) string { return d.Version }, "cfg-ok")
+	wantOne(t, cmds, func(c protocol.Command) string { return c.ID }, "cmd-ok")
+
+	unsigned := func(v any) []byte { b, _ := json.Marshal(v); return b }
+	attacks := []struct {
+		name, topic string
+		retained    bool
+		payload     []byte
+		id, reason  string
+	}{
+		{"unsigned job", jobB, false, unsigned(job("job-unsigned")), "job-unsigned", "unsigned"},
+		{"job signed by another key", jobB, false, seal(impostor.sealer, jobB, job("job-impostor")), "job-impostor", "bad_signature"},
+		{"job signed by an unknown key", jobB, false, seal(stranger.sealer, jobB, job("job-stranger")), "job-stranger", "unknown_key"},
+		{"replayed job", jobB, false, goodJob, "job-ok", "replayed"},
+		{"job addressed to A", jobB, false, seal(key.sealer, jobA, job("job-for-a")), "job-for-a", "misaddressed"},
+		{"expired job", jobB, false, seal(yesterday, jobB, job("job-expired")), "job-expired", "expired"},
+		{"unsigned config", cfgB, true, unsigned(cfg("cfg-unsigned")), "cfg-unsigned", "unsigned"},
+		{"config signed by another key", cfgB, true, seal(impostor.sealer, cfgB, cfg("cfg-impostor")), "cfg-impostor", "bad_signature"},
+		{"config addressed to A", cfgB, true, seal(key.sealer, cfgA, cfg("cfg-for-a")), "cfg-for-a", "misaddressed"},
+		{"older config replayed", cfgB, true, olderCfg, "cfg-old", "replayed"},
+		{"unsigned command", cmdB, false, unsigned(cmd("cmd-unsigned")), "cmd-unsigned", "unsigned"},
+		{"command signed by another key", cmdB, false, seal(impostor.sealer, cmdB, cmd("cmd-impostor")), "cmd-impostor", "bad_signature"},
+		{"command addressed to A", cmdB, false, seal(key.sealer, cmdA, cmd("cmd-for-a")), "cmd-for-a", "misaddressed"},
+		{"expired command", cmdB, false, seal(lastHour, cmdB, cmd("cmd-expired")), "cmd-expired", "expired"},
+		{"replayed command", cmdB, false, goodCmd, "cmd-ok", "replayed"},
+	}
+	for _, at := range attacks {
+		cl.publishRaw(t, at.topic, at.retained, at.payload)
+	}
+	// Every refusal is reported once, naming what the message claimed to be.
+	events := cl.waitEvents(t, b, len(attacks))
+	for _, at := range attacks {
+		if !slices.ContainsFunc(events, func(e protocol.Event) bool {
+			return e.Kind == protocol.EventRefused && e.ID == at.id && e.Reason == at.reason
+		}) {
+			t.Errorf("%s: no refusal event with id %q and reason %q; events: %+v", at.name, at.id, at.reason, events)
+		}
+	}
+	if len(events) != len(attacks) {
+		t.Errorf("%d events for %d attacks", len(events), len(attacks))
+	}
+	// Nothing of it was acted on.
+	select {
+	case j := <-jobs:
+		t.Errorf("forged job %q reached the journal", j.ID)
+	case d := <-configs:
+		t.Errorf("forged config %q was applied", d.Version)
+	case c := <-cmds:
+		t.Errorf("forged command %q was executed", c.ID)
+	default:
+	}
+	// Every refused message was acknowledged: after a reconnect none of them comes back, only
+	// the retained config the broker holds (the older one, refused again), and the station takes
+	// the cloud's next job.
+	stop()
+	stop = runLink(t, opts)
+	defer stop()
+	cl.publishRaw(t, jobB, false, seal(key.sealer, jobB, job("job-next")))
+	wantOne(t, jobs, func(j protocol.Job) string { return j.ID }, "job-next")
+	events = cl.waitEvents(t, b, len(attacks)+1)
+	count := map[string]int{}
+	for _, e := range events {
+		count[e.ID]++
+	}
+	for id, n := range count {
+		if want := map[bool]int{true: 2, false: 1}[id == "cfg-old"]; n != want {
+			t.Errorf("%d refusals of %q, want %d", n, id, want)
+		}
+	}
+	select {
+	case d := <-configs:
+		t.Errorf("config %q applied after the reconnect", d.Version)
+	default:
+	}
+}
+
+// runLink runs a link until the returned stop is called.
+func runLink(t *testing.T, opts Options) (stop func()) {
+	t.Helper()
+	online := make(chan bool, 4)
+	opts.OnOnline = func(up bool) { online <- up }
+	l, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l.Run(ctx) }()
+	select {
+	case <-online:
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("link never came online")
+	}
+	return func() { cancel(); <-done }
+}
+
+// wantOne waits for a value on ch and checks its id.
+func wantOne[T any](t *testing.T, ch <-chan T, id func(T) string, want string) {
+	t.Helper()
+	select {
+	case v := <-ch:
+		if got := id(v); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s never arrived", want)
+	}
+}
+
+func (f *fakeCloud) eventsOf(station string) []protocol.Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []protocol.Event
+	for _, b := range f.got[protocol.StationTopic(station, protocol.LeafEvent)] {
+		var e protocol.Event
+		if protocol.Decode(b, &e) == nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// waitEvents waits until station reported at least n events.
+func (f *fakeCloud) waitEvents(t *testing.T, station string, n int) []protocol.Event {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		if ev := f.eventsOf(station); len(ev) >= n {
+			return ev
+		}
+		select {
+		case <-f.seen:
+		case <-deadline:
+			t.Fatalf("%d events from %s, want %d: %+v", len(f.eventsOf(station)), station, n, f.eventsOf(station))
+		}
+	}
+}
