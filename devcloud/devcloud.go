@@ -5,6 +5,8 @@ package devcloud
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -18,6 +20,7 @@ import (
 	"labelstation/devcloud/broker"
 	"labelstation/devcloud/jobs"
 	"labelstation/devcloud/seed"
+	"labelstation/protocol"
 )
 
 // Options configures a development cloud.
@@ -49,6 +52,41 @@ type Cloud struct {
 	BrokerURL string // tcp://host:port
 	httpSrv   *http.Server
 	brokerOpt broker.Options
+	now       func() time.Time
+	// MessageKeyID is the kid of the key the job service signs messages with now.
+	MessageKeyID string
+}
+
+// newMessageKey makes a message-signing key (ES256) and publishes its public half in the
+// issuer's JWKS. devcloud keeps its keys in memory: a restart is a key rotation, which stations
+// follow by fetching the JWKS again on the first unknown kid.
+func (c *Cloud) newMessageKey(now func() time.Time) (*protocol.Sealer, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("devcloud: message key: %w", err)
+	}
+	s, err := protocol.NewSealer(key, "msg-"+randomHex(8), now, nil)
+	if err != nil {
+		return nil, fmt.Errorf("devcloud: message key: %w", err)
+	}
+	c.Auth.PublishKey(s.PublicJWK(key))
+	c.MessageKeyID = s.KeyID()
+	return s, nil
+}
+
+// RotateMessageKey publishes a new message-signing key, signs with it from now on and, with
+// retire, takes the old one out of the JWKS.
+func (c *Cloud) RotateMessageKey(retire bool) error {
+	old := c.MessageKeyID
+	s, err := c.newMessageKey(c.now)
+	if err != nil {
+		return err
+	}
+	c.Jobs.SetSealer(s)
+	if retire {
+		c.Auth.RetireKey(old)
+	}
+	return nil
 }
 
 func randomHex(n int) string {
@@ -121,9 +159,15 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		c.BrokerURL = opt.Broker
 	}
 
+	sealer, err := c.newMessageKey(opt.Now)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.now = opt.Now
 	badgeKey, _ := hex.DecodeString(randomHex(32))
 	js, err := jobs.New(jobs.Options{
-		Seed: opt.Seed, Broker: c.BrokerURL, Username: svcUser, Password: svcPass, BadgeKey: badgeKey,
+		Seed: opt.Seed, Broker: c.BrokerURL, Username: svcUser, Password: svcPass, BadgeKey: badgeKey, Sealer: sealer,
 		ClientID: opt.ServiceClientID,
 		Now:      opt.Now, Logger: log.With("component", "jobs"),
 		VerifyUser: func(ctx context.Context, tok string) (string, error) {

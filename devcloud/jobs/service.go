@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -30,8 +31,11 @@ type Options struct {
 	VerifyUser func(ctx context.Context, token string) (string, error)
 	// BadgeKey keys the badge hash (protocol.BadgeHash); stations receive it in fleet config.
 	BadgeKey []byte
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// Sealer signs every message to a station (protocol.Seal); its public key is in the
+	// issuer's JWKS.
+	Sealer *protocol.Sealer
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Service is the job service.
@@ -45,6 +49,7 @@ type Service struct {
 	log        *slog.Logger
 	opt        Options
 	client     paho.Client
+	sealer     atomic.Pointer[protocol.Sealer]
 
 	mu         sync.Mutex
 	configSent map[string]bool
@@ -54,14 +59,15 @@ type Service struct {
 
 // New builds the service; Start connects it to the broker.
 func New(opt Options) (*Service, error) {
-	if opt.Seed == nil || opt.VerifyUser == nil || len(opt.BadgeKey) < 16 {
-		return nil, errors.New("jobs: Seed, VerifyUser and a BadgeKey of at least 16 bytes are required")
+	if opt.Seed == nil || opt.VerifyUser == nil || len(opt.BadgeKey) < 16 || opt.Sealer == nil {
+		return nil, errors.New("jobs: Seed, VerifyUser, Sealer and a BadgeKey of at least 16 bytes are required")
 	}
 	s := &Service{
 		seed: opt.Seed, store: NewStore(), verifyUser: opt.VerifyUser, badgeKey: opt.BadgeKey,
 		badges: map[string]string{}, now: opt.Now, log: opt.Logger, opt: opt, configSent: map[string]bool{},
 		changed: make(chan struct{}),
 	}
+	s.sealer.Store(opt.Sealer)
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -171,10 +177,20 @@ func (s *Service) subscribe(c paho.Client) {
 	}
 }
 
+// SetSealer switches the signing key (a rotation: publish the new key in the JWKS first).
+func (s *Service) SetSealer(sl *protocol.Sealer) { s.sealer.Store(sl) }
+
+// publish is the one path by which the cloud talks to stations: every message on a cloud →
+// station leaf, of a station or a group, leaves it sealed.
 func (s *Service) publish(topic string, retained bool, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("jobs: marshal %s: %w", topic, err)
+	}
+	if _, leaf, err := protocol.Addressee(topic); err == nil && protocol.FromCloud(leaf) {
+		if b, err = s.sealer.Load().Seal(topic, b); err != nil {
+			return fmt.Errorf("jobs: seal %s: %w", topic, err)
+		}
 	}
 	t := s.client.Publish(topic, 1, retained, b)
 	if !t.WaitTimeout(10 * time.Second) {
