@@ -8,6 +8,8 @@
 package config
 
 import (
+	"labelstation/station/trust"
+
 	"labelstation/board"
 
 	"encoding/hex"
@@ -77,6 +79,14 @@ type Cloud struct {
 	Broker   string   `json:"broker"`    // mqtt://, tcp:// or mqtts:// URL
 	ClientID string   `json:"client_id"` // OAuth public client id; default "station"
 	Scopes   []string `json:"scopes"`    // default ["printing", "offline_access"]
+	// AllowInsecure permits http:// and mqtt:// to a host that is not loopback (a lab LAN).
+	// The station warns about it at every start.
+	AllowInsecure bool `json:"allow_insecure"`
+	// CAFile is a PEM file of a private CA trusted for the issuer, the keys and the broker.
+	CAFile string `json:"ca_file"`
+	// KeysURL is the JWKS of the cloud's message-signing keys, for a cloud whose IdP is not the
+	// one that publishes them; empty means the issuer metadata's jwks_uri.
+	KeysURL string `json:"keys_url"`
 }
 
 // Board selects the hardware abstraction and names its pins and buses (docs/wiring.md has the
@@ -226,6 +236,9 @@ func (c Config) Validate() error {
 		required("station.state_dir", c.Station.StateDir),
 		checkURL("cloud.issuer", c.Cloud.Issuer, "http", "https"),
 		checkURL("cloud.broker", c.Cloud.Broker, "mqtt", "tcp", "mqtts"),
+		checkSecure("cloud.issuer", c.Cloud.Issuer, c.Cloud.AllowInsecure),
+		checkSecure("cloud.broker", c.Cloud.Broker, c.Cloud.AllowInsecure),
+		checkOptionalURL("cloud.keys_url", c.Cloud.KeysURL, c.Cloud.AllowInsecure),
 		required("cloud.client_id", c.Cloud.ClientID),
 		checkScopes(c.Cloud.Scopes),
 		oneOf("board.kind", c.Board.Kind, boardKinds),
@@ -321,6 +334,25 @@ func checkURL(path, s string, schemes ...string) error {
 		return invalid(path, "%q has no host", s)
 	}
 	return nil
+}
+
+// checkSecure refuses cleartext to another machine unless cloud.allow_insecure says so: tokens
+// and jobs would cross the network readable and alterable by anyone on the path.
+func checkSecure(path, s string, allowInsecure bool) error {
+	if err := trust.CheckTransport(s, allowInsecure); err != nil {
+		return invalid(path, "%q: %v", s, trust.ErrCleartext)
+	}
+	return nil
+}
+
+func checkOptionalURL(path, s string, allowInsecure bool) error {
+	if s == "" {
+		return nil
+	}
+	if err := checkURL(path, s, "http", "https"); err != nil {
+		return err
+	}
+	return checkSecure(path, s, allowInsecure)
 }
 
 func checkScopes(scopes []string) error {
