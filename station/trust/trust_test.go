@@ -392,3 +392,29 @@ func TestPrivateCA(t *testing.T) {
 		t.Errorf("missing ca_file: %v", err)
 	}
 }
+
+func TestSecureDirNarrowsAnExistingDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755) // whatever the umask
+	if err := SecureDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
+		t.Fatalf("mode %v, want 0700", fi.Mode().Perm())
+	}
+	fresh := filepath.Join(t.TempDir(), "a", "b")
+	if err := SecureDir(fresh); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(fresh); fi.Mode().Perm() != 0o700 {
+		t.Fatalf("new dir mode %v", fi.Mode().Perm())
+	}
+	file := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(file, nil, 0o600)
+	if err := SecureDir(file); err == nil {
+		t.Fatal("a file was accepted as the state dir")
+	}
+}
