@@ -8,6 +8,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -40,6 +41,9 @@ type Options struct {
 	DeviceCodeTTL, PollEvery time.Duration
 	Now                      func() time.Time
 	Logger                   *slog.Logger
+	// TLS, if set, serves the web side as https:// and the embedded broker as mqtts:// with
+	// this server config; ClientTLS is what the job service trusts to reach that broker.
+	TLS, ClientTLS *tls.Config
 }
 
 // Cloud is a running development cloud.
@@ -110,6 +114,13 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Cloud{Seed: opt.Seed, URL: "http://" + opt.HTTP.Addr().String()}
+	if opt.TLS != nil {
+		c.URL = "https://" + opt.HTTP.Addr().String()
+		opt.HTTP = tls.NewListener(opt.HTTP, opt.TLS)
+		if opt.MQTT != nil {
+			opt.MQTT = tls.NewListener(opt.MQTT, opt.TLS)
+		}
+	}
 
 	var users []auth.User
 	for _, u := range opt.Seed.Users {
@@ -155,6 +166,9 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		}
 		c.Broker = b
 		c.BrokerURL = "tcp://" + b.Addr()
+		if opt.TLS != nil {
+			c.BrokerURL = "mqtts://" + b.Addr()
+		}
 	} else {
 		c.BrokerURL = opt.Broker
 	}
@@ -168,8 +182,8 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 	badgeKey, _ := hex.DecodeString(randomHex(32))
 	js, err := jobs.New(jobs.Options{
 		Seed: opt.Seed, Broker: c.BrokerURL, Username: svcUser, Password: svcPass, BadgeKey: badgeKey, Sealer: sealer,
-		ClientID: opt.ServiceClientID,
-		Now:      opt.Now, Logger: log.With("component", "jobs"),
+		ClientID: opt.ServiceClientID, TLS: opt.ClientTLS,
+		Now: opt.Now, Logger: log.With("component", "jobs"),
 		VerifyUser: func(ctx context.Context, tok string) (string, error) {
 			p, err := as.Verify(ctx, tok)
 			if err != nil {
@@ -199,6 +213,12 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		return nil, fmt.Errorf("devcloud: jobs.Start: %w", err)
 	}
 	return c, nil
+}
+
+// ServiceLogin is the job service's broker account: full access to every station's topics.
+// Tests use it to play a compromised broker.
+func (c *Cloud) ServiceLogin() (user, password string) {
+	return c.brokerOpt.ServiceUser, c.brokerOpt.ServicePassword
 }
 
 // StopBroker stops the embedded broker, as an outage would; StartBroker brings it back on the

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,8 @@ type Options struct {
 	ClientID string
 	// VerifyUser checks a user's access token (Submit Print Job) and returns the user id.
 	VerifyUser func(ctx context.Context, token string) (string, error)
+	// TLS is the client TLS config for an mqtts:// Broker.
+	TLS *tls.Config
 	// BadgeKey keys the badge hash (protocol.BadgeHash); stations receive it in fleet config.
 	BadgeKey []byte
 	// Sealer signs every message to a station (protocol.Seal); its public key is in the
@@ -52,6 +55,8 @@ type Service struct {
 	sealer     atomic.Pointer[protocol.Sealer]
 
 	mu         sync.Mutex
+	events     map[string][]protocol.Event // station → its latest reports on the event leaf
+	eventsCh   chan struct{}               // closed and replaced when one arrives
 	configSent map[string]bool
 	online     bool
 	changed    chan struct{} // closed and replaced when online changes
@@ -65,7 +70,7 @@ func New(opt Options) (*Service, error) {
 	s := &Service{
 		seed: opt.Seed, store: NewStore(), verifyUser: opt.VerifyUser, badgeKey: opt.BadgeKey,
 		badges: map[string]string{}, now: opt.Now, log: opt.Logger, opt: opt, configSent: map[string]bool{},
-		changed: make(chan struct{}),
+		changed: make(chan struct{}), events: map[string][]protocol.Event{}, eventsCh: make(chan struct{}),
 	}
 	s.sealer.Store(opt.Sealer)
 	if s.now == nil {
@@ -97,6 +102,7 @@ func (s *Service) Start(ctx context.Context) error {
 		SetUsername(s.opt.Username).
 		SetPassword(s.opt.Password).
 		SetCleanSession(false).
+		SetTLSConfig(s.opt.TLS).
 		SetOrderMatters(false). // handlers publish replies; ordered handlers would deadlock paho
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
@@ -168,6 +174,7 @@ func (s *Service) subscribe(c paho.Client) {
 		protocol.AllStations(protocol.LeafJobStatus):      s.onStatus,
 		protocol.AllStations(protocol.LeafPresence):       s.onPresence,
 		protocol.AllStations(protocol.LeafConfigReported): s.onConfigReported,
+		protocol.AllStations(protocol.LeafEvent):          s.onEvent,
 	}
 	for filter, h := range subs {
 		t := c.Subscribe(filter, 1, h)
@@ -326,4 +333,51 @@ func (s *Service) onConfigReported(_ paho.Client, m paho.Message) {
 		return
 	}
 	s.log.Info("jobs: config reported", "station", station, "version", r.Version, "applied", r.Applied, "error", r.Error)
+}
+
+// maxEvents is how many reports per station the service keeps for the fleet manager.
+const maxEvents = 100
+
+// onEvent records what a station refused: a forged, replayed or misaddressed message means
+// someone else publishes on the station's topics, which the fleet manager must hear about.
+func (s *Service) onEvent(_ paho.Client, m paho.Message) {
+	station, ev, ok := decode[protocol.Event](s, m)
+	if !ok {
+		return
+	}
+	s.log.Warn("jobs: station refused a message", "station", station, "kind", ev.Kind, "leaf", ev.Leaf,
+		"id", ev.ID, "reason", ev.Reason, "err", ev.Error)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := append(s.events[station], ev)
+	if len(all) > maxEvents {
+		all = all[len(all)-maxEvents:]
+	}
+	s.events[station] = all
+	close(s.eventsCh)
+	s.eventsCh = make(chan struct{})
+}
+
+// Events returns the latest events station reported.
+func (s *Service) Events(station string) []protocol.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]protocol.Event(nil), s.events[station]...)
+}
+
+// WaitEvents waits until station has reported at least n events.
+func (s *Service) WaitEvents(ctx context.Context, station string, n int) ([]protocol.Event, error) {
+	for {
+		s.mu.Lock()
+		all, ch := s.events[station], s.eventsCh
+		s.mu.Unlock()
+		if len(all) >= n {
+			return append([]protocol.Event(nil), all...), nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return all, fmt.Errorf("jobs: %d events from %s, want %d: %w", len(all), station, n, ctx.Err())
+		}
+	}
 }
