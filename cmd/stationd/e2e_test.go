@@ -146,6 +146,13 @@ func runStation(t *testing.T, ctx context.Context, c *devcloud.Cloud, sections s
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`{"v":1,"station":{"state_dir":%q},"cloud":{"issuer":%q,"broker":%q},%s}`,
 		filepath.Join(dir, "state"), c.URL, c.BrokerURL, sections)
+	return runStationConfig(t, ctx, c, cfg, f)
+}
+
+// runStationConfig runs stationd with the config document cfg until the test ends or h.stop.
+func runStationConfig(t *testing.T, ctx context.Context, c *devcloud.Cloud, cfg string, f flags) *harness {
+	t.Helper()
+	dir := t.TempDir()
 	path := filepath.Join(dir, "stationd.json")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
