@@ -313,7 +313,7 @@ func TestStateFileModes(t *testing.T) {
 		t.Fatalf("state dir mode %v, want 0700", fi.Mode().Perm())
 	}
 	h.enroll()
-	for _, name := range []string{provisioning.TokenFile, "fleet.json", "journal.db", trust.KeysFile} {
+	for _, name := range []string{provisioning.TokenFile, "fleet.json", "journal.db", trust.KeysFile, trust.WindowFile} {
 		fi, err := os.Stat(filepath.Join(state, name))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

@@ -1,11 +1,15 @@
 package cloud
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -217,4 +221,79 @@ func (f *fakeCloud) waitEvents(t *testing.T, station string, n int) []protocol.E
 			t.Fatalf("%d events from %s, want %d: %+v", len(f.eventsOf(station)), station, n, f.eventsOf(station))
 		}
 	}
+}
+
+// A refused message is logged once, however often the broker delivers it, and a flood of
+// distinct ones is capped per minute, so an attacker cannot fill the disk with the log.
+func TestRefusalsLoggedOnce(t *testing.T) {
+	var logs lockedBuffer
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	l, err := New(Options{
+		Broker: "tcp://127.0.0.1:9", StationID: "st-b", Verify: verifier(t, "st-b"),
+		Password: func(context.Context) (string, error) { return "", nil },
+		OnJob:    func(protocol.Job) error { return nil },
+		Now:      func() time.Time { return now },
+		Logger:   slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := protocol.StationTopic("st-b", protocol.LeafJob)
+	route := func(id string) {
+		m := &fakeMessage{topic: topic, payload: []byte(`{"v":2,"id":"` + id + `"}`)}
+		l.route(nil, m)
+		if !m.acked {
+			t.Fatalf("refused message %s not acknowledged", id)
+		}
+	}
+	refusals := func() int { return strings.Count(logs.String(), `msg="cloud: message refused"`) }
+	for range 5 {
+		route("same")
+	}
+	if n := refusals(); n != 1 {
+		t.Fatalf("one message delivered 5 times logged %d times", n)
+	}
+	for i := range 100 {
+		route(fmt.Sprint("flood-", i))
+	}
+	if n := refusals(); n != refusalsPerMinute {
+		t.Fatalf("a flood logged %d refusals in a minute, want %d", n, refusalsPerMinute)
+	}
+	now = now.Add(61 * time.Second)
+	route("later")
+	if n := refusals(); n != refusalsPerMinute+1 {
+		t.Fatalf("a minute later: %d refusals logged, want %d", n, refusalsPerMinute+1)
+	}
+}
+
+// fakeMessage is a paho message handed to route directly.
+type fakeMessage struct {
+	topic   string
+	payload []byte
+	acked   bool
+}
+
+func (m *fakeMessage) Duplicate() bool   { return false }
+func (m *fakeMessage) Qos() byte         { return 1 }
+func (m *fakeMessage) Retained() bool    { return false }
+func (m *fakeMessage) Topic() string     { return m.topic }
+func (m *fakeMessage) MessageID() uint16 { return 1 }
+func (m *fakeMessage) Payload() []byte   { return m.payload }
+func (m *fakeMessage) Ack()              { m.acked = true }
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -322,6 +322,10 @@ func (l *Link) route(_ paho.Client, m paho.Message) {
 			}
 		}
 	case protocol.LeafConfigDesired:
+		// Recorded first: a crash while applying it leaves the retained document to be applied
+		// again (same id), while an older one stays refused.
+		done()
+		done = func() {}
 		var d protocol.ConfigDesired
 		if err := protocol.Decode(payload, &d); err != nil {
 			l.log.Error("cloud: undecodable config dropped", "err", err)
