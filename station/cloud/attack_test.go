@@ -3,9 +3,12 @@ package cloud
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -13,14 +16,21 @@ import (
 	"testing"
 	"time"
 
+	"labelstation/devcloud/broker"
 	"labelstation/protocol"
+	"labelstation/station/trust"
+	"labelstation/station/trust/trusttest"
 )
 
 // A compromised broker, or any client that can publish on a station's topics (here the service
 // account), sends station B what the cloud never signed. B acts only on what the cloud sealed for
 // it, refuses the rest, acknowledges it and reports each refusal on its event leaf.
-func TestLinkRefusesForgedMessages(t *testing.T) {
-	url := embedded(t)
+func TestLinkRefusesForgedMessages(t *testing.T) { forgedMessages(t, embedded(t)) }
+
+// Mosquitto with no ACL at all: anyone may publish anything on any topic.
+func TestLinkRefusesForgedMessagesMosquitto(t *testing.T) { forgedMessages(t, mosquitto(t)) }
+
+func forgedMessages(t *testing.T, url string) {
 	cl := newFakeCloud(t, url, uniq("cloud"), nil)
 	b, a := uniq("st-b"), uniq("st-a")
 	key := cloudKey(t)
@@ -66,6 +76,8 @@ func TestLinkRefusesForgedMessages(t *testing.T) {
 	}
 	jobB, jobA := protocol.StationTopic(b, protocol.LeafJob), protocol.StationTopic(a, protocol.LeafJob)
 	cfgB, cfgA := protocol.StationTopic(b, protocol.LeafConfigDesired), protocol.StationTopic(a, protocol.LeafConfigDesired)
+	// A shared broker keeps retained messages across runs: leave none behind.
+	t.Cleanup(func() { cl.c.Publish(cfgB, 1, true, []byte{}).WaitTimeout(5 * time.Second) })
 	cmdB, cmdA := protocol.StationTopic(b, protocol.LeafCmd), protocol.StationTopic(a, protocol.LeafCmd)
 	job := func(id string) protocol.Job {
 		return protocol.Job{V: protocol.Version, ID: id, Title: "forged", Format: "csv", Data: []byte("a\n1\n"), Labels: 1}
@@ -158,6 +170,90 @@ func TestLinkRefusesForgedMessages(t *testing.T) {
 		t.Errorf("config %q applied after the reconnect", d.Version)
 	default:
 	}
+}
+
+// The link refuses a cleartext broker on another host unless told to allow it; loopback is fine.
+func TestLinkTransportRules(t *testing.T) {
+	base := Options{StationID: "st-b", Verify: verifier(t, "st-b"), Password: func(context.Context) (string, error) { return "", nil },
+		OnJob: func(protocol.Job) error { return nil }}
+	for _, tt := range []struct {
+		broker string
+		allow  bool
+		ok     bool
+	}{
+		{"tcp://127.0.0.2:1883", false, true},
+		{"mqtt://localhost:1883", false, true},
+		{"mqtts://broker.example:8883", false, true},
+		{"tcp://broker.example:1883", false, false},
+		{"mqtt://192.168.1.10:1883", false, false},
+		{"mqtt://192.168.1.10:1883", true, true},
+	} {
+		o := base
+		o.Broker, o.AllowInsecure = tt.broker, tt.allow
+		_, err := New(o)
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, trust.ErrCleartext)) {
+			t.Errorf("New(%s, allow=%v) = %v", tt.broker, tt.allow, err)
+		}
+	}
+	o := base
+	o.Broker, o.Verify = "tcp://127.0.0.1:1883", nil
+	if _, err := New(o); err == nil {
+		t.Error("a link without a verifier was built")
+	}
+}
+
+// Over TLS with a private CA, the link connects only when it trusts that CA.
+func TestLinkPrivateCA(t *testing.T) {
+	ca := trusttest.NewCA(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := broker.Start(broker.Options{
+		Listener: tls.NewListener(ln, ca.ServerTLS(t)), ServiceUser: svcUser, ServicePassword: svcPass,
+		Verify: func(_ context.Context, tok string) (string, error) { return strings.TrimPrefix(tok, "token-"), nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	url := "mqtts://" + b.Addr()
+	logs := lockedBuffer{wrote: make(chan struct{}, 1)}
+	opts := Options{Broker: url, StationID: "st-tls", Verify: verifier(t, "st-tls"),
+		Password: func(context.Context) (string, error) { return "token-st-tls", nil },
+		OnJob:    func(protocol.Job) error { return nil }, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+
+	// System roots only: every attempt fails on the certificate; it never comes online.
+	untrusting, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); untrusting.Run(ctx) }()
+	deadline := time.After(10 * time.Second)
+wait:
+	for !strings.Contains(logs.String(), "certificate") {
+		select {
+		case <-logs.wrote:
+		case <-deadline:
+			break wait
+		}
+	}
+	cancel()
+	<-done
+	if !strings.Contains(logs.String(), "certificate signed by unknown authority") || untrusting.Online() {
+		t.Fatalf("without the CA: online=%v, log:\n%s", untrusting.Online(), logs.String())
+	}
+
+	cfg, err := trust.TLSConfig(ca.File(t, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.TLS = cfg
+	stop := runLink(t, opts)
+	stop()
 }
 
 // runLink runs a link until the returned stop is called.
@@ -281,14 +377,23 @@ func (m *fakeMessage) MessageID() uint16 { return 1 }
 func (m *fakeMessage) Payload() []byte   { return m.payload }
 func (m *fakeMessage) Ack()              { m.acked = true }
 
+// lockedBuffer is a log sink tests read while the link writes; wrote, if set, is signalled on
+// every write.
 type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	b     bytes.Buffer
+	wrote chan struct{}
 }
 
 func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.wrote != nil {
+		select {
+		case l.wrote <- struct{}{}:
+		default:
+		}
+	}
 	return l.b.Write(p)
 }
 
