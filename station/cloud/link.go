@@ -87,6 +87,10 @@ type Link struct {
 	connMu  sync.Mutex
 	closing bool
 
+	// handlers counts route calls under way; shutdown waits for them, so nothing is written to
+	// the state directory (the replay window) after Run returned.
+	handlers sync.WaitGroup
+
 	mu      sync.Mutex
 	online  bool
 	state   string
@@ -218,6 +222,14 @@ func (l *Link) shutdown() {
 	}
 	l.client.Disconnect(250)
 	l.setOnline(false)
+	idle := make(chan struct{})
+	go func() { l.handlers.Wait(); close(idle) }()
+	select {
+	case <-idle:
+	case <-time.After(10 * time.Second):
+		// A handler stuck in OnJob: its job is not acknowledged and comes again.
+		l.log.Error("cloud: message handlers still running at shutdown")
+	}
 }
 
 func (l *Link) setOnline(up bool) {
@@ -270,6 +282,8 @@ func (l *Link) onConnect(c paho.Client) {
 // decodes it; what fails is acknowledged, so it cannot clog the session, logged once and
 // reported on the event leaf, and never acted on.
 func (l *Link) route(_ paho.Client, m paho.Message) {
+	l.handlers.Add(1)
+	defer l.handlers.Done()
 	_, leaf, err := protocol.Addressee(m.Topic())
 	if err != nil || protocol.FromStation(leaf) {
 		// Outside our tree, or our own station → cloud message echoed by the subscription.
