@@ -211,3 +211,48 @@ func TestAddressee(t *testing.T) {
 		t.Error("empty group accepted")
 	}
 }
+
+// A job of about 4 KiB (layout and a few records), sealed by the cloud and opened by a station.
+func BenchmarkSeal(b *testing.B) {
+	s, _ := benchSealer(b)
+	msg := benchJob()
+	topic := StationTopic("st-b", LeafJob)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Seal(topic, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkOpen(b *testing.B) {
+	s, pub := benchSealer(b)
+	topic := StationTopic("st-b", LeafJob)
+	sealed, _ := s.Seal(topic, benchJob())
+	keys := keyFunc(pub)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := Open(sealed, topic, keys); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchSealer(b *testing.B) (*Sealer, jose.JSONWebKey) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := NewSealer(k, "k1", nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, s.PublicJWK(k)
+}
+
+func benchJob() []byte {
+	data := []byte(strings.Repeat("Ada Lovelace,12 Square,4JH,London,TRK0000000001\n", 40))
+	msg, _ := json.Marshal(Job{V: Version, ID: "job_1", Title: "Shipping labels", Layout: json.RawMessage(`{"v":1,"size":{"w":100,"h":150}}`),
+		Format: "csv", Data: data, Labels: 40})
+	return msg
+}
