@@ -9,12 +9,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"labelstation/devcloud/broker"
 	"labelstation/protocol"
@@ -406,4 +411,56 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// A station with no key set at all (first boot, issuer unreachable) neither refuses nor loses a
+// job: it holds it until the keys can be fetched.
+func TestLinkWaitsForKeys(t *testing.T) {
+	url := embedded(t)
+	cl := newFakeCloud(t, url, uniq("cloud"), nil)
+	var mu sync.Mutex
+	up := false
+	asked := make(chan struct{}, 100)
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case asked <- struct{}{}:
+		default:
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !up {
+			http.Error(w, "issuer down", http.StatusServiceUnavailable)
+			return
+		}
+		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{cloudKey(t).pub}})
+	}))
+	defer jwks.Close()
+	dir := t.TempDir()
+	keys, err := trust.OpenKeys(trust.KeysOptions{URL: jwks.URL, File: filepath.Join(dir, trust.KeysFile), MinRefetch: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := trust.OpenWindow(filepath.Join(dir, trust.WindowFile))
+	station := uniq("st-nokeys")
+	v, _ := trust.NewVerifier(trust.VerifierOptions{Station: station, Keys: keys, Window: w})
+	jobs := make(chan protocol.Job, 4)
+	stop := runLink(t, Options{Broker: url, StationID: station, Verify: v, KeyRetry: 20 * time.Millisecond,
+		Password: func(context.Context) (string, error) { return "token-" + station, nil },
+		OnJob:    func(j protocol.Job) error { jobs <- j; return nil }})
+	defer stop()
+	cl.publishJob(t, station, protocol.Job{V: protocol.Version, ID: "held", Labels: 1})
+	for range 2 { // asked twice: the job is waiting, not refused
+		select {
+		case <-asked:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the station never asked for the keys")
+		}
+	}
+	mu.Lock()
+	up = true
+	mu.Unlock()
+	wantOne(t, jobs, func(j protocol.Job) string { return j.ID }, "held")
+	if n := len(cl.eventsOf(station)); n != 0 {
+		t.Errorf("%d refusals reported while the keys were only unavailable", n)
+	}
 }

@@ -52,6 +52,9 @@ type Options struct {
 	TLS *tls.Config
 	// AllowInsecure permits a cleartext broker that is not on loopback (cloud.allow_insecure).
 	AllowInsecure bool
+	// KeyWait bounds how long a message waits for the cloud's keys when the station has none
+	// yet, trying every KeyRetry; zero means 2 min and 5 s.
+	KeyWait, KeyRetry time.Duration
 	// Password returns the current access token; called on every (re)connect.
 	Password func(ctx context.Context) (string, error)
 	// OnNotAuthorized is called when the broker refuses the credentials, so the token source
@@ -86,6 +89,7 @@ type Link struct {
 	// goodbye presence is always the last one published.
 	connMu  sync.Mutex
 	closing bool
+	closed  chan struct{} // closed at shutdown: handlers waiting for keys give up
 
 	// handlers counts route calls under way; shutdown waits for them, so nothing is written to
 	// the state directory (the replay window) after Run returned.
@@ -119,10 +123,16 @@ func New(opt Options) (*Link, error) {
 	if opt.MaxBackoff == 0 {
 		opt.MaxBackoff = 30 * time.Second
 	}
+	if opt.KeyWait == 0 {
+		opt.KeyWait = 2 * time.Minute
+	}
+	if opt.KeyRetry == 0 {
+		opt.KeyRetry = 5 * time.Second
+	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	l := &Link{opt: opt, log: opt.Logger, lost: make(chan struct{}, 1), pending: map[string]chan []byte{}, state: "idle",
+	l := &Link{closed: make(chan struct{}), opt: opt, log: opt.Logger, lost: make(chan struct{}, 1), pending: map[string]chan []byte{}, state: "idle",
 		refusedSeen: map[string]time.Time{}}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -213,6 +223,7 @@ func (l *Link) shutdown() {
 	l.connMu.Lock()
 	defer l.connMu.Unlock()
 	l.closing = true
+	close(l.closed)
 	if l.client.IsConnectionOpen() {
 		if err := l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: false, TS: l.opt.Now()}); err != nil {
 			l.log.Warn("cloud: goodbye presence not sent; the broker's last will says offline instead", "err", err)
@@ -290,14 +301,23 @@ func (l *Link) route(_ paho.Client, m paho.Message) {
 		m.Ack()
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), l.opt.KeyWait)
 	defer cancel()
 	payload, settle, err := l.opt.Verify.Open(ctx, m.Topic(), m.Payload())
-	if errors.Is(err, trust.ErrKeysUnavailable) {
-		// Not a verdict on the message: left unacknowledged, the broker delivers it again on
-		// the next connection, when the keys may be reachable.
-		l.log.Error("cloud: message held: the cloud's keys cannot be fetched", "topic", m.Topic(), "err", err)
-		return
+	for errors.Is(err, trust.ErrKeysUnavailable) {
+		// Not a verdict on the message: the station has no key set at all yet (first boot
+		// with the issuer unreachable). Try again for a while; after that it stays
+		// unacknowledged and the broker delivers it again on the next connection.
+		l.log.Warn("cloud: message held until the cloud's keys can be fetched", "topic", m.Topic(), "err", err)
+		select {
+		case <-time.After(l.opt.KeyRetry):
+		case <-ctx.Done():
+			l.log.Error("cloud: message left with the broker: the cloud's keys cannot be fetched", "topic", m.Topic())
+			return
+		case <-l.closed:
+			return
+		}
+		payload, settle, err = l.opt.Verify.Open(ctx, m.Topic(), m.Payload())
 	}
 	if err != nil {
 		l.refuse(m.Topic(), leaf, m.Payload(), err)

@@ -51,6 +51,9 @@ func (s StaticKeys) Key(_ context.Context, kid string) (*jose.JSONWebKey, error)
 	return nil, fmt.Errorf("%w: %q", protocol.ErrUnknownKey, kid)
 }
 
+// noKeysRefetch is the fetch interval while the station has no key set at all.
+const noKeysRefetch = 5 * time.Second
+
 // KeysOptions configures Keys.
 type KeysOptions struct {
 	URL  string       // the JWKS: the issuer metadata's jwks_uri, or cloud.keys_url
@@ -187,7 +190,12 @@ func (k *Keys) Key(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
 		return key, nil
 	}
 	var ferr error
-	if k.lastFetch.IsZero() || k.opt.Now().Sub(k.lastFetch) >= k.opt.MinRefetch || k.opt.Now().Before(k.lastFetch) {
+	// Without any set the station can verify nothing, so it asks more often.
+	every := k.opt.MinRefetch
+	if !k.have {
+		every = min(every, noKeysRefetch)
+	}
+	if k.lastFetch.IsZero() || k.opt.Now().Sub(k.lastFetch) >= every || k.opt.Now().Before(k.lastFetch) {
 		if ferr = k.refreshLocked(ctx); ferr == nil {
 			if key := k.findLocked(kid); key != nil {
 				return key, nil
