@@ -25,7 +25,9 @@ type endpoints struct {
 	Issuer              string `json:"issuer"`
 	DeviceAuthorization string `json:"device_authorization_endpoint"`
 	Token               string `json:"token_endpoint"`
-	JWKS                string `json:"jwks_uri"` // the cloud's message-signing keys are in this set
+	Userinfo            string `json:"userinfo_endpoint,omitempty"`
+	Introspection       string `json:"introspection_endpoint,omitempty"`
+	JWKS                string `json:"jwks_uri,omitempty"` // the cloud's message-signing keys are in this set
 }
 
 // errIssuerMismatch: the metadata names another issuer than the one configured (RFC 8414 §3.3),

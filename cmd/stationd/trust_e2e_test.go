@@ -251,7 +251,7 @@ func TestPrivateCAEndToEnd(t *testing.T) {
 
 	// With it: enrollment and the keys over https, then a badge lookup and its sealed reply
 	// over mqtts.
-	h := runStationCloud(t, ctx, c, fmt.Sprintf(`"ca_file":%q`, caFile), sections, flags{Sim: true, Web: "127.0.0.1:0"})
+	h := runStationCloud(t, ctx, c, fmt.Sprintf(`{"issuer":%q,"broker":%q,"ca_file":%q}`, c.URL, c.BrokerURL, caFile), sections, flags{Sim: true, Web: "127.0.0.1:0"})
 	h.enroll()
 	h.tap(aliceBadge)
 	h.models.waitFor(t, "no jobs (a verified lookup reply)", phase(station.NoJobs))
@@ -351,12 +351,4 @@ func buildWith(t *testing.T, ctx context.Context, c *devcloud.Cloud, cloudExtra,
 		t.Cleanup(func() { a.Close() })
 	}
 	return a, err
-}
-
-// runStationCloud is runStation with extra fields in the cloud section.
-func runStationCloud(t *testing.T, ctx context.Context, c *devcloud.Cloud, cloudExtra, sections string, f flags) *harness {
-	t.Helper()
-	cfg := fmt.Sprintf(`{"v":1,"station":{"state_dir":%q},"cloud":{"issuer":%q,"broker":%q,%s},%s}`,
-		filepath.Join(t.TempDir(), "state"), c.URL, c.BrokerURL, cloudExtra, sections)
-	return runStationConfig(t, ctx, c, cfg, f)
 }

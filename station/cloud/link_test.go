@@ -163,6 +163,16 @@ func (f *fakeCloud) publishJob(t *testing.T, station string, j protocol.Job) {
 	f.publishRaw(t, topic, false, sealed)
 }
 
+// publishSealed seals msg as the cloud does and publishes it.
+func (f *fakeCloud) publishSealed(t *testing.T, topic string, msg []byte) {
+	t.Helper()
+	sealed, err := f.seal.Seal(topic, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.publishRaw(t, topic, false, sealed)
+}
+
 // publishRaw publishes payload as is: what a compromised broker or a lying peer can do.
 func (f *fakeCloud) publishRaw(t *testing.T, topic string, retained bool, payload []byte) {
 	t.Helper()
@@ -323,38 +333,6 @@ func exercise(t *testing.T, url string) {
 func TestLinkEmbeddedBroker(t *testing.T) { exercise(t, embedded(t)) }
 
 func TestLinkMosquitto(t *testing.T) { exercise(t, mosquitto(t)) }
-
-// A job the station could not journal is not acknowledged, so the broker delivers it again.
-func TestLinkUnacceptedJobIsRedelivered(t *testing.T) {
-	url := embedded(t)
-	station := uniq("st-redeliver")
-	cl := newFakeCloud(t, url, uniq("cloud"), nil)
-	refused := make(chan struct{}, 1)
-	r := startLink(t, url, station, func(protocol.Job) error {
-		select {
-		case refused <- struct{}{}:
-		default:
-		}
-		return errors.New("disk full")
-	})
-	r.waitOnline(t, true)
-	cl.publishJob(t, station, protocol.Job{V: protocol.Version, ID: "j9", Labels: 1})
-	select {
-	case <-refused:
-	case <-time.After(10 * time.Second):
-		t.Fatal("job never offered")
-	}
-	r.stop()
-	r2 := startLink(t, url, station, nil)
-	select {
-	case j := <-r2.jobs:
-		if j.ID != "j9" {
-			t.Fatalf("got %q", j.ID)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("refused job was not redelivered")
-	}
-}
 
 func TestLinkOfflineAndNotAuthorized(t *testing.T) {
 	// Nothing listens here: requests fail at once with ErrOffline.
