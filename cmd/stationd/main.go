@@ -179,7 +179,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
 			ep, err := discover(ctx, hc, cfg.Cloud.Issuer, state, log)
-			return provisioning.Endpoints(ep), err
+			return provisioning.Endpoints{DeviceAuthorization: ep.DeviceAuthorization, Token: ep.Token, Userinfo: ep.Userinfo, Introspection: ep.Introspection}, err
 		},
 		Scopes: cfg.Cloud.Scopes, Serial: serial, StateDir: state, HTTPClient: hc, Logger: log,
 		DeniedDelay: f.deniedDelay,
