@@ -58,3 +58,7 @@ func (s *Server) RetireKey(kid string) {
 		}
 	}
 }
+
+// KeysURL is the issuer's JWKS (the metadata's jwks_uri): where stations of a cloud whose
+// stations enroll elsewhere point cloud.keys_url.
+func (s *Server) KeysURL() string { return s.op.KeysEndpoint().Absolute(s.issuer) }
