@@ -42,6 +42,9 @@ var stationLeaves = []string{
 	LeafTelemetry, LeafEvent,
 }
 
+// StationLeaves lists the station → cloud leaves, for brokers' ACLs.
+func StationLeaves() []string { return slices.Clone(stationLeaves) }
+
 // FromStation reports whether leaf is published by a station (station → cloud).
 func FromStation(leaf string) bool { return slices.Contains(stationLeaves, leaf) }
 

@@ -244,7 +244,7 @@ func TestPrivateCAEndToEnd(t *testing.T) {
 	// Without the CA the station does not trust the issuer: it never gets past discovery.
 	short, cancelShort := context.WithTimeout(ctx, 3*time.Second)
 	defer cancelShort()
-	_, err = buildWith(t, short, c, "", sections)
+	_, err = buildWith(t, short, c.URL, c.BrokerURL, sections)
 	if err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("without ca_file: %v, want a certificate error", err)
 	}
@@ -263,9 +263,8 @@ func TestIssuerMismatchRefused(t *testing.T) {
 	defer cancel()
 	c := startCloud(t, ctx, cloudOpts{}, io.Discard)
 	// The same server under another name: "localhost" instead of 127.0.0.1.
-	other := *c
-	other.URL = strings.Replace(c.URL, "127.0.0.1", "localhost", 1)
-	_, err := buildWith(t, ctx, &other, "", `"board":{"kind":"sim","serial":"MISMATCH"},"printer":{"url":"tcp://127.0.0.1:9"}`)
+	other := strings.Replace(c.URL, "127.0.0.1", "localhost", 1)
+	_, err := buildWith(t, ctx, other, c.BrokerURL, `"board":{"kind":"sim","serial":"MISMATCH"},"printer":{"url":"tcp://127.0.0.1:9"}`)
 	if err == nil || !strings.Contains(err.Error(), "RFC 8414") || !strings.Contains(err.Error(), c.URL) {
 		t.Fatalf("err = %v, want an issuer mismatch naming %s", err, c.URL)
 	}
@@ -333,15 +332,12 @@ func TestStateFileModes(t *testing.T) {
 	}
 }
 
-// buildWith builds (but does not run) a station against c with extra cloud fields.
-func buildWith(t *testing.T, ctx context.Context, c *devcloud.Cloud, cloudExtra, sections string) (*appliance, error) {
+// buildWith builds (but does not run) a station for issuer and broker.
+func buildWith(t *testing.T, ctx context.Context, issuer, broker, sections string) (*appliance, error) {
 	t.Helper()
 	dir := t.TempDir()
-	if cloudExtra != "" {
-		cloudExtra = "," + cloudExtra
-	}
-	cfg := fmt.Sprintf(`{"v":1,"station":{"state_dir":%q},"cloud":{"issuer":%q,"broker":%q%s},%s}`,
-		filepath.Join(dir, "state"), c.URL, c.BrokerURL, cloudExtra, sections)
+	cfg := fmt.Sprintf(`{"v":1,"station":{"state_dir":%q},"cloud":{"issuer":%q,"broker":%q},%s}`,
+		filepath.Join(dir, "state"), issuer, broker, sections)
 	path := filepath.Join(dir, "stationd.json")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
