@@ -464,3 +464,27 @@ func TestLinkWaitsForKeys(t *testing.T) {
 		t.Errorf("%d refusals reported while the keys were only unavailable", n)
 	}
 }
+
+type panickyOpener struct{}
+
+func (panickyOpener) Open(context.Context, string, []byte) ([]byte, func(bool) error, error) {
+	panic("verifier bug")
+}
+
+// A message that makes verification panic costs that message, acknowledged, not the daemon.
+func TestLinkVerificationPanicIsARefusal(t *testing.T) {
+	jobs := 0
+	l, err := New(Options{
+		Broker: "tcp://127.0.0.1:9", StationID: "st-b", Verify: panickyOpener{},
+		Password: func(context.Context) (string, error) { return "", nil },
+		OnJob:    func(protocol.Job) error { jobs++; return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &fakeMessage{topic: protocol.StationTopic("st-b", protocol.LeafJob), payload: []byte(`{}`)}
+	l.route(nil, m)
+	if !m.acked || jobs != 0 {
+		t.Fatalf("acked=%v, jobs=%d", m.acked, jobs)
+	}
+}

@@ -551,7 +551,15 @@ func (l *Link) route(_ paho.Client, m paho.Message) {
 		m.Ack()
 		return
 	}
-	payload, settle, ok := l.open(m, leaf)
+	var payload []byte
+	var settle func(bool) error
+	ok := false
+	if err := supervise.Safe(func() error { payload, settle, ok = l.open(m, leaf); return nil }); err != nil {
+		// A message that makes verification panic is refused like any it cannot verify.
+		supervise.Log(l.log, "cloud: message verification failed", err, "leaf", leaf)
+		m.Ack()
+		return
+	}
 	if !ok {
 		return
 	}
