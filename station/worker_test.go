@@ -56,6 +56,10 @@ func testJob(t *testing.T) protocol.Job {
 		Data: []byte("name,street,zip,city,tracking\nAda Lovelace,1 Sq,1,London,TRK1\nGrace Hopper,2 Way,2,Arlington,TRK2\nAlan Turing,3 Park,3,Bletchley,TRK3\n")}
 }
 
+func testLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func testConfig() config.Config { return config.Defaults() }
+
 func workerStation(t *testing.T, p Printer) (*Station, *journal.Journal) {
 	t.Helper()
 	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.db"), journal.Options{})
