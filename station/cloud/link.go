@@ -612,8 +612,8 @@ func (l *Link) open(m paho.Message, leaf string) (payload []byte, settle func(bo
 		payload, settle, err = l.opt.Verify.Open(ctx, m.Topic(), m.Payload())
 	}
 	if err != nil {
+		m.Ack() // first: the report below waits for the broker
 		l.refuse(m.Topic(), leaf, m.Payload(), err)
-		m.Ack()
 		return nil, nil, false
 	}
 	return payload, settle, true
