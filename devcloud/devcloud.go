@@ -45,8 +45,10 @@ type Options struct {
 	// Auth0, ...) into the embedded broker: their JWT access tokens are checked by that issuer's
 	// key set. devcloud's own tokens keep working.
 	External *broker.JWKSOptions
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// Submit sets the job API's limits (labels and bytes per job, background validation).
+	Submit jobs.SubmitOptions
+	Now    func() time.Time
+	Logger *slog.Logger
 	// TLS, if set, serves the web side as https:// and the embedded broker as mqtts:// with
 	// this server config; ClientTLS is what the job service trusts to reach that broker.
 	TLS, ClientTLS *tls.Config
@@ -240,7 +242,7 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 	badgeKey, _ := hex.DecodeString(randomHex(32))
 	js, err := jobs.New(jobs.Options{
 		Seed: opt.Seed, Broker: c.BrokerURL, Username: svcUser, Password: svcPass, BadgeKey: badgeKey, Sealer: sealer,
-		ClientID: opt.ServiceClientID, TLS: opt.ClientTLS,
+		ClientID: opt.ServiceClientID, Submit: opt.Submit, TLS: opt.ClientTLS,
 		Now: opt.Now, Logger: log.With("component", "jobs"),
 		VerifyUser: func(ctx context.Context, tok string) (string, error) {
 			p, err := as.Verify(ctx, tok)

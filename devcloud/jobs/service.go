@@ -39,6 +39,8 @@ type Options struct {
 	Sealer *protocol.Sealer
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Submit sets the job API's limits and what submissions are validated for.
+	Submit SubmitOptions
 }
 
 // Service is the job service.
@@ -53,6 +55,8 @@ type Service struct {
 	opt        Options
 	client     paho.Client
 	sealer     atomic.Pointer[protocol.Sealer]
+
+	submitCfg submitState
 
 	mu         sync.Mutex
 	events     map[string][]protocol.Event // station → its latest reports on the event leaf
@@ -81,6 +85,9 @@ func New(opt Options) (*Service, error) {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if err := s.submitCfg.init(opt.Submit); err != nil {
+		return nil, err
 	}
 	for _, u := range opt.Seed.Users {
 		for _, b := range u.Badges {

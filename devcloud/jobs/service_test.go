@@ -41,6 +41,11 @@ func testSealer(t *testing.T) (*protocol.Sealer, jose.JSONWebKey) {
 	return s, s.PublicJWK(k)
 }
 
+func sealerFor(t *testing.T) *protocol.Sealer {
+	s, _ := testSealer(t)
+	return s
+}
+
 func startService(t *testing.T) (*Service, string) {
 	t.Helper()
 	sealer, _ := testSealer(t)
