@@ -5,7 +5,10 @@ package devcloud
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,6 +23,7 @@ import (
 	"labelstation/devcloud/broker"
 	"labelstation/devcloud/jobs"
 	"labelstation/devcloud/seed"
+	"labelstation/protocol"
 )
 
 // Options configures a development cloud.
@@ -50,6 +54,9 @@ type Options struct {
 	Submit jobs.SubmitOptions
 	Now    func() time.Time
 	Logger *slog.Logger
+	// TLS, if set, serves the web side as https:// and the embedded broker as mqtts:// with
+	// this server config; ClientTLS is what the job service trusts to reach that broker.
+	TLS, ClientTLS *tls.Config
 }
 
 // Cloud is a running development cloud.
@@ -62,6 +69,9 @@ type Cloud struct {
 	BrokerURL string // tcp://host:port
 	httpSrv   *http.Server
 	brokerOpt broker.Options
+	now       func() time.Time
+	// MessageKeyID is the kid of the key the job service signs messages with now.
+	MessageKeyID string
 
 	mu       sync.Mutex
 	groups   map[string][]string // set by SetGroups, by station id
@@ -89,6 +99,38 @@ func (c *Cloud) Refusals() []broker.Refusal {
 	return slices.Clone(c.refusals)
 }
 
+// newMessageKey makes a message-signing key (ES256) and publishes its public half in the
+// issuer's JWKS. devcloud keeps its keys in memory: a restart is a key rotation, which stations
+// follow by fetching the JWKS again on the first unknown kid.
+func (c *Cloud) newMessageKey(now func() time.Time) (*protocol.Sealer, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("devcloud: message key: %w", err)
+	}
+	s, err := protocol.NewSealer(key, "msg-"+randomHex(8), now, nil)
+	if err != nil {
+		return nil, fmt.Errorf("devcloud: message key: %w", err)
+	}
+	c.Auth.PublishKey(s.PublicJWK(key))
+	c.MessageKeyID = s.KeyID()
+	return s, nil
+}
+
+// RotateMessageKey publishes a new message-signing key, signs with it from now on and, with
+// retire, takes the old one out of the JWKS.
+func (c *Cloud) RotateMessageKey(retire bool) error {
+	old := c.MessageKeyID
+	s, err := c.newMessageKey(c.now)
+	if err != nil {
+		return err
+	}
+	c.Jobs.SetSealer(s)
+	if retire {
+		c.Auth.RetireKey(old)
+	}
+	return nil
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -110,6 +152,13 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Cloud{Seed: opt.Seed, URL: "http://" + opt.HTTP.Addr().String()}
+	if opt.TLS != nil {
+		c.URL = "https://" + opt.HTTP.Addr().String()
+		opt.HTTP = tls.NewListener(opt.HTTP, opt.TLS)
+		if opt.MQTT != nil {
+			opt.MQTT = tls.NewListener(opt.MQTT, opt.TLS)
+		}
+	}
 
 	var users []auth.User
 	for i, u := range opt.Seed.Users {
@@ -182,14 +231,23 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		}
 		c.Broker = b
 		c.BrokerURL = "tcp://" + b.Addr()
+		if opt.TLS != nil {
+			c.BrokerURL = "mqtts://" + b.Addr()
+		}
 	} else {
 		c.BrokerURL = opt.Broker
 	}
 
+	sealer, err := c.newMessageKey(opt.Now)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.now = opt.Now
 	badgeKey, _ := hex.DecodeString(randomHex(32))
 	js, err := jobs.New(jobs.Options{
-		Seed: opt.Seed, Broker: c.BrokerURL, Username: svcUser, Password: svcPass, BadgeKey: badgeKey,
-		ClientID: opt.ServiceClientID, Submit: opt.Submit, Store: opt.Store, ShareGroup: opt.ShareGroup,
+		Seed: opt.Seed, Broker: c.BrokerURL, Username: svcUser, Password: svcPass, BadgeKey: badgeKey, Sealer: sealer,
+		ClientID: opt.ServiceClientID, Submit: opt.Submit, Store: opt.Store, ShareGroup: opt.ShareGroup, TLS: opt.ClientTLS,
 		Now: opt.Now, Logger: log.With("component", "jobs"),
 		VerifyUser: func(ctx context.Context, tok string) (string, error) {
 			p, err := as.Verify(ctx, tok)
@@ -220,6 +278,12 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		return nil, fmt.Errorf("devcloud: jobs.Start: %w", err)
 	}
 	return c, nil
+}
+
+// ServiceLogin is the job service's broker account: full access to every station's topics.
+// Tests use it to play a compromised broker.
+func (c *Cloud) ServiceLogin() (user, password string) {
+	return c.brokerOpt.ServiceUser, c.brokerOpt.ServicePassword
 }
 
 // GroupsOf returns the fleet groups of a station: those SetGroups gave it, or else the seed's

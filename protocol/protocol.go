@@ -13,8 +13,10 @@ import (
 	"time"
 )
 
-// Version is the message schema version written in every message's "v" field.
-const Version = 1
+// Version is the message schema version written in every message's "v" field. Version 2 seals
+// every cloud → station message (seal.go); a v1 station's requests are refused by a v2 cloud,
+// so nothing is released to a station that could not verify it.
+const Version = 2
 
 // Root prefixes every topic; the version in the path lets a v2 tree live beside v1 on one broker.
 const Root = "lrs/v1"
@@ -34,6 +36,7 @@ const (
 	LeafCmd            = "cmd"             // cloud → station
 	LeafCmdResult      = "cmd/result"      // station → cloud
 	LeafTelemetry      = "telemetry"       // station → cloud
+	LeafEvent          = "event"           // station → cloud: refused messages and other notices
 )
 
 // StationTopic returns lrs/v1/st/{station}/{leaf}.
@@ -268,6 +271,24 @@ type Telemetry struct {
 	PrinterStatus string    `json:"printer_status,omitempty"`
 	LabelsPrinted int64     `json:"labels_printed"`
 	TS            time.Time `json:"ts,omitzero"`
+}
+
+// Event kinds.
+const (
+	EventRefused = "refused" // a cloud → station message failed verification and was dropped
+)
+
+// Event tells the fleet manager about something a station did not act on. It never changes a
+// job's state: a forged message naming a real job must not be able to fail it.
+type Event struct {
+	V      int       `json:"v"`
+	Kind   string    `json:"kind"`
+	Leaf   string    `json:"leaf,omitempty"`   // the leaf the refused message came on
+	Topic  string    `json:"topic,omitempty"`  // its full topic (a group topic, say)
+	ID     string    `json:"id,omitempty"`     // job id, command id or config version it claimed (unverified)
+	Reason string    `json:"reason,omitempty"` // protocol.Reason code
+	Error  string    `json:"error,omitempty"`
+	TS     time.Time `json:"ts,omitzero"`
 }
 
 // ErrVersion is returned by Decode for a message of another schema version.

@@ -85,7 +85,7 @@ func benchFleet(n int, idle time.Duration, seedPath, profile string) error {
 	if err != nil {
 		return err
 	}
-	child := exec.CommandContext(ctx, self, "-fleet-child", creds, "-fleet-broker", c.BrokerURL)
+	child := exec.CommandContext(ctx, self, "-fleet-child", creds, "-fleet-broker", c.BrokerURL, "-fleet-keys", c.Auth.KeysURL())
 	child.Stderr = os.Stderr
 	stdin, _ := child.StdinPipe()
 	out, _ := child.StdoutPipe()
@@ -201,7 +201,7 @@ func enrollFleet(c *devcloud.Cloud, n int, jump func()) ([]fleetStation, error) 
 
 // fleetChild connects every station in the credentials file with its cloud link and prints
 // "online N" as the count changes; it ends when its stdin closes.
-func fleetChild(creds, broker string) error {
+func fleetChild(creds, broker, keysURL string) error {
 	b, err := os.ReadFile(creds)
 	if err != nil {
 		return err
@@ -218,10 +218,26 @@ func fleetChild(creds, broker string) error {
 		defer mu.Unlock()
 		fmt.Printf("online %d\n", online.Load())
 	}
+	dir, err := os.MkdirTemp("", "bench-fleet-")
+	if err != nil {
+		cancel()
+		return err
+	}
+	defer os.RemoveAll(dir)
+	verifier, err := benchVerifier(keysURL, dir)
+	if err != nil {
+		cancel()
+		return err
+	}
 	var wg sync.WaitGroup
 	for _, s := range stations {
+		v, err := verifier(s.ID)
+		if err != nil {
+			cancel()
+			return err
+		}
 		l, err := cloud.New(cloud.Options{
-			Broker: broker, StationID: s.ID, Version: "bench",
+			Broker: broker, StationID: s.ID, Version: "bench", Verify: v,
 			Password: func(context.Context) (string, error) { return s.Access, nil },
 			OnJob:    func(protocol.Job) error { return errors.New("bench: no printer") },
 			Outbox:   emptyOutbox{},

@@ -45,6 +45,7 @@ import (
 	"labelstation/station/cloud"
 	"labelstation/station/config"
 	"labelstation/station/journal"
+	"labelstation/station/trust"
 )
 
 const aliceBadge = "04A1B2C3D4E580" // examples/devcloud-seed.json
@@ -68,11 +69,12 @@ func main() {
 	profile := flag.String("fleet-profile", "", "with -fleet: write devcloud's heap profile here with the fleet online")
 	child := flag.String("fleet-child", "", "internal: connect the stations in this file (the -fleet child process)")
 	childBroker := flag.String("fleet-broker", "", "internal: the -fleet child's broker")
+	childKeys := flag.String("fleet-keys", "", "internal: the JWKS the -fleet child's stations verify messages with")
 	flag.Parse()
 	var err error
 	switch {
 	case *child != "":
-		err = fleetChild(*child, *childBroker)
+		err = fleetChild(*child, *childBroker, *childKeys)
 	case *fleet > 0:
 		err = benchFleet(*fleet, *idle, *seedPath, *profile)
 	default:
@@ -216,9 +218,18 @@ func startStation(ctx context.Context, c *devcloud.Cloud, pl *printerListener, d
 	badges := make(chan badge.Badge, 4)
 	go badge.Pump(ctx, reader, badges, badge.PumpOptions{Repeat: time.Millisecond})
 	ms := newModels()
+	verifier, err := benchVerifier(c.Auth.KeysURL(), dir)
+	if err != nil {
+		return nil, err
+	}
 	st, err = station.New(station.Options{
 		Config: cfg, Panel: &framebuffer{size: image.Pt(cfg.Display.Width, cfg.Display.Height)}, Printer: sp, Journal: j, Enroller: prov,
 		DialCloud: func(o cloud.Options) (station.Cloud, error) {
+			v, err := verifier(o.StationID)
+			if err != nil {
+				return nil, err
+			}
+			o.Verify = v
 			onJob := o.OnJob
 			o.OnJob = func(job protocol.Job) error {
 				t0 := time.Now()
@@ -920,4 +931,20 @@ func procStatus() (rss, hwm int64) {
 		}
 	}
 	return rss, hwm
+}
+
+// benchVerifier is what stationd wires: the cloud's keys from its JWKS, kept in dir, and the
+// replay window there; the station verifies every message as in production.
+func benchVerifier(keysURL, dir string) (func(station string) (*trust.Verifier, error), error) {
+	keys, err := trust.OpenKeys(trust.KeysOptions{URL: keysURL, File: filepath.Join(dir, trust.KeysFile)})
+	if err != nil {
+		return nil, err
+	}
+	return func(station string) (*trust.Verifier, error) {
+		w, err := trust.OpenWindow(filepath.Join(dir, station+"-"+trust.WindowFile))
+		if err != nil {
+			return nil, err
+		}
+		return trust.NewVerifier(trust.VerifierOptions{Station: station, Keys: keys, Window: w})
+	}, nil
 }

@@ -151,6 +151,13 @@ func runStationCloud(t *testing.T, ctx context.Context, c *devcloud.Cloud, cloud
 	t.Helper()
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`{"v":1,"station":{"state_dir":%q},"cloud":%s,%s}`, filepath.Join(dir, "state"), cloudSection, sections)
+	return runStationConfig(t, ctx, c, cfg, f)
+}
+
+// runStationConfig runs stationd with the config document cfg until the test ends or h.stop.
+func runStationConfig(t *testing.T, ctx context.Context, c *devcloud.Cloud, cfg string, f flags) *harness {
+	t.Helper()
+	dir := t.TempDir()
 	path := filepath.Join(dir, "stationd.json")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

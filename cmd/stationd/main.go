@@ -30,6 +30,7 @@ import (
 	"labelstation/station/cloud"
 	"labelstation/station/config"
 	"labelstation/station/journal"
+	"labelstation/station/trust"
 )
 
 // version is set by the linker for releases.
@@ -129,8 +130,16 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 		}
 	}()
 	state := cfg.Station.StateDir
-	if err := os.MkdirAll(state, 0o700); err != nil {
-		return nil, fmt.Errorf("state dir: %w", err)
+	if err := trust.SecureDir(state); err != nil {
+		return nil, err
+	}
+	if cfg.Cloud.AllowInsecure {
+		log.Warn("stationd: cloud.allow_insecure is set: tokens and jobs may cross the network in cleartext",
+			"issuer", cfg.Cloud.Issuer, "broker", cfg.Cloud.Broker)
+	}
+	tlsCfg, err := trust.TLSConfig(cfg.Cloud.CAFile)
+	if err != nil {
+		return nil, err
 	}
 
 	// Board: the serial number is the station's identity across resets (seed 001).
@@ -151,11 +160,16 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 	}
 	a.closers = append(a.closers, j.Close)
 
-	hc := &http.Client{Timeout: 15 * time.Second} // x/oauth2's DeviceAuth ignores its context
+	hc := trust.HTTPClient(tlsCfg, 15*time.Second) // x/oauth2's DeviceAuth ignores its context
 	ep, err := discover(ctx, hc, cfg.Cloud.Issuer, state, log)
 	if err != nil {
 		return nil, fmt.Errorf("provisioning: %w", err)
 	}
+	verifier, stopTrust, err := openTrust(ctx, cfg, ep, hc, log)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, stopTrust)
 	var st *station.Station
 	prov, err := provisioning.New(provisioning.Config{
 		ClientID: cfg.Cloud.ClientID, DeviceAuthURL: ep.DeviceAuthorization, TokenURL: ep.Token,
@@ -165,7 +179,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
 			ep, err := discover(ctx, hc, cfg.Cloud.Issuer, state, log)
-			return provisioning.Endpoints(ep), err
+			return provisioning.Endpoints{DeviceAuthorization: ep.DeviceAuthorization, Token: ep.Token, Userinfo: ep.Userinfo, Introspection: ep.Introspection}, err
 		},
 		Scopes: cfg.Cloud.Scopes, Serial: serial, StateDir: state, HTTPClient: hc, Logger: log,
 		DeniedDelay: f.deniedDelay,
@@ -245,8 +259,15 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 
 	st, err = station.New(station.Options{
 		Config: cfg, Panel: panel, Printer: pr, Journal: j, Enroller: prov,
-		DialCloud: func(o cloud.Options) (station.Cloud, error) { return cloud.New(o) },
-		Badges:    taps, Buttons: buttons, Version: version, Logger: log, Observe: f.observe,
+		DialCloud: func(o cloud.Options) (station.Cloud, error) {
+			v, err := verifier(o.StationID)
+			if err != nil {
+				return nil, err
+			}
+			o.Verify, o.TLS, o.AllowInsecure = v, tlsCfg, cfg.Cloud.AllowInsecure
+			return cloud.New(o)
+		},
+		Badges: taps, Buttons: buttons, Version: version, Logger: log, Observe: f.observe,
 		Serial: serial, TokenCheck: f.tokenCheck, Signals: signals(ctx, b),
 	})
 	if err != nil {
@@ -254,6 +275,53 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 	}
 	a.Station = st
 	return a, nil
+}
+
+// openTrust loads the cloud's message-signing keys (the JWKS of cloud.keys_url, else the
+// issuer's jwks_uri; the last good set from the state directory until a fetch succeeds) and the
+// replay window, and returns how to build the verifier once the station id is known.
+func openTrust(ctx context.Context, cfg config.Config, ep endpoints, hc *http.Client, log *slog.Logger) (func(station string) (*trust.Verifier, error), func() error, error) {
+	url := cfg.Cloud.KeysURL
+	if url == "" {
+		url = ep.JWKS
+	}
+	if url == "" {
+		return nil, nil, fmt.Errorf("trust: %s publishes no jwks_uri; set cloud.keys_url to the cloud's message-signing keys", cfg.Cloud.Issuer)
+	}
+	if err := trust.CheckTransport(url, cfg.Cloud.AllowInsecure); err != nil {
+		return nil, nil, fmt.Errorf("trust: keys: %w", err)
+	}
+	state := cfg.Station.StateDir
+	keys, err := trust.OpenKeys(trust.KeysOptions{URL: url, HTTP: hc, File: filepath.Join(state, trust.KeysFile), Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	fetched := make(chan struct{})
+	stop := func() error { cancel(); <-fetched; return nil }
+	go func() {
+		defer close(fetched)
+		// Fetched now so a rotation since the last boot is known before the first message; a
+		// failure is not fatal: the stored set serves, and an unknown kid fetches again.
+		if err := keys.Refresh(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("stationd: the cloud's keys were not fetched; using the stored set", "err", err)
+		}
+	}()
+	wfile := filepath.Join(state, trust.WindowFile)
+	window, err := trust.OpenWindow(wfile)
+	if err != nil {
+		// Damaged by hand or by a disk fault: the ids still valid are lost, expiry limits what
+		// could be replayed, and the station keeps working.
+		log.Error("stationd: replay window unreadable; starting an empty one", "err", err)
+		os.Rename(wfile, wfile+".bad")
+		if window, err = trust.OpenWindow(wfile); err != nil {
+			stop()
+			return nil, nil, err
+		}
+	}
+	return func(station string) (*trust.Verifier, error) {
+		return trust.NewVerifier(trust.VerifierOptions{Station: station, Keys: keys, Window: window})
+	}, stop, nil
 }
 
 // startSimPanel builds the simulated panel and its web page, where a person sees the screen,

@@ -21,11 +21,20 @@ func image2(w, h int) image.Point { return image.Pt(w, h) }
 // endpoints are the authorization server's endpoints from its metadata (RFC 8414 §3;
 // RFC 8628 §4 adds device_authorization_endpoint).
 type endpoints struct {
+	Issuer              string `json:"issuer"`
 	DeviceAuthorization string `json:"device_authorization_endpoint"`
 	Token               string `json:"token_endpoint"`
 	Userinfo            string `json:"userinfo_endpoint,omitempty"`
 	Introspection       string `json:"introspection_endpoint,omitempty"`
+	JWKS                string `json:"jwks_uri,omitempty"` // the cloud's message-signing keys are in this set
 }
+
+// errIssuerMismatch: the metadata names another issuer than the one configured (RFC 8414 §3.3),
+// as a server impersonating the cloud, or a proxy serving another tenant's metadata, would.
+var errIssuerMismatch = errors.New("the metadata's issuer is not the configured issuer (RFC 8414 §3.3)")
+
+// sameIssuer compares issuer identifiers; a trailing slash is the only difference tolerated.
+func sameIssuer(a, b string) bool { return strings.TrimRight(a, "/") == strings.TrimRight(b, "/") }
 
 // discover reads the issuer's metadata, retrying until ctx ends, and keeps the last answer in the
 // state directory so an enrolled station boots while the issuer is unreachable.
@@ -42,9 +51,13 @@ func discover(ctx context.Context, hc *http.Client, issuer, state string, log *s
 			if err != nil {
 				return ep, err
 			}
+			ep = endpoints{}
 			err = json.NewDecoder(resp.Body).Decode(&ep)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK && err == nil && ep.DeviceAuthorization != "" && ep.Token != "" {
+				if !sameIssuer(ep.Issuer, issuer) {
+					return ep, fmt.Errorf("%w: configured %q, %s says %q", errIssuerMismatch, issuer, p, ep.Issuer)
+				}
 				return ep, nil
 			}
 		}
@@ -53,13 +66,16 @@ func discover(ctx context.Context, hc *http.Client, issuer, state string, log *s
 	delay := 500 * time.Millisecond
 	for {
 		ep, err := fetch()
+		if errors.Is(err, errIssuerMismatch) {
+			return ep, err // not transient, and the cached answer must not paper over it
+		}
 		if err == nil {
 			if b, err := json.Marshal(ep); err == nil {
 				os.WriteFile(cache, b, 0o600)
 			}
 			return ep, nil
 		}
-		if b, cerr := os.ReadFile(cache); cerr == nil && json.Unmarshal(b, &ep) == nil && ep.Token != "" {
+		if b, cerr := os.ReadFile(cache); cerr == nil && json.Unmarshal(b, &ep) == nil && ep.Token != "" && sameIssuer(ep.Issuer, issuer) {
 			log.Warn("stationd: issuer unreachable; using its endpoints from the last boot", "issuer", issuer, "err", err)
 			return ep, nil
 		}

@@ -208,7 +208,12 @@ func TestEnrollWithThirdPartyOpenIDProvider(t *testing.T) {
 		}
 	})
 
-	h := startStation(t, ctx, c, "10000000c0ffee01", flags{Issuer: issuer, tokenCheck: 100 * time.Millisecond})
+	// The stations enroll with the example OP, but the messages come from devcloud, sealed with
+	// a key devcloud publishes: cloud.keys_url says where.
+	h := runStationCloud(t, ctx, c, fmt.Sprintf(`{"issuer":%q,"broker":%q,"keys_url":%q}`, issuer, c.BrokerURL, c.Auth.KeysURL()),
+		`"board":{"kind":"sim","serial":"10000000c0ffee01"},"printer":{"url":"tcp://127.0.0.1:9","lang":"zpl","dpi":203},
+		  "badge":{"repeat_ms":1},"release":{"mode":"all","screen_seconds":1}`,
+		flags{Sim: true, Web: "127.0.0.1:0", tokenCheck: 100 * time.Millisecond})
 	online := func(m station.Model) bool { return m.Phase == station.Idle && m.Online }
 
 	// Enrollment through the example's own pages; the broker takes the token.
@@ -217,6 +222,7 @@ func TestEnrollWithThirdPartyOpenIDProvider(t *testing.T) {
 	if id := h.app.Prov.StationID(); id != exampleStationUser {
 		t.Fatalf("station id %q, want the sub of the approving account %q", id, exampleStationUser)
 	}
+	h.models.waitFor(t, "configured by devcloud's sealed config", func(m station.Model) bool { return m.Configured })
 
 	// The example as shipped refuses every refresh after a device grant (invalid_grant): the
 	// station discards the dead grant and pairs again, as the same account.

@@ -88,6 +88,8 @@ type store struct {
 	srv *Server
 	key *ecdsa.PrivateKey
 	kid string
+	// published are further keys in the JWKS: the cloud's message-signing keys.
+	published published
 
 	mu        sync.Mutex
 	devices   map[string]*deviceAuth // by device code
@@ -461,7 +463,7 @@ func (s *store) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm,
 }
 
 func (s *store) KeySet(context.Context) ([]op.Key, error) {
-	return []op.Key{publicKey{signingKey{id: s.kid, key: s.key}}}, nil
+	return append([]op.Key{publicKey{signingKey{id: s.kid, key: s.key}}}, s.published.list()...), nil
 }
 
 // --- interfaces the op requires but devcloud does not use (no code flow, no userinfo) ---

@@ -385,7 +385,7 @@ func (h *authHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 var stationWrites = map[string]bool{
 	protocol.LeafPresence: true, protocol.LeafConfigReported: true,
 	protocol.LeafLookup: false, protocol.LeafRelease: false, protocol.LeafJobStatus: false,
-	protocol.LeafCmdResult: false, protocol.LeafTelemetry: false,
+	protocol.LeafCmdResult: false, protocol.LeafTelemetry: false, protocol.LeafEvent: false,
 }
 
 // validStation is a station id that cannot widen a topic.

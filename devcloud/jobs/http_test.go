@@ -47,7 +47,7 @@ func testService(t *testing.T, opt SubmitOptions) (*Service, *httptest.Server) {
 		sd.Layouts[l.ID] = seed.Layout{Parsed: l, Raw: json.RawMessage(raw)}
 	}
 	s, err := New(Options{
-		Seed: sd, BadgeKey: bytes.Repeat([]byte{7}, 16), Submit: opt,
+		Seed: sd, BadgeKey: bytes.Repeat([]byte{7}, 16), Submit: opt, Sealer: sealerFor(t),
 		VerifyUser: func(_ context.Context, tok string) (string, error) {
 			if tok != "tok" {
 				return "", fmt.Errorf("bad token")

@@ -2,12 +2,14 @@ package jobs
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -34,10 +36,15 @@ type Options struct {
 	ShareGroup string
 	// VerifyUser checks a user's access token (Submit Print Job) and returns the user id.
 	VerifyUser func(ctx context.Context, token string) (string, error)
+	// TLS is the client TLS config for an mqtts:// Broker.
+	TLS *tls.Config
 	// BadgeKey keys the badge hash (protocol.BadgeHash); stations receive it in fleet config.
 	BadgeKey []byte
 	// Store keeps the jobs; nil means a fresh in-memory store. The service does not close it.
-	Store  Store
+	Store Store
+	// Sealer signs every message to a station (protocol.Seal); its public key is in the
+	// issuer's JWKS.
+	Sealer *protocol.Sealer
 	Now    func() time.Time
 	Logger *slog.Logger
 	// Submit sets the job API's limits and what submissions are validated for.
@@ -55,10 +62,13 @@ type Service struct {
 	log        *slog.Logger
 	opt        Options
 	client     paho.Client
+	sealer     atomic.Pointer[protocol.Sealer]
 
 	submitCfg submitState
 
 	mu         sync.Mutex
+	events     map[string][]protocol.Event // station → its latest reports on the event leaf
+	eventsCh   chan struct{}               // closed and replaced when one arrives
 	configSent map[string]bool
 	online     bool
 	changed    chan struct{} // closed and replaced when online changes
@@ -66,17 +76,18 @@ type Service struct {
 
 // New builds the service; Start connects it to the broker.
 func New(opt Options) (*Service, error) {
-	if opt.Seed == nil || opt.VerifyUser == nil || len(opt.BadgeKey) < 16 {
-		return nil, errors.New("jobs: Seed, VerifyUser and a BadgeKey of at least 16 bytes are required")
+	if opt.Seed == nil || opt.VerifyUser == nil || len(opt.BadgeKey) < 16 || opt.Sealer == nil {
+		return nil, errors.New("jobs: Seed, VerifyUser, Sealer and a BadgeKey of at least 16 bytes are required")
 	}
 	s := &Service{
 		seed: opt.Seed, store: opt.Store, verifyUser: opt.VerifyUser, badgeKey: opt.BadgeKey,
 		badges: map[string]string{}, now: opt.Now, log: opt.Logger, opt: opt, configSent: map[string]bool{},
-		changed: make(chan struct{}),
+		changed: make(chan struct{}), events: map[string][]protocol.Event{}, eventsCh: make(chan struct{}),
 	}
 	if s.store == nil {
 		s.store = NewMemStore()
 	}
+	s.sealer.Store(opt.Sealer)
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -109,6 +120,7 @@ func (s *Service) Start(ctx context.Context) error {
 		SetUsername(s.opt.Username).
 		SetPassword(s.opt.Password).
 		SetCleanSession(s.opt.ShareGroup != "").
+		SetTLSConfig(s.opt.TLS).
 		SetOrderMatters(false). // handlers publish replies; ordered handlers would deadlock paho
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
@@ -180,6 +192,7 @@ func (s *Service) subscribe(c paho.Client) {
 		protocol.AllStations(protocol.LeafJobStatus):      s.onStatus,
 		protocol.AllStations(protocol.LeafPresence):       s.onPresence,
 		protocol.AllStations(protocol.LeafConfigReported): s.onConfigReported,
+		protocol.AllStations(protocol.LeafEvent):          s.onEvent,
 	}
 	for filter, h := range subs {
 		if s.opt.ShareGroup != "" {
@@ -192,10 +205,20 @@ func (s *Service) subscribe(c paho.Client) {
 	}
 }
 
+// SetSealer switches the signing key (a rotation: publish the new key in the JWKS first).
+func (s *Service) SetSealer(sl *protocol.Sealer) { s.sealer.Store(sl) }
+
+// publish is the one path by which the cloud talks to stations: every message on a cloud →
+// station leaf, of a station or a group, leaves it sealed.
 func (s *Service) publish(topic string, retained bool, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("jobs: marshal %s: %w", topic, err)
+	}
+	if _, leaf, err := protocol.Addressee(topic); err == nil && protocol.FromCloud(leaf) {
+		if b, err = s.sealer.Load().Seal(topic, b); err != nil {
+			return fmt.Errorf("jobs: seal %s: %w", topic, err)
+		}
 	}
 	t := s.client.Publish(topic, 1, retained, b)
 	if !t.WaitTimeout(10 * time.Second) {
@@ -353,3 +376,50 @@ func (s *Service) onConfigReported(_ paho.Client, m paho.Message) {
 
 // storeError tells a station the cloud could not read or change its jobs; the user may tap again.
 var storeError = &protocol.Error{Code: protocol.CodeInternal, Message: "the job store is unavailable; try again"}
+
+// maxEvents is how many reports per station the service keeps for the fleet manager.
+const maxEvents = 100
+
+// onEvent records what a station refused: a forged, replayed or misaddressed message means
+// someone else publishes on the station's topics, which the fleet manager must hear about.
+func (s *Service) onEvent(_ paho.Client, m paho.Message) {
+	station, ev, ok := decode[protocol.Event](s, m)
+	if !ok {
+		return
+	}
+	s.log.Warn("jobs: station refused a message", "station", station, "kind", ev.Kind, "leaf", ev.Leaf,
+		"id", ev.ID, "reason", ev.Reason, "err", ev.Error)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := append(s.events[station], ev)
+	if len(all) > maxEvents {
+		all = all[len(all)-maxEvents:]
+	}
+	s.events[station] = all
+	close(s.eventsCh)
+	s.eventsCh = make(chan struct{})
+}
+
+// Events returns the latest events station reported.
+func (s *Service) Events(station string) []protocol.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]protocol.Event(nil), s.events[station]...)
+}
+
+// WaitEvents waits until station has reported at least n events.
+func (s *Service) WaitEvents(ctx context.Context, station string, n int) ([]protocol.Event, error) {
+	for {
+		s.mu.Lock()
+		all, ch := s.events[station], s.eventsCh
+		s.mu.Unlock()
+		if len(all) >= n {
+			return append([]protocol.Event(nil), all...), nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return all, fmt.Errorf("jobs: %d events from %s, want %d: %w", len(all), station, n, ctx.Err())
+		}
+	}
+}

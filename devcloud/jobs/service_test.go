@@ -2,15 +2,20 @@ package jobs
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	jose "github.com/go-jose/go-jose/v4"
 
 	"labelstation/devcloud/broker"
 	"labelstation/devcloud/seed"
@@ -19,6 +24,27 @@ import (
 
 // The service is tested over the embedded broker on loopback; a station is a plain MQTT client
 // logging in with "token-<station>".
+
+// testKey is the job service's message-signing key in these tests.
+var testKey = sync.OnceValues(func() (*ecdsa.PrivateKey, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) })
+
+func testSealer(t *testing.T) (*protocol.Sealer, jose.JSONWebKey) {
+	t.Helper()
+	k, err := testKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := protocol.NewSealer(k, "test-1", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, s.PublicJWK(k)
+}
+
+func sealerFor(t *testing.T) *protocol.Sealer {
+	s, _ := testSealer(t)
+	return s
+}
 
 func startService(t *testing.T) (*Service, string) {
 	t.Helper()
@@ -64,6 +90,9 @@ func startServiceOn(t *testing.T, url string, opt Options) *Service {
 	if opt.Username == "" {
 		opt.Username, opt.Password = "svc", "svc-secret"
 	}
+	if opt.Sealer == nil {
+		opt.Sealer = sealerFor(t)
+	}
 	opt.Seed, opt.Broker, opt.BadgeKey = sd, url, testBadgeKey
 	opt.VerifyUser = func(context.Context, string) (string, error) { return "", errors.New("unused") }
 	s, err := New(opt)
@@ -92,9 +121,16 @@ func stationClient(t *testing.T, url, id string) (paho.Client, <-chan protocol.J
 		t.Fatalf("station connect: %v", tok.Error())
 	}
 	t.Cleanup(func() { c.Disconnect(0) })
+	_, pub := testSealer(t)
 	sub := c.Subscribe(protocol.StationTopic(id, protocol.LeafJobStatusAck), 1, func(_ paho.Client, m paho.Message) {
+		// A leaf added after sealing was designed is sealed all the same.
+		_, msg, err := protocol.Open(m.Payload(), m.Topic(), func(string) (*jose.JSONWebKey, error) { return &pub, nil })
+		if err != nil {
+			t.Errorf("ack not sealed: %v", err)
+			return
+		}
 		var a protocol.JobStatusAck
-		if err := protocol.Decode(m.Payload(), &a); err != nil {
+		if err := protocol.Decode(msg, &a); err != nil {
 			t.Errorf("ack: %v", err)
 			return
 		}
@@ -135,7 +171,7 @@ func TestStatusIsAcknowledgedAfterStoring(t *testing.T) {
 
 	sendStatus(t, c, "st-1", protocol.JobStatus{Job: "j1", State: protocol.JobPrinted, Printed: 2, Total: 2, Seq: 3})
 	a := nextAck(t, acks)
-	if a != (protocol.JobStatusAck{V: 1, Job: "j1", State: protocol.JobPrinted, Seq: 3}) {
+	if a != (protocol.JobStatusAck{V: protocol.Version, Job: "j1", State: protocol.JobPrinted, Seq: 3}) {
 		t.Fatalf("ack = %+v", a)
 	}
 	// The ack follows the store: the job is printed by the time the station hears it.

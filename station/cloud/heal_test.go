@@ -197,7 +197,7 @@ func TestLinkPoisonJobsDoNotClogTheSession(t *testing.T) {
 			nrej := make(chan struct{}, 100)
 			good := make(chan protocol.Job, 1)
 			l, err := New(Options{
-				Broker: url, StationID: station,
+				Broker: url, StationID: station, Verify: verifier(t, station),
 				Password: func(context.Context) (string, error) { return "token-" + station, nil },
 				OnJob: func(j protocol.Job) error {
 					if strings.HasPrefix(j.ID, "poison") {
@@ -226,16 +226,14 @@ func TestLinkPoisonJobsDoNotClogTheSession(t *testing.T) {
 			r.waitOnline(t, true)
 
 			topic := protocol.StationTopic(station, protocol.LeafJob)
-			raw := []string{`{"v":1,"id":"undecodable-1","labels":"three"}`, `{"v":2,"id":"undecodable-2"}`, `not json at all`, `{"v":1,"id":"undecodable-4","data":"%%%"}`}
+			raw := []string{`{"v":2,"id":"undecodable-1","labels":"three"}`, `{"v":1,"id":"undecodable-2"}`, `{"v":2,"id":42}`, `{"v":2,"id":"undecodable-4","data":"%%%"}`}
 			for _, p := range raw {
-				if tok := cl.c.Publish(topic, 1, false, []byte(p)); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-					t.Fatal(tok.Error())
-				}
+				cl.publishSealed(t, topic, []byte(p)) // the genuine cloud, sending garbage
 			}
 			for i := range 21 {
-				cl.publishJob(t, station, protocol.Job{V: 1, ID: fmt.Sprintf("poison-%02d", i), Labels: 1})
+				cl.publishJob(t, station, protocol.Job{V: protocol.Version, ID: fmt.Sprintf("poison-%02d", i), Labels: 1})
 			}
-			cl.publishJob(t, station, protocol.Job{V: 1, ID: "good", Labels: 1})
+			cl.publishJob(t, station, protocol.Job{V: protocol.Version, ID: "good", Labels: 1})
 			select {
 			case j := <-good:
 				if j.ID != "good" {
@@ -282,7 +280,7 @@ func TestLinkStatusResentUntilAcknowledged(t *testing.T) {
 	rb := newRestartable(t)
 	station := uniq("st-ack")
 	svc, err := jobs.New(jobs.Options{
-		Seed: loadSeed(t), Broker: rb.url(), Username: svcUser, Password: svcPass, BadgeKey: []byte("0123456789abcdef"),
+		Seed: loadSeed(t), Broker: rb.url(), Username: svcUser, Password: svcPass, BadgeKey: []byte("0123456789abcdef"), Sealer: cloudKey(t).sealer,
 		VerifyUser: func(context.Context, string) (string, error) { return "", errors.New("unused") },
 	})
 	if err != nil {
@@ -293,10 +291,10 @@ func TestLinkStatusResentUntilAcknowledged(t *testing.T) {
 	svc.Store().Release("alice", station, []string{"j1"}, now)
 
 	watcher := newFakeCloud(t, rb.url(), uniq("watcher"), nil) // sees statuses, never acknowledges
-	out := newMemOutbox(protocol.JobStatus{V: 1, Job: "j1", State: protocol.JobPrinted, Printed: 2, Total: 2, Seq: 4})
+	out := newMemOutbox(protocol.JobStatus{V: protocol.Version, Job: "j1", State: protocol.JobPrinted, Printed: 2, Total: 2, Seq: 4})
 	online := make(chan bool, 10)
 	l, err := New(Options{
-		Broker: rb.url(), StationID: station, Outbox: out,
+		Broker: rb.url(), StationID: station, Verify: verifier(t, station), Outbox: out,
 		Password:  func(context.Context) (string, error) { return "token-" + station, nil },
 		OnJob:     func(protocol.Job) error { return nil },
 		OnOnline:  func(up bool) { online <- up },
@@ -360,7 +358,7 @@ func TestLinkBackOnlineAfterBrokerRestart(t *testing.T) {
 	var logs strings.Builder
 	var lmu sync.Mutex
 	l, err := New(Options{
-		Broker: rb.url(), StationID: station,
+		Broker: rb.url(), StationID: station, Verify: verifier(t, station),
 		Password: func(context.Context) (string, error) { return "token-" + station, nil },
 		OnJob:    func(protocol.Job) error { return nil },
 		OnOnline: func(up bool) { online <- up },
@@ -487,7 +485,7 @@ func TestLinkDetectsSilentDeadLink(t *testing.T) {
 	station := uniq("st-stall")
 	online := make(chan bool, 10)
 	l, err := New(Options{
-		Broker: "tcp://" + px.ln.Addr().String(), StationID: station,
+		Broker: "tcp://" + px.ln.Addr().String(), StationID: station, Verify: verifier(t, station),
 		Password: func(context.Context) (string, error) { return "token-" + station, nil },
 		OnJob:    func(protocol.Job) error { return nil },
 		OnOnline: func(up bool) { online <- up },
@@ -515,12 +513,10 @@ func TestLinkReportsUndecodableConfigAndCommand(t *testing.T) {
 	r := startLink(t, url, station, nil)
 	r.waitOnline(t, true)
 	for leaf, p := range map[string]string{
-		protocol.LeafConfigDesired: `{"v":1,"version":"cfg_7","config":42,"extra":`,
+		protocol.LeafConfigDesired: `{"v":1,"version":"cfg_7","config":42}`,
 		protocol.LeafCmd:           `{"v":1,"id":"cmd-3","name":7}`,
 	} {
-		if tok := cl.c.Publish(protocol.StationTopic(station, leaf), 1, false, []byte(p)); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			t.Fatal(tok.Error())
-		}
+		cl.publishSealed(t, protocol.StationTopic(station, leaf), []byte(p))
 	}
 	cl.waitTopic(t, protocol.StationTopic(station, protocol.LeafConfigReported))
 	cl.waitTopic(t, protocol.StationTopic(station, protocol.LeafCmdResult))
@@ -544,7 +540,7 @@ func TestLinkRecoversHandlerPanic(t *testing.T) {
 	rejected := make(chan string, 4)
 	good := make(chan string, 4)
 	l, err := New(Options{
-		Broker: url, StationID: station,
+		Broker: url, StationID: station, Verify: verifier(t, station),
 		Password: func(context.Context) (string, error) { return "token-" + station, nil },
 		OnJob: func(j protocol.Job) error {
 			if j.ID == "bomb" {
@@ -567,7 +563,7 @@ func TestLinkRecoversHandlerPanic(t *testing.T) {
 	go func() { defer close(done); l.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	waitBool(t, online, true)
-	cl.publishJob(t, station, protocol.Job{V: 1, ID: "bomb", Labels: 1})
+	cl.publishJob(t, station, protocol.Job{V: protocol.Version, ID: "bomb", Labels: 1})
 	select {
 	case r := <-rejected:
 		if !strings.HasPrefix(r, "bomb: ") || !strings.Contains(r, "panic") {
@@ -576,7 +572,7 @@ func TestLinkRecoversHandlerPanic(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the panicking job was not reported")
 	}
-	cl.publishJob(t, station, protocol.Job{V: 1, ID: "after", Labels: 1})
+	cl.publishJob(t, station, protocol.Job{V: protocol.Version, ID: "after", Labels: 1})
 	select {
 	case id := <-good:
 		if id != "after" {

@@ -5,8 +5,10 @@
 package cloud
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -22,6 +24,7 @@ import (
 
 	"labelstation/internal/supervise"
 	"labelstation/protocol"
+	"labelstation/station/trust"
 )
 
 // Sentinel errors callers branch on.
@@ -32,10 +35,28 @@ var (
 	ErrTimeout = errors.New("cloud: no reply in time")
 )
 
+// Opener verifies a sealed cloud → station message and returns the message inside; settle
+// records it in the replay window once it was acted on, or releases it when it was left with the
+// broker (station/trust.Verifier).
+type Opener interface {
+	Open(ctx context.Context, topic string, payload []byte) (msg []byte, settle func(acted bool) error, err error)
+}
+
+var _ Opener = (*trust.Verifier)(nil)
+
 // Options configures a Link.
 type Options struct {
-	Broker    string // tcp://host:port or mqtt://host:port
+	Broker    string // mqtts://host:port; tcp:// or mqtt:// only to loopback or with AllowInsecure
 	StationID string
+	// Verify opens every message on a cloud → station leaf before anything decodes it.
+	Verify Opener
+	// TLS is the client config for mqtts:// (the private CA of cloud.ca_file); nil: system roots.
+	TLS *tls.Config
+	// AllowInsecure permits a cleartext broker that is not on loopback (cloud.allow_insecure).
+	AllowInsecure bool
+	// KeyWait bounds how long a message waits for the cloud's keys when the station has none
+	// yet, trying every KeyRetry; zero means 2 min and 5 s.
+	KeyWait, KeyRetry time.Duration
 	// Password returns the current access token; called on every (re)connect.
 	Password func(ctx context.Context) (string, error)
 	// OnNotAuthorized is called when the broker refuses the credentials, so the token source
@@ -104,6 +125,11 @@ type Link struct {
 	// goodbye presence is always the last one published.
 	connMu  sync.Mutex
 	closing bool
+	closed  chan struct{} // closed at shutdown: handlers waiting for keys give up
+
+	// handlers counts route calls under way; shutdown waits for them, so nothing is written to
+	// the state directory (the replay window) after Run returned.
+	handlers sync.WaitGroup
 
 	// probed is set by wait when a TCP probe ended it; only Run's goroutine touches it.
 	probed bool
@@ -112,12 +138,20 @@ type Link struct {
 	online  bool
 	state   string
 	pending map[string]chan []byte
+
+	refusedMu   sync.Mutex
+	refusedSeen map[string]time.Time // refusal key → when first logged
+	refusedWin  time.Time            // start of the current minute of refusals
+	refusedN    int                  // refusals logged in it
 }
 
 // New builds a link; Run connects it.
 func New(opt Options) (*Link, error) {
-	if opt.Broker == "" || opt.StationID == "" || opt.Password == nil || opt.OnJob == nil {
-		return nil, errors.New("cloud: Broker, StationID, Password and OnJob are required")
+	if opt.Broker == "" || opt.StationID == "" || opt.Password == nil || opt.OnJob == nil || opt.Verify == nil {
+		return nil, errors.New("cloud: Broker, StationID, Password, OnJob and Verify are required")
+	}
+	if err := trust.CheckTransport(opt.Broker, opt.AllowInsecure); err != nil {
+		return nil, fmt.Errorf("cloud: broker: %w", err)
 	}
 	if opt.RequestTimeout == 0 {
 		opt.RequestTimeout = 5 * time.Second
@@ -127,6 +161,12 @@ func New(opt Options) (*Link, error) {
 	}
 	if opt.MaxBackoff == 0 {
 		opt.MaxBackoff = 30 * time.Second
+	}
+	if opt.KeyWait == 0 {
+		opt.KeyWait = 2 * time.Minute
+	}
+	if opt.KeyRetry == 0 {
+		opt.KeyRetry = 5 * time.Second
 	}
 	if opt.ResendMin == 0 {
 		opt.ResendMin = 2 * time.Second
@@ -146,7 +186,8 @@ func New(opt Options) (*Link, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	l := &Link{opt: opt, log: opt.Logger, lost: make(chan struct{}, 1), kick: make(chan struct{}, 1), resync: make(chan struct{}, 1), presence: make(chan struct{}, 1), pending: map[string]chan []byte{}, state: "idle"}
+	l := &Link{opt: opt, log: opt.Logger, lost: make(chan struct{}, 1), kick: make(chan struct{}, 1), resync: make(chan struct{}, 1), presence: make(chan struct{}, 1), pending: map[string]chan []byte{}, state: "idle",
+		closed: make(chan struct{}), refusedSeen: map[string]time.Time{}}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
@@ -174,6 +215,7 @@ func New(opt Options) (*Link, error) {
 			}
 			return opt.StationID, tok
 		}).
+		SetTLSConfig(opt.TLS).
 		SetOnConnectHandler(l.onConnect).
 		// Queued QoS 1 messages of the persistent session can arrive before the subscription
 		// is renewed; without a default handler paho would drop them.
@@ -331,6 +373,7 @@ func (l *Link) shutdown() {
 	l.connMu.Lock()
 	defer l.connMu.Unlock()
 	l.closing = true
+	close(l.closed)
 	if l.client.IsConnectionOpen() {
 		if err := l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: false, TS: l.opt.Now()}); err != nil {
 			l.log.Warn("cloud: goodbye presence not sent; the broker's last will says offline instead", "err", err)
@@ -340,6 +383,14 @@ func (l *Link) shutdown() {
 	}
 	l.client.Disconnect(250)
 	l.setOnline(false)
+	idle := make(chan struct{})
+	go func() { l.handlers.Wait(); close(idle) }()
+	select {
+	case <-idle:
+	case <-time.After(10 * time.Second):
+		// A handler stuck in OnJob: its job is not acknowledged and comes again.
+		l.log.Error("cloud: message handlers still running at shutdown")
+	}
 }
 
 func (l *Link) setOnline(up bool) {
@@ -485,21 +536,87 @@ func (l *Link) ack(a protocol.JobStatusAck) {
 	}
 }
 
-// route handles one message addressed to the station. Every message is acknowledged once
+// route is the one place cloud → station messages enter the station. Every message on a cloud →
+// station leaf (protocol.FromCloud, so a leaf added later too) is verified before anything
+// decodes it; what fails is acknowledged, so it cannot clog the session, logged once and
+// reported on the event leaf, and never acted on. A verified message is acknowledged once
 // handled, and a panic in a handler is recovered and logged: paho would otherwise take the
 // daemon down, or leave the message unacknowledged and the broker's in-flight window shrinking.
 func (l *Link) route(_ paho.Client, m paho.Message) {
-	defer m.Ack()
-	_, leaf, err := protocol.ParseStationTopic(m.Topic())
-	if err != nil {
+	l.handlers.Add(1)
+	defer l.handlers.Done()
+	_, leaf, err := protocol.Addressee(m.Topic())
+	if err != nil || protocol.FromStation(leaf) {
+		// Outside our tree, or our own station → cloud message echoed by the subscription.
+		m.Ack()
 		return
 	}
-	if err := supervise.Safe(func() error { l.handle(leaf, m.Payload()); return nil }); err != nil {
-		supervise.Log(l.log, "cloud: message handler failed", err, "leaf", leaf)
-		if leaf == protocol.LeafJob {
-			l.reject(protocol.MessageID(m.Payload()), fmt.Errorf("cloud: job handler: %w", err))
+	var payload []byte
+	var settle func(bool) error
+	ok := false
+	if err := supervise.Safe(func() error { payload, settle, ok = l.open(m, leaf); return nil }); err != nil {
+		// A message that makes verification panic is refused like any it cannot verify.
+		supervise.Log(l.log, "cloud: message verification failed", err, "leaf", leaf)
+		m.Ack()
+		return
+	}
+	if !ok {
+		return
+	}
+	record := func() {
+		if err := settle(true); err != nil {
+			l.log.Error("cloud: replay window not saved", "topic", m.Topic(), "err", err)
 		}
 	}
+	// A command is recorded before it runs: a reboot must not be replayable once the station
+	// is back. A config too: a crash while applying it leaves the retained document to be
+	// applied again (same id), while an older one stays refused.
+	first := leaf == protocol.LeafCmd || leaf == protocol.LeafConfigDesired
+	if first {
+		record()
+	}
+	if err := supervise.Safe(func() error { l.handle(leaf, payload); return nil }); err != nil {
+		supervise.Log(l.log, "cloud: message handler failed", err, "leaf", leaf)
+		if leaf == protocol.LeafJob {
+			l.reject(protocol.MessageID(payload), fmt.Errorf("cloud: job handler: %w", err))
+		}
+	}
+	// Acknowledged before a job is recorded: a crash in between leaves the id out of the
+	// window, harmless (the journal knows the job), where the other order would refuse the
+	// broker's redelivery as a replay.
+	m.Ack()
+	if !first {
+		record()
+	}
+}
+
+// open verifies m. ok false means it was dealt with: refused (acknowledged, logged, reported),
+// or left with the broker because the cloud's keys could not be had.
+func (l *Link) open(m paho.Message, leaf string) (payload []byte, settle func(bool) error, ok bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), l.opt.KeyWait)
+	defer cancel()
+	payload, settle, err := l.opt.Verify.Open(ctx, m.Topic(), m.Payload())
+	for errors.Is(err, trust.ErrKeysUnavailable) {
+		// Not a verdict on the message: the station has no key set at all yet (first boot
+		// with the issuer unreachable). Try again for a while; after that it stays
+		// unacknowledged and the broker delivers it again on the next connection.
+		l.log.Warn("cloud: message held until the cloud's keys can be fetched", "topic", m.Topic(), "err", err)
+		select {
+		case <-time.After(l.opt.KeyRetry):
+		case <-ctx.Done():
+			l.log.Error("cloud: message left with the broker: the cloud's keys cannot be fetched", "topic", m.Topic())
+			return nil, nil, false
+		case <-l.closed:
+			return nil, nil, false
+		}
+		payload, settle, err = l.opt.Verify.Open(ctx, m.Topic(), m.Payload())
+	}
+	if err != nil {
+		m.Ack() // first: the report below waits for the broker
+		l.refuse(m.Topic(), leaf, m.Payload(), err)
+		return nil, nil, false
+	}
+	return payload, settle, true
 }
 
 func (l *Link) handle(leaf string, payload []byte) {
@@ -565,6 +682,54 @@ func (l *Link) reject(id string, reason error) {
 	if l.opt.OnReject != nil {
 		l.opt.OnReject(id, reason)
 	}
+}
+
+// refuse logs and reports a message that failed verification, once per message (a broker
+// redelivering it does not repeat the log) and at most refusalsPerMinute times a minute.
+func (l *Link) refuse(topic, leaf string, payload []byte, verr error) {
+	ev := protocol.Event{V: protocol.Version, Kind: protocol.EventRefused, Leaf: leaf, Topic: topic,
+		ID: claimedID(payload), Reason: protocol.Reason(verr), Error: verr.Error(), TS: l.opt.Now()}
+	key := topic + "|" + ev.Reason + "|" + ev.ID
+	now := l.opt.Now()
+	l.refusedMu.Lock()
+	_, seen := l.refusedSeen[key]
+	if now.Sub(l.refusedWin) >= time.Minute || now.Before(l.refusedWin) {
+		l.refusedWin, l.refusedN = now, 0
+	}
+	quiet := seen || l.refusedN >= refusalsPerMinute
+	if !quiet {
+		l.refusedN++
+		if len(l.refusedSeen) >= 1000 {
+			clear(l.refusedSeen)
+		}
+		l.refusedSeen[key] = now
+	}
+	l.refusedMu.Unlock()
+	if quiet {
+		return
+	}
+	l.log.Warn("cloud: message refused", "topic", topic, "reason", ev.Reason, "id", ev.ID, "err", verr)
+	if err := l.publish(protocol.LeafEvent, false, ev); err != nil {
+		l.log.Info("cloud: refusal not reported", "err", err)
+	}
+}
+
+// refusalsPerMinute bounds the log and the reports when someone floods the station.
+const refusalsPerMinute = 20
+
+// claimedID is the job id, command id, config version or request id a message says it carries,
+// unverified, so the fleet manager can tell what was refused.
+func claimedID(payload []byte) string {
+	msg := protocol.Unverified(payload)
+	var head struct {
+		Req string `json:"req"`
+	}
+	json.Unmarshal(msg, &head)
+	id := cmp.Or(protocol.MessageID(msg), head.Req)
+	if len(id) > 64 {
+		id = id[:64]
+	}
+	return id
 }
 
 func (l *Link) publish(leaf string, retained bool, v any) error {

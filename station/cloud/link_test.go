@@ -3,6 +3,9 @@ package cloud
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,9 +21,11 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	jose "github.com/go-jose/go-jose/v4"
 
 	"labelstation/devcloud/broker"
 	"labelstation/protocol"
+	"labelstation/station/trust"
 )
 
 // The link is tested against real brokers over TCP: the embedded mochi broker always, and
@@ -67,6 +72,7 @@ func mosquitto(t *testing.T) string {
 // the given jobs and records everything stations publish.
 type fakeCloud struct {
 	c    paho.Client
+	seal *protocol.Sealer
 	mu   sync.Mutex
 	got  map[string][][]byte // topic → payloads
 	seen chan string
@@ -74,7 +80,7 @@ type fakeCloud struct {
 
 func newFakeCloud(t *testing.T, url, id string, jobs []protocol.JobSummary) *fakeCloud {
 	t.Helper()
-	f := &fakeCloud{got: map[string][][]byte{}, seen: make(chan string, 100)}
+	f := &fakeCloud{got: map[string][][]byte{}, seen: make(chan string, 100), seal: cloudKey(t).sealer}
 	o := paho.NewClientOptions().AddBroker(url).SetClientID(id).SetUsername(svcUser).SetPassword(svcPass).
 		SetOrderMatters(true) // record in arrival order; the handler never waits on a token
 	f.c = paho.NewClient(o)
@@ -90,8 +96,10 @@ func newFakeCloud(t *testing.T, url, id string, jobs []protocol.JobSummary) *fak
 		if err == nil && leaf == protocol.LeafLookup {
 			var req protocol.LookupRequest
 			if protocol.Decode(m.Payload(), &req) == nil {
-				b, _ := json.Marshal(protocol.LookupReply{V: 1, Req: req.Req, User: &protocol.User{ID: "u", Name: "U " + req.Badge}, Jobs: jobs})
-				c.Publish(protocol.StationTopic(station, protocol.LeafLookupReply), 1, false, b)
+				b, _ := json.Marshal(protocol.LookupReply{V: protocol.Version, Req: req.Req, User: &protocol.User{ID: "u", Name: "U " + req.Badge}, Jobs: jobs})
+				topic := protocol.StationTopic(station, protocol.LeafLookupReply)
+				sealed, _ := f.seal.Seal(topic, b)
+				c.Publish(topic, 1, false, sealed)
 			}
 		}
 		select {
@@ -147,10 +155,75 @@ func (f *fakeCloud) waitOffline(t *testing.T, station string, n int) {
 func (f *fakeCloud) publishJob(t *testing.T, station string, j protocol.Job) {
 	t.Helper()
 	b, _ := json.Marshal(j)
-	tok := f.c.Publish(protocol.StationTopic(station, protocol.LeafJob), 1, false, b)
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("publish job: %v", tok.Error())
+	topic := protocol.StationTopic(station, protocol.LeafJob)
+	sealed, err := f.seal.Seal(topic, b)
+	if err != nil {
+		t.Fatal(err)
 	}
+	f.publishRaw(t, topic, false, sealed)
+}
+
+// publishSealed seals msg as the cloud does and publishes it.
+func (f *fakeCloud) publishSealed(t *testing.T, topic string, msg []byte) {
+	t.Helper()
+	sealed, err := f.seal.Seal(topic, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.publishRaw(t, topic, false, sealed)
+}
+
+// publishRaw publishes payload as is: what a compromised broker or a lying peer can do.
+func (f *fakeCloud) publishRaw(t *testing.T, topic string, retained bool, payload []byte) {
+	t.Helper()
+	tok := f.c.Publish(topic, 1, retained, payload)
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish %s: %v", topic, tok.Error())
+	}
+}
+
+// testKey is the cloud's message-signing key in these tests, generated once per run.
+type testKey struct {
+	sealer *protocol.Sealer
+	pub    jose.JSONWebKey
+	priv   *ecdsa.PrivateKey
+}
+
+var cloudKeyOnce = sync.OnceValues(func() (testKey, error) { return newTestKey("cloud-1", nil) })
+
+func newTestKey(kid string, now func() time.Time) (testKey, error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return testKey{}, err
+	}
+	s, err := protocol.NewSealer(k, kid, now, nil)
+	if err != nil {
+		return testKey{}, err
+	}
+	return testKey{s, s.PublicJWK(k), k}, nil
+}
+
+func cloudKey(t *testing.T) testKey {
+	t.Helper()
+	k, err := cloudKeyOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// verifier trusts cloudKey, with its replay window in a fresh directory.
+func verifier(t *testing.T, station string) *trust.Verifier {
+	t.Helper()
+	w, err := trust.OpenWindow(filepath.Join(t.TempDir(), trust.WindowFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := trust.NewVerifier(trust.VerifierOptions{Station: station, Keys: trust.StaticKeys{cloudKey(t).pub}, Window: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 type linkRun struct {
@@ -168,7 +241,7 @@ func startLink(t *testing.T, url, station string, onJob func(protocol.Job) error
 		onJob = func(j protocol.Job) error { r.jobs <- j; return nil }
 	}
 	l, err := New(Options{
-		Broker: url, StationID: station,
+		Broker: url, StationID: station, Verify: verifier(t, station),
 		Password:   func(context.Context) (string, error) { return "token-" + station, nil },
 		OnJob:      onJob,
 		OnOnline:   func(up bool) { r.online <- up },
@@ -225,7 +298,7 @@ func exercise(t *testing.T, url string) {
 		t.Fatalf("lookup reply = %+v", rep)
 	}
 
-	cl.publishJob(t, station, protocol.Job{V: 1, ID: "j1", Title: "Labels", Format: "csv", Data: []byte("a\n1\n"), Labels: 1})
+	cl.publishJob(t, station, protocol.Job{V: protocol.Version, ID: "j1", Title: "Labels", Format: "csv", Data: []byte("a\n1\n"), Labels: 1})
 	select {
 	case j := <-r.jobs:
 		if j.ID != "j1" || string(j.Data) != "a\n1\n" {
@@ -241,7 +314,7 @@ func exercise(t *testing.T, url string) {
 
 	// Persistent session: a job published while the station is away arrives when it is back.
 	r.stop()
-	cl.publishJob(t, station, protocol.Job{V: 1, ID: "j2", Title: "While away", Labels: 1})
+	cl.publishJob(t, station, protocol.Job{V: protocol.Version, ID: "j2", Title: "While away", Labels: 1})
 	r2 := startLink(t, url, station, nil)
 	select {
 	case j := <-r2.jobs:
@@ -274,7 +347,7 @@ func TestLinkOfflineAndNotAuthorized(t *testing.T) {
 	url := embedded(t)
 	refreshed := make(chan struct{}, 10)
 	l, err := New(Options{
-		Broker: url, StationID: "st-a",
+		Broker: url, StationID: "st-a", Verify: verifier(t, "st-a"),
 		Password:        func(context.Context) (string, error) { return "token-st-b", nil }, // another station's token
 		OnNotAuthorized: func() { refreshed <- struct{}{} },
 		OnJob:           func(protocol.Job) error { return nil },
@@ -301,7 +374,7 @@ func TestBrokerACLSeparatesStations(t *testing.T) {
 	a := startLink(t, url, "st-a", nil)
 	a.waitOnline(t, true)
 	// st-a tries to impersonate st-b, then sends one legitimate request.
-	fake, _ := json.Marshal(protocol.LookupRequest{V: 1, Req: "evil", Badge: "x"})
+	fake, _ := json.Marshal(protocol.LookupRequest{V: protocol.Version, Req: "evil", Badge: "x"})
 	// QoS 0: with QoS 1 the broker would drop the connection (MQTT 3.1.1 has no negative PUBACK).
 	a.link.client.Publish(protocol.StationTopic("st-b", protocol.LeafLookup), 0, false, fake).WaitTimeout(5 * time.Second)
 	if _, err := a.link.Lookup(context.Background(), "ok"); err != nil {

@@ -8,6 +8,8 @@
 package config
 
 import (
+	"labelstation/station/trust"
+
 	"labelstation/board"
 
 	"encoding/hex"
@@ -93,6 +95,14 @@ type Cloud struct {
 	// Audience, if set, is sent as the `audience` parameter of the device request (Auth0 issues a
 	// JWT access token for that API only when asked).
 	Audience string `json:"audience"`
+	// AllowInsecure permits http:// and mqtt:// to a host that is not loopback (a lab LAN).
+	// The station warns about it at every start.
+	AllowInsecure bool `json:"allow_insecure"`
+	// CAFile is a PEM file of a private CA trusted for the issuer, the keys and the broker.
+	CAFile string `json:"ca_file"`
+	// KeysURL is the JWKS of the cloud's message-signing keys, for a cloud whose IdP is not the
+	// one that publishes them; empty means the issuer metadata's jwks_uri.
+	KeysURL string `json:"keys_url"`
 }
 
 // Board selects the hardware abstraction and names its pins and buses (docs/wiring.md has the
@@ -252,6 +262,9 @@ func (c Config) Validate() error {
 		required("station.state_dir", c.Station.StateDir),
 		checkURL("cloud.issuer", c.Cloud.Issuer, "http", "https"),
 		checkURL("cloud.broker", c.Cloud.Broker, "mqtt", "tcp", "mqtts"),
+		checkSecure("cloud.issuer", c.Cloud.Issuer, c.Cloud.AllowInsecure),
+		checkSecure("cloud.broker", c.Cloud.Broker, c.Cloud.AllowInsecure),
+		checkOptionalURL("cloud.keys_url", c.Cloud.KeysURL, c.Cloud.AllowInsecure),
 		required("cloud.client_id", c.Cloud.ClientID),
 		checkScopes(c.Cloud.Scopes),
 		checkClaim(c.Cloud.StationClaim),
@@ -362,6 +375,25 @@ func checkClaim(name string) error {
 		return invalid("cloud.station_claim", "%q is not a claim name (e.g. sub, tp_id, station_id)", name)
 	}
 	return nil
+}
+
+// checkSecure refuses cleartext to another machine unless cloud.allow_insecure says so: tokens
+// and jobs would cross the network readable and alterable by anyone on the path.
+func checkSecure(path, s string, allowInsecure bool) error {
+	if err := trust.CheckTransport(s, allowInsecure); err != nil {
+		return invalid(path, "%q: %v", s, trust.ErrCleartext)
+	}
+	return nil
+}
+
+func checkOptionalURL(path, s string, allowInsecure bool) error {
+	if s == "" {
+		return nil
+	}
+	if err := checkURL(path, s, "http", "https"); err != nil {
+		return err
+	}
+	return checkSecure(path, s, allowInsecure)
 }
 
 func checkScopes(scopes []string) error {

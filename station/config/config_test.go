@@ -121,13 +121,13 @@ func TestParseBad(t *testing.T) {
 			"config: printer.dpi: want an integer, got 203.5"},
 		{"null", with(t, "display", `{"width": null}`), ErrInvalid, "config: display.width: want an integer, got null"},
 		{"section not an object", with(t, "badge", `"sim"`), ErrInvalid, `config: badge: want an object, got string "sim"`},
-		{"scope wrong type", with(t, "cloud", `{"issuer": "http://i", "broker": "mqtt://b", "scopes": ["printing", 7]}`), ErrInvalid,
+		{"scope wrong type", with(t, "cloud", `{"issuer": "https://i", "broker": "mqtts://b", "scopes": ["printing", 7]}`), ErrInvalid,
 			"config: cloud.scopes[1]: want a string, got number 7"},
-		{"scope not a token", with(t, "cloud", `{"issuer": "http://i", "broker": "mqtt://b", "scopes": ["a b"]}`), ErrInvalid,
+		{"scope not a token", with(t, "cloud", `{"issuer": "https://i", "broker": "mqtts://b", "scopes": ["a b"]}`), ErrInvalid,
 			`config: cloud.scopes[0]: "a b" is not a valid scope (RFC 6749 §3.3)`},
-		{"empty station claim", with(t, "cloud", `{"issuer": "http://i", "broker": "mqtt://b", "station_claim": ""}`), ErrInvalid,
+		{"empty station claim", with(t, "cloud", `{"issuer": "https://i", "broker": "mqtts://b", "station_claim": ""}`), ErrInvalid,
 			`config: cloud.station_claim: "" is not a claim name (e.g. sub, tp_id, station_id)`},
-		{"empty scopes", with(t, "cloud", `{"issuer": "http://i", "broker": "mqtt://b", "scopes": []}`), ErrInvalid,
+		{"empty scopes", with(t, "cloud", `{"issuer": "https://i", "broker": "mqtts://b", "scopes": []}`), ErrInvalid,
 			"config: cloud.scopes: must not be empty"},
 		{"duplicate key", []byte(`{"v": 1, "v": 1}`), ErrInvalid, "config: v: duplicate field"},
 		{"missing version", []byte(`{"printer": {"dpii": 1}}`), ErrVersion, "config: v: missing (want 1)"},
@@ -142,7 +142,7 @@ func TestParseBad(t *testing.T) {
 		{"not an object", []byte(`[1]`), ErrInvalid, "config: want an object, got a list"},
 		{"bool wrong type", with(t, "printer", `{"url": "tcp://h:9100", "raster": 1}`), ErrInvalid,
 			"config: printer.raster: want true or false, got number 1"},
-		{"list wrong type", with(t, "cloud", `{"issuer": "http://i", "broker": "mqtt://b", "scopes": "printing"}`), ErrInvalid,
+		{"list wrong type", with(t, "cloud", `{"issuer": "https://i", "broker": "mqtts://b", "scopes": "printing"}`), ErrInvalid,
 			`config: cloud.scopes: want a list of strings, got string "printing"`},
 		{"string wrong type", with(t, "station", `{"state_dir": ["s"]}`), ErrInvalid,
 			"config: station.state_dir: want a string, got a list"},
@@ -155,6 +155,16 @@ func TestParseBad(t *testing.T) {
 			`config: cloud.issuer: scheme "ftp" is not one of http, https`},
 		{"broker host", with(t, "cloud", `{"issuer": "http://i", "broker": "mqtt:///x"}`), ErrInvalid,
 			`config: cloud.broker: "mqtt:///x" has no host`},
+		{"cleartext issuer", with(t, "cloud", `{"issuer": "http://cloud.example", "broker": "mqtts://b"}`), ErrInvalid,
+			`config: cloud.issuer: "http://cloud.example": cleartext to a non-loopback host; use https:// or mqtts://, or set cloud.allow_insecure`},
+		{"cleartext broker", with(t, "cloud", `{"issuer": "https://i", "broker": "mqtt://10.0.0.5:1883"}`), ErrInvalid,
+			`config: cloud.broker: "mqtt://10.0.0.5:1883": cleartext to a non-loopback host; use https:// or mqtts://, or set cloud.allow_insecure`},
+		{"cleartext keys", with(t, "cloud", `{"issuer": "https://i", "broker": "mqtts://b", "keys_url": "http://keys.example/jwks"}`), ErrInvalid,
+			`config: cloud.keys_url: "http://keys.example/jwks": cleartext to a non-loopback host; use https:// or mqtts://, or set cloud.allow_insecure`},
+		{"keys scheme", with(t, "cloud", `{"issuer": "https://i", "broker": "mqtts://b", "keys_url": "file:///k"}`), ErrInvalid,
+			`config: cloud.keys_url: scheme "file" is not one of http, https`},
+		{"allow_insecure type", with(t, "cloud", `{"issuer": "https://i", "broker": "mqtts://b", "allow_insecure": "yes"}`), ErrInvalid,
+			`config: cloud.allow_insecure: want true or false, got string "yes"`},
 		{"board kind", with(t, "board", `{"kind": "pi"}`), ErrInvalid,
 			`config: board.kind: "pi" is not one of "sim", "rpi", "fakepi"`},
 		{"serial on a real board", with(t, "board", `{"kind": "rpi", "serial": "x"}`), ErrInvalid,
@@ -272,7 +282,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(minimal))
 	f.Add([]byte(`{"v": 1, "printer": {"dpi": 300}}`))
 	f.Add([]byte(`{"v": 1, "cloud": {"scopes": ["a", 1]}}`))
-	f.Add([]byte(`{"v":1,"station":{"state_dir":"s"},"cloud":{"issuer":"http://i","broker":"mqtt://b"},"printer":{"url":"serial:///dev/ttyS0?baud=9600"}} `))
+	f.Add([]byte(`{"v":1,"station":{"state_dir":"s"},"cloud":{"issuer":"https://i","broker":"mqtts://b"},"printer":{"url":"serial:///dev/ttyS0?baud=9600"}} `))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data)
 		if err != nil {
@@ -296,7 +306,7 @@ func FuzzParse(f *testing.F) {
 }
 
 func TestBoardWiring(t *testing.T) {
-	base := `{"v":1,"station":{"state_dir":"s"},"cloud":{"issuer":"http://a","broker":"mqtt://b"},"printer":{"url":"tcp://p:9100"},`
+	base := `{"v":1,"station":{"state_dir":"s"},"cloud":{"issuer":"https://a","broker":"mqtts://b"},"printer":{"url":"tcp://p:9100"},`
 	c, err := Parse([]byte(base + `"board":{"kind":"rpi","inputs":{"ok":{"pin":"GPIO16","debounce_ms":50}},"i2c":{"main":"1"}}}`))
 	if err != nil {
 		t.Fatal(err)
@@ -316,6 +326,24 @@ func TestBoardWiring(t *testing.T) {
 		_, err := Parse([]byte(base + tt.doc))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Parse(%s) = %v, want %q", tt.doc, err, tt.want)
+		}
+	}
+}
+
+// Cleartext is fine to loopback (make run) and, with cloud.allow_insecure, to a lab LAN.
+func TestCleartextAllowed(t *testing.T) {
+	for _, cloud := range []string{
+		`{"issuer": "http://127.0.0.1:8780", "broker": "mqtt://127.0.0.1:18830"}`,
+		`{"issuer": "http://localhost:8780", "broker": "tcp://[::1]:1883"}`,
+		`{"issuer": "http://lab.example", "broker": "mqtt://10.0.0.5:1883", "keys_url": "http://lab.example/keys", "allow_insecure": true, "ca_file": "/etc/ca.pem"}`,
+	} {
+		c, err := Parse(with(t, "cloud", cloud))
+		if err != nil {
+			t.Errorf("%s: %v", cloud, err)
+			continue
+		}
+		if strings.Contains(cloud, "allow_insecure") && (!c.Cloud.AllowInsecure || c.Cloud.CAFile != "/etc/ca.pem" || c.Cloud.KeysURL != "http://lab.example/keys") {
+			t.Errorf("fields not read: %+v", c.Cloud)
 		}
 	}
 }
