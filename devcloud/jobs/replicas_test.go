@@ -22,6 +22,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	jose "github.com/go-jose/go-jose/v4"
 
 	"labelstation/protocol"
 )
@@ -62,6 +63,7 @@ type replica struct {
 func startReplica(t testing.TB, broker, store, client, user, pass string) *replica {
 	t.Helper()
 	cfg, _ := json.Marshal(map[string]string{"Broker": broker, "Store": store, "Client": client, "User": user, "Pass": pass})
+	testSealer(t) // the replica signs with this process's test key, passed in its environment
 	cmd := exec.Command(os.Args[0], "-test.run=^TestReplicaProcess$", "-test.v")
 	cmd.Env = append(os.Environ(), replicaEnv+"="+string(cfg))
 	var stderr bytes.Buffer
@@ -318,8 +320,14 @@ func dialStation(t testing.TB, url, id, pass string) *mqttStation {
 	t.Cleanup(func() { st.c.Disconnect(0) })
 	for _, leaf := range []string{protocol.LeafLookupReply, protocol.LeafReleaseReply} {
 		sub := st.c.Subscribe(protocol.StationTopic(id, leaf), 1, func(_ paho.Client, m paho.Message) {
+			_, pub := testSealer(t)
+			_, msg, err := protocol.Open(m.Payload(), m.Topic(), func(string) (*jose.JSONWebKey, error) { return &pub, nil })
+			if err != nil {
+				t.Errorf("station %s: reply not sealed by the service: %v", id, err)
+				return
+			}
 			var r struct{ Req string }
-			if json.Unmarshal(m.Payload(), &r) != nil {
+			if json.Unmarshal(msg, &r) != nil {
 				return
 			}
 			st.mu.Lock()
@@ -327,7 +335,7 @@ func dialStation(t testing.TB, url, id, pass string) *mqttStation {
 			delete(st.waiting, r.Req) // a second reply to one request finds no one waiting
 			st.mu.Unlock()
 			if ch != nil {
-				ch <- m.Payload()
+				ch <- msg
 			}
 		})
 		if !sub.WaitTimeout(10*time.Second) || sub.Error() != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	jose "github.com/go-jose/go-jose/v4"
 
 	"labelstation/protocol"
 )
@@ -59,7 +60,12 @@ func (st *testStation) expect(leaf string, v any) {
 		for i, m := range st.pending {
 			if m.Topic() == want {
 				st.pending = append(st.pending[:i], st.pending[i+1:]...)
-				if err := json.Unmarshal(m.Payload(), v); err != nil {
+				_, pub := testSealer(st.t)
+				_, msg, err := protocol.Open(m.Payload(), m.Topic(), func(string) (*jose.JSONWebKey, error) { return &pub, nil })
+				if err != nil {
+					st.t.Fatalf("%s: not sealed by the service: %v", want, err)
+				}
+				if err := protocol.Decode(msg, v); err != nil {
 					st.t.Fatalf("%s: %v", want, err)
 				}
 				return

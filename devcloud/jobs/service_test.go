@@ -5,9 +5,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -26,9 +29,26 @@ import (
 // logging in with "token-<station>".
 
 // testKey is the job service's message-signing key in these tests.
-var testKey = sync.OnceValues(func() (*ecdsa.PrivateKey, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) })
+// Replica processes started by a test inherit it through testKeyEnv, so one key signs for all.
+var testKey = sync.OnceValues(func() (*ecdsa.PrivateKey, error) {
+	if der, err := hex.DecodeString(os.Getenv(testKeyEnv)); err == nil && len(der) > 0 {
+		return x509.ParseECPrivateKey(der)
+	}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	return k, os.Setenv(testKeyEnv, hex.EncodeToString(der))
+})
 
-func testSealer(t *testing.T) (*protocol.Sealer, jose.JSONWebKey) {
+// testKeyEnv carries the test signing key to replica processes.
+const testKeyEnv = "LRS_TEST_SEAL_KEY"
+
+func testSealer(t testing.TB) (*protocol.Sealer, jose.JSONWebKey) {
 	t.Helper()
 	k, err := testKey()
 	if err != nil {
