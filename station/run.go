@@ -89,6 +89,8 @@ type Station struct {
 	events   chan Event
 	kick     chan struct{}
 	reenroll chan struct{}
+	// reader holds the badge reader's latest health (nil: working) until Run takes it.
+	reader chan error
 
 	mu    sync.Mutex
 	cfg   config.Config
@@ -121,6 +123,7 @@ func New(opt Options) (*Station, error) {
 	s := &Station{
 		opt: opt, log: opt.Logger, cfg: opt.Config,
 		events: make(chan Event, 64), kick: make(chan struct{}, 1), reenroll: make(chan struct{}, 1),
+		reader: make(chan error, 1),
 	}
 	s.loadFleet()
 	return s, nil
@@ -153,6 +156,23 @@ func (s *Station) EnrollEvent(e provisioning.Event) {
 	}
 }
 
+// ReaderHealth tells the station whether the badge reader works: wire it to
+// badge.SuperviseOptions' OnFault (err) and OnRecover (nil). It never blocks; only the latest
+// report counts.
+func (s *Station) ReaderHealth(err error) {
+	for {
+		select {
+		case s.reader <- err:
+			return
+		default:
+		}
+		select {
+		case <-s.reader:
+		default:
+		}
+	}
+}
+
 // Run runs the station until ctx ends, then halts the panel.
 func (s *Station) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
@@ -179,6 +199,11 @@ func (s *Station) Run(ctx context.Context) error {
 			}
 			return nil
 		case ev = <-s.events:
+		case err := <-s.reader:
+			ev = ReaderRecovered{}
+			if err != nil {
+				ev = ReaderFailed{Err: err}
+			}
 		case <-tick.C:
 			ev = Tick{}
 		}

@@ -63,6 +63,9 @@ type Model struct {
 	// Configured is true once the fleet config gave a badge key; until then a tap cannot be
 	// turned into a badge hash and the idle screen says so.
 	Configured bool
+	// ReaderFault is the badge reader's last error while it keeps failing: the idle screen
+	// must not invite a tap nobody will read.
+	ReaderFault string
 }
 
 // Settings are the parts of the config that steer transitions.
@@ -109,6 +112,9 @@ type (
 	}
 	PrintIdle struct{} // the worker's queue is empty
 	Tick      struct{} // time passed; result screens may expire
+	// ReaderFailed: the badge reader failed repeatedly and is being restarted.
+	ReaderFailed    struct{ Err error }
+	ReaderRecovered struct{}
 )
 
 func (EnrollCode) event()    {}
@@ -127,6 +133,9 @@ func (PrintCleared) event()  {}
 func (JobFinished) event()   {}
 func (PrintIdle) event()     {}
 func (Tick) event()          {}
+
+func (ReaderFailed) event()    {}
+func (ReaderRecovered) event() {}
 
 // Effect is work Step asks the runtime to do; results come back as events.
 type Effect interface{ effect() }
@@ -269,6 +278,13 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 		if m.Phase == Printing || m.Phase == Paused {
 			return result(m, Done, now, s), nil
 		}
+	case ReaderFailed:
+		m.ReaderFault = "badge reader failed"
+		if e.Err != nil {
+			m.ReaderFault = e.Err.Error()
+		}
+	case ReaderRecovered:
+		m.ReaderFault = ""
 	case Tick:
 		switch m.Phase {
 		case Done, NoJobs, UnknownBadge, Offline, Failed, List:

@@ -126,6 +126,17 @@ func TestStep(t *testing.T) {
 		{"result expires into running job", with(idle(), func(m *Model) { m.Phase, m.Until, m.Busy = Failed, t0, true }), Tick{}, settings,
 			with(idle(), func(m *Model) { m.Phase, m.Busy = Printing, true }), nil},
 		{"idle tick", idle(), Tick{}, settings, idle(), nil},
+
+		// Badge reader health.
+		{"reader fault", idle(), ReaderFailed{Err: errors.New("badge: pn532: no ACK")}, settings,
+			with(idle(), func(m *Model) { m.ReaderFault = "badge: pn532: no ACK" }), nil},
+		{"reader fault while printing keeps printing", with(idle(), func(m *Model) { m.Phase = Printing }), ReaderFailed{Err: errors.New("x")}, settings,
+			with(idle(), func(m *Model) { m.Phase, m.ReaderFault = Printing, "x" }), nil},
+		{"reader fault without error text", idle(), ReaderFailed{}, settings,
+			with(idle(), func(m *Model) { m.ReaderFault = "badge reader failed" }), nil},
+		{"reader recovered", with(idle(), func(m *Model) { m.ReaderFault = "x" }), ReaderRecovered{}, settings, idle(), nil},
+		{"tap clears nothing about the reader", with(idle(), func(m *Model) { m.ReaderFault = "x" }), BadgeTapped{Hash: "h1"}, settings,
+			with(idle(), func(m *Model) { m.Phase, m.Badge, m.ReaderFault = Lookup, "h1", "x" }), []Effect{DoLookup{Badge: "h1"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,5 +171,18 @@ func TestViewOfEveryPhase(t *testing.T) {
 	v = ViewOf(Model{Phase: Enrolling, Code: PairingCode{UserCode: "X", URI: "http://x/device"}}, t0, "")
 	if v.QR != "http://x/device" {
 		t.Errorf("without verification_uri_complete the QR is %q, want the plain URI", v.QR)
+	}
+}
+
+// A failing reader replaces the idle screen's invitation to tap; recovery brings it back.
+func TestViewReaderProblem(t *testing.T) {
+	m := with(idle(), func(m *Model) { m.ReaderFault = "badge: i2c: remote I/O error" })
+	v := ViewOf(m, t0, "st-1")
+	if v.Kind.String() != "Error" || v.Title != ReaderProblem {
+		t.Fatalf("idle with a reader fault shows %s %q, want Error %q", v.Kind, v.Title, ReaderProblem)
+	}
+	m, _ = Step(m, ReaderRecovered{}, t0, settings)
+	if v := ViewOf(m, t0, "st-1"); v.Kind.String() != "Idle" || v.Title != "" {
+		t.Fatalf("after recovery: %s %q, want Idle", v.Kind, v.Title)
 	}
 }

@@ -7,6 +7,9 @@ import (
 	"labelstation/display"
 )
 
+// ReaderProblem is the idle screen's title while the badge reader keeps failing.
+const ReaderProblem = "Badge reader problem"
+
 // ViewOf derives the screen from the model: the display only ever draws this.
 func ViewOf(m Model, now time.Time, stationName string) display.View {
 	v := display.View{Now: now, Station: stationName, Online: m.Online, User: m.User}
@@ -29,6 +32,10 @@ func ViewOf(m Model, now time.Time, stationName string) display.View {
 		v.Kind = display.Idle
 		if !m.Configured {
 			v.Lines = []string{"Waiting for config"}
+		}
+		if m.ReaderFault != "" {
+			v.Kind, v.Title = display.Error, ReaderProblem
+			v.Lines = []string{"Taps are not read.", "Restarting the reader."}
 		}
 	case Lookup:
 		v.Kind = display.Lookup

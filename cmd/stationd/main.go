@@ -225,12 +225,12 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 			return nil, fmt.Errorf("display: %w", err)
 		}
 	}
+	var reader badge.Reader = a.Reader
+	var reopen func(context.Context) (badge.Reader, error)
 	if cfg.Badge.Reader != "sim" {
-		r, err := openReader(ctx, cfg.Badge, b, taps)
-		if err != nil {
+		if reader, reopen, err = openReader(ctx, cfg.Badge, b); err != nil {
 			return nil, err
 		}
-		a.closers = append(a.closers, r.Halt)
 	} else if a.Reader == nil {
 		return nil, fmt.Errorf("badge.reader sim needs display.kind sim: its taps come from the panel's web page")
 	}
@@ -242,9 +242,10 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 		Serial: serial, TokenCheck: f.tokenCheck, Signals: signals(ctx, b),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("station: %w", err)
+		return nil, errors.Join(fmt.Errorf("station: %w", err), reader.Halt())
 	}
 	a.Station = st
+	a.closers = append(a.closers, superviseReader(ctx, reader, reopen, taps, cfg.Badge.Repeat(), st.ReaderHealth, log))
 	return a, nil
 }
 
@@ -264,7 +265,6 @@ func (a *appliance) startSimPanel(ctx context.Context, cfg config.Config, f flag
 		reader := badge.NewSim("web")
 		a.Reader = reader
 		a.closers = append(a.closers, reader.Halt)
-		go badge.Pump(ctx, reader, taps, badge.PumpOptions{Repeat: cfg.Badge.Repeat()})
 	}
 	if f.Web == "" {
 		return panel, nil
