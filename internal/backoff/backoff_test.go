@@ -16,7 +16,7 @@ func TestDelayBounds(t *testing.T) {
 		{0, 500 * time.Millisecond, time.Second},
 		{1, time.Second, 2 * time.Second},
 		{3, 4 * time.Second, 8 * time.Second},
-		{4, 5 * time.Second, 10 * time.Second}, // 16 s capped at 10 s
+		{4, 5 * time.Second, 10 * time.Second},  // 16 s capped at 10 s
 		{70, 5 * time.Second, 10 * time.Second}, // no overflow for huge attempts
 		{-1, 500 * time.Millisecond, time.Second},
 	} {
