@@ -35,8 +35,12 @@ type Options struct {
 	Seed                     *seed.Seed
 	AccessTTL, RefreshTTL    time.Duration
 	DeviceCodeTTL, PollEvery time.Duration
-	Now                      func() time.Time
-	Logger                   *slog.Logger
+	// External, if set, lets stations enrolled with another authorization server (Keycloak,
+	// Auth0, ...) into the embedded broker: their JWT access tokens are checked by that issuer's
+	// key set. devcloud's own tokens keep working.
+	External *broker.JWKSOptions
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // Cloud is a running development cloud.
@@ -95,6 +99,12 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 	}
 	c.Auth = as
 
+	var external *broker.JWKS
+	if opt.External != nil {
+		if external, err = broker.NewJWKS(*opt.External); err != nil {
+			return nil, fmt.Errorf("devcloud: external issuer: %w", err)
+		}
+	}
 	svcUser, svcPass := opt.BrokerUser, opt.BrokerPass
 	if opt.MQTT != nil {
 		svcUser, svcPass = "devcloud", randomHex(16)
@@ -102,6 +112,13 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 			Listener: opt.MQTT, ServiceUser: svcUser, ServicePassword: svcPass, Logger: log.With("component", "broker"),
 			Verify: func(ctx context.Context, tok string) (string, error) {
 				p, err := as.Verify(ctx, tok)
+				if err != nil && external != nil {
+					id, xerr := external.Verify(ctx, tok)
+					if xerr == nil {
+						return id, nil
+					}
+					return "", errors.Join(err, xerr)
+				}
 				if err != nil {
 					return "", err
 				}

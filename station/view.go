@@ -7,6 +7,9 @@ import (
 	"labelstation/display"
 )
 
+// storageFull is the idle screen's line while the journal has no room for jobs.
+const storageFull = "Storage full"
+
 // ReaderProblem is the idle screen's title while the badge reader keeps failing.
 const ReaderProblem = "Badge reader problem"
 
@@ -28,14 +31,20 @@ func ViewOf(m Model, now time.Time, stationName string) display.View {
 		v.Lines = []string{"Pairing denied", "New code follows"}
 	case Connecting:
 		v.Kind = display.Connecting
+		if m.StorageFull {
+			v.Lines = []string{storageFull}
+		}
 	case Idle:
 		v.Kind = display.Idle
 		if !m.Configured {
 			v.Lines = []string{"Waiting for config"}
 		}
+		if m.StorageFull {
+			v.Lines = append(v.Lines, storageFull)
+		}
 		if m.ReaderFault != "" {
 			v.Kind, v.Title = display.Error, ReaderProblem
-			v.Lines = []string{"Taps are not read.", "Restarting the reader."}
+			v.Lines = append([]string{"Taps are not read.", "Restarting the reader."}, v.Lines...)
 		}
 	case Lookup:
 		v.Kind = display.Lookup
@@ -49,9 +58,15 @@ func ViewOf(m Model, now time.Time, stationName string) display.View {
 		if m.Title != "" {
 			v.Lines = []string{m.Title}
 		}
+		if m.Notice != "" {
+			v.Lines = append(v.Lines, m.Notice)
+		}
 	case Paused:
 		v.Kind, v.Done, v.Total = display.Paused, m.Done, m.Total
 		v.Lines = []string{m.Message}
+		if m.Notice != "" {
+			v.Lines = append(v.Lines, m.Notice)
+		}
 	case Done:
 		v.Kind = display.Done
 	case NoJobs:
@@ -66,6 +81,10 @@ func ViewOf(m Model, now time.Time, stationName string) display.View {
 	case Failed:
 		v.Kind = display.Error
 		v.Lines = []string{m.Message}
+	case SetupProblem:
+		v.Kind = display.Error
+		// The code first: on a 128×64 panel it may take two lines and push the advice off.
+		v.Lines = []string{"Setup problem:", m.Setup, "ask your admin"}
 	default:
 		v.Kind = display.Error
 		v.Lines = []string{fmt.Sprintf("unknown state %d", m.Phase)}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"labelstation/drivers/printer"
+	"labelstation/internal/supervise"
 	"labelstation/label"
 	"labelstation/protocol"
 	"labelstation/station/journal"
@@ -37,7 +38,9 @@ func (s *Station) worker(ctx context.Context) {
 		}
 		busy = true
 		for _, e := range pending {
-			err := s.printJob(ctx, e)
+			// A panic while rendering or sending fails this job instead of restarting the
+			// worker into the same job forever.
+			err := supervise.Safe(func() error { return s.printJob(ctx, e) })
 			if ctx.Err() != nil {
 				return
 			}

@@ -128,7 +128,10 @@ func TestWorkerResumesAfterAcceptedLabels(t *testing.T) {
 	if _, _, err := j.Claim(testJob(t)); err != nil {
 		t.Fatal(err)
 	}
-	e, err := j.Progress("job-1", 2) // accepted before the "crash"
+	if _, err := j.Progress("job-1", 2); err != nil { // accepted before the "crash"
+		t.Fatal(err)
+	}
+	e, err := j.Get("job-1") // as the worker finds it after a restart: with its payload
 	if err != nil {
 		t.Fatal(err)
 	}

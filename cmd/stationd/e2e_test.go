@@ -143,9 +143,14 @@ func startStation(t *testing.T, ctx context.Context, c *devcloud.Cloud, serial s
 // cloud sections — and runs stationd with it until the test ends or h.stop.
 func runStation(t *testing.T, ctx context.Context, c *devcloud.Cloud, sections string, f flags) *harness {
 	t.Helper()
+	return runStationCloud(t, ctx, c, fmt.Sprintf(`{"issuer":%q,"broker":%q}`, c.URL, c.BrokerURL), sections, f)
+}
+
+// runStationCloud is runStation with the config's cloud section given.
+func runStationCloud(t *testing.T, ctx context.Context, c *devcloud.Cloud, cloudSection, sections string, f flags) *harness {
+	t.Helper()
 	dir := t.TempDir()
-	cfg := fmt.Sprintf(`{"v":1,"station":{"state_dir":%q},"cloud":{"issuer":%q,"broker":%q},%s}`,
-		filepath.Join(dir, "state"), c.URL, c.BrokerURL, sections)
+	cfg := fmt.Sprintf(`{"v":1,"station":{"state_dir":%q},"cloud":%s,%s}`, filepath.Join(dir, "state"), cloudSection, sections)
 	path := filepath.Join(dir, "stationd.json")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,8 @@ func image2(w, h int) image.Point { return image.Pt(w, h) }
 type endpoints struct {
 	DeviceAuthorization string `json:"device_authorization_endpoint"`
 	Token               string `json:"token_endpoint"`
+	Userinfo            string `json:"userinfo_endpoint,omitempty"`
+	Introspection       string `json:"introspection_endpoint,omitempty"`
 }
 
 // discover reads the issuer's metadata, retrying until ctx ends, and keeps the last answer in the

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -35,6 +36,8 @@ const (
 	// ScopeOfflineAccess must be requested by a station to receive a
 	// refresh token (the op issues refresh tokens only for it).
 	ScopeOfflineAccess = oidc.ScopeOfflineAccess
+	// ScopeOpenID gets a station an ID token whose `sub` is its station id.
+	ScopeOpenID = oidc.ScopeOpenID
 
 	// Principal kinds.
 	KindStation = "station"
@@ -179,7 +182,7 @@ func New(opt Options) (*Server, error) {
 	cfg := &op.Config{
 		CryptoKey:             cryptoKey,
 		GrantTypeRefreshToken: true,
-		SupportedScopes:       []string{ScopePrinting, ScopeOfflineAccess},
+		SupportedScopes:       []string{ScopeOpenID, ScopePrinting, ScopeOfflineAccess},
 		SupportedClaims:       append(op.DefaultSupportedClaims, "station_id", "tp_id", "serial", "kind"),
 		DeviceAuthorization: op.DeviceAuthorizationConfig{
 			Lifetime:     s.deviceTTL,
@@ -188,7 +191,7 @@ func New(opt Options) (*Server, error) {
 			UserCode:     op.UserCodeBase20,
 		},
 	}
-	s.op, err = op.NewProvider(cfg, s.store, op.StaticIssuer(s.issuer),
+	s.op, err = newProvider(cfg, s.store, op.StaticIssuer(s.issuer),
 		op.WithAllowInsecure(), // devcloud runs on plain http on a LAN or loopback
 		op.WithCustomAuthEndpoint(op.NewEndpoint("oauth/authorize")),
 		op.WithCustomTokenEndpoint(op.NewEndpoint(pathToken[1:])),
@@ -211,6 +214,23 @@ func New(opt Options) (*Server, error) {
 	s.mux.HandleFunc("POST "+pathApprove, s.handleApprove)
 	s.mux.HandleFunc("POST "+pathDeny, s.handleDeny)
 	return s, nil
+}
+
+// providerMu serialises newProvider.
+var providerMu sync.Mutex
+
+// newProvider is op.NewProvider on a private copy of op.DefaultEndpoints: the library hands every
+// provider that one global struct and the WithCustom...Endpoint options write into it, so without
+// the copy devcloud's paths would leak into any other OpenID provider in the same process (and
+// its metadata would advertise endpoints its router never registered).
+func newProvider(cfg *op.Config, st op.Storage, issuer func(bool) (op.IssuerFromRequest, error), opts ...op.Option) (*op.Provider, error) {
+	providerMu.Lock()
+	defer providerMu.Unlock()
+	global := op.DefaultEndpoints
+	own := *global
+	op.DefaultEndpoints = &own
+	defer func() { op.DefaultEndpoints = global }()
+	return op.NewProvider(cfg, st, issuer, opts...)
 }
 
 func orDefault(d, def time.Duration) time.Duration {

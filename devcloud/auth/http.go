@@ -44,7 +44,7 @@ func (s *Server) handleDeviceRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.PostForm.Get("client_id") == StationClientID {
 		for _, sc := range strings.Fields(r.PostForm.Get("scope")) {
-			if sc != ScopePrinting && sc != ScopeOfflineAccess {
+			if sc != ScopePrinting && sc != ScopeOfflineAccess && sc != ScopeOpenID {
 				writeOAuthError(w, http.StatusBadRequest, "invalid_scope", "scope "+sc+" is not available to stations")
 				return
 			}

@@ -141,7 +141,7 @@ func (s *store) GetClientByClientID(_ context.Context, clientID string) (op.Clie
 	if clientID == StationClientID {
 		return &client{id: StationClientID, method: oidc.AuthMethodNone,
 			grants: []oidc.GrantType{oidc.GrantTypeDeviceCode, oidc.GrantTypeRefreshToken},
-			scopes: []string{ScopePrinting, oidc.ScopeOfflineAccess}}, nil
+			scopes: []string{ScopePrinting, oidc.ScopeOfflineAccess, oidc.ScopeOpenID}}, nil
 	}
 	if a, ok := s.srv.apps[clientID]; ok {
 		return &client{id: a.ClientID, method: oidc.AuthMethodBasic,

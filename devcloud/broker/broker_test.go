@@ -10,6 +10,7 @@ func TestStationMay(t *testing.T) {
 		{"st-a", "lrs/v1/st/st-a/lookup", true, true},
 		{"st-a", "lrs/v1/st/st-a/job/status", true, true},
 		{"st-a", "lrs/v1/st/st-a/job", true, false}, // cloud → station only
+		{"st-a", "lrs/v1/st/st-a/job/status/ack", true, false},
 		{"st-a", "lrs/v1/st/st-a/config/desired", true, false},
 		{"st-a", "lrs/v1/st/st-b/lookup", true, false},
 		{"st-a", "lrs/v1/st/st-a/#", false, true},
