@@ -35,6 +35,10 @@ var (
 		`{"v":1,"version":"cfg_1","config":"not an object"}`,
 		`{"v":1,"version":"","config":null}`,
 	}
+	statusAckSeeds = []string{
+		`{"v":1,"job":"job_1","state":"printed","seq":4}`,
+		`{"v":1,"job":"job_9","state":"printing","seq":2,"error":"unknown job"}`,
+	}
 	commandSeeds = []string{
 		`{"v":1,"id":"cmd_1","name":"test_print","args":{}}`,
 		`{"v":1,"id":"cmd_2","name":"reenroll"}`,
@@ -86,6 +90,7 @@ func FuzzDecodeLookupReply(f *testing.F)   { fuzzDecode[LookupReply](f, lookupSe
 func FuzzDecodeReleaseReply(f *testing.F)  { fuzzDecode[ReleaseReply](f, releaseSeeds) }
 func FuzzDecodeConfigDesired(f *testing.F) { fuzzDecode[ConfigDesired](f, configSeeds) }
 func FuzzDecodeCommand(f *testing.F)       { fuzzDecode[Command](f, commandSeeds) }
+func FuzzDecodeJobStatusAck(f *testing.F)  { fuzzDecode[JobStatusAck](f, statusAckSeeds) }
 
 // Every seed of the fuzz targets is checked on each ordinary test run, and the documented
 // examples really decode.
@@ -100,6 +105,7 @@ func TestDocumentedExamplesDecode(t *testing.T) {
 	check("release reply", &ReleaseReply{}, releaseSeeds[0])
 	check("config", &ConfigDesired{}, configSeeds[0])
 	check("command", &Command{}, commandSeeds[0])
+	check("status ack", &JobStatusAck{}, statusAckSeeds[0])
 	if err := Decode([]byte(jobSeeds[2]), &Job{}); !errors.Is(err, ErrVersion) {
 		t.Errorf("v=2 job: %v, want ErrVersion", err)
 	}

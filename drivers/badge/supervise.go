@@ -5,11 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"sync"
 	"time"
 
-	"labelstation/internal/backoff"
+	"labelstation/internal/supervise"
 )
 
 // Defaults for SuperviseOptions.
@@ -25,8 +24,8 @@ type SuperviseOptions struct {
 	// I²C or UART error can leave the chip mid-frame and only a new init clears it. Nil keeps
 	// the first reader (the sim reader, which cannot fail).
 	Open func(ctx context.Context) (Reader, error)
-	// Backoff spaces the restarts; the zero value means 500 ms doubling to 30 s.
-	Backoff backoff.Policy
+	// Backoff spaces the restarts; zero Min means 500 ms. A card read or a healthy run resets it.
+	Backoff supervise.Backoff
 	// FaultAfter is how many consecutive failures raise OnFault; 0 means DefaultFaultAfter.
 	// One glitch restarts the reader without bothering anyone; a reader that keeps failing is
 	// a hardware problem somebody has to see on the screen.
@@ -43,14 +42,6 @@ type SuperviseOptions struct {
 	// Wait sleeps d or until ctx ends; nil uses a timer. Tests record the backoff with it.
 	Wait func(ctx context.Context, d time.Duration) error
 }
-
-// PanicError is a reader failure that was a panic inside the driver.
-type PanicError struct {
-	Value any
-	Stack []byte
-}
-
-func (e *PanicError) Error() string { return fmt.Sprintf("badge: reader panicked: %v", e.Value) }
 
 // Supervise pumps r into out like Pump, and keeps doing so across failures until ctx ends: a
 // read error or a driver panic halts the reader, waits with backoff and opens it again, so a
@@ -75,7 +66,7 @@ func Supervise(ctx context.Context, r Reader, out chan<- Badge, opt SuperviseOpt
 	if r == nil && opt.Open == nil {
 		return errors.New("badge: Supervise needs a reader or Open")
 	}
-	h := &health{opt: &opt}
+	h := &health{opt: &opt, backoff: opt.Backoff}
 	for {
 		if r == nil {
 			var err error
@@ -109,9 +100,9 @@ func Supervise(ctx context.Context, r Reader, out chan<- Badge, opt SuperviseOpt
 		if errors.Is(err, ErrHalted) {
 			return fmt.Errorf("badge: %s stopped: %w", r, err)
 		}
-		var pe *PanicError
+		var pe *supervise.PanicError
 		if errors.As(err, &pe) {
-			opt.Log.Error("badge: reader panicked; restarting it", "reader", r.String(), "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+			supervise.Log(opt.Log, "badge: reader panicked; restarting it", err, "reader", r.String())
 		}
 		d := h.failed(err)
 		if opt.Open != nil {
@@ -131,6 +122,7 @@ func Supervise(ctx context.Context, r Reader, out chan<- Badge, opt SuperviseOpt
 type health struct {
 	opt      *SuperviseOptions
 	mu       sync.Mutex
+	backoff  supervise.Backoff
 	failures int
 	faulted  bool
 }
@@ -144,8 +136,8 @@ func (h *health) failed(err error) time.Duration {
 	if raise {
 		h.faulted = true
 	}
+	d := h.backoff.Next()
 	h.mu.Unlock()
-	d := h.opt.Backoff.Delay(n - 1)
 	h.opt.Log.Warn("badge: reader failed; restarting", "err", err, "failures", n, "retry_in", d)
 	if raise && h.opt.OnFault != nil {
 		h.opt.OnFault(err)
@@ -157,6 +149,7 @@ func (h *health) failed(err error) time.Duration {
 func (h *health) ok() {
 	h.mu.Lock()
 	h.failures = 0
+	h.backoff.Reset()
 	clear := h.faulted
 	h.faulted = false
 	h.mu.Unlock()
@@ -168,41 +161,28 @@ func (h *health) ok() {
 	}
 }
 
-func recovered(p any) error { return &PanicError{Value: p, Stack: debug.Stack()} }
-
-func pumpSafely(ctx context.Context, r Reader, out chan<- Badge, po PumpOptions) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = recovered(p)
-		}
-	}()
-	return Pump(ctx, r, out, po)
+func pumpSafely(ctx context.Context, r Reader, out chan<- Badge, po PumpOptions) error {
+	return supervise.Safe(func() error { return Pump(ctx, r, out, po) })
 }
 
 func openSafely(ctx context.Context, open func(context.Context) (Reader, error)) (r Reader, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			r, err = nil, recovered(p)
-		}
-	}()
-	r, err = open(ctx)
+	err = supervise.Safe(func() error {
+		var err error
+		r, err = open(ctx)
+		return err
+	})
 	if err != nil {
 		return nil, err // not a typed nil *Dev dressed as a Reader
 	}
 	if r == nil {
-		err = errors.New("badge: open returned no reader")
+		return nil, errors.New("badge: open returned no reader")
 	}
-	return r, err
+	return r, nil
 }
 
 func haltSafely(r Reader, log *slog.Logger) {
-	defer func() {
-		if p := recover(); p != nil {
-			log.Error("badge: reader panicked in Halt", "reader", r.String(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-		}
-	}()
-	if err := r.Halt(); err != nil {
-		log.Warn("badge: halt", "reader", r.String(), "err", err)
+	if err := supervise.Safe(r.Halt); err != nil {
+		supervise.Log(log, "badge: halt failed", err, "reader", r.String())
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"labelstation/internal/backoff"
+	"labelstation/internal/supervise"
 )
 
 // failing is a reader whose Read fails with err (or panics with panicking) at once.
@@ -85,7 +85,7 @@ func startSupervise(t *testing.T, first Reader, opens []func() (Reader, error), 
 			opens = opens[1:]
 			return o()
 		},
-		Backoff:   backoff.Policy{Min: time.Second, Max: 8 * time.Second, Rand: func(n int64) int64 { return n - 1 }},
+		Backoff:   supervise.Backoff{Min: time.Second, Max: 8 * time.Second, Rand: func(int64) int64 { return 0 }},
 		Healthy:   time.Hour,
 		OnFault:   func(err error) { r.faults <- err },
 		OnRecover: func() { r.recover <- struct{}{} },
@@ -148,8 +148,8 @@ func TestSuperviseRestartsAfterOneError(t *testing.T) {
 	bad := &failing{err: errors.New("i2c: remote I/O error")}
 	good := NewSim("second")
 	r := startSupervise(t, bad, []func() (Reader, error){func() (Reader, error) { return good, nil }}, nil)
-	if d := recv(t, r.waits, "backoff"); d != time.Second {
-		t.Fatalf("first backoff %v, want 1s (Min, top of jitter)", d)
+	if d := recv(t, r.waits, "backoff"); d != 500*time.Millisecond {
+		t.Fatalf("first backoff %v, want 500ms (Min, bottom of jitter)", d)
 	}
 	tap(t, good, "A")
 	if b := recv(t, r.out, "badge"); string(b.UID) != "A" {
@@ -176,7 +176,8 @@ func TestSuperviseFaultAfterNThenRecovers(t *testing.T) {
 	for range 4 {
 		waits = append(waits, recv(t, r.waits, "backoff"))
 	}
-	if want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}; !slices.Equal(waits, want) {
+	ms := time.Millisecond
+	if want := []time.Duration{500 * ms, 1000 * ms, 2000 * ms, 4000 * ms}; !slices.Equal(waits, want) {
 		t.Fatalf("backoff %v, want %v", waits, want)
 	}
 	if err := recv(t, r.faults, "fault"); !errors.Is(err, busErr) {
