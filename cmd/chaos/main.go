@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -44,15 +45,20 @@ func main() {
 	if rep != nil {
 		fmt.Println(rep.Table())
 	}
-	if err != nil {
+	interrupted := errors.Is(err, context.Canceled) && rep != nil && rep.Total().Iterations > 0
+	if err != nil && !interrupted {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		os.Exit(1)
 	}
 	if out != "" {
-		if err := os.WriteFile(out, []byte(document(rep, os.Args)), 0o644); err != nil {
+		// An interrupted run is still written, marked as such: its table counts what ran.
+		if err := os.WriteFile(out, []byte(document(rep, os.Args, interrupted)), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "chaos:", err)
 			os.Exit(1)
 		}
+	}
+	if interrupted {
+		os.Exit(1)
 	}
 }
 
@@ -71,7 +77,7 @@ func progressOnly(w io.Writer) io.Writer {
 	return pw
 }
 
-func document(r *chaos.Report, args []string) string {
+func document(r *chaos.Report, args []string, interrupted bool) string {
 	o := r.Options
 	var b strings.Builder
 	b.WriteString("# Reliability\n\n")
@@ -85,7 +91,10 @@ func document(r *chaos.Report, args []string) string {
 	b.WriteString("deadline without outside help.\n\n")
 	fmt.Fprintf(&b, "- command: `%s`\n", strings.Join(append([]string{"go run ./cmd/chaos"}, args[1:]...), " "))
 	fmt.Fprintf(&b, "- seed: %d; labels per job: %d; longest outage: %v\n", o.Seed, o.Labels, o.MaxOutage)
-	fmt.Fprintf(&b, "- counts run: %d kill -9, %d in-memory broker restarts, %d persistent broker restarts, %d cuts, %d stalls, %d printer faults\n",
+	if interrupted {
+		b.WriteString("- **interrupted**: the table counts the iterations that ran, not the counts asked for\n")
+	}
+	fmt.Fprintf(&b, "- counts asked for: %d kill -9, %d in-memory broker restarts, %d persistent broker restarts, %d cuts, %d stalls, %d printer faults\n",
 		o.Kills, o.MemRestarts, o.PersistRestarts, o.Cuts, o.Stalls, o.PrinterFaults)
 	fmt.Fprintf(&b, "- date: %s; took %v\n", r.Started.Format(time.RFC3339), r.Took.Round(time.Second))
 	fmt.Fprintf(&b, "- machine: %s/%s, %d CPUs%s, %s\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), runtime.Version())
