@@ -223,7 +223,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 	taps := make(chan badge.Badge, 4)
 	var panel display.Panel
 	if cfg.Display.Kind == "sim" {
-		sp, err := a.startSimPanel(ctx, cfg, f, taps, buttons, log)
+		sp, err := a.startSimPanel(ctx, cfg, f, buttons, log)
 		if err != nil {
 			return nil, err
 		}
@@ -259,7 +259,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 
 // startSimPanel builds the simulated panel and its web page, where a person sees the screen,
 // taps demo badges and presses the buttons.
-func (a *appliance) startSimPanel(ctx context.Context, cfg config.Config, f flags, taps chan badge.Badge, buttons chan string, log *slog.Logger) (*displaysim.Panel, error) {
+func (a *appliance) startSimPanel(ctx context.Context, cfg config.Config, f flags, buttons chan string, log *slog.Logger) (*displaysim.Panel, error) {
 	demo, err := parseDemoBadges(f.Demo)
 	if err != nil {
 		return nil, fmt.Errorf("--demo-badges: %w", err)
