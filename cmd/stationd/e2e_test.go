@@ -247,12 +247,22 @@ func submit(t *testing.T, c *devcloud.Cloud, token, title, layout, csv string) j
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("submit: %s %s", resp.Status, b)
 	}
 	var j jobs.Job
 	if err := json.Unmarshal(b, &j); err != nil {
 		t.Fatal(err)
+	}
+	if resp.StatusCode == http.StatusAccepted {
+		// Large data is validated in the background: wait until the job is held.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		got, err := c.Jobs.Store().WaitFor(ctx, j.ID, func(j jobs.Job) bool { return j.State != jobs.StateValidating })
+		if err != nil || got.State != jobs.StateHeld {
+			t.Fatalf("submit: %+v %v", got, err)
+		}
+		return got
 	}
 	return j
 }
@@ -580,4 +590,25 @@ func TestFaultedPrinterRefusesRelease(t *testing.T) {
 	h.app.SimPrinter.SetStatus(printer.Status{})
 	h.models.waitFor(t, "idle", phase(station.Idle))
 	h.tapAndPrint(aliceBadge, j, 3)
+}
+
+// The printer dropped the connection while the station was idle (a printer reboot, a network
+// blip): the next tap still releases and prints; nobody has to tap twice.
+func TestFirstTapAfterPrinterConnectionDrop(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := startCloud(t, ctx, cloudOpts{}, io.Discard)
+	h := startStation(t, ctx, c, "E2E-0009", flags{})
+	h.enroll()
+	tok := userToken(t, c, "alice")
+	j := submit(t, c, tok, "Before the drop", "shipping", threeRecords)
+	h.tapAndPrint(aliceBadge, j, 3)
+	h.models.waitFor(t, "idle", phase(station.Idle))
+
+	h.app.SimPrinter.DropConnections()
+	j = submit(t, c, tok, "After the drop", "shipping", threeRecords)
+	h.tapAndPrint(aliceBadge, j, 6)
+	if n := len(h.app.SimPrinter.Labels()); n != 6 {
+		t.Fatalf("%d labels on paper, want 6", n)
+	}
 }
