@@ -148,12 +148,20 @@ func (e *env) submit(ctx context.Context, serials []string) (string, error) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
+	// 201: held at once; 202: devcloud validates big jobs in the background first.
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusAccepted {
 		return "", fmt.Errorf("chaos: submit: %s %s", resp.Status, b)
 	}
 	var j struct{ ID string }
 	if err := json.Unmarshal(b, &j); err != nil {
 		return "", err
+	}
+	held, err := e.cloud.Jobs.Store().WaitFor(ctx, j.ID, func(x jobs.Job) bool { return x.State != jobs.StateValidating })
+	if err != nil {
+		return "", fmt.Errorf("chaos: job %s never left validation: %w", j.ID, err)
+	}
+	if held.State != jobs.StateHeld {
+		return "", fmt.Errorf("chaos: job %s is %s after submission: %s", j.ID, held.State, held.Error)
 	}
 	return j.ID, nil
 }
