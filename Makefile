@@ -7,7 +7,7 @@ HTTP  ?= 127.0.0.1:8780
 MQTT  ?= 127.0.0.1:18830
 WEB   ?= 127.0.0.1:8781
 
-.PHONY: all build cross test bench bench-e2e fuzz run vet clean
+.PHONY: all build cross test bench bench-e2e fuzz chaos run vet clean
 
 all: build
 
@@ -46,6 +46,12 @@ fuzz:
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 20x -parallel 1 $$pkg; \
 	  done; done
+
+# The chaos harness at full size (hours): kill -9, broker restarts, network cuts and stalls, printer
+# faults, every label counted; writes docs/reliability.md. CHAOSFLAGS=-kills=50 etc. for a smaller run.
+CHAOSFLAGS ?=
+chaos:
+	$(GO) run ./cmd/chaos -out docs/reliability.md $(CHAOSFLAGS)
 
 # devcloud + a simulated station (sim board, sim display at http://$(WEB), sim printer). The
 # station waits for devcloud's metadata by itself, so both start at once.

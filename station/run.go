@@ -100,6 +100,8 @@ type Station struct {
 	events   chan Event
 	kick     chan struct{}
 	reenroll chan struct{}
+	// reader holds the badge reader's latest health (nil: working) until Run takes it.
+	reader chan error
 
 	mu    sync.Mutex
 	cfg   config.Config
@@ -163,6 +165,7 @@ func New(opt Options) (*Station, error) {
 		opt: opt, log: opt.Logger, cfg: opt.Config,
 		events: make(chan Event, 256), kick: make(chan struct{}, 1), reenroll: make(chan struct{}, 1),
 		stopped: make(chan struct{}), volatile: map[string]protocol.JobStatus{},
+		reader: make(chan error, 1),
 	}
 	s.loadFleet()
 	s.scr = newScreen(opt.Panel, opt.Logger, opt.Now, s.oledCare)
@@ -239,6 +242,23 @@ func (s *Station) EnrollEvent(e provisioning.Event) {
 	}
 }
 
+// ReaderHealth tells the station whether the badge reader works: wire it to
+// badge.SuperviseOptions' OnFault (err) and OnRecover (nil). It never blocks; only the latest
+// report counts.
+func (s *Station) ReaderHealth(err error) {
+	for {
+		select {
+		case s.reader <- err:
+			return
+		default:
+		}
+		select {
+		case <-s.reader:
+		default:
+		}
+	}
+}
+
 // minRedraw spaces screen updates while a job prints: redrawing after every label cost more
 // than printing it, and no one reads ten screens a second.
 const minRedraw = 100 * time.Millisecond
@@ -291,6 +311,11 @@ func (s *Station) Run(ctx context.Context) error {
 			}
 			return nil
 		case ev = <-s.events:
+		case err := <-s.reader:
+			ev = ReaderRecovered{}
+			if err != nil {
+				ev = ReaderFailed{Err: err}
+			}
 		case <-tick.C:
 			if p := s.takeLate(); p != nil {
 				ev = *p

@@ -64,6 +64,9 @@ type Model struct {
 	// Configured is true once the fleet config gave a badge key; until then a tap cannot be
 	// turned into a badge hash and the idle screen says so.
 	Configured bool
+	// ReaderFault is the badge reader's last error while it keeps failing: the idle screen
+	// must not invite a tap nobody will read.
+	ReaderFault string
 	// Setup is the OAuth error code (or missing claim) of an enrollment or refresh the server
 	// refuses; while it is set and the station is offline, SETUP_PROBLEM is on screen.
 	Setup string
@@ -133,6 +136,9 @@ type (
 	}
 	PrintIdle struct{} // the worker's queue is empty
 	Tick      struct{} // time passed; result screens may expire
+	// ReaderFailed: the badge reader failed repeatedly and is being restarted.
+	ReaderFailed    struct{ Err error }
+	ReaderRecovered struct{}
 	// JobRejected: a delivered job will not be printed (undecodable, or the journal refused it).
 	JobRejected struct {
 		ID     string
@@ -165,6 +171,9 @@ func (JobJournaled) event()  {}
 
 // busyNotice is what a tap shows while a job prints: the tap is not lost in silence.
 const busyNotice = "Printing: tap again when done"
+
+func (ReaderFailed) event()    {}
+func (ReaderRecovered) event() {}
 
 // Effect is work Step asks the runtime to do; results come back as events.
 type Effect interface{ effect() }
@@ -343,6 +352,13 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 			m.Notice = ""
 			return result(m, Done, now, s), nil
 		}
+	case ReaderFailed:
+		m.ReaderFault = "badge reader failed"
+		if e.Err != nil {
+			m.ReaderFault = e.Err.Error()
+		}
+	case ReaderRecovered:
+		m.ReaderFault = ""
 	case JobJournaled:
 		m.StorageFull = false
 	case JobRejected:

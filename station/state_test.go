@@ -149,6 +149,17 @@ func TestStep(t *testing.T) {
 			with(idle(), func(m *Model) { m.Phase, m.Busy = Printing, true }), nil},
 		{"idle tick", idle(), Tick{}, settings, idle(), nil},
 
+		// Badge reader health.
+		{"reader fault", idle(), ReaderFailed{Err: errors.New("badge: pn532: no ACK")}, settings,
+			with(idle(), func(m *Model) { m.ReaderFault = "badge: pn532: no ACK" }), nil},
+		{"reader fault while printing keeps printing", with(idle(), func(m *Model) { m.Phase = Printing }), ReaderFailed{Err: errors.New("x")}, settings,
+			with(idle(), func(m *Model) { m.Phase, m.ReaderFault = Printing, "x" }), nil},
+		{"reader fault without error text", idle(), ReaderFailed{}, settings,
+			with(idle(), func(m *Model) { m.ReaderFault = "badge reader failed" }), nil},
+		{"reader recovered", with(idle(), func(m *Model) { m.ReaderFault = "x" }), ReaderRecovered{}, settings, idle(), nil},
+		{"tap clears nothing about the reader", with(idle(), func(m *Model) { m.ReaderFault = "x" }), BadgeTapped{Hash: "h1"}, settings,
+			with(idle(), func(m *Model) { m.Phase, m.Badge, m.ReaderFault = Lookup, "h1", "x" }), []Effect{DoLookup{Badge: "h1"}}},
+
 		// Every waiting phase has a bound.
 		{"tap bounds the lookup", idle(), BadgeTapped{Hash: "h1"}, timed,
 			with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h1", t0.Add(15*time.Second) }), []Effect{DoLookup{Badge: "h1"}}},
@@ -248,5 +259,18 @@ func TestViewShowsStorageFullAndNotices(t *testing.T) {
 	v = ViewOf(with(idle(), func(m *Model) { m.Phase, m.Title, m.Notice = Printing, "Parcels", busyNotice }), t0, "st-1")
 	if len(v.Lines) != 2 || v.Lines[1] != busyNotice {
 		t.Errorf("printing with a notice: lines %q", v.Lines)
+	}
+}
+
+// A failing reader replaces the idle screen's invitation to tap; recovery brings it back.
+func TestViewReaderProblem(t *testing.T) {
+	m := with(idle(), func(m *Model) { m.ReaderFault = "badge: i2c: remote I/O error" })
+	v := ViewOf(m, t0, "st-1")
+	if v.Kind.String() != "Error" || v.Title != ReaderProblem {
+		t.Fatalf("idle with a reader fault shows %s %q, want Error %q", v.Kind, v.Title, ReaderProblem)
+	}
+	m, _ = Step(m, ReaderRecovered{}, t0, settings)
+	if v := ViewOf(m, t0, "st-1"); v.Kind.String() != "Idle" || v.Title != "" {
+		t.Fatalf("after recovery: %s %q, want Idle", v.Kind, v.Title)
 	}
 }

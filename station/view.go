@@ -104,6 +104,9 @@ func ProblemOf(msg string) (p Problem, ok bool) {
 
 func (p Problem) lines() []string { return []string{p.Do, p.Jobs} }
 
+// ReaderProblem is the idle screen's title while the badge reader keeps failing.
+const ReaderProblem = "Badge reader problem"
+
 // ViewOf derives the screen from the model: the display only ever draws this.
 func ViewOf(m Model, now time.Time, stationName string) display.View {
 	v := display.View{Now: now, Station: stationName, Online: m.Online, User: m.User}
@@ -145,6 +148,10 @@ func ViewOf(m Model, now time.Time, stationName string) display.View {
 			v.Title, v.Hero, v.Lines = ProblemNotSetUp.Title, "Not ready", []string{ProblemNotSetUp.Do}
 		case m.StorageFull:
 			v.Lines = []string{storageFull, "Tell IT"}
+		}
+		if m.ReaderFault != "" {
+			v.Kind, v.Title = display.Error, ReaderProblem
+			v.Lines = append([]string{"Taps are not read.", "Restarting the reader."}, v.Lines...)
 		}
 	case Lookup:
 		v.Kind = display.Lookup

@@ -1,6 +1,7 @@
 package fakepi
 
 import (
+	"errors"
 	"slices"
 	"sync"
 )
@@ -21,6 +22,8 @@ type PN532 struct {
 	last    []byte
 	fieldOn bool
 	polls   int
+	// unplugged: every transfer fails, as with a loose cable.
+	unplugged bool
 }
 
 var _ Device = (*PN532)(nil)
@@ -62,10 +65,31 @@ var (
 	fakeError = []byte{0x00, 0x00, 0xFF, 0x01, 0xFF, 0x7F, 0x81, 0x00}
 )
 
+// Unplug makes every transfer fail until Plug, as a chip on a loose cable does; whatever it
+// was about to answer is lost.
+func (p *PN532) Unplug() {
+	p.mu.Lock()
+	p.unplugged, p.pending, p.last = true, nil, nil
+	p.mu.Unlock()
+}
+
+// Plug reconnects the chip after Unplug.
+func (p *PN532) Plug() {
+	p.mu.Lock()
+	p.unplugged = false
+	p.mu.Unlock()
+}
+
+// errUnplugged is what the bus reports for a transfer nobody acknowledges.
+var errUnplugged = errors.New("fakepi: pn532: address 0x24 not acknowledged (unplugged)")
+
 // Tx implements Device.
 func (p *PN532) Tx(w, r []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.unplugged {
+		return errUnplugged
+	}
 	if len(w) > 0 {
 		p.receive(w)
 	}

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
+	"log/slog"
 	"maps"
 	"slices"
+	"time"
 
 	"labelstation/board"
 	"labelstation/board/boards"
@@ -62,14 +65,53 @@ func openPanel(c config.Display, b board.Board) (display.Panel, error) {
 	return display.OnDrawer(d), nil
 }
 
-// openReader opens a hardware badge reader and pumps its debounced taps into out.
-func openReader(ctx context.Context, c config.Badge, b board.Board, out chan<- badge.Badge) (badge.Reader, error) {
-	r, err := parts.OpenReader(ctx, c.Reader, c.Device, b)
-	if err != nil {
-		return nil, fmt.Errorf("badge reader %s: %w", c.Reader, err)
+// openReader opens a hardware badge reader and returns it with the function that opens it
+// again after a failure.
+func openReader(ctx context.Context, c config.Badge, b board.Board) (badge.Reader, func(context.Context) (badge.Reader, error), error) {
+	open := func(ctx context.Context) (badge.Reader, error) {
+		r, err := parts.OpenReader(ctx, c.Reader, c.Device, b)
+		if err != nil {
+			return nil, fmt.Errorf("badge reader %s: %w", c.Reader, err)
+		}
+		return r, nil
 	}
-	go badge.Pump(ctx, r, out, badge.PumpOptions{Repeat: c.Repeat()})
-	return r, nil
+	r, err := open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, open, nil
+}
+
+// superviseReader pumps the reader's debounced taps into out for as long as ctx lasts,
+// reopening it with backoff when it fails; health hears when it keeps failing (err) and when it
+// works again (nil). The returned closer stops the reader and waits for it.
+func superviseReader(ctx context.Context, r badge.Reader, reopen func(context.Context) (badge.Reader, error), out chan<- badge.Badge, repeat time.Duration, health func(error), log *slog.Logger) func() error {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		err := badge.Supervise(ctx, r, out, badge.SuperviseOptions{
+			Pump: badge.PumpOptions{Repeat: repeat, OnBadFrame: func(err error) {
+				log.Debug("stationd: badge frame skipped", "err", err)
+			}},
+			Open:      reopen,
+			OnFault:   health,
+			OnRecover: func() { health(nil) },
+			Log:       log,
+		})
+		if ctx.Err() == nil {
+			// Only a reader halted behind the supervisor's back ends it early.
+			log.Error("stationd: badge reader stopped", "err", err)
+			health(err)
+		}
+		done <- err
+	}()
+	return func() error {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			return err
+		}
+		return nil
+	}
 }
 
 // signals drives the board's "led" and "buzzer" outputs where it has them.

@@ -237,7 +237,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 	taps := make(chan badge.Badge, 4)
 	var panel display.Panel
 	if cfg.Display.Kind == "sim" {
-		sp, err := a.startSimPanel(ctx, cfg, f, taps, buttons, log)
+		sp, err := a.startSimPanel(ctx, cfg, f, buttons, log)
 		if err != nil {
 			return nil, err
 		}
@@ -247,12 +247,12 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 			return nil, fmt.Errorf("display: %w", err)
 		}
 	}
+	var reader badge.Reader = a.Reader
+	var reopen func(context.Context) (badge.Reader, error)
 	if cfg.Badge.Reader != "sim" {
-		r, err := openReader(ctx, cfg.Badge, b, taps)
-		if err != nil {
+		if reader, reopen, err = openReader(ctx, cfg.Badge, b); err != nil {
 			return nil, err
 		}
-		a.closers = append(a.closers, r.Halt)
 	} else if a.Reader == nil {
 		return nil, fmt.Errorf("badge.reader sim needs display.kind sim: its taps come from the panel's web page")
 	}
@@ -271,9 +271,10 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 		Serial: serial, TokenCheck: f.tokenCheck, Signals: signals(ctx, b),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("station: %w", err)
+		return nil, errors.Join(fmt.Errorf("station: %w", err), reader.Halt())
 	}
 	a.Station = st
+	a.closers = append(a.closers, superviseReader(ctx, reader, reopen, taps, cfg.Badge.Repeat(), st.ReaderHealth, log))
 	return a, nil
 }
 
@@ -326,7 +327,7 @@ func openTrust(ctx context.Context, cfg config.Config, ep endpoints, hc *http.Cl
 
 // startSimPanel builds the simulated panel and its web page, where a person sees the screen,
 // taps demo badges and presses the buttons.
-func (a *appliance) startSimPanel(ctx context.Context, cfg config.Config, f flags, taps chan badge.Badge, buttons chan string, log *slog.Logger) (*displaysim.Panel, error) {
+func (a *appliance) startSimPanel(ctx context.Context, cfg config.Config, f flags, buttons chan string, log *slog.Logger) (*displaysim.Panel, error) {
 	demo, err := parseDemoBadges(f.Demo)
 	if err != nil {
 		return nil, fmt.Errorf("--demo-badges: %w", err)
@@ -340,7 +341,6 @@ func (a *appliance) startSimPanel(ctx context.Context, cfg config.Config, f flag
 		reader := badge.NewSim("web")
 		a.Reader = reader
 		a.closers = append(a.closers, reader.Halt)
-		go badge.Pump(ctx, reader, taps, badge.PumpOptions{Repeat: cfg.Badge.Repeat()})
 	}
 	if f.Web == "" {
 		return panel, nil

@@ -61,12 +61,14 @@ type PumpOptions struct {
 	Now func() time.Time
 	// OnBadFrame, if set, is told about each skipped ErrBadFrame read.
 	OnBadFrame func(error)
+	// OnRead, if set, is told about each successful read (repeats included): the reader works.
+	OnRead func()
 }
 
 // Pump reads from r and sends debounced badges to out until ctx ends: a card
 // held on the reader is one event; the same UID again within opt.Repeat of
 // its last sighting is dropped. It returns ctx.Err() when ctx ends, or the
-// first read error that is not ErrBadFrame.
+// first read error that is not ErrBadFrame; Supervise restarts the reader then.
 func Pump(ctx context.Context, r Reader, out chan<- Badge, opt PumpOptions) error {
 	repeat := opt.Repeat
 	if repeat == 0 {
@@ -91,6 +93,9 @@ func Pump(ctx context.Context, r Reader, out chan<- Badge, opt PumpOptions) erro
 				continue
 			}
 			return fmt.Errorf("badge: %s: %w", r, err)
+		}
+		if opt.OnRead != nil {
+			opt.OnRead()
 		}
 		t := now()
 		uid := string(b.UID)

@@ -31,6 +31,9 @@ var (
 	ErrChecksum = fmt.Errorf("pn532: checksum: %w", badge.ErrBadFrame)
 	// ErrSyntax: the PN532 answered with its error frame (UM §6.2.1.5).
 	ErrSyntax = errors.New("pn532: PN532 reported a syntax error")
+	// ErrMalformed: a frame whose header cannot be a frame (LEN 0 outside an ACK, an
+	// extended frame this driver never asks for) — a lost or corrupted byte on the line.
+	ErrMalformed = fmt.Errorf("pn532: malformed frame: %w", badge.ErrBadFrame)
 	// ErrNoACK: the PN532 did not acknowledge a command frame.
 	ErrNoACK = errors.New("pn532: no ACK")
 	// errIncomplete: more bytes are needed (streaming HSU reads).
@@ -80,15 +83,22 @@ func parseFrame(b []byte) (kind frameKind, data []byte, used int, err error) {
 		return 0, nil, 0, errIncomplete
 	}
 	ln, lcs := h[0], h[1]
+	// A broken header consumes only the start code: a lost byte on UART can put the real
+	// start code of the next frame inside what looked like this header.
+	skip := i + 2
 	switch {
 	case ln == 0x00 && lcs == 0xFF:
 		return kindACK, nil, i + 4, nil
 	case ln == 0xFF && lcs == 0x00:
 		return kindNACK, nil, i + 4, nil
 	case ln == 0xFF && lcs == 0xFF:
-		return 0, nil, 0, fmt.Errorf("pn532: extended frame not supported")
+		return 0, nil, skip, fmt.Errorf("%w: extended frame (LEN FF LCS FF) not supported", ErrMalformed)
 	case ln+lcs != 0:
-		return 0, nil, i + 4, fmt.Errorf("%w: LEN %#02x LCS %#02x", ErrChecksum, ln, lcs)
+		return 0, nil, skip, fmt.Errorf("%w: LEN %#02x LCS %#02x", ErrChecksum, ln, lcs)
+	case ln == 0:
+		// LEN+LCS checks out, but a normal frame carries at least TFI: this is an ACK
+		// (00 FF) that lost its LCS byte on the wire, or noise.
+		return 0, nil, skip, fmt.Errorf("%w: LEN 0 LCS %#02x", ErrMalformed, lcs)
 	}
 	if len(h) < 2+int(ln)+1 {
 		return 0, nil, 0, errIncomplete

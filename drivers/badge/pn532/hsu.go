@@ -1,6 +1,7 @@
 package pn532
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,13 @@ func NewHSU(ctx context.Context, p Port, opt Opts) (*Dev, error) {
 		return nil
 	})
 }
+
+// maxFrame is the longest normal frame (LEN 255 plus 7 bytes of framing); maxBuffered bounds
+// what a noisy line can pile up between frames.
+const (
+	maxFrame    = 255 + 7
+	maxBuffered = 4 * maxFrame
+)
 
 // hsuLink: frames arrive as a byte stream; bytes after one frame stay
 // buffered for the next.
@@ -67,9 +75,20 @@ func (l *hsuLink) readFrame(ctx context.Context, _ int) ([]byte, error) {
 				// command starts clean.
 				used = len(l.buf)
 			}
-			f := l.buf[:used]
+			end := used
+			if err != nil {
+				// A broken header consumes only its start code, so a frame starting
+				// inside it is still found; the caller re-parses what it gets, so
+				// hand it the whole header.
+				end = min(len(l.buf), used+2)
+			}
+			f := bytes.Clone(l.buf[:end])
 			l.buf = append([]byte(nil), l.buf[used:]...)
 			return f, nil
+		}
+		if len(l.buf) > maxBuffered {
+			// Noise without a start code: keep only what could still be one frame.
+			l.buf = append([]byte(nil), l.buf[len(l.buf)-maxFrame:]...)
 		}
 		n, err := l.p.Read(tmp)
 		l.buf = append(l.buf, tmp[:n]...)

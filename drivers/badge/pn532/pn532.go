@@ -135,11 +135,19 @@ func (d *Dev) exchange(ctx context.Context, cmd byte, params []byte, maxResp int
 	if err != nil {
 		return nil, err
 	}
-	kind, _, _, err := parseFrame(raw)
-	if err != nil {
+	kind, data, _, err := parseFrame(raw)
+	switch {
+	case err == nil && kind == kindACK:
+	case errors.Is(err, badge.ErrBadFrame):
+		// A damaged ACK (one byte lost on UART turns 00 00 FF 00 FF 00 into a LEN 0 frame):
+		// the PN532 answered, so the command arrived; read the response. If it did not
+		// arrive after all, the response read times out.
+	case err == nil && kind == kindInfo && len(data) > 0 && data[0] == cmd+1:
+		// The ACK was lost entirely and the response came first.
+		return data[1:], nil
+	case err != nil && !errors.Is(err, errIncomplete):
 		return nil, err
-	}
-	if kind != kindACK {
+	default:
 		return nil, fmt.Errorf("%w: got % x", ErrNoACK, raw)
 	}
 	for attempt := 0; ; attempt++ {
@@ -147,9 +155,12 @@ func (d *Dev) exchange(ctx context.Context, cmd byte, params []byte, maxResp int
 		if err != nil {
 			return nil, err
 		}
-		var data []byte
 		kind, data, _, err = parseFrame(raw)
-		if errors.Is(err, ErrChecksum) && attempt == 0 {
+		if errors.Is(err, errIncomplete) {
+			// A fixed-length read (I²C, SPI) that ends inside the frame: LEN was damaged.
+			err = fmt.Errorf("%w: frame truncated: % x", ErrMalformed, raw)
+		}
+		if errors.Is(err, badge.ErrBadFrame) && attempt == 0 {
 			if werr := d.l.writeFrame(nackFrame); werr != nil {
 				return nil, werr
 			}

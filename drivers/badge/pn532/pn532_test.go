@@ -261,6 +261,16 @@ func TestSPIReadCard(t *testing.T) {
 // reply, as the chip does on HSU (UM §6.2.3).
 func fakeHSU(t *testing.T, script [][2][]byte) *serialport.Port {
 	t.Helper()
+	raw := make([][2][]byte, len(script))
+	for i, step := range script {
+		raw[i] = [2][]byte{step[0], append(bytes.Clone(ack), step[1]...)}
+	}
+	return fakeHSURaw(t, raw)
+}
+
+// fakeHSURaw is fakeHSU whose answers are sent as given (ACK included or not).
+func fakeHSURaw(t *testing.T, script [][2][]byte) *serialport.Port {
+	t.Helper()
 	master, tty, err := pty.Open()
 	if err != nil {
 		t.Skipf("no pty: %v", err)
@@ -290,7 +300,7 @@ func fakeHSU(t *testing.T, script [][2][]byte) *serialport.Port {
 				in = append(in, buf[:n]...)
 			}
 			in = in[bytes.Index(in, step[0])+len(step[0]):]
-			if _, err := master.Write(append(bytes.Clone(ack), step[1]...)); err != nil {
+			if _, err := master.Write(step[1]); err != nil {
 				return
 			}
 		}

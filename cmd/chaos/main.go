@@ -1,0 +1,116 @@
+// Command chaos runs the reliability harness (internal/chaos) and writes its result table to
+// docs/reliability.md: `make chaos` for the full run, flags for the counts.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"labelstation/internal/chaos"
+)
+
+func main() {
+	var o chaos.Options
+	var out string
+	var verbose bool
+	flag.Int64Var(&o.Seed, "seed", 1, "seed of every random choice (fault points, durations, order)")
+	flag.IntVar(&o.Kills, "kills", 500, "kill -9 of stationd")
+	flag.IntVar(&o.MemRestarts, "mem-restarts", 100, "restarts of devcloud's in-memory broker")
+	flag.IntVar(&o.PersistRestarts, "persist-restarts", 100, "restarts of a persistent broker (Mosquitto, skipped when absent)")
+	flag.IntVar(&o.Cuts, "cuts", 100, "network cuts between station and broker")
+	flag.IntVar(&o.Stalls, "stalls", 100, "silent stalls between station and broker")
+	flag.IntVar(&o.PrinterFaults, "printer-faults", 100, "printer faults (refuse, stall, close mid-label, paper out, in turn)")
+	flag.IntVar(&o.Labels, "labels", 3, "labels per job")
+	flag.DurationVar(&o.MaxOutage, "max-outage", 12*time.Second, "longest cut, stall or printer fault")
+	flag.StringVar(&out, "out", "", "write the report to this Markdown file (docs/reliability.md)")
+	flag.BoolVar(&verbose, "v", false, "print the processes' logs")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	o.Log = progressOnly(os.Stderr)
+	if verbose {
+		o.Log = os.Stderr
+	}
+	rep, err := chaos.Run(ctx, o)
+	if rep != nil {
+		fmt.Println(rep.Table())
+	}
+	interrupted := errors.Is(err, context.Canceled) && rep != nil && rep.Total().Iterations > 0
+	if err != nil && !interrupted {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
+		os.Exit(1)
+	}
+	if out != "" {
+		// An interrupted run is still written, marked as such: its table counts what ran.
+		if err := os.WriteFile(out, []byte(document(rep, os.Args, interrupted)), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "chaos:", err)
+			os.Exit(1)
+		}
+	}
+	if interrupted {
+		os.Exit(1)
+	}
+}
+
+// progressOnly passes the harness's own lines and drops the processes' logs.
+func progressOnly(w io.Writer) io.Writer {
+	pr, pw := io.Pipe()
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "chaos: ") {
+				fmt.Fprintln(w, sc.Text())
+			}
+		}
+	}()
+	return pw
+}
+
+func document(r *chaos.Report, args []string, interrupted bool) string {
+	o := r.Options
+	var b strings.Builder
+	b.WriteString("# Reliability\n\n")
+	b.WriteString("Measured by the chaos harness (`internal/chaos`, run with `make chaos`; a short seeded run is\n")
+	b.WriteString("part of `make test`). devcloud runs in the harness process; `stationd --sim` is a separate\n")
+	b.WriteString("process talking to the broker through a TCP proxy and printing ZPL over TCP to a recording\n")
+	b.WriteString("printer. Every job has a unique serial on each label; after each fault the harness waits (on\n")
+	b.WriteString("log lines, printed labels and job status, with deadlines) until the job is finished and the\n")
+	b.WriteString("station idle, then counts every serial on paper and compares with the cloud's job status.\n")
+	b.WriteString("\"not recovered\" counts iterations where the job or the station did not settle within the\n")
+	b.WriteString("deadline without outside help.\n\n")
+	fmt.Fprintf(&b, "- command: `%s`\n", strings.Join(append([]string{"go run ./cmd/chaos"}, args[1:]...), " "))
+	fmt.Fprintf(&b, "- seed: %d; labels per job: %d; longest outage: %v\n", o.Seed, o.Labels, o.MaxOutage)
+	if interrupted {
+		b.WriteString("- **interrupted**: the table counts the iterations that ran, not the counts asked for\n")
+	}
+	fmt.Fprintf(&b, "- counts asked for: %d kill -9, %d in-memory broker restarts, %d persistent broker restarts, %d cuts, %d stalls, %d printer faults\n",
+		o.Kills, o.MemRestarts, o.PersistRestarts, o.Cuts, o.Stalls, o.PrinterFaults)
+	fmt.Fprintf(&b, "- date: %s; took %v\n", r.Started.Format(time.RFC3339), r.Took.Round(time.Second))
+	fmt.Fprintf(&b, "- machine: %s/%s, %d CPUs%s, %s\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), runtime.Version())
+	b.WriteString(r.Table())
+	return b.String()
+}
+
+func cpuModel() string {
+	f, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(f), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return " (" + strings.TrimSpace(v) + ")"
+		}
+	}
+	return ""
+}
