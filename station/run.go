@@ -80,6 +80,10 @@ type Options struct {
 	Observe func(Model)
 	// PrinterRetry is how often a faulted printer is polled; zero means 1 s.
 	PrinterRetry time.Duration
+	// Heartbeat, if set, is called by the state loop itself after every step, at least every
+	// 250 ms while the loop runs: a supervisor (systemd's watchdog) hears silence when the loop
+	// is wedged. It must return quickly.
+	Heartbeat func(Model)
 }
 
 // Station is the running appliance.
@@ -201,8 +205,14 @@ func (s *Station) Run(ctx context.Context) error {
 		if s.opt.Observe != nil {
 			s.opt.Observe(m)
 		}
+		if s.opt.Heartbeat != nil {
+			s.opt.Heartbeat(m)
+		}
 	}
 }
+
+// Config is the effective configuration: the local file with the last good fleet config applied.
+func (s *Station) Config() config.Config { return s.config() }
 
 // show renders the model's screen when it differs from what the panel shows.
 func (s *Station) show(m Model, shown *display.View) {

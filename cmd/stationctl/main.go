@@ -18,7 +18,8 @@ import (
 	"strings"
 	"time"
 
-	"labelstation/devcloud"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 const usage = `usage: stationctl COMMAND [flags] [args]
@@ -34,6 +35,9 @@ commands:
            approve a station's pairing code as USER (devcloud)
   tap      [--station URL] UIDHEX
            tap a badge on a simulated station (stationd --sim)
+  status   [--socket PATH] [--json]
+           on the station: state, enrollment, broker, printer, journal, versions, last errors
+  version  print the version, commit and build date
 `
 
 func main() {
@@ -65,6 +69,11 @@ func run(cmd string, args []string, out io.Writer) error {
 		return approveCmd(args, out)
 	case "tap":
 		return tapCmd(args, out)
+	case "status":
+		return statusCmd(args, out)
+	case "version", "--version", "-version":
+		fmt.Fprintln(out, versionString("stationctl"))
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return nil
@@ -87,12 +96,26 @@ func tokenCmd(args []string, out io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tok, err := devcloud.AppToken(ctx, strings.TrimRight(*cloud, "/")+"/oauth/token", *id, *secret)
+	tok, err := appToken(ctx, strings.TrimRight(*cloud, "/")+"/oauth/token", *id, *secret)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(out, tok)
 	return nil
+}
+
+// appToken gets an app's access token with the client_credentials grant (RFC 6749 §4.4). It
+// speaks to the cloud over HTTP only, so the CLI carries no server code.
+func appToken(ctx context.Context, tokenURL, clientID, secret string) (string, error) {
+	cc := clientcredentials.Config{
+		ClientID: clientID, ClientSecret: secret, TokenURL: tokenURL, Scopes: []string{"printing"},
+		AuthStyle: oauth2.AuthStyleInHeader, // fixed: auto-detect would send a failing request twice
+	}
+	tok, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, client))
+	if err != nil {
+		return "", fmt.Errorf("client_credentials for %s: %w", clientID, err)
+	}
+	return tok.AccessToken, nil
 }
 
 func submitCmd(args []string, out io.Writer) error {
