@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"labelstation/internal/selfexec"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -183,7 +185,7 @@ func TestSaveFleetCrash(t *testing.T) {
 	if err := SaveFleet(dir, []byte(fleetOld)); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSaveFleetCrash$")
+	cmd := selfexec.Command("-test.run=^TestSaveFleetCrash$")
 	cmd.Env = append(os.Environ(), crashEnv+"="+dir)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
