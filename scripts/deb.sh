@@ -9,12 +9,16 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 GO=${GO:-go}
 DIST=${DIST:-dist}
+case $DIST in /*) ;; *) DIST=$root/$DIST ;; esac
 VERSION=${VERSION:?VERSION is required (make deb sets it)}
 ISSUER=${ISSUER:-http://devcloud.local:8780}
 BROKER=${BROKER:-mqtt://devcloud.local:18830}
 # Debian versions start with a digit; a git describe like v1.2.3-4-gabc becomes 1.2.3-4-gabc.
 debversion=${VERSION#v}
 [[ $debversion =~ ^[0-9] ]] || debversion="0.0~$debversion"
+# nfpm is a tool of this module (go.mod `tool`); -n builds it and names the binary, so it runs
+# from the staging directory, which may be outside the module.
+nfpm=$($GO tool -n nfpm)
 arches=("$@")
 [ ${#arches[@]} -gt 0 ] || arches=(arm64 armhf amd64)
 for deb in "${arches[@]}"; do
@@ -29,6 +33,6 @@ for deb in "${arches[@]}"; do
   cp "$DIST/$bin/stationd" "$DIST/$bin/stationctl" packaging/stationd.service packaging/60-stationd.rules \
      packaging/scripts/postinst packaging/scripts/prerm packaging/scripts/postrm README.md "$stage/"
   sed -e "s|@ISSUER@|$ISSUER|" -e "s|@BROKER@|$BROKER|" packaging/stationd.json.in > "$stage/stationd.json"
-  out="$(pwd)/$DIST/stationd_${debversion}_${deb}.deb"
-  (cd "$stage" && DEB_ARCH=$deb VERSION=$debversion $GO tool nfpm pkg --config "$root/packaging/nfpm.yaml" --packager deb --target "$out")
+  out="$DIST/stationd_${debversion}_${deb}.deb"
+  (cd "$stage" && DEB_ARCH=$deb VERSION=$debversion "$nfpm" pkg --config "$root/packaging/nfpm.yaml" --packager deb --target "$out")
 done
