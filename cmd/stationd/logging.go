@@ -25,8 +25,7 @@ func journalStream(w io.Writer) bool {
 	if err != nil {
 		return false
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return ok && fmt.Sprintf("%d:%d", st.Dev, st.Ino) == js
+	return devIno(fi.Sys()) == js
 }
 
 // parseLevel maps the config's log.level to slog's.
@@ -114,4 +113,13 @@ func (h *recordingHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h *recordingHandler) WithGroup(name string) slog.Handler {
 	return &recordingHandler{Handler: h.Handler.WithGroup(name), recent: h.recent, attrs: h.attrs}
+}
+
+// devIno formats a file's device and inode as JOURNAL_STREAM does.
+func devIno(sys any) string {
+	st, ok := sys.(*syscall.Stat_t)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
 }
