@@ -28,6 +28,7 @@ const (
 	LeafReleaseReply   = "release/reply"   // cloud → station
 	LeafJob            = "job"             // cloud → station, QoS 1
 	LeafJobStatus      = "job/status"      // station → cloud, QoS 1
+	LeafJobStatusAck   = "job/status/ack"  // cloud → station, QoS 1: the job service stored a status
 	LeafConfigDesired  = "config/desired"  // cloud → station, retained
 	LeafConfigReported = "config/reported" // station → retained
 	LeafCmd            = "cmd"             // cloud → station
@@ -176,6 +177,54 @@ type JobStatus struct {
 	Seq     int       `json:"seq"`
 	Error   string    `json:"error,omitempty"`
 	TS      time.Time `json:"ts,omitzero"`
+	// Reprinted counts labels sent to the printer a second time because the
+	// station could not tell whether the first copy printed (a crash or a
+	// dropped connection mid-label on a printer without a label counter).
+	Reprinted int `json:"reprinted,omitempty"`
+}
+
+// JobStatusAck is the job service's answer to a JobStatus, published after it stored the status
+// (or found it already stored): only this makes a status delivered for the station, which
+// resends it until then. A broker's PUBACK only says the broker took the message. Error is set
+// when the cloud refused the status for good (unknown job, another station's job): the station
+// stops resending it.
+type JobStatusAck struct {
+	V     int    `json:"v"`
+	Job   string `json:"job"`
+	State string `json:"state"`
+	Seq   int    `json:"seq"`
+	Error string `json:"error,omitempty"`
+}
+
+// MessageID reads the "id" (job, command) or "version" (config) of a message that did not
+// decode, so the refusal can be reported against it; "" when even that is unreadable.
+func MessageID(b []byte) string {
+	var head struct {
+		ID      any `json:"id"`
+		Version any `json:"version"`
+	}
+	if json.Unmarshal(b, &head) != nil {
+		return ""
+	}
+	for _, v := range []any{head.ID, head.Version} {
+		if s, ok := v.(string); ok && s != "" && len(s) <= 200 {
+			return s
+		}
+	}
+	return ""
+}
+
+// ErrTooManyLabels is returned by CheckLabel when the data yields more labels than the job
+// announced: printing on would put labels on paper that the cloud never counted.
+var ErrTooManyLabels = errors.New("protocol: the data yields more labels than the job's label count")
+
+// CheckLabel is called with the 1-based number of a label about to be printed; it fails before
+// the first label beyond job.Labels.
+func (j Job) CheckLabel(n int) error {
+	if n > j.Labels {
+		return fmt.Errorf("%w (label %d of %d)", ErrTooManyLabels, n, j.Labels)
+	}
+	return nil
 }
 
 // ConfigDesired is the fleet part of the station config; Config is the document defined by the

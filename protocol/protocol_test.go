@@ -54,3 +54,28 @@ func TestBadgeHash(t *testing.T) {
 		t.Fatal("the key does not change the hash")
 	}
 }
+
+func TestMessageID(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"v":1,"id":"job-7","labels":"three"}`:  "job-7",
+		`{"v":2,"id":"cmd-1"}`:                   "cmd-1",
+		`{"v":1,"version":"cfg_9","config":"x"}`: "cfg_9",
+		`{"v":1,"id":42}`:                        "",
+		`not json`:                               "",
+		`{"v":1}`:                                "",
+	} {
+		if got := MessageID([]byte(in)); got != want {
+			t.Errorf("MessageID(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestCheckLabel(t *testing.T) {
+	j := Job{Labels: 2}
+	if err := j.CheckLabel(2); err != nil {
+		t.Fatalf("label 2 of 2: %v", err)
+	}
+	if err := j.CheckLabel(3); !errors.Is(err, ErrTooManyLabels) {
+		t.Fatalf("label 3 of 2: %v, want ErrTooManyLabels", err)
+	}
+}

@@ -160,6 +160,7 @@ func TestNoTokensInLogs(t *testing.T) {
 	e.srv.DropNextRefresh(1)
 	p.Invalidate()
 	p.Token(context.Background())
+	e.clock.Advance(backoffMax) // past the backoff after the lost response
 	if _, err := p.Token(context.Background()); !errors.Is(err, ErrReenroll) {
 		t.Fatalf("want ErrReenroll, got %v", err)
 	}

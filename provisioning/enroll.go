@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"time"
@@ -30,6 +29,10 @@ const (
 	EventExpired                       // the code expired; a new one follows at once
 	EventDenied                        // the admin denied; a new code follows after Delay or RetryNow
 	EventEnrolled                      // tokens obtained and stored
+	// EventSetupProblem: the server refuses the station's client settings, or
+	// its tokens do not name the station; Err is a *SetupError. Enroll asks
+	// again after Delay (Config.ConfigRetry).
+	EventSetupProblem
 )
 
 func (k EventKind) String() string {
@@ -44,6 +47,8 @@ func (k EventKind) String() string {
 		return "denied"
 	case EventEnrolled:
 		return "enrolled"
+	case EventSetupProblem:
+		return "setup_problem"
 	}
 	return fmt.Sprintf("EventKind(%d)", int(k))
 }
@@ -52,9 +57,9 @@ func (k EventKind) String() string {
 type Event struct {
 	Kind      EventKind
 	Code      Code          // EventCode
-	Err       error         // EventRetrying: what failed
-	Delay     time.Duration // EventRetrying, EventDenied: wait before the next attempt
-	StationID string        // EventEnrolled
+	Err       error         // EventRetrying: what failed; EventSetupProblem: a *SetupError
+	Delay     time.Duration // EventRetrying, EventDenied, EventSetupProblem: wait before the next attempt
+	StationID string        // EventEnrolled ("" with a SetupProblem after it: no station claim)
 }
 
 var (
@@ -68,12 +73,19 @@ const (
 	backoffMax = 60 * time.Second
 )
 
-func backoff(attempt int) time.Duration {
+func (p *Provisioner) backoff(attempt int) time.Duration {
 	d := backoffMax
 	if attempt < 6 {
 		d = min(backoffMax, backoffMin<<attempt)
 	}
-	return d/2 + rand.N(d/2+1)
+	return d/2 + p.cfg.Jitter(d/2)
+}
+
+// setupProblem reports a configuration error and waits Config.ConfigRetry.
+func (p *Provisioner) setupProblem(ctx context.Context, se *SetupError) error {
+	p.log.Error("provisioning: setup problem; ask the authorization server's admin", "step", se.Step, "code", se.Code, "desc", se.Desc, "retry_in", p.cfg.ConfigRetry)
+	p.emit(Event{Kind: EventSetupProblem, Err: se, Delay: p.cfg.ConfigRetry})
+	return p.sleep(ctx, p.cfg.ConfigRetry)
 }
 
 func (p *Provisioner) emit(e Event) {
@@ -102,9 +114,13 @@ func (p *Provisioner) RetryNow() {
 
 // Enroll runs the device flow until tokens are obtained and stored. onCode is
 // called with every new code (after expiry or denial a fresh one follows).
-// Transient failures are retried with backoff for as long as the code lives;
-// Enroll returns only on success, on ctx cancellation, or when the server
-// rejects the request itself (e.g. invalid_client: a configuration error).
+// Transient failures are retried with backoff; a configuration error (the
+// server refuses the client, its scopes or the grant type) is reported as
+// EventSetupProblem and retried after Config.ConfigRetry. Enroll returns only
+// on success, on ctx cancellation, or when the tokens cannot be stored.
+// Tokens that do not name the station are stored all the same — the grant is
+// good, and a refresh after the admin added the claim picks the id up — and
+// reported as EventSetupProblem after EventEnrolled.
 func (p *Provisioner) Enroll(ctx context.Context, onCode func(Code)) error {
 	for attempt := 0; ; {
 		da, err := p.requestCode(ctx)
@@ -112,10 +128,14 @@ func (p *Provisioner) Enroll(ctx context.Context, onCode func(Code)) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if !transient(err) {
-				return fmt.Errorf("provisioning: device authorization: %w", err)
+			if classify(err, false) == classConfig {
+				attempt = 0
+				if err := p.setupProblem(ctx, setupError("device authorization", err)); err != nil {
+					return err
+				}
+				continue
 			}
-			d := backoff(attempt)
+			d := p.backoff(attempt)
 			attempt++
 			p.log.Warn("provisioning: device authorization failed; retrying", "err", err, "in", d)
 			p.emit(Event{Kind: EventRetrying, Err: err, Delay: d})
@@ -146,6 +166,16 @@ func (p *Provisioner) Enroll(ctx context.Context, onCode func(Code)) error {
 			}
 			p.log.Info("provisioning: enrolled", "station_id", g.stationID)
 			p.emit(Event{Kind: EventEnrolled, StationID: g.stationID})
+			var se *SetupError
+			switch {
+			case g.stationID != "":
+			case errors.As(g.identErr, &se):
+				p.log.Error("provisioning: the tokens do not name the station; ask the server's admin", "claim", p.cfg.StationClaim, "code", se.Code, "desc", se.Desc)
+				p.emit(Event{Kind: EventSetupProblem, Err: se, Delay: p.cfg.ConfigRetry})
+			default:
+				// The userinfo endpoint failed for now; the next refresh asks again.
+				p.log.Warn("provisioning: station id not looked up yet", "err", g.identErr)
+			}
 			return nil
 		case errors.Is(err, errCodeExpired):
 			p.log.Info("provisioning: code expired; requesting a new one")
@@ -165,7 +195,13 @@ func (p *Provisioner) Enroll(ctx context.Context, onCode func(Code)) error {
 			case <-p.after(p.cfg.DeniedDelay):
 			}
 		default:
-			return err
+			var se *SetupError
+			if !errors.As(err, &se) {
+				return err
+			}
+			if err := p.setupProblem(ctx, se); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -204,15 +240,19 @@ func (p *Provisioner) poll(ctx context.Context, da *oauth2.DeviceAuthResponse) (
 			interval += 5 * time.Second
 			wait = interval
 			p.log.Info("provisioning: server asked to slow down", "interval", interval)
-		case code == errAccessDenied:
+		case code == errAccessDenied || code == "authorization_declined": // Entra ID's word for it
 			return nil, errDenied
+		case code == "bad_verification_code": // Entra ID: the code is unknown; a new one follows
+			return nil, errCodeExpired
 		case code == errExpiredToken:
 			return nil, errCodeExpired
-		case transient(err):
-			wait = max(interval, backoff(failures))
+		case classify(err, false) == classTransient:
+			wait = max(interval, p.backoff(failures))
 			failures++
 			p.log.Warn("provisioning: poll failed; retrying", "err", err, "in", wait)
 			p.emit(Event{Kind: EventRetrying, Err: err, Delay: wait})
+		case classify(err, false) == classConfig:
+			return nil, setupError("token", err)
 		default:
 			// The server no longer knows the code (restart, invalid_grant):
 			// a fresh code beats a stuck screen.

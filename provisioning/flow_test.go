@@ -218,12 +218,43 @@ func TestEnrollStopsOnCancel(t *testing.T) {
 	}
 }
 
-func TestEnrollConfigErrorIsNotRetried(t *testing.T) {
+func TestEnrollConfigErrorIsShownAndRetriedSlowly(t *testing.T) {
 	e := newEnv(t, auth.Options{})
-	p := e.provisioner("s", func(c *Config) { c.ClientID = "unknown" })
-	err := p.Enroll(enrollCtx(t), func(Code) { t.Error("code shown for an unknown client") })
-	if err == nil || oauthCode(err) != "invalid_client" {
-		t.Fatalf("Enroll: %v, want invalid_client", err)
+	var rec events
+	ctx, cancel := context.WithCancel(enrollCtx(t))
+	var mu sync.Mutex
+	setups := 0
+	p := e.provisioner("s", func(c *Config) {
+		c.ClientID = "unknown"
+		c.OnEvent = func(ev Event) {
+			rec.add(ev)
+			if ev.Kind != EventSetupProblem {
+				return
+			}
+			var se *SetupError
+			if !errors.As(ev.Err, &se) || se.Code != "invalid_client" || ev.Delay != DefaultConfigRetry {
+				t.Errorf("setup problem event %+v", ev)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if setups++; setups == 3 {
+				cancel()
+			}
+		}
+	})
+	err := p.Enroll(ctx, func(Code) { t.Error("code shown for an unknown client") })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Enroll: %v, want it to keep retrying until cancelled", err)
+	}
+	if got := rec.kinds(); got != "setup_problem,setup_problem,setup_problem" {
+		t.Fatalf("events %s", got)
+	}
+	e.clock.mu.Lock()
+	defer e.clock.mu.Unlock()
+	for _, w := range e.clock.waits {
+		if w < time.Minute {
+			t.Fatalf("waited %v after a configuration error, want ≥ 1m (waits %v)", w, e.clock.waits)
+		}
 	}
 }
 
@@ -237,8 +268,13 @@ func TestLostRefreshResponseReenrollsSameID(t *testing.T) {
 	if _, err := p.Token(context.Background()); err == nil || errors.Is(err, ErrReenroll) {
 		t.Fatalf("Token with the response lost: %v, want a transient error", err)
 	}
+	// No second request before the backoff has passed.
+	if _, err := p.Token(context.Background()); err == nil || errors.Is(err, ErrReenroll) {
+		t.Fatalf("Token inside the backoff: %v, want the last transient error", err)
+	}
 	// The retry presents the rotated-away token: the server revokes the
 	// grant and the station learns it must enroll again.
+	e.clock.Advance(backoffMax)
 	if _, err := p.Token(context.Background()); !errors.Is(err, ErrReenroll) {
 		t.Fatalf("Token after the loss: %v, want ErrReenroll", err)
 	}
@@ -264,6 +300,10 @@ func TestTransientRefreshFailureKeepsValidToken(t *testing.T) {
 	if got := e.token(p); got != at {
 		t.Fatal("a failed early refresh did not fall back to the valid token")
 	}
+	if got := e.token(p); got != at {
+		t.Fatal("refreshed again inside the backoff")
+	}
+	e.clock.Advance(backoffMax / 2) // backoff(0) is at most 1 s; still before expiry
 	if got := e.token(p); got == at {
 		t.Fatal("the next call did not refresh")
 	}

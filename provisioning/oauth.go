@@ -1,15 +1,15 @@
 package provisioning
 
 import (
+	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,17 +56,23 @@ func (p *Provisioner) post(ctx context.Context, u string, form url.Values) ([]by
 		return nil, err
 	}
 	if resp.StatusCode/100 != 2 {
-		re := &oauth2.RetrieveError{Response: resp, Body: body}
-		var e struct {
-			Code string `json:"error"`
-			Desc string `json:"error_description"`
-		}
-		if json.Unmarshal(body, &e) == nil {
-			re.ErrorCode, re.ErrorDescription = e.Code, e.Desc
-		}
-		return nil, re
+		return nil, retrieveError(resp, body)
 	}
 	return body, nil
+}
+
+// retrieveError is the *oauth2.RetrieveError for a non-2xx answer, with the
+// RFC 6749 §5.2 error code when the body has one.
+func retrieveError(resp *http.Response, body []byte) error {
+	re := &oauth2.RetrieveError{Response: resp, Body: body}
+	var e struct {
+		Code string `json:"error"`
+		Desc string `json:"error_description"`
+	}
+	if json.Unmarshal(body, &e) == nil {
+		re.ErrorCode, re.ErrorDescription = e.Code, e.Desc
+	}
+	return re
 }
 
 // oauthCode returns the RFC 6749 §5.2 error code of err, "" if none.
@@ -76,19 +82,6 @@ func oauthCode(err error) string {
 		return re.ErrorCode
 	}
 	return ""
-}
-
-// transient reports whether err is worth retrying as is: the network
-// (refused, reset, timeout), or a server that is overloaded or failing.
-func transient(err error) bool {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		s := re.Response.StatusCode
-		return s >= 500 || s == http.StatusTooManyRequests || re.ErrorCode == "temporarily_unavailable"
-	}
-	var ne net.Error
-	var ue *url.Error
-	return errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
 // requestCode is the RFC 8628 §3.1 device authorization request, with the
@@ -101,7 +94,10 @@ func (p *Provisioner) requestCode(ctx context.Context) (*oauth2.DeviceAuthRespon
 	if p.cfg.Serial != "" {
 		form.Set(SerialParam, p.cfg.Serial)
 	}
-	body, err := p.post(ctx, p.cfg.DeviceAuthURL, form)
+	if p.cfg.Audience != "" {
+		form.Set("audience", p.cfg.Audience)
+	}
+	body, err := p.post(ctx, p.endpoints().DeviceAuthorization, form)
 	if err != nil {
 		return nil, err
 	}
@@ -133,13 +129,30 @@ func (p *Provisioner) requestCode(ctx context.Context) (*oauth2.DeviceAuthRespon
 	return da, nil
 }
 
-// tokenResponse is RFC 6749 §5.1 plus devcloud's station_id.
+// tokenResponse is RFC 6749 §5.1 with OpenID Connect's id_token.
 type tokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	TokenType    string `json:"token_type"`
-	RefreshToken string `json:"refresh_token"`
-	ExpiresIn    int64  `json:"expires_in"`
-	StationID    string `json:"station_id"`
+	AccessToken  string  `json:"access_token"`
+	TokenType    string  `json:"token_type"`
+	RefreshToken string  `json:"refresh_token"`
+	ExpiresIn    seconds `json:"expires_in"`
+	IDToken      string  `json:"id_token"`
+}
+
+// seconds is expires_in as a JSON number or, as some servers send it, a string.
+type seconds int64
+
+func (s *seconds) UnmarshalJSON(b []byte) error {
+	b = bytes.Trim(b, `"`)
+	if len(b) == 0 || string(b) == "null" {
+		*s = 0
+		return nil
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf("expires_in %s: want whole seconds", b)
+	}
+	*s = seconds(n)
+	return nil
 }
 
 // grant is the station's current token with what the station needs to know about it.
@@ -147,13 +160,16 @@ type grant struct {
 	tok       *oauth2.Token
 	lifetime  time.Duration // 0: unknown
 	stationID string
+	// identErr says why stationID is empty (a *SetupError, or a transient
+	// failure of the userinfo endpoint).
+	identErr error
 }
 
 // exchange posts a token request (RFC 6749 §4.1.3-style form) and decodes the answer.
 func (p *Provisioner) exchange(ctx context.Context, form url.Values) (*grant, error) {
 	form.Set("client_id", p.cfg.ClientID)
 	obtained := p.now()
-	body, err := p.post(ctx, p.cfg.TokenURL, form)
+	body, err := p.post(ctx, p.endpoints().Token, form)
 	if err != nil {
 		return nil, err
 	}
@@ -176,37 +192,14 @@ func (p *Provisioner) exchange(ctx context.Context, form url.Values) (*grant, er
 			AccessToken:  tr.AccessToken,
 			TokenType:    tr.TokenType,
 			RefreshToken: tr.RefreshToken,
-			ExpiresIn:    tr.ExpiresIn,
+			ExpiresIn:    int64(tr.ExpiresIn),
 		}).WithExtra(extra),
-		lifetime:  time.Duration(tr.ExpiresIn) * time.Second,
-		stationID: tr.StationID,
+		lifetime: time.Duration(tr.ExpiresIn) * time.Second,
 	}
 	if g.lifetime > 0 {
 		// Measured from before the request: errs on the early side.
 		g.tok.Expiry = obtained.Add(g.lifetime)
 	}
-	if g.stationID == "" {
-		g.stationID = claim(tr.AccessToken, "station_id")
-	}
+	g.stationID, g.identErr = p.identify(ctx, tr.AccessToken, tr.IDToken, decodeObject(body))
 	return g, nil
-}
-
-// claim reads a string claim from a JWT access token without verifying it:
-// the station only learns its own identity from a token its server just
-// sent it over TLS; the server verifies every use.
-func claim(jwt, name string) string {
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		return ""
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return ""
-	}
-	var m map[string]any
-	if json.Unmarshal(b, &m) != nil {
-		return ""
-	}
-	s, _ := m[name].(string)
-	return s
 }

@@ -15,10 +15,12 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -28,15 +30,31 @@ import (
 // hardware serial (see docs/provisioning.md).
 const SerialParam = "serial_number"
 
-// DefaultScopes is what a station asks for: `printing` for the job API and
-// MQTT, `offline_access` so the server issues a refresh token.
-var DefaultScopes = []string{"printing", "offline_access"}
+// DefaultScopes is what a station asks for: `openid` so an OpenID server
+// names the station in an ID token, `offline_access` so it issues a refresh
+// token, `printing` for the job API and MQTT.
+var DefaultScopes = []string{"openid", "offline_access", "printing"}
+
+// DefaultConfigRetry is how long a station waits after a configuration error
+// before asking again: slow enough not to load the server, quick enough that
+// a fixed server is picked up without a visit to the station.
+const DefaultConfigRetry = time.Minute
+
+// Endpoints are the authorization server's endpoints from its metadata
+// (RFC 8414 §2, RFC 8628 §4, OpenID Connect Discovery §3).
+type Endpoints struct {
+	DeviceAuthorization string `json:"device_authorization_endpoint"`
+	Token               string `json:"token_endpoint"`
+	Userinfo            string `json:"userinfo_endpoint,omitempty"`
+	Introspection       string `json:"introspection_endpoint,omitempty"`
+}
 
 // Sentinel errors callers branch on.
 var (
-	// ErrReenroll: the refresh token was rejected (invalid_grant, e.g.
-	// after a lost rotation response or a revoked grant). The tokens are
-	// forgotten; run Enroll again.
+	// ErrReenroll: the refresh token was rejected (invalid_grant, or
+	// invalid_request / unauthorized_client twice, e.g. after a lost
+	// rotation response or a revoked grant). The tokens are forgotten; run
+	// Enroll again.
 	ErrReenroll = errors.New("provisioning: grant rejected, re-enrollment needed")
 	// ErrNotEnrolled: Token was called with no tokens stored.
 	ErrNotEnrolled = errors.New("provisioning: not enrolled")
@@ -50,6 +68,23 @@ type Config struct {
 	Scopes        []string // [DefaultScopes]
 	Serial        string   // hardware serial, sent as serial_number with the device request
 	StateDir      string   // the token file lives here, mode 0600
+
+	// Audience, if set, is sent as the `audience` parameter of the device
+	// request: Auth0 issues a JWT access token for an API only when asked.
+	Audience string
+	// StationClaim is the claim that names the station. [DefaultStationClaim]
+	StationClaim string
+	// UserinfoURL and IntrospectionURL, from the metadata when it has them,
+	// are asked for the station claim when the tokens do not carry it.
+	UserinfoURL, IntrospectionURL string
+	// Rediscover, if set, reads the server's metadata again; a refresh
+	// answered invalid_request or unauthorized_client is retried once with
+	// the fresh endpoints before the grant is given up.
+	Rediscover func(context.Context) (Endpoints, error)
+	// ConfigRetry is the wait after a configuration error. [DefaultConfigRetry]
+	ConfigRetry time.Duration
+	// Jitter returns a random duration in [0, d]; nil = math/rand/v2.
+	Jitter func(d time.Duration) time.Duration
 
 	// HTTPClient must have a Timeout: a stalled server must not hang
 	// enrollment or a refresh. nil = a client with a 30 s timeout.
@@ -76,11 +111,17 @@ type Provisioner struct {
 	now   func() time.Time
 	after func(time.Duration) <-chan time.Time
 	retry chan struct{}
+	ep    atomic.Pointer[Endpoints]
 
-	mu      sync.Mutex // serialises refreshes: one rotation in flight at a time
-	cur     *grant     // nil: not loaded or not enrolled
-	loaded  bool
-	invalid bool // Invalidate was called for cur
+	mu sync.Mutex // serialises refreshes: one rotation in flight at a time
+	// After a failed refresh no request is sent before retryAt (backoff, or
+	// ConfigRetry after a configuration error); lastErr is returned meanwhile.
+	retryAt  time.Time
+	failures int
+	lastErr  error
+	cur      *grant // nil: not loaded or not enrolled
+	loaded   bool
+	invalid  bool // Invalidate was called for cur
 }
 
 // New checks cfg and returns a Provisioner. It does no I/O.
@@ -93,6 +134,15 @@ func New(cfg Config) (*Provisioner, error) {
 	}
 	if cfg.DeniedDelay == 0 {
 		cfg.DeniedDelay = 30 * time.Second
+	}
+	if cfg.StationClaim == "" {
+		cfg.StationClaim = DefaultStationClaim
+	}
+	if cfg.ConfigRetry == 0 {
+		cfg.ConfigRetry = DefaultConfigRetry
+	}
+	if cfg.Jitter == nil {
+		cfg.Jitter = func(d time.Duration) time.Duration { return rand.N(d + 1) }
 	}
 	for _, f := range []struct{ name, v string }{{"DeviceAuthURL", cfg.DeviceAuthURL}, {"TokenURL", cfg.TokenURL}} {
 		u, err := url.Parse(f.v)
@@ -112,6 +162,7 @@ func New(cfg Config) (*Provisioner, error) {
 		after: cfg.After,
 		retry: make(chan struct{}, 1),
 	}
+	p.ep.Store(&Endpoints{DeviceAuthorization: cfg.DeviceAuthURL, Token: cfg.TokenURL, Userinfo: cfg.UserinfoURL, Introspection: cfg.IntrospectionURL})
 	if p.hc == nil {
 		p.hc = &http.Client{Timeout: 30 * time.Second}
 	} else if p.hc.Timeout <= 0 {
@@ -127,6 +178,21 @@ func New(cfg Config) (*Provisioner, error) {
 		p.after = time.After
 	}
 	return p, nil
+}
+
+func (p *Provisioner) endpoints() Endpoints { return *p.ep.Load() }
+
+// rediscover reads the metadata again, keeping the old endpoints on failure.
+func (p *Provisioner) rediscover(ctx context.Context) {
+	if p.cfg.Rediscover == nil {
+		return
+	}
+	ep, err := p.cfg.Rediscover(ctx)
+	if err != nil || ep.DeviceAuthorization == "" || ep.Token == "" {
+		p.log.Warn("provisioning: metadata not refreshed", "err", err)
+		return
+	}
+	p.ep.Store(&ep)
 }
 
 // loadLocked reads the token file once.
@@ -201,8 +267,9 @@ func (p *Provisioner) Enrolled() bool {
 	return p.cur != nil
 }
 
-// StationID is the id the server gave this station (token response field or
-// access-token claim `station_id`), "" if not enrolled.
+// StationID is the station's id: the Config.StationClaim of its tokens. ""
+// if not enrolled, or if the server's tokens do not name the station (Enroll
+// reported a *SetupError; the next refresh looks again).
 func (p *Provisioner) StationID() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -261,10 +328,12 @@ func (p *Provisioner) needsRefresh(g *grant) bool {
 
 // Token returns an access token, refreshing it ahead of expiry or after
 // Invalidate. The rotated refresh token is on disk before the new access
-// token is returned. A transient failure while the current token is still
-// valid returns the current token. Errors: ErrNotEnrolled and ErrReenroll
-// mean "run Enroll"; anything else is transient (network, server, disk):
-// retry later with backoff.
+// token is returned. A failure while the current token is still valid
+// returns the current token. Errors: ErrNotEnrolled and ErrReenroll mean "run
+// Enroll"; a *SetupError means the server refuses the station's settings;
+// anything else is transient. After a failure Token sends no request until a
+// backoff (or Config.ConfigRetry) has passed, so no caller can storm the
+// server.
 func (p *Provisioner) Token(ctx context.Context) (*oauth2.Token, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -282,26 +351,56 @@ func (p *Provisioner) Token(ctx context.Context) (*oauth2.Token, error) {
 		p.resetLocked()
 		return nil, fmt.Errorf("%w: no refresh token", ErrReenroll)
 	}
-	ng, err := p.exchange(ctx, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {g.tok.RefreshToken}})
+	usable := !p.invalid && (g.tok.Expiry.IsZero() || p.now().Before(g.tok.Expiry))
+	if p.now().Before(p.retryAt) {
+		if usable {
+			return tokenCopy(g.tok), nil
+		}
+		return nil, p.lastErr
+	}
+	ng, err := p.refresh(ctx, g)
 	if err != nil {
-		if oauthCode(err) == errInvalidGrant {
-			p.log.Warn("provisioning: refresh token rejected; re-enrollment needed", "station_id", g.stationID)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		switch classify(err, true) {
+		case classDeadGrant:
+			p.log.Warn("provisioning: refresh token rejected; re-enrollment needed", "station_id", g.stationID, "err", err)
 			if rerr := p.resetLocked(); rerr != nil {
 				return nil, rerr
 			}
 			return nil, fmt.Errorf("%w: %v", ErrReenroll, err)
+		case classConfig:
+			se := setupError("refresh", err)
+			p.retryAt, p.lastErr = p.now().Add(p.cfg.ConfigRetry), se
+			p.log.Error("provisioning: the server refuses the station's refresh; ask its admin", "code", se.Code, "desc", se.Desc, "retry_in", p.cfg.ConfigRetry)
+			if !usable {
+				p.emit(Event{Kind: EventSetupProblem, Err: se, Delay: p.cfg.ConfigRetry})
+			}
+			err = se
+		default:
+			d := p.backoff(p.failures)
+			p.failures++
+			p.retryAt, p.lastErr = p.now().Add(d), fmt.Errorf("provisioning: refresh: %w", err)
+			p.log.Warn("provisioning: refresh failed", "err", err, "retry_in", d, "current_token_valid", usable)
+			err = p.lastErr
 		}
-		if !p.invalid && (g.tok.Expiry.IsZero() || p.now().Before(g.tok.Expiry)) {
-			p.log.Warn("provisioning: refresh failed; current token still valid", "err", err)
+		if usable {
 			return tokenCopy(g.tok), nil
 		}
-		return nil, fmt.Errorf("provisioning: refresh: %w", err)
+		return nil, err
 	}
+	p.retryAt, p.failures, p.lastErr = time.Time{}, 0, nil
 	if ng.tok.RefreshToken == "" {
 		// RFC 6749 §6: the server may keep the refresh token unchanged.
 		ng.tok.RefreshToken = g.tok.RefreshToken
 	}
-	if ng.stationID == "" {
+	switch {
+	case ng.stationID == "":
+		ng.stationID = g.stationID
+	case g.stationID != "" && ng.stationID != g.stationID:
+		// The link is dialled with the old id; the broker will say which is right.
+		p.log.Warn("provisioning: the refreshed token names another station; keeping the enrolled id", "enrolled", g.stationID, "token", ng.stationID)
 		ng.stationID = g.stationID
 	}
 	if err := p.saveLocked(ng); err != nil {
@@ -312,6 +411,23 @@ func (p *Provisioner) Token(ctx context.Context) (*oauth2.Token, error) {
 	}
 	p.log.Info("provisioning: token refreshed", "station_id", ng.stationID, "expires_in", ng.lifetime)
 	return tokenCopy(ng.tok), nil
+}
+
+// refresh is the RFC 6749 §6 request. invalid_request and unauthorized_client
+// are ambiguous — a server may use them for a reused refresh token (§5.2) or
+// answer so because its endpoints moved — so they get one retry with fresh
+// metadata before the caller counts them as a dead grant.
+func (p *Provisioner) refresh(ctx context.Context, g *grant) (*grant, error) {
+	form := func() url.Values {
+		return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {g.tok.RefreshToken}}
+	}
+	ng, err := p.exchange(ctx, form())
+	if c := oauthCode(err); c == errInvalidRequest || c == errUnauthorizedClient {
+		p.log.Warn("provisioning: refresh refused; retrying once with fresh metadata", "code", c)
+		p.rediscover(ctx)
+		ng, err = p.exchange(ctx, form())
+	}
+	return ng, err
 }
 
 func tokenCopy(t *oauth2.Token) *oauth2.Token {

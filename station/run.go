@@ -14,6 +14,7 @@ import (
 	"labelstation/display"
 	"labelstation/drivers/badge"
 	"labelstation/drivers/printer"
+	"labelstation/internal/supervise"
 	"labelstation/protocol"
 	"labelstation/provisioning"
 	"labelstation/station/cloud"
@@ -26,9 +27,10 @@ type Cloud interface {
 	Run(ctx context.Context) error
 	Lookup(ctx context.Context, badge string) (protocol.LookupReply, error)
 	Release(ctx context.Context, badge string, jobs []string) (protocol.ReleaseReply, error)
-	Report(protocol.JobStatus) error
 	ReportConfig(protocol.ConfigReported) error
 	SetState(state string)
+	// Kick says the journal's status outbox has something new to send.
+	Kick()
 }
 
 var _ Cloud = (*cloud.Link)(nil)
@@ -80,6 +82,14 @@ type Options struct {
 	Observe func(Model)
 	// PrinterRetry is how often a faulted printer is polled; zero means 1 s.
 	PrinterRetry time.Duration
+	// SetupRetry is how long the lifecycle waits after a problem only an admin can fix (no
+	// station id in the tokens, a cloud link that cannot be built); zero means 1 minute.
+	SetupRetry time.Duration
+	// Maintain is how often finished jobs are pruned from the journal; zero means 1 hour.
+	Maintain time.Duration
+	// Answer and Arrive bound the waits for a cloud reply and for a released job (Settings);
+	// zero means 15 s and 30 s.
+	Answer, Arrive time.Duration
 	// Heartbeat, if set, is called by the state loop itself after every step, at least every
 	// 250 ms while the loop runs: a supervisor (systemd's watchdog) hears silence when the loop
 	// is wedged. It must return quickly.
@@ -103,6 +113,17 @@ type Station struct {
 	// bg counts effects and cloud callbacks under way; Run waits for them, so nothing writes to
 	// the state directory after Run returned.
 	bg sync.WaitGroup
+
+	// stopped is closed when the state loop ends, so post never blocks forever.
+	stopped chan struct{}
+	// late holds the newest progress event that found the event queue full: progress is the
+	// only event that may be coalesced (latest wins); every other event waits for room.
+	lateMu sync.Mutex
+	late   *PrintProgress
+	// volatile holds failed statuses of jobs the journal could not record even as failed
+	// (the disk is full); they are reported from memory until acknowledged.
+	volMu    sync.Mutex
+	volatile map[string]protocol.JobStatus
 }
 
 // New checks the wiring.
@@ -122,16 +143,63 @@ func New(opt Options) (*Station, error) {
 	if opt.TokenCheck == 0 {
 		opt.TokenCheck = time.Minute
 	}
+	if opt.SetupRetry == 0 {
+		opt.SetupRetry = provisioning.DefaultConfigRetry
+	}
+	if opt.Maintain == 0 {
+		opt.Maintain = time.Hour
+	}
+	if opt.Answer == 0 {
+		opt.Answer = 15 * time.Second
+	}
+	if opt.Arrive == 0 {
+		opt.Arrive = 30 * time.Second
+	}
 	s := &Station{
 		opt: opt, log: opt.Logger, cfg: opt.Config,
-		events: make(chan Event, 64), kick: make(chan struct{}, 1), reenroll: make(chan struct{}, 1),
+		events: make(chan Event, 256), kick: make(chan struct{}, 1), reenroll: make(chan struct{}, 1),
+		stopped: make(chan struct{}), volatile: map[string]protocol.JobStatus{},
 	}
 	s.loadFleet()
 	return s, nil
 }
 
-// post hands an event to the state machine's loop.
-func (s *Station) post(ev Event) { s.events <- ev }
+// post hands an event to the state machine's loop. It never blocks forever: progress that
+// finds the queue full is coalesced (the newest wins), and any event posted after the loop
+// stopped is dropped with a log line.
+func (s *Station) post(ev Event) {
+	if p, ok := ev.(PrintProgress); ok {
+		select {
+		case s.events <- p:
+		default:
+			s.lateMu.Lock()
+			s.late = &p
+			s.lateMu.Unlock()
+		}
+		return
+	}
+	// Progress coalesced earlier goes first, so it can never overtake this event.
+	if p := s.takeLate(); p != nil {
+		s.enqueue(*p)
+	}
+	s.enqueue(ev)
+}
+
+func (s *Station) enqueue(ev Event) {
+	select {
+	case s.events <- ev:
+	case <-s.stopped:
+		s.log.Info("station: event dropped; the state loop has stopped", "event", fmt.Sprintf("%T", ev))
+	}
+}
+
+func (s *Station) takeLate() *PrintProgress {
+	s.lateMu.Lock()
+	defer s.lateMu.Unlock()
+	p := s.late
+	s.late = nil
+	return p
+}
 
 func (s *Station) config() config.Config {
 	s.mu.Lock()
@@ -147,30 +215,54 @@ func (s *Station) currentCloud() Cloud {
 
 func (s *Station) settings() Settings {
 	c := s.config()
-	return Settings{ConfirmRelease: c.Release.Mode == "confirm", ResultScreen: c.Release.ScreenTime()}
+	return Settings{ConfirmRelease: c.Release.Mode == "confirm", ResultScreen: c.Release.ScreenTime(), Answer: s.opt.Answer, Arrive: s.opt.Arrive}
 }
 
 // EnrollEvent receives provisioning's progress (wire it as provisioning.Config.OnEvent).
 func (s *Station) EnrollEvent(e provisioning.Event) {
-	if e.Kind == provisioning.EventDenied {
+	switch e.Kind {
+	case provisioning.EventDenied:
 		s.post(EnrollDenied{})
+	case provisioning.EventSetupProblem:
+		code := "unknown"
+		var se *provisioning.SetupError
+		if errors.As(e.Err, &se) {
+			code = se.Code
+		}
+		s.post(SetupRefused{Code: code})
 	}
 }
 
-// Run runs the station until ctx ends, then halts the panel.
+// minRedraw spaces screen updates while a job prints: redrawing after every label cost more
+// than printing it, and no one reads ten screens a second.
+const minRedraw = 100 * time.Millisecond
+
+// Run runs the station until ctx ends, then halts the panel. Its parts run supervised: one
+// that panics or returns is logged and restarted with backoff, never taking the daemon down.
 func (s *Station) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer s.bg.Wait()
 	defer wg.Wait()
+	defer close(s.stopped)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for _, f := range []func(context.Context){s.lifecycle, s.worker, s.badges, s.buttons} {
+	parts := map[string]func(context.Context){"lifecycle": s.lifecycle, "worker": s.worker, "badges": s.badges, "buttons": s.buttons, "journal maintenance": s.maintain}
+	for name, f := range parts {
 		wg.Add(1)
-		go func() { defer wg.Done(); f(ctx) }()
+		go func() {
+			defer wg.Done()
+			supervise.Loop(ctx, s.log, "station: "+name, supervise.Backoff{Min: 500 * time.Millisecond, Max: 30 * time.Second}, func(ctx context.Context) error {
+				f(ctx)
+				return ctx.Err()
+			})
+		}()
 	}
 	m := Model{Phase: Boot, Configured: s.config().Badge.Key() != nil}
 	var shown display.View
 	s.show(m, &shown)
+	lastDraw := time.Now()
+	var redraw *time.Timer
+	var redrawC <-chan time.Time
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -184,24 +276,51 @@ func (s *Station) Run(ctx context.Context) error {
 			return nil
 		case ev = <-s.events:
 		case <-tick.C:
-			ev = Tick{}
+			if p := s.takeLate(); p != nil {
+				ev = *p
+			} else {
+				ev = Tick{}
+			}
+		case <-redrawC:
+			redrawC = nil
+			s.show(m, &shown)
+			lastDraw = time.Now()
+			continue
 		}
 		before, wasOnline := m.Phase, m.Online
-		var effects []Effect
-		m, effects = Step(m, ev, s.opt.Now(), s.settings())
-		if s.opt.Signals != nil && (m.Phase != before || m.Online != wasOnline) {
-			s.opt.Signals.Phase(m.Phase, m.Online)
-		}
-		if m.Phase != before {
-			s.log.Info("station: state", "from", before.String(), "to", m.Phase.String())
-			if c := s.currentCloud(); c != nil {
-				c.SetState(m.Phase.String())
+		err := supervise.Safe(func() error {
+			next, effects := Step(m, ev, s.opt.Now(), s.settings())
+			m = next
+			if s.opt.Signals != nil && (m.Phase != before || m.Online != wasOnline) {
+				s.opt.Signals.Phase(m.Phase, m.Online)
 			}
+			if m.Phase != before {
+				s.log.Info("station: state", "from", before.String(), "to", m.Phase.String())
+				if c := s.currentCloud(); c != nil {
+					c.SetState(m.Phase.String())
+				}
+			}
+			for _, e := range effects {
+				s.do(ctx, e)
+			}
+			if m.Phase == Printing && before == Printing && time.Since(lastDraw) < minRedraw {
+				if redrawC == nil {
+					if redraw == nil {
+						redraw = time.NewTimer(minRedraw - time.Since(lastDraw))
+					} else {
+						redraw.Reset(minRedraw - time.Since(lastDraw))
+					}
+					redrawC = redraw.C
+				}
+			} else {
+				s.show(m, &shown)
+				lastDraw = time.Now()
+			}
+			return nil
+		})
+		if err != nil {
+			supervise.Log(s.log, "station: state loop step failed; event skipped", err, "event", fmt.Sprintf("%T", ev))
 		}
-		for _, e := range effects {
-			s.do(ctx, e)
-		}
-		s.show(m, &shown)
 		if s.opt.Observe != nil {
 			s.opt.Observe(m)
 		}
@@ -244,12 +363,23 @@ func (s *Station) stationName() string {
 	return s.opt.Enroller.StationID()
 }
 
-// do runs an effect in the background; its result comes back as an event.
+// do runs an effect in the background; its result comes back as an event. A panic becomes
+// the effect's failure event, so the state machine is never left waiting for it.
 func (s *Station) do(ctx context.Context, e Effect) {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		s.effect(ctx, e)
+		err := supervise.Safe(func() error { s.effect(ctx, e); return nil })
+		if err == nil {
+			return
+		}
+		supervise.Log(s.log, "station: effect failed", err, "effect", fmt.Sprintf("%T", e))
+		switch e.(type) {
+		case DoLookup:
+			s.post(LookupDone{Err: err})
+		case DoRelease:
+			s.post(ReleaseDone{Err: err})
+		}
 	}()
 }
 
@@ -286,7 +416,8 @@ func (s *Station) effect(ctx context.Context, e Effect) {
 }
 
 // lifecycle enrolls when there is no grant, runs the cloud link, and starts over with a new
-// pairing when the refresh token is refused (RFC 6749 §5.2 invalid_grant).
+// pairing when the grant dies (provisioning.ErrReenroll). It never ends before ctx: a problem only
+// an admin can fix is put on the screen and retried every SetupRetry.
 func (s *Station) lifecycle(ctx context.Context) {
 	enr := s.opt.Enroller
 	for ctx.Err() == nil {
@@ -300,30 +431,43 @@ func (s *Station) lifecycle(ctx context.Context) {
 			})
 			if err != nil {
 				if ctx.Err() == nil {
+					// Tokens that cannot be stored (a full or read-only disk).
 					s.log.Error("station: enroll", "err", err)
+					s.setupProblem(ctx, "cannot store tokens")
 				}
 				continue
 			}
 		}
+		id := enr.StationID()
+		if id == "" {
+			claim := s.config().Cloud.StationClaim
+			s.log.Error("station: the authorization server's tokens do not name this station; ask its admin to add the claim", "claim", claim)
+			if !s.setupProblem(ctx, "no "+claim+" claim") {
+				return
+			}
+			// A refresh looks for the claim again, so a fixed server needs no new pairing.
+			enr.Invalidate()
+			if _, err := s.password(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("station: token refresh", "err", err)
+			}
+			continue
+		}
 		s.post(Enrolled{})
 		cfg := s.config()
 		link, err := s.opt.DialCloud(cloud.Options{
-			Broker: cfg.Cloud.Broker, StationID: enr.StationID(), Version: s.opt.Version,
+			Broker: cfg.Cloud.Broker, StationID: id, Version: s.opt.Version,
 			Password: s.password, OnNotAuthorized: enr.Invalidate,
 			OnJob:    func(j protocol.Job) error { s.bg.Add(1); defer s.bg.Done(); return s.onJob(j) },
+			OnReject: func(id string, reason error) { s.bg.Add(1); defer s.bg.Done(); s.onReject(id, reason) },
+			Outbox:   outbox{s},
 			OnConfig: func(d protocol.ConfigDesired) { s.bg.Add(1); defer s.bg.Done(); s.onConfig(d) },
-			OnOnline: func(up bool) {
-				s.post(OnlineChanged{Online: up})
-				if up {
-					s.bg.Add(1)
-					go func() { defer s.bg.Done(); s.resync() }()
-				}
-			},
-			Now: s.opt.Now, Logger: s.log,
+			OnOnline: func(up bool) { s.post(OnlineChanged{Online: up}) },
+			Now:      s.opt.Now, Logger: s.log,
 		})
 		if err != nil {
 			s.log.Error("station: cloud link", "err", err)
-			return
+			s.setupProblem(ctx, "cloud link")
+			continue
 		}
 		s.mu.Lock()
 		s.cloud = link
@@ -355,6 +499,19 @@ func (s *Station) lifecycle(ctx context.Context) {
 	}
 }
 
+// setupProblem shows a problem only an admin can fix and waits SetupRetry; false if ctx ended.
+func (s *Station) setupProblem(ctx context.Context, code string) bool {
+	s.post(SetupRefused{Code: code})
+	t := time.NewTimer(s.opt.SetupRetry)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // keepToken refreshes the grant in the background: the broker checks the token only at
 // connect, so without this a long-connected station would let its refresh token age out.
 func (s *Station) keepToken(ctx context.Context) {
@@ -375,7 +532,7 @@ func (s *Station) keepToken(ctx context.Context) {
 // password is the broker password: the current access token.
 func (s *Station) password(ctx context.Context) (string, error) {
 	tok, err := s.opt.Enroller.Token(ctx)
-	if errors.Is(err, provisioning.ErrReenroll) {
+	if errors.Is(err, provisioning.ErrReenroll) || errors.Is(err, provisioning.ErrNotEnrolled) {
 		select {
 		case s.reenroll <- struct{}{}:
 		default:
@@ -387,7 +544,9 @@ func (s *Station) password(ctx context.Context) (string, error) {
 	return tok.AccessToken, nil
 }
 
-// onJob journals a delivered job before the broker's message is acknowledged.
+// onJob journals a delivered job before the broker's message is acknowledged. That one
+// journal commit is all that stands between the message and the printer: the worker starts
+// at once, and the status goes out through the outbox without holding anything up.
 func (s *Station) onJob(j protocol.Job) error {
 	e, existed, err := s.opt.Journal.Claim(j)
 	if err != nil {
@@ -396,39 +555,100 @@ func (s *Station) onJob(j protocol.Job) error {
 	if existed {
 		s.log.Info("station: job delivered again; not printing it twice", "job", j.ID, "state", e.State)
 	}
-	s.report(e)
 	select {
 	case s.kick <- struct{}{}:
 	default:
 	}
+	s.report(e)
+	s.post(JobJournaled{})
 	return nil
 }
 
-// report sends an entry's status; a failure leaves it unreported for resync.
-func (s *Station) report(e journal.Entry) {
-	c := s.currentCloud()
-	if c == nil {
-		return
+// onReject records a job the station will not print as failed, so the cloud learns why, and
+// shows it. Without a readable id there is nothing to report against; the log keeps it.
+func (s *Station) onReject(id string, reason error) {
+	full := errors.Is(reason, journal.ErrFull)
+	if id != "" {
+		e, existed, err := s.opt.Journal.Reject(id, reason.Error())
+		switch {
+		case err != nil:
+			s.log.Error("station: refused job not journaled; reporting it from memory", "job", id, "err", err)
+			full = full || errors.Is(err, journal.ErrFull)
+			s.volMu.Lock()
+			s.volatile[id] = protocol.JobStatus{V: protocol.Version, Job: id, State: protocol.JobFailed, Seq: 1, Error: reason.Error(), TS: s.opt.Now()}
+			s.volMu.Unlock()
+		case existed:
+			s.log.Info("station: refused a redelivery of a known job", "job", id, "state", e.State)
+		}
+		s.report(e)
 	}
-	st := e.Status()
-	if err := c.Report(st); err != nil {
-		s.log.Info("station: status not delivered; will resend", "job", st.Job, "state", st.State, "err", err)
-		return
-	}
-	if err := s.opt.Journal.MarkReported(st.Job, st.Seq); err != nil {
-		s.log.Error("station: journal", "err", err)
+	s.post(JobRejected{ID: id, Reason: reason.Error(), Full: full})
+}
+
+// report tells the link a status is waiting in the outbox; the entry itself is already in the
+// journal, unreported until the job service acknowledges it.
+func (s *Station) report(journal.Entry) {
+	if c := s.currentCloud(); c != nil {
+		c.Kick()
 	}
 }
 
-// resync re-sends every status the cloud has not acknowledged (after each reconnect).
-func (s *Station) resync() {
-	es, err := s.opt.Journal.Unreported()
-	if err != nil {
-		s.log.Error("station: journal", "err", err)
-		return
-	}
+// outbox is the journal as the link's status outbox, plus the statuses kept in memory.
+type outbox struct{ s *Station }
+
+var _ cloud.Outbox = outbox{}
+
+func (o outbox) Unreported() ([]protocol.JobStatus, error) {
+	es, err := o.s.opt.Journal.Unreported()
+	out := make([]protocol.JobStatus, 0, len(es))
 	for _, e := range es {
-		s.report(e)
+		out = append(out, e.Status())
+	}
+	o.s.volMu.Lock()
+	for _, st := range o.s.volatile {
+		out = append(out, st)
+	}
+	o.s.volMu.Unlock()
+	return out, err
+}
+
+func (o outbox) MarkReported(job string, seq int) error {
+	o.s.volMu.Lock()
+	st, ok := o.s.volatile[job]
+	if ok && st.Seq <= seq {
+		delete(o.s.volatile, job)
+	}
+	o.s.volMu.Unlock()
+	if ok {
+		return nil
+	}
+	return o.s.opt.Journal.MarkReported(job, seq)
+}
+
+// maintain prunes finished jobs older than journal.keep_days to tombstones, now and then
+// every Options.Maintain, and logs the journal's size.
+func (s *Station) maintain(ctx context.Context) {
+	t := time.NewTicker(s.opt.Maintain)
+	defer t.Stop()
+	for {
+		keep := s.config().Journal.Keep()
+		if keep <= 0 {
+			keep = 7 * 24 * time.Hour
+		}
+		n, err := s.opt.Journal.Prune(s.opt.Now().Add(-keep))
+		if err != nil {
+			s.log.Error("station: journal prune", "err", err)
+		}
+		size, serr := s.opt.Journal.Size()
+		if serr != nil {
+			s.log.Error("station: journal size", "err", serr)
+		}
+		s.log.Info("station: journal", "pruned", n, "bytes", size)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 
@@ -457,6 +677,7 @@ func (s *Station) badges(ctx context.Context) {
 
 func (s *Station) buttons(ctx context.Context) {
 	if s.opt.Buttons == nil {
+		<-ctx.Done() // no buttons: nothing to do, but returning would count as a failure
 		return
 	}
 	for {

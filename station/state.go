@@ -29,9 +29,10 @@ const (
 	UnknownBadge       // the cloud does not know the badge
 	Offline            // a tap while the cloud is unreachable
 	Failed             // something went wrong; Message says what
+	SetupProblem       // the authorization server refuses the station's settings; Setup says how
 )
 
-var phaseNames = [...]string{"boot", "enrolling", "denied", "connecting", "idle", "lookup", "list", "printing", "paused", "done", "no_jobs", "unknown_badge", "offline", "failed"}
+var phaseNames = [...]string{"boot", "enrolling", "denied", "connecting", "idle", "lookup", "list", "printing", "paused", "done", "no_jobs", "unknown_badge", "offline", "failed", "setup_problem"}
 
 func (p Phase) String() string {
 	if int(p) < len(phaseNames) {
@@ -63,6 +64,17 @@ type Model struct {
 	// Configured is true once the fleet config gave a badge key; until then a tap cannot be
 	// turned into a badge hash and the idle screen says so.
 	Configured bool
+	// Setup is the OAuth error code (or missing claim) of an enrollment or refresh the server
+	// refuses; while it is set and the station is offline, SETUP_PROBLEM is on screen.
+	Setup string
+	// Releasing is set while a release request is unanswered.
+	Releasing bool
+	// StorageFull is set when the journal refused a job for lack of space, until a job is
+	// journaled again; the idle screen says "Storage full".
+	StorageFull bool
+	// Notice is a short line shown on the printing screens (a tap while busy) until NoticeUntil.
+	Notice      string
+	NoticeUntil time.Time
 }
 
 // Settings are the parts of the config that steer transitions.
@@ -71,6 +83,10 @@ type Settings struct {
 	ConfirmRelease bool
 	// ResultScreen is how long Done/NoJobs/UnknownBadge/Offline/Failed screens stay.
 	ResultScreen time.Duration
+	// Answer bounds the wait for a lookup or release reply; Arrive bounds the wait for a
+	// released job to reach the worker. Past them the station shows why and returns to idle,
+	// so a lost reply or job cannot leave it stuck. Zero means no bound.
+	Answer, Arrive time.Duration
 }
 
 // Event is an input to Step.
@@ -81,7 +97,8 @@ type (
 	EnrollCode    struct{ Code PairingCode }
 	EnrollDenied  struct{}
 	Enrolled      struct{}
-	Reenroll      struct{} // the refresh token was refused (invalid_grant): pair again
+	Reenroll      struct{}              // the refresh token was refused (invalid_grant): pair again
+	SetupRefused  struct{ Code string } // the server refuses our client settings, or its tokens do not name us
 	OnlineChanged struct{ Online bool }
 	Configured    struct{ Badges bool }
 	BadgeTapped   struct {
@@ -109,12 +126,21 @@ type (
 	}
 	PrintIdle struct{} // the worker's queue is empty
 	Tick      struct{} // time passed; result screens may expire
+	// JobRejected: a delivered job will not be printed (undecodable, or the journal refused it).
+	JobRejected struct {
+		ID     string
+		Reason string
+		Full   bool // the journal is out of space
+	}
+	// JobJournaled: a delivered job is in the journal (storage is usable again).
+	JobJournaled struct{}
 )
 
 func (EnrollCode) event()    {}
 func (EnrollDenied) event()  {}
 func (Enrolled) event()      {}
 func (Reenroll) event()      {}
+func (SetupRefused) event()  {}
 func (OnlineChanged) event() {}
 func (Configured) event()    {}
 func (BadgeTapped) event()   {}
@@ -127,6 +153,11 @@ func (PrintCleared) event()  {}
 func (JobFinished) event()   {}
 func (PrintIdle) event()     {}
 func (Tick) event()          {}
+func (JobRejected) event()   {}
+func (JobJournaled) event()  {}
+
+// busyNotice is what a tap shows while a job prints: the tap is not lost in silence.
+const busyNotice = "Printing: tap again when done"
 
 // Effect is work Step asks the runtime to do; results come back as events.
 type Effect interface{ effect() }
@@ -152,8 +183,11 @@ func (DoRetryPairing) effect() {}
 
 // ready is the phase to return to when nothing is on screen.
 func ready(m Model) Phase {
-	if m.Online {
+	switch {
+	case m.Online:
 		return Idle
+	case m.Setup != "":
+		return SetupProblem
 	}
 	return Connecting
 }
@@ -175,18 +209,32 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 	case Reenroll:
 		m = Model{Phase: Enrolling, Configured: m.Configured}
 	case Enrolled:
-		m = Model{Phase: ready(m), Online: m.Online, Configured: m.Configured}
+		m = Model{Online: m.Online, Configured: m.Configured}
+		m.Phase = ready(m)
+	case SetupRefused:
+		m.Setup = e.Code
+		switch m.Phase {
+		case Boot, Enrolling, Denied, Connecting, SetupProblem:
+			m.Phase, m.Code = SetupProblem, PairingCode{}
+		}
 	case Configured:
 		m.Configured = e.Badges
 	case OnlineChanged:
 		m.Online = e.Online
+		if e.Online {
+			m.Setup = ""
+		}
 		switch {
-		case m.Phase == Connecting && e.Online:
+		case (m.Phase == Connecting || m.Phase == SetupProblem) && e.Online:
 			m.Phase = Idle
 		case m.Phase == Idle && !e.Online:
 			m.Phase = Connecting
 		}
 	case BadgeTapped:
+		if m.Phase == Printing || m.Phase == Paused {
+			m.Notice, m.NoticeUntil = busyNotice, now.Add(s.ResultScreen)
+			return m, nil
+		}
 		if m.Phase != Idle && m.Phase != Done && m.Phase != NoJobs && m.Phase != UnknownBadge && m.Phase != Offline && m.Phase != Failed && m.Phase != Connecting {
 			return m, nil // busy: enrolling, looking up, listing or printing
 		}
@@ -203,6 +251,9 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 			return result(m, Failed, now, s), nil
 		}
 		m.Phase, m.Badge, m.User, m.Jobs, m.Message = Lookup, e.Hash, "", nil, ""
+		if s.Answer > 0 {
+			m.Until = now.Add(s.Answer)
+		}
 		return m, []Effect{DoLookup{Badge: e.Hash}}
 	case LookupDone:
 		if m.Phase != Lookup {
@@ -218,16 +269,16 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 		if len(m.Jobs) == 0 {
 			return result(m, NoJobs, now, s), nil
 		}
-		m.Phase = List
+		m.Phase, m.Until = List, time.Time{}
 		if s.ConfirmRelease {
 			m.Until = now.Add(4 * s.ResultScreen)
 			return m, nil
 		}
-		return m, []Effect{DoRelease{Badge: m.Badge, Jobs: jobIDs(m.Jobs)}}
+		return release(m, now, s)
 	case ButtonPressed:
 		switch {
-		case m.Phase == List && s.ConfirmRelease:
-			return m, []Effect{DoRelease{Badge: m.Badge, Jobs: jobIDs(m.Jobs)}}
+		case m.Phase == List && s.ConfirmRelease && !m.Releasing:
+			return release(m, now, s)
 		case m.Phase == Enrolling:
 			return m, []Effect{DoPrintPairing{Code: m.Code}}
 		case m.Phase == Denied:
@@ -237,6 +288,7 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 		if m.Phase != List {
 			return m, nil
 		}
+		m.Releasing = false
 		if r, failed := requestFailed(m, e.Err, e.Reply.Error, now, s); failed {
 			return r, nil
 		}
@@ -244,9 +296,15 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 			return result(m, NoJobs, now, s), nil
 		}
 		// The jobs arrive on the job topic; the worker's progress moves us to Printing.
-		m.Phase, m.Badge, m.Done, m.Total, m.Title = Printing, "", 0, 0, ""
+		m.Phase, m.Badge, m.Done, m.Total, m.Title, m.Until = Printing, "", 0, 0, "", time.Time{}
+		if !m.Busy && s.Arrive > 0 {
+			m.Until = now.Add(s.Arrive)
+		}
 	case PrintProgress:
 		m.Busy, m.Title, m.Done, m.Total = true, e.Title, e.Done, e.Total
+		if m.Phase == Printing {
+			m.Until = time.Time{}
+		}
 		if m.Phase == Idle || m.Phase == List || m.Phase == Done || m.Phase == Connecting || m.Phase == Paused {
 			m.Phase = Printing
 		}
@@ -267,9 +325,41 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 	case PrintIdle:
 		m.Busy = false
 		if m.Phase == Printing || m.Phase == Paused {
+			m.Notice = ""
 			return result(m, Done, now, s), nil
 		}
+	case JobJournaled:
+		m.StorageFull = false
+	case JobRejected:
+		m.StorageFull = m.StorageFull || e.Full
+		msg := "Job refused: " + e.Reason
+		if e.Full {
+			msg = "Storage full: job refused"
+		}
+		// Waiting for released jobs, this is the answer; otherwise it is news for the screen.
+		if (m.Phase == Printing && !m.Busy) || m.Phase == List || m.Phase == Idle {
+			m.Message = msg
+			return result(m, Failed, now, s), nil
+		}
+		if m.Phase == Printing || m.Phase == Paused {
+			m.Notice, m.NoticeUntil = msg, now.Add(s.ResultScreen)
+		}
 	case Tick:
+		if m.Notice != "" && !now.Before(m.NoticeUntil) {
+			m.Notice, m.NoticeUntil = "", time.Time{}
+		}
+		expired := !m.Until.IsZero() && !now.Before(m.Until)
+		switch {
+		case m.Phase == Lookup && expired:
+			m.Message = "No answer from the cloud"
+			return result(m, Offline, now, s), nil
+		case m.Phase == List && m.Releasing && expired:
+			m.Message, m.Releasing = "No answer from the cloud", false
+			return result(m, Offline, now, s), nil
+		case m.Phase == Printing && !m.Busy && expired:
+			m.Message = "The released job did not arrive; tap again"
+			return result(m, Failed, now, s), nil
+		}
 		switch m.Phase {
 		case Done, NoJobs, UnknownBadge, Offline, Failed, List:
 			if !m.Until.IsZero() && !now.Before(m.Until) {
@@ -278,7 +368,7 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 				} else {
 					m.Phase = ready(m)
 				}
-				m.Until, m.Message, m.User, m.Jobs = time.Time{}, "", "", nil
+				m.Until, m.Message, m.User, m.Jobs, m.Releasing = time.Time{}, "", "", nil, false
 			}
 		}
 	}
@@ -302,6 +392,15 @@ func requestFailed(m Model, err error, reply *protocol.Error, now time.Time, s S
 		return result(m, Failed, now, s), true
 	}
 	return m, false
+}
+
+// release asks the cloud to release the listed jobs and bounds the wait for its answer.
+func release(m Model, now time.Time, s Settings) (Model, []Effect) {
+	m.Releasing = true
+	if s.Answer > 0 {
+		m.Until = now.Add(s.Answer)
+	}
+	return m, []Effect{DoRelease{Badge: m.Badge, Jobs: jobIDs(m.Jobs)}}
 }
 
 func jobIDs(js []protocol.JobSummary) []string {

@@ -15,6 +15,7 @@ var (
 	t0       = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	settings = Settings{ResultScreen: 5 * time.Second}
 	confirm  = Settings{ResultScreen: 5 * time.Second, ConfirmRelease: true}
+	timed    = Settings{ResultScreen: 5 * time.Second, Answer: 15 * time.Second, Arrive: 30 * time.Second}
 	twoJobs  = []protocol.JobSummary{{ID: "j1", Title: "A", Labels: 2}, {ID: "j2", Title: "B", Labels: 1}}
 	code     = PairingCode{UserCode: "ABCD-EFGH", URI: "http://x/device", URIComplete: "http://x/device?user_code=ABCD-EFGH", Expires: t0.Add(10 * time.Minute)}
 )
@@ -38,6 +39,16 @@ func TestStep(t *testing.T) {
 		{"denied", Model{Phase: Enrolling, Code: code}, EnrollDenied{}, settings, Model{Phase: Denied}, nil},
 		{"enrolled, offline", Model{Phase: Enrolling, Code: code}, Enrolled{}, settings, Model{Phase: Connecting}, nil},
 		{"boot with tokens", Model{Phase: Boot, Configured: true}, Enrolled{}, settings, Model{Phase: Connecting, Configured: true}, nil},
+		{"setup problem at boot", Model{Phase: Boot}, SetupRefused{Code: "invalid_scope"}, settings, Model{Phase: SetupProblem, Setup: "invalid_scope"}, nil},
+		{"setup problem replaces the code", Model{Phase: Enrolling, Code: code}, SetupRefused{Code: "invalid_client"}, settings, Model{Phase: SetupProblem, Setup: "invalid_client"}, nil},
+		{"setup problem while printing waits", with(idle(), func(m *Model) { m.Phase, m.Online = Printing, false }), SetupRefused{Code: "invalid_client"}, settings,
+			with(idle(), func(m *Model) { m.Phase, m.Online, m.Setup = Printing, false, "invalid_client" }), nil},
+		{"setup problem shown after a result screen", with(idle(), func(m *Model) { m.Phase, m.Online, m.Setup, m.Until = Done, false, "invalid_client", t0 }), Tick{}, settings,
+			with(idle(), func(m *Model) { m.Phase, m.Online, m.Setup = SetupProblem, false, "invalid_client" }), nil},
+		{"fixed server: a new code clears it", Model{Phase: SetupProblem, Setup: "invalid_scope"}, EnrollCode{Code: code}, settings, Model{Phase: Enrolling, Code: code}, nil},
+		{"fixed server: online clears it", Model{Phase: SetupProblem, Setup: "invalid_client", Configured: true}, OnlineChanged{Online: true}, settings, idle(), nil},
+		{"enrolled clears it", Model{Phase: SetupProblem, Setup: "no sub claim"}, Enrolled{}, settings, Model{Phase: Connecting}, nil},
+		{"tap ignored on the setup screen", Model{Phase: SetupProblem, Setup: "invalid_client", Configured: true}, BadgeTapped{Hash: "h1"}, settings, Model{Phase: SetupProblem, Setup: "invalid_client", Configured: true}, nil},
 		{"reenroll drops everything", with(idle(), func(m *Model) { m.User = "x" }), Reenroll{}, settings, Model{Phase: Enrolling, Configured: true}, nil},
 
 		// Connectivity.
@@ -54,7 +65,16 @@ func TestStep(t *testing.T) {
 			Model{Phase: Failed, Online: true, Message: "Not configured yet", Until: t0.Add(5 * time.Second)}, nil},
 		{"tap with bad number", idle(), BadgeTapped{Err: errors.New("badge: bits 99")}, settings,
 			with(idle(), func(m *Model) { m.Phase, m.Message, m.Until = Failed, "badge: bits 99", t0.Add(5*time.Second) }), nil},
-		{"tap ignored while printing", with(idle(), func(m *Model) { m.Phase = Printing }), BadgeTapped{Hash: "h1"}, settings, with(idle(), func(m *Model) { m.Phase = Printing }), nil},
+		{"tap while printing is told to wait", with(idle(), func(m *Model) { m.Phase = Printing }), BadgeTapped{Hash: "h1"}, settings,
+			with(idle(), func(m *Model) { m.Phase, m.Notice, m.NoticeUntil = Printing, busyNotice, t0.Add(5*time.Second) }), nil},
+		{"tap while paused is told to wait", with(idle(), func(m *Model) { m.Phase, m.Message = Paused, "paper out" }), BadgeTapped{Hash: "h1"}, settings,
+			with(idle(), func(m *Model) {
+				m.Phase, m.Message, m.Notice, m.NoticeUntil = Paused, "paper out", busyNotice, t0.Add(5*time.Second)
+			}), nil},
+		{"busy notice expires", with(idle(), func(m *Model) { m.Phase, m.Busy, m.Notice, m.NoticeUntil = Printing, true, busyNotice, t0 }), Tick{}, settings,
+			with(idle(), func(m *Model) { m.Phase, m.Busy = Printing, true }), nil},
+		{"tap ignored during lookup", with(idle(), func(m *Model) { m.Phase, m.Badge = Lookup, "h1" }), BadgeTapped{Hash: "h2"}, settings,
+			with(idle(), func(m *Model) { m.Phase, m.Badge = Lookup, "h1" }), nil},
 		{"tap ignored while enrolling", Model{Phase: Enrolling, Code: code}, BadgeTapped{Hash: "h1"}, settings, Model{Phase: Enrolling, Code: code}, nil},
 		{"tap on a result screen starts over", with(idle(), func(m *Model) { m.Phase, m.Until = Done, t0 }), BadgeTapped{Hash: "h2"}, settings,
 			with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h2", t0 }), []Effect{DoLookup{Badge: "h2"}}},
@@ -62,7 +82,7 @@ func TestStep(t *testing.T) {
 		// Lookup results.
 		{"jobs released at once", with(idle(), func(m *Model) { m.Phase, m.Badge = Lookup, "h1" }),
 			LookupDone{Reply: protocol.LookupReply{User: &protocol.User{ID: "a", Name: "Alice"}, Jobs: twoJobs}}, settings,
-			with(idle(), func(m *Model) { m.Phase, m.Badge, m.User, m.Jobs = List, "h1", "Alice", twoJobs }),
+			with(idle(), func(m *Model) { m.Phase, m.Badge, m.User, m.Jobs, m.Releasing = List, "h1", "Alice", twoJobs, true }),
 			[]Effect{DoRelease{Badge: "h1", Jobs: []string{"j1", "j2"}}}},
 		{"jobs wait for confirm", with(idle(), func(m *Model) { m.Phase, m.Badge = Lookup, "h1" }),
 			LookupDone{Reply: protocol.LookupReply{User: &protocol.User{Name: "Alice"}, Jobs: twoJobs}}, confirm,
@@ -70,7 +90,9 @@ func TestStep(t *testing.T) {
 				m.Phase, m.Badge, m.User, m.Jobs, m.Until = List, "h1", "Alice", twoJobs, t0.Add(20*time.Second)
 			}), nil},
 		{"confirm button releases", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Jobs = List, "h1", twoJobs }), ButtonPressed{Name: "A"}, confirm,
-			with(idle(), func(m *Model) { m.Phase, m.Badge, m.Jobs = List, "h1", twoJobs }), []Effect{DoRelease{Badge: "h1", Jobs: []string{"j1", "j2"}}}},
+			with(idle(), func(m *Model) { m.Phase, m.Badge, m.Jobs, m.Releasing = List, "h1", twoJobs, true }), []Effect{DoRelease{Badge: "h1", Jobs: []string{"j1", "j2"}}}},
+		{"second button press while releasing does nothing", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Jobs, m.Releasing = List, "h1", twoJobs, true }), ButtonPressed{Name: "A"}, confirm,
+			with(idle(), func(m *Model) { m.Phase, m.Badge, m.Jobs, m.Releasing = List, "h1", twoJobs, true }), nil},
 		{"button ignored without confirm mode", idle(), ButtonPressed{Name: "A"}, settings, idle(), nil},
 		{"button prints the pairing label", Model{Phase: Enrolling, Code: code}, ButtonPressed{Name: "A"}, settings, Model{Phase: Enrolling, Code: code}, []Effect{DoPrintPairing{Code: code}}},
 		{"button after denial asks for a new code", Model{Phase: Denied}, ButtonPressed{Name: "A"}, settings, Model{Phase: Denied}, []Effect{DoRetryPairing{}}},
@@ -126,6 +148,55 @@ func TestStep(t *testing.T) {
 		{"result expires into running job", with(idle(), func(m *Model) { m.Phase, m.Until, m.Busy = Failed, t0, true }), Tick{}, settings,
 			with(idle(), func(m *Model) { m.Phase, m.Busy = Printing, true }), nil},
 		{"idle tick", idle(), Tick{}, settings, idle(), nil},
+
+		// Every waiting phase has a bound.
+		{"tap bounds the lookup", idle(), BadgeTapped{Hash: "h1"}, timed,
+			with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h1", t0.Add(15*time.Second) }), []Effect{DoLookup{Badge: "h1"}}},
+		{"lookup still waiting", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h1", t0.Add(time.Second) }), Tick{}, timed,
+			with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h1", t0.Add(time.Second) }), nil},
+		{"lookup unanswered", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h1", t0 }), Tick{}, timed,
+			with(idle(), func(m *Model) {
+				m.Phase, m.Message, m.Until = Offline, "No answer from the cloud", t0.Add(5*time.Second)
+			}), nil},
+		{"release bounded", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h1", t0 }),
+			LookupDone{Reply: protocol.LookupReply{User: &protocol.User{Name: "Alice"}, Jobs: twoJobs}}, timed,
+			with(idle(), func(m *Model) {
+				m.Phase, m.Badge, m.User, m.Jobs, m.Releasing, m.Until = List, "h1", "Alice", twoJobs, true, t0.Add(15*time.Second)
+			}), []Effect{DoRelease{Badge: "h1", Jobs: []string{"j1", "j2"}}}},
+		{"release unanswered", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Jobs, m.Releasing, m.Until = List, "h1", twoJobs, true, t0 }), Tick{}, timed,
+			with(idle(), func(m *Model) {
+				m.Phase, m.Jobs, m.Message, m.Until = Offline, twoJobs, "No answer from the cloud", t0.Add(5*time.Second)
+			}), nil},
+		{"released: wait for the job, bounded", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Releasing, m.Until = List, "h1", true, t0 }),
+			ReleaseDone{Reply: protocol.ReleaseReply{Released: []string{"j1"}}}, timed,
+			with(idle(), func(m *Model) { m.Phase, m.Until = Printing, t0.Add(30*time.Second) }), nil},
+		{"released while the worker is busy: no bound", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Busy = List, "h1", true }),
+			ReleaseDone{Reply: protocol.ReleaseReply{Released: []string{"j1"}}}, timed,
+			with(idle(), func(m *Model) { m.Phase, m.Busy = Printing, true }), nil},
+		{"the job arrives", with(idle(), func(m *Model) { m.Phase, m.Until = Printing, t0.Add(30*time.Second) }), PrintProgress{Title: "A", Total: 2}, timed,
+			with(idle(), func(m *Model) { m.Phase, m.Busy, m.Title, m.Total = Printing, true, "A", 2 }), nil},
+		{"released job never arrives: back to idle with a message", with(idle(), func(m *Model) { m.Phase, m.Until = Printing, t0 }), Tick{}, timed,
+			with(idle(), func(m *Model) {
+				m.Phase, m.Message, m.Until = Failed, "The released job did not arrive; tap again", t0.Add(5*time.Second)
+			}), nil},
+		{"then idle", with(idle(), func(m *Model) { m.Phase, m.Message, m.Until = Failed, "The released job did not arrive; tap again", t0 }), Tick{}, timed, idle(), nil},
+		{"printing job is not bounded", with(idle(), func(m *Model) { m.Phase, m.Busy, m.Done, m.Total = Printing, true, 5, 10000 }), Tick{}, timed,
+			with(idle(), func(m *Model) { m.Phase, m.Busy, m.Done, m.Total = Printing, true, 5, 10000 }), nil},
+
+		// Jobs the station refuses.
+		{"refused job answers the wait", with(idle(), func(m *Model) { m.Phase, m.Until = Printing, t0.Add(time.Second) }), JobRejected{ID: "j1", Reason: "undecodable job"}, timed,
+			with(idle(), func(m *Model) {
+				m.Phase, m.Message, m.Until = Failed, "Job refused: undecodable job", t0.Add(5*time.Second)
+			}), nil},
+		{"storage full", idle(), JobRejected{ID: "j1", Reason: "journal: storage full", Full: true}, settings,
+			with(idle(), func(m *Model) {
+				m.Phase, m.Message, m.Until, m.StorageFull = Failed, "Storage full: job refused", t0.Add(5*time.Second), true
+			}), nil},
+		{"storage full while printing is a notice", with(idle(), func(m *Model) { m.Phase, m.Busy = Printing, true }), JobRejected{ID: "j2", Reason: "x", Full: true}, settings,
+			with(idle(), func(m *Model) {
+				m.Phase, m.Busy, m.StorageFull, m.Notice, m.NoticeUntil = Printing, true, true, "Storage full: job refused", t0.Add(5*time.Second)
+			}), nil},
+		{"storage usable again", with(idle(), func(m *Model) { m.StorageFull = true }), JobJournaled{}, settings, idle(), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,5 +231,22 @@ func TestViewOfEveryPhase(t *testing.T) {
 	v = ViewOf(Model{Phase: Enrolling, Code: PairingCode{UserCode: "X", URI: "http://x/device"}}, t0, "")
 	if v.QR != "http://x/device" {
 		t.Errorf("without verification_uri_complete the QR is %q, want the plain URI", v.QR)
+	}
+	// The setup problem names the OAuth error so the admin knows what to fix.
+	v = ViewOf(Model{Phase: SetupProblem, Setup: "invalid_scope"}, t0, "")
+	if v.Kind.String() != "Error" || !reflect.DeepEqual(v.Lines, []string{"Setup problem:", "invalid_scope", "ask your admin"}) {
+		t.Errorf("setup problem view = %v %q", v.Kind, v.Lines)
+	}
+}
+
+// Storage trouble and a tap while busy are on screen, not only in the log.
+func TestViewShowsStorageFullAndNotices(t *testing.T) {
+	v := ViewOf(with(idle(), func(m *Model) { m.StorageFull = true }), t0, "st-1")
+	if len(v.Lines) != 1 || v.Lines[0] != "Storage full" {
+		t.Errorf("idle with full storage: lines %q", v.Lines)
+	}
+	v = ViewOf(with(idle(), func(m *Model) { m.Phase, m.Title, m.Notice = Printing, "Parcels", busyNotice }), t0, "st-1")
+	if len(v.Lines) != 2 || v.Lines[1] != busyNotice {
+		t.Errorf("printing with a notice: lines %q", v.Lines)
 	}
 }

@@ -7,6 +7,9 @@ import (
 	"labelstation/display"
 )
 
+// storageFull is the idle screen's line while the journal has no room for jobs.
+const storageFull = "Storage full"
+
 // ViewOf derives the screen from the model: the display only ever draws this.
 func ViewOf(m Model, now time.Time, stationName string) display.View {
 	v := display.View{Now: now, Station: stationName, Online: m.Online, User: m.User}
@@ -25,10 +28,16 @@ func ViewOf(m Model, now time.Time, stationName string) display.View {
 		v.Lines = []string{"Pairing denied", "New code follows"}
 	case Connecting:
 		v.Kind = display.Connecting
+		if m.StorageFull {
+			v.Lines = []string{storageFull}
+		}
 	case Idle:
 		v.Kind = display.Idle
 		if !m.Configured {
 			v.Lines = []string{"Waiting for config"}
+		}
+		if m.StorageFull {
+			v.Lines = append(v.Lines, storageFull)
 		}
 	case Lookup:
 		v.Kind = display.Lookup
@@ -42,9 +51,15 @@ func ViewOf(m Model, now time.Time, stationName string) display.View {
 		if m.Title != "" {
 			v.Lines = []string{m.Title}
 		}
+		if m.Notice != "" {
+			v.Lines = append(v.Lines, m.Notice)
+		}
 	case Paused:
 		v.Kind, v.Done, v.Total = display.Paused, m.Done, m.Total
 		v.Lines = []string{m.Message}
+		if m.Notice != "" {
+			v.Lines = append(v.Lines, m.Notice)
+		}
 	case Done:
 		v.Kind = display.Done
 	case NoJobs:
@@ -59,6 +74,10 @@ func ViewOf(m Model, now time.Time, stationName string) display.View {
 	case Failed:
 		v.Kind = display.Error
 		v.Lines = []string{m.Message}
+	case SetupProblem:
+		v.Kind = display.Error
+		// The code first: on a 128×64 panel it may take two lines and push the advice off.
+		v.Lines = []string{"Setup problem:", m.Setup, "ask your admin"}
 	default:
 		v.Kind = display.Error
 		v.Lines = []string{fmt.Sprintf("unknown state %d", m.Phase)}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"labelstation/devcloud"
+	"labelstation/devcloud/broker"
 	"labelstation/devcloud/seed"
 )
 
@@ -23,6 +24,8 @@ type flags struct {
 	HTTP, MQTT, Broker, BrokerUser, BrokerPass, Seed string
 	AccessTTL, RefreshTTL, CodeTTL, Poll             time.Duration
 	Verbose                                          bool
+	// A second issuer whose stations the embedded broker lets in.
+	ExternalIssuer, ExternalKeys, Audience, StationClaim string
 }
 
 func main() {
@@ -37,6 +40,10 @@ func main() {
 	flag.DurationVar(&f.RefreshTTL, "refresh-ttl", 30*24*time.Hour, "refresh token lifetime")
 	flag.DurationVar(&f.CodeTTL, "code-ttl", 10*time.Minute, "device code lifetime (RFC 8628 expires_in)")
 	flag.DurationVar(&f.Poll, "poll", 5*time.Second, "device flow polling interval (RFC 8628 interval)")
+	flag.StringVar(&f.ExternalIssuer, "external-issuer", "", "also let stations enrolled with this OAuth issuer into the embedded broker, by its JWT access tokens (docs/broker-auth.md)")
+	flag.StringVar(&f.ExternalKeys, "external-keys", "", "with --external-issuer: its JWK Set URL (default: jwks_uri from its metadata)")
+	flag.StringVar(&f.Audience, "audience", "", "with --external-issuer: the aud value its station tokens must carry")
+	flag.StringVar(&f.StationClaim, "station-claim", "sub", "with --external-issuer: the token claim naming the station (its MQTT username)")
 	flag.BoolVar(&f.Verbose, "v", false, "log debug detail")
 	flag.Parse()
 	if err := run(f, os.Stdout); err != nil {
@@ -82,6 +89,12 @@ func run(f flags, out io.Writer) error {
 		HTTP: httpLn, Seed: sd, Logger: log,
 		AccessTTL: f.AccessTTL, RefreshTTL: f.RefreshTTL, DeviceCodeTTL: f.CodeTTL, PollEvery: f.Poll,
 	}
+	if f.ExternalIssuer != "" {
+		if f.Audience == "" {
+			log.Warn("devcloud: --external-issuer without --audience: any access token of that issuer opens the broker")
+		}
+		opt.External = &broker.JWKSOptions{Issuer: f.ExternalIssuer, KeysURL: f.ExternalKeys, Audience: f.Audience, StationClaim: f.StationClaim}
+	}
 	if f.Broker != "" {
 		opt.Broker, opt.BrokerUser, opt.BrokerPass = f.Broker, f.BrokerUser, f.BrokerPass
 		if opt.BrokerPass == "" {
@@ -109,6 +122,14 @@ func run(f flags, out io.Writer) error {
 
 func printWelcome(out io.Writer, c *devcloud.Cloud) {
 	fmt.Fprintf(out, "devcloud is up.\n  web:    %s   (pairing page: %s/device)\n  broker: %s\n", c.URL, c.URL, c.BrokerURL)
+	fmt.Fprintln(out, "\nSign in to the pairing page as:")
+	for _, u := range c.Seed.Users {
+		if u.Password != "" {
+			fmt.Fprintf(out, "  %s  password %s   (bin/stationctl approve --cloud %s --user %s --password %s CODE)\n", u.ID, u.Password, c.URL, u.ID, u.Password)
+		} else {
+			fmt.Fprintf(out, "  %s  (password from the seed's password_hash)\n", u.ID)
+		}
+	}
 	for _, a := range c.Seed.Apps {
 		fmt.Fprintf(out, "\nSubmit a job as %s (app %s):\n", a.User, a.ClientID)
 		fmt.Fprintf(out, "  TOKEN=$(bin/stationctl token --cloud %s --client %s --secret %s)\n", c.URL, a.ClientID, a.Secret)

@@ -143,9 +143,14 @@ func startStation(t *testing.T, ctx context.Context, c *devcloud.Cloud, serial s
 // cloud sections — and runs stationd with it until the test ends or h.stop.
 func runStation(t *testing.T, ctx context.Context, c *devcloud.Cloud, sections string, f flags) *harness {
 	t.Helper()
+	return runStationCloud(t, ctx, c, fmt.Sprintf(`{"issuer":%q,"broker":%q}`, c.URL, c.BrokerURL), sections, f)
+}
+
+// runStationCloud is runStation with the config's cloud section given.
+func runStationCloud(t *testing.T, ctx context.Context, c *devcloud.Cloud, cloudSection, sections string, f flags) *harness {
+	t.Helper()
 	dir := t.TempDir()
-	cfg := fmt.Sprintf(`{"v":1,"station":{"state_dir":%q},"cloud":{"issuer":%q,"broker":%q},%s}`,
-		filepath.Join(dir, "state"), c.URL, c.BrokerURL, sections)
+	cfg := fmt.Sprintf(`{"v":1,"station":{"state_dir":%q},"cloud":%s,%s}`, filepath.Join(dir, "state"), cloudSection, sections)
 	path := filepath.Join(dir, "stationd.json")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -575,4 +580,25 @@ func TestFaultedPrinterRefusesRelease(t *testing.T) {
 	h.app.SimPrinter.SetStatus(printer.Status{})
 	h.models.waitFor(t, "idle", phase(station.Idle))
 	h.tapAndPrint(aliceBadge, j, 3)
+}
+
+// The printer dropped the connection while the station was idle (a printer reboot, a network
+// blip): the next tap still releases and prints; nobody has to tap twice.
+func TestFirstTapAfterPrinterConnectionDrop(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := startCloud(t, ctx, cloudOpts{}, io.Discard)
+	h := startStation(t, ctx, c, "E2E-0009", flags{})
+	h.enroll()
+	tok := userToken(t, c, "alice")
+	j := submit(t, c, tok, "Before the drop", "shipping", threeRecords)
+	h.tapAndPrint(aliceBadge, j, 3)
+	h.models.waitFor(t, "idle", phase(station.Idle))
+
+	h.app.SimPrinter.DropConnections()
+	j = submit(t, c, tok, "After the drop", "shipping", threeRecords)
+	h.tapAndPrint(aliceBadge, j, 6)
+	if n := len(h.app.SimPrinter.Labels()); n != 6 {
+		t.Fatalf("%d labels on paper, want 6", n)
+	}
 }

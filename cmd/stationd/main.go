@@ -24,6 +24,7 @@ import (
 	"labelstation/display"
 	displaysim "labelstation/display/sim"
 	"labelstation/drivers/badge"
+	"labelstation/drivers/printer"
 	"labelstation/drivers/printer/simprinter"
 	"labelstation/internal/buildinfo"
 	"labelstation/provisioning"
@@ -111,7 +112,7 @@ type appliance struct {
 	WebURL     string
 	Serial     string
 	Journal    *journal.Journal
-	printer    *redialPrinter
+	printer    *printer.Redialer
 	sup        *supervisor
 	status     *statusServer
 	closers    []func() error
@@ -155,7 +156,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 	}
 	a.Serial = serial
 
-	j, err := journal.Open(filepath.Join(state, "journal.db"), journal.Options{})
+	j, err := journal.Open(filepath.Join(state, "journal.db"), journal.Options{MaxSize: int64(cfg.Journal.MaxMB) << 20})
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
@@ -170,6 +171,14 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 	var st *station.Station
 	prov, err := provisioning.New(provisioning.Config{
 		ClientID: cfg.Cloud.ClientID, DeviceAuthURL: ep.DeviceAuthorization, TokenURL: ep.Token,
+		UserinfoURL: ep.Userinfo, IntrospectionURL: ep.Introspection,
+		StationClaim: cfg.Cloud.StationClaim, Audience: cfg.Cloud.Audience,
+		Rediscover: func(ctx context.Context) (provisioning.Endpoints, error) {
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			ep, err := discover(ctx, hc, cfg.Cloud.Issuer, state, log)
+			return provisioning.Endpoints(ep), err
+		},
 		Scopes: cfg.Cloud.Scopes, Serial: serial, StateDir: state, HTTPClient: hc, Logger: log,
 		DeniedDelay: f.deniedDelay,
 		OnEvent: func(e provisioning.Event) {

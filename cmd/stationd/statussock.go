@@ -108,28 +108,36 @@ func (s *statusServer) report(ctx context.Context) statusapi.Status {
 	return st
 }
 
-// printer asks the printer for its state unless a job holds it: a status query must not wait
-// behind a long print.
+// printer asks the printer for its state. A job holds the printer while it prints, so the
+// answer is awaited for a few seconds only: a status query must not hang behind a long print.
 func (s *statusServer) printer(ctx context.Context, p statusapi.Printer) statusapi.Printer {
 	pr := s.a.printer
-	if pr == nil || !pr.mu.TryLock() {
-		p.Error = "busy printing; not asked"
+	if pr == nil {
+		p.Error = "no printer"
 		return p
 	}
-	defer pr.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	ps, err := pr.get(ctx)
-	if err == nil {
-		var st printer.Status
-		if st, err = ps.Status(ctx); err == nil {
-			p.Faults = st.Faults()
-			p.OK = len(p.Faults) == 0
+	type answer struct {
+		st  printer.Status
+		err error
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	done := make(chan answer, 1)
+	go func() {
+		defer cancel()
+		st, err := pr.Status(ctx)
+		done <- answer{st, err}
+	}()
+	select {
+	case a := <-done:
+		if a.err != nil {
+			p.Error = a.err.Error()
 			return p
 		}
-		pr.drop()
+		p.Faults = a.st.Faults()
+		p.OK = len(p.Faults) == 0
+	case <-time.After(3 * time.Second):
+		p.Error = "busy: no answer within 3 s (a job may hold the printer)"
 	}
-	p.Error = err.Error()
 	return p
 }
 

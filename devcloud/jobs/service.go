@@ -261,12 +261,19 @@ func (s *Service) onStatus(_ paho.Client, m paho.Message) {
 		return
 	}
 	j, changed, err := s.store.ApplyStatus(station, st.Job, st.State, st.Printed, st.Seq, st.Error, s.now())
+	ack := protocol.JobStatusAck{V: protocol.Version, Job: st.Job, State: st.State, Seq: st.Seq}
 	if err != nil {
+		// Refusals are final (unknown job, another station's job): say so, or the station would
+		// resend the status forever.
 		s.log.Info("jobs: status refused", "station", station, "job", st.Job, "err", err)
-		return
-	}
-	if changed {
+		ack.Error = err.Error()
+	} else if changed {
 		s.log.Info("jobs: status", "station", station, "job", j.ID, "state", j.State, "printed", j.Printed, "of", j.Labels)
+	}
+	// Acknowledged only now that the store holds it; a repeat (same or older seq) is
+	// acknowledged again, since the station resends until it hears this.
+	if err := s.publish(protocol.StationTopic(station, protocol.LeafJobStatusAck), false, ack); err != nil {
+		s.log.Warn("jobs: status ack not sent; the station will resend", "station", station, "job", st.Job, "err", err)
 	}
 }
 

@@ -12,13 +12,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	mrand "math/rand/v2"
+	"net"
+	"net/url"
 	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"labelstation/internal/supervise"
 	"labelstation/protocol"
 )
 
@@ -39,9 +41,23 @@ type Options struct {
 	// OnNotAuthorized is called when the broker refuses the credentials, so the token source
 	// refreshes before the next attempt.
 	OnNotAuthorized func()
-	// OnJob is called for every job message. The message is acknowledged to the broker only
-	// when OnJob returns nil, so a job is never lost between the broker and the journal.
+	// OnJob is called for every job message; it returns once the job is journaled, and only
+	// then is the message acknowledged to the broker, so a job is never lost between the
+	// broker and the journal.
 	OnJob func(protocol.Job) error
+	// OnReject is called for a job message the station will not print: undecodable (id is ""
+	// when even the id is unreadable) or refused by OnJob. The message is acknowledged anyway:
+	// an unacknowledged message holds a slot of the broker's in-flight window (Mosquitto: 20)
+	// for good, and enough of them make the station deaf. The station records and reports it.
+	OnReject func(id string, reason error)
+	// Outbox holds the job statuses the job service has not acknowledged; the link sends them
+	// (at once after Kick, all again after every reconnect, and again with a per-status
+	// backoff from ResendMin to ResendMax) until a job/status/ack marks them reported.
+	Outbox Outbox
+	// ResendMin and ResendMax bound the resend backoff; zero means 2 s and 60 s.
+	ResendMin, ResendMax time.Duration
+	// OnStatusAck, if set, also sees every acknowledgement.
+	OnStatusAck func(protocol.JobStatusAck)
 	// OnConfig and OnCommand receive fleet config and commands.
 	OnConfig  func(protocol.ConfigDesired)
 	OnCommand func(protocol.Command)
@@ -53,21 +69,44 @@ type Options struct {
 	RequestTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the reconnect delay; zero means 250 ms and 30 s.
 	MinBackoff, MaxBackoff time.Duration
+	// Probe is how often the broker's TCP port is dialled while a reconnect waits out its
+	// backoff after a network failure; a successful dial ends the wait and resets the
+	// backoff, so the link is back within about Probe of the broker's return. Zero means 500 ms.
+	Probe time.Duration
+	// KeepAlive and PingTimeout detect a silently dead connection: a ping goes out after
+	// KeepAlive without traffic and the link is declared lost PingTimeout later (plus paho's
+	// check interval, KeepAlive/4). Zero means 4 s and 3 s: lost within about 9 s.
+	KeepAlive, PingTimeout time.Duration
 	Now                    func() time.Time
 	Logger                 *slog.Logger
 }
 
+// Outbox is where job statuses wait for the job service's acknowledgement: durable (the
+// station's journal), so a crash or a broker that forgets loses none.
+type Outbox interface {
+	// Unreported lists the latest unacknowledged status of each job, oldest job first.
+	Unreported() ([]protocol.JobStatus, error)
+	// MarkReported records the acknowledgement of the job's status with this seq.
+	MarkReported(job string, seq int) error
+}
+
 // Link is a station's connection to the cloud.
 type Link struct {
-	opt    Options
-	client paho.Client
-	log    *slog.Logger
-	lost   chan struct{}
+	opt      Options
+	client   paho.Client
+	log      *slog.Logger
+	lost     chan struct{}
+	kick     chan struct{} // a new status is in the outbox
+	resync   chan struct{} // (re)connected: send every unacknowledged status again
+	presence chan struct{} // the state changed
 
 	// connMu orders onConnect (which paho runs on its own goroutine) against shutdown, so the
 	// goodbye presence is always the last one published.
 	connMu  sync.Mutex
 	closing bool
+
+	// probed is set by wait when a TCP probe ended it; only Run's goroutine touches it.
+	probed bool
 
 	mu      sync.Mutex
 	online  bool
@@ -89,10 +128,25 @@ func New(opt Options) (*Link, error) {
 	if opt.MaxBackoff == 0 {
 		opt.MaxBackoff = 30 * time.Second
 	}
+	if opt.ResendMin == 0 {
+		opt.ResendMin = 2 * time.Second
+	}
+	if opt.ResendMax == 0 {
+		opt.ResendMax = time.Minute
+	}
+	if opt.Probe == 0 {
+		opt.Probe = 500 * time.Millisecond
+	}
+	if opt.KeepAlive == 0 {
+		opt.KeepAlive = 4 * time.Second
+	}
+	if opt.PingTimeout == 0 {
+		opt.PingTimeout = 3 * time.Second
+	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	l := &Link{opt: opt, log: opt.Logger, lost: make(chan struct{}, 1), pending: map[string]chan []byte{}, state: "idle"}
+	l := &Link{opt: opt, log: opt.Logger, lost: make(chan struct{}, 1), kick: make(chan struct{}, 1), resync: make(chan struct{}, 1), presence: make(chan struct{}, 1), pending: map[string]chan []byte{}, state: "idle"}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
@@ -107,7 +161,8 @@ func New(opt Options) (*Link, error) {
 		SetConnectRetry(false).
 		SetConnectTimeout(10*time.Second).
 		SetWriteTimeout(10*time.Second).
-		SetKeepAlive(30*time.Second).
+		SetKeepAlive(opt.KeepAlive).
+		SetPingTimeout(opt.PingTimeout).
 		SetWill(protocol.StationTopic(opt.StationID, protocol.LeafPresence), string(will), 1, true).
 		SetCredentialsProvider(func() (string, string) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -135,9 +190,34 @@ func New(opt Options) (*Link, error) {
 	return l, nil
 }
 
+// flapping is how long a connection must hold before its loss resets the reconnect backoff.
+const flapping = 5 * time.Second
+
 // Run connects and keeps the link up until ctx ends, then says goodbye (offline presence).
 func (l *Link) Run(ctx context.Context) error {
-	backoff := l.opt.MinBackoff
+	pctx, pcancel := context.WithCancel(ctx)
+	pdone := make(chan struct{})
+	go func() {
+		defer close(pdone)
+		supervise.Loop(pctx, l.log, "cloud: presence", supervise.Backoff{Max: 5 * time.Second}, func(ctx context.Context) error {
+			l.presenceLoop(ctx)
+			return ctx.Err()
+		})
+	}()
+	defer func() { pcancel(); <-pdone }()
+	if l.opt.Outbox != nil {
+		octx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			supervise.Loop(octx, l.log, "cloud: status outbox", supervise.Backoff{Max: 5 * time.Second}, func(ctx context.Context) error {
+				l.outbox(ctx)
+				return ctx.Err()
+			})
+		}()
+		defer func() { cancel(); <-done }()
+	}
+	b := supervise.Backoff{Min: l.opt.MinBackoff, Max: l.opt.MaxBackoff}
 	for {
 		t := l.client.Connect()
 		var err error
@@ -149,32 +229,102 @@ func (l *Link) Run(ctx context.Context) error {
 			return nil
 		}
 		if err == nil {
-			backoff = l.opt.MinBackoff
+			up := time.Now()
 			select {
 			case <-l.lost:
-				continue
 			case <-ctx.Done():
 				l.shutdown()
 				return nil
 			}
+			// A connection that held is a fresh start; one the broker drops at once (a failed
+			// subscription, a rejected session) backs off instead of spinning.
+			if time.Since(up) >= flapping {
+				b.Reset()
+				continue
+			}
+			if !l.wait(ctx, b.Next(), true) {
+				return nil
+			}
+			continue
 		}
-		if errors.Is(err, packets.ErrorRefusedNotAuthorised) || errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) {
+		refused := errors.Is(err, packets.ErrorRefusedNotAuthorised) || errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword)
+		d := b.Next()
+		if refused {
 			l.log.Warn("cloud: broker refused the token; refreshing it", "err", err)
 			if l.opt.OnNotAuthorized != nil {
 				l.opt.OnNotAuthorized()
 			}
 		} else {
-			l.log.Info("cloud: connect failed", "broker", l.opt.Broker, "err", err, "retry_in", backoff)
+			l.log.Info("cloud: connect failed", "broker", l.opt.Broker, "err", err, "retry_in", d)
 		}
-		// Full jitter (0.5–1.5 × backoff) so a fleet that lost its broker does not reconnect in step.
-		d := backoff/2 + time.Duration(mrand.Int64N(int64(backoff)+1))
-		select {
-		case <-time.After(d):
-		case <-ctx.Done():
+		if !l.wait(ctx, d, !refused) {
 			return nil
 		}
-		backoff = min(backoff*2, l.opt.MaxBackoff)
+		if l.probed {
+			b.Reset()
+		}
 	}
+}
+
+// wait waits out a reconnect delay. When probe is set and the broker's port is unreachable,
+// it dials the port every Options.Probe and returns early (setting l.probed) once it answers:
+// the backoff grows during a long outage, but the link comes back as soon as the broker does.
+func (l *Link) wait(ctx context.Context, d time.Duration, probe bool) bool {
+	l.probed = false
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	var tick <-chan time.Time
+	if probe && !l.dial(ctx) {
+		t := time.NewTicker(l.opt.Probe)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-timer.C:
+			return true
+		case <-tick:
+			if l.dial(ctx) {
+				l.probed = true
+				return true
+			}
+		}
+	}
+}
+
+// dial reports whether the broker's TCP port accepts a connection.
+func (l *Link) dial(ctx context.Context) bool {
+	addr := brokerAddr(l.opt.Broker)
+	if addr == "" {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, max(l.opt.Probe, time.Second))
+	defer cancel()
+	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// brokerAddr is the host:port of a broker URL, with the MQTT default ports.
+func brokerAddr(broker string) string {
+	u, err := url.Parse(broker)
+	if err != nil || u.Hostname() == "" {
+		return ""
+	}
+	if u.Port() != "" {
+		return u.Host
+	}
+	port := "1883"
+	switch u.Scheme {
+	case "ssl", "tls", "mqtts", "tcps":
+		port = "8883"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }
 
 func (l *Link) shutdown() {
@@ -235,56 +385,186 @@ func (l *Link) onConnect(c paho.Client) {
 	}
 	l.log.Info("cloud: online", "broker", l.opt.Broker, "station", l.opt.StationID)
 	l.setOnline(true)
+	signal(l.resync)
 }
 
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Kick tells the link that the outbox holds a new status; it is sent without waiting for the
+// resend timer. It never blocks.
+func (l *Link) Kick() { signal(l.kick) }
+
+// outbox sends unacknowledged statuses while online. A status is sent when it is new to the
+// link, when its job has a newer seq (a final state at once, progress at most every
+// ResendMin), and otherwise again after a backoff that doubles per unanswered send; a
+// reconnect forgets that history and sends everything again.
+func (l *Link) outbox(ctx context.Context) {
+	type sent struct {
+		seq, n int
+		at     time.Time
+	}
+	last := map[string]sent{}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.kick:
+		case <-l.resync:
+			clear(last)
+		case <-timer.C:
+		}
+		if !l.Online() {
+			continue // onConnect signals resync
+		}
+		sts, err := l.opt.Outbox.Unreported()
+		if err != nil {
+			l.log.Error("cloud: status outbox", "err", err)
+		}
+		now := time.Now()
+		seen := make(map[string]bool, len(sts))
+		for _, st := range sts {
+			seen[st.Job] = true
+			p, ok := last[st.Job]
+			var due bool
+			switch {
+			case !ok:
+				due = true
+			case p.seq != st.Seq:
+				due = prompt(st.State) || now.Sub(p.at) >= l.opt.ResendMin
+			default:
+				due = now.Sub(p.at) >= min(l.opt.ResendMin<<min(p.n, 20), l.opt.ResendMax)
+			}
+			if !due {
+				continue
+			}
+			if err := l.Report(st); err != nil {
+				l.log.Info("cloud: status not sent; will resend", "job", st.Job, "seq", st.Seq, "err", err)
+				break
+			}
+			n := 0
+			if ok && p.seq == st.Seq {
+				n = p.n + 1
+			}
+			last[st.Job] = sent{seq: st.Seq, n: n, at: now}
+		}
+		for id := range last {
+			if !seen[id] {
+				delete(last, id)
+			}
+		}
+		if len(sts) > 0 {
+			timer.Reset(min(l.opt.ResendMin, time.Second))
+		}
+	}
+}
+
+// prompt states are sent at once; progress waits for ResendMin.
+func prompt(state string) bool {
+	return state == protocol.JobPrinted || state == protocol.JobFailed || state == protocol.JobClaimed
+}
+
+// ack records the job service's acknowledgement in the outbox.
+func (l *Link) ack(a protocol.JobStatusAck) {
+	if a.Error != "" {
+		l.log.Warn("cloud: the job service refused a status; not sending it again", "job", a.Job, "state", a.State, "seq", a.Seq, "reason", a.Error)
+	}
+	if l.opt.Outbox != nil {
+		if err := l.opt.Outbox.MarkReported(a.Job, a.Seq); err != nil {
+			l.log.Warn("cloud: status ack", "job", a.Job, "seq", a.Seq, "err", err)
+		}
+	}
+	if l.opt.OnStatusAck != nil {
+		l.opt.OnStatusAck(a)
+	}
+}
+
+// route handles one message addressed to the station. Every message is acknowledged once
+// handled, and a panic in a handler is recovered and logged: paho would otherwise take the
+// daemon down, or leave the message unacknowledged and the broker's in-flight window shrinking.
 func (l *Link) route(_ paho.Client, m paho.Message) {
+	defer m.Ack()
 	_, leaf, err := protocol.ParseStationTopic(m.Topic())
 	if err != nil {
-		m.Ack()
 		return
 	}
+	if err := supervise.Safe(func() error { l.handle(leaf, m.Payload()); return nil }); err != nil {
+		supervise.Log(l.log, "cloud: message handler failed", err, "leaf", leaf)
+		if leaf == protocol.LeafJob {
+			l.reject(protocol.MessageID(m.Payload()), fmt.Errorf("cloud: job handler: %w", err))
+		}
+	}
+}
+
+func (l *Link) handle(leaf string, payload []byte) {
 	switch leaf {
 	case protocol.LeafJob:
 		var j protocol.Job
-		if err := protocol.Decode(m.Payload(), &j); err != nil {
-			l.log.Error("cloud: undecodable job dropped", "err", err)
-			m.Ack()
+		if err := protocol.Decode(payload, &j); err != nil {
+			l.reject(protocol.MessageID(payload), fmt.Errorf("undecodable job: %w", err))
 			return
 		}
 		if err := l.opt.OnJob(j); err != nil {
-			// Not acknowledged: the broker redelivers it on the next connection.
-			l.log.Error("cloud: job not accepted; leaving it with the broker", "job", j.ID, "err", err)
+			l.reject(j.ID, err)
+		}
+	case protocol.LeafJobStatusAck:
+		var a protocol.JobStatusAck
+		if err := protocol.Decode(payload, &a); err != nil {
+			l.log.Error("cloud: undecodable status ack", "err", err)
 			return
 		}
+		l.ack(a)
 	case protocol.LeafLookupReply, protocol.LeafReleaseReply:
 		var head struct {
 			Req string `json:"req"`
 		}
-		if json.Unmarshal(m.Payload(), &head) == nil {
+		if json.Unmarshal(payload, &head) == nil {
 			l.mu.Lock()
 			ch := l.pending[head.Req]
 			delete(l.pending, head.Req)
 			l.mu.Unlock()
 			if ch != nil {
-				ch <- m.Payload()
+				ch <- payload
 			}
 		}
 	case protocol.LeafConfigDesired:
 		var d protocol.ConfigDesired
-		if err := protocol.Decode(m.Payload(), &d); err != nil {
-			l.log.Error("cloud: undecodable config dropped", "err", err)
+		if err := protocol.Decode(payload, &d); err != nil {
+			l.log.Error("cloud: undecodable config refused", "err", err)
+			// Reported, so the fleet manager sees why the station kept its last good config.
+			r := protocol.ConfigReported{Version: protocol.MessageID(payload), Applied: false, Error: "undecodable config: " + err.Error(), TS: l.opt.Now()}
+			if err := l.ReportConfig(r); err != nil {
+				l.log.Warn("cloud: config refusal not reported", "err", err)
+			}
 		} else if l.opt.OnConfig != nil {
 			l.opt.OnConfig(d)
 		}
 	case protocol.LeafCmd:
 		var c protocol.Command
-		if err := protocol.Decode(m.Payload(), &c); err != nil {
-			l.log.Error("cloud: undecodable command dropped", "err", err)
+		if err := protocol.Decode(payload, &c); err != nil {
+			l.log.Error("cloud: undecodable command refused", "err", err)
+			r := protocol.CommandResult{ID: protocol.MessageID(payload), OK: false, Error: "undecodable command: " + err.Error()}
+			if err := l.ReportCommand(r); err != nil {
+				l.log.Warn("cloud: command refusal not reported", "err", err)
+			}
 		} else if l.opt.OnCommand != nil {
 			l.opt.OnCommand(c)
 		}
 	}
-	m.Ack()
+}
+
+// reject hands a job the station will not print to OnReject.
+func (l *Link) reject(id string, reason error) {
+	l.log.Error("cloud: job refused; acknowledged and reported as failed", "job", id, "err", reason)
+	if l.opt.OnReject != nil {
+		l.opt.OnReject(id, reason)
+	}
 }
 
 func (l *Link) publish(leaf string, retained bool, v any) error {
@@ -356,7 +636,9 @@ func (l *Link) Release(ctx context.Context, badge string, jobs []string) (protoc
 	return rep, err
 }
 
-// Report publishes a job status with QoS 1 and waits for the broker's acknowledgement.
+// Report publishes a job status with QoS 1 and waits for the broker's PUBACK. That only says
+// the broker took it: the status is delivered when the job service's job/status/ack arrives
+// (Options.OnStatusAck), and the station resends until then.
 func (l *Link) Report(st protocol.JobStatus) error {
 	if !l.Online() {
 		return ErrOffline
@@ -384,18 +666,38 @@ func (l *Link) ReportCommand(r protocol.CommandResult) error {
 }
 
 // SetState updates the state announced in presence (on the next connect, and now if online).
+// It never blocks: one goroutine publishes the newest state, so a burst of changes during a
+// tap costs one or two retained publishes and an older state can never be published last.
 func (l *Link) SetState(state string) {
 	l.mu.Lock()
 	changed := l.state != state
 	l.state = state
 	l.mu.Unlock()
-	if changed && l.Online() {
-		go func() {
-			l.connMu.Lock()
-			defer l.connMu.Unlock()
-			if !l.closing {
-				l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: true, State: state, Version: l.opt.Version, TS: l.opt.Now()})
+	if changed {
+		signal(l.presence)
+	}
+}
+
+// presenceLoop publishes the current state whenever SetState changed it.
+func (l *Link) presenceLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.presence:
+		}
+		if !l.Online() {
+			continue // onConnect announces the state then
+		}
+		l.connMu.Lock()
+		if !l.closing {
+			l.mu.Lock()
+			state := l.state
+			l.mu.Unlock()
+			if err := l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: true, State: state, Version: l.opt.Version, TS: l.opt.Now()}); err != nil {
+				l.log.Info("cloud: presence not published", "err", err)
 			}
-		}()
+		}
+		l.connMu.Unlock()
 	}
 }

@@ -261,38 +261,6 @@ func TestLinkEmbeddedBroker(t *testing.T) { exercise(t, embedded(t)) }
 
 func TestLinkMosquitto(t *testing.T) { exercise(t, mosquitto(t)) }
 
-// A job the station could not journal is not acknowledged, so the broker delivers it again.
-func TestLinkUnacceptedJobIsRedelivered(t *testing.T) {
-	url := embedded(t)
-	station := uniq("st-redeliver")
-	cl := newFakeCloud(t, url, uniq("cloud"), nil)
-	refused := make(chan struct{}, 1)
-	r := startLink(t, url, station, func(protocol.Job) error {
-		select {
-		case refused <- struct{}{}:
-		default:
-		}
-		return errors.New("disk full")
-	})
-	r.waitOnline(t, true)
-	cl.publishJob(t, station, protocol.Job{V: 1, ID: "j9", Labels: 1})
-	select {
-	case <-refused:
-	case <-time.After(10 * time.Second):
-		t.Fatal("job never offered")
-	}
-	r.stop()
-	r2 := startLink(t, url, station, nil)
-	select {
-	case j := <-r2.jobs:
-		if j.ID != "j9" {
-			t.Fatalf("got %q", j.ID)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("refused job was not redelivered")
-	}
-}
-
 func TestLinkOfflineAndNotAuthorized(t *testing.T) {
 	// Nothing listens here: requests fail at once with ErrOffline.
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")

@@ -63,8 +63,18 @@ type Config struct {
 	Display Display `json:"display"`
 	Badge   Badge   `json:"badge"`
 	Release Release `json:"release"`
+	Journal Journal `json:"journal"`
 	Log     Log     `json:"log"`
 }
+
+// Journal bounds the job journal on the station's storage.
+type Journal struct {
+	KeepDays int `json:"keep_days"` // finished jobs are pruned to tombstones after this many days; default 7
+	MaxMB    int `json:"max_mb"`    // jobs that would grow the journal beyond this are refused; default 256
+}
+
+// Keep is KeepDays as a duration.
+func (j Journal) Keep() time.Duration { return time.Duration(j.KeepDays) * 24 * time.Hour }
 
 // Station is the station's local identity and storage.
 type Station struct {
@@ -77,7 +87,13 @@ type Cloud struct {
 	Issuer   string   `json:"issuer"`    // http(s) URL of the authorization server
 	Broker   string   `json:"broker"`    // mqtt://, tcp:// or mqtts:// URL
 	ClientID string   `json:"client_id"` // OAuth public client id; default "station"
-	Scopes   []string `json:"scopes"`    // default ["printing", "offline_access"]
+	Scopes   []string `json:"scopes"`    // default ["openid", "offline_access", "printing"]
+	// StationClaim names the token claim that is the station id: "sub" (any OpenID server),
+	// "tp_id", devcloud's "station_id". Default "sub".
+	StationClaim string `json:"station_claim"`
+	// Audience, if set, is sent as the `audience` parameter of the device request (Auth0 issues a
+	// JWT access token for that API only when asked).
+	Audience string `json:"audience"`
 }
 
 // Board selects the hardware abstraction and names its pins and buses (docs/wiring.md has the
@@ -167,12 +183,13 @@ const (
 func Defaults() Config {
 	return Config{
 		V:       Version,
-		Cloud:   Cloud{ClientID: "station", Scopes: []string{"printing", "offline_access"}},
+		Cloud:   Cloud{ClientID: "station", Scopes: []string{"openid", "offline_access", "printing"}, StationClaim: "sub"},
 		Board:   Board{Kind: "sim"},
 		Printer: Printer{Lang: "zpl", DPI: 203},
 		Display: Display{Kind: "sim", Width: 128, Height: 64, Contrast: 255},
 		Badge:   Badge{Reader: "sim", Encoding: "hex", ByteOrder: "msb", RepeatMS: 2000},
 		Release: Release{Mode: "all", ScreenSeconds: 5},
+		Journal: Journal{KeepDays: 7, MaxMB: 256},
 		Log:     Log{Level: "info"},
 	}
 }
@@ -236,6 +253,7 @@ func (c Config) Validate() error {
 		checkURL("cloud.broker", c.Cloud.Broker, "mqtt", "tcp", "mqtts"),
 		required("cloud.client_id", c.Cloud.ClientID),
 		checkScopes(c.Cloud.Scopes),
+		checkClaim(c.Cloud.StationClaim),
 		oneOf("board.kind", c.Board.Kind, boardKinds),
 		checkSerial(c.Board),
 		checkBoard(c.Board),
@@ -244,6 +262,8 @@ func (c Config) Validate() error {
 		inRange("display.width", c.Display.Width, 1, maxPanel),
 		inRange("display.height", c.Display.Height, 1, maxPanel),
 		oneOf("badge.reader", c.Badge.Reader, badgeReaders),
+		inRange("journal.keep_days", c.Journal.KeepDays, 1, 365),
+		inRange("journal.max_mb", c.Journal.MaxMB, 1, 1<<20),
 		c.validateFleet(),
 	}
 	for _, err := range checks {
@@ -328,6 +348,14 @@ func checkURL(path, s string, schemes ...string) error {
 	}
 	if u.Host == "" {
 		return invalid(path, "%q has no host", s)
+	}
+	return nil
+}
+
+// checkClaim: a JSON member name, non-empty; anything printable can be a claim name.
+func checkClaim(name string) error {
+	if name == "" || strings.ContainsFunc(name, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
+		return invalid("cloud.station_claim", "%q is not a claim name (e.g. sub, tp_id, station_id)", name)
 	}
 	return nil
 }

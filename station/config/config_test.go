@@ -49,7 +49,7 @@ func TestParseDefaults(t *testing.T) {
 		t.Fatalf("Parse(minimal) =\n%+v\nwant\n%+v", c, want)
 	}
 	// Spot-check the documented defaults, so a change to Defaults() must be deliberate.
-	if c.Cloud.ClientID != "station" || !reflect.DeepEqual(c.Cloud.Scopes, []string{"printing", "offline_access"}) ||
+	if c.Cloud.ClientID != "station" || !reflect.DeepEqual(c.Cloud.Scopes, []string{"openid", "offline_access", "printing"}) || c.Cloud.StationClaim != "sub" ||
 		c.Board.Kind != "sim" || c.Printer.Lang != "zpl" || c.Printer.DPI != 203 ||
 		c.Display.Kind != "sim" || c.Display.Width != 128 || c.Display.Height != 64 || c.Display.Contrast != 255 ||
 		c.Badge.Reader != "sim" || c.Badge.Encoding != "hex" || c.Badge.ByteOrder != "msb" || c.Badge.RepeatMS != 2000 ||
@@ -67,6 +67,10 @@ func TestParseGood(t *testing.T) {
 			func(c Config) bool { return c.Display.Contrast == 0 && c.Display.Width == 128 }},
 		{"scopes replace the default", "cloud", `{"issuer": "https://id.example", "broker": "mqtts://b.example:8883", "scopes": ["printing"]}`,
 			func(c Config) bool { return reflect.DeepEqual(c.Cloud.Scopes, []string{"printing"}) }},
+		{"station claim and audience", "cloud", `{"issuer": "https://id.example", "broker": "mqtts://b.example:8883", "station_claim": "tp_id", "audience": "https://print.example"}`,
+			func(c Config) bool {
+				return c.Cloud.StationClaim == "tp_id" && c.Cloud.Audience == "https://print.example"
+			}},
 		{"usb printer", "printer", `{"url": "usb:///dev/usb/lp0", "lang": "tspl", "dpi": 300, "raster": true}`,
 			func(c Config) bool {
 				e, err := c.Printer.Endpoint()
@@ -121,6 +125,8 @@ func TestParseBad(t *testing.T) {
 			"config: cloud.scopes[1]: want a string, got number 7"},
 		{"scope not a token", with(t, "cloud", `{"issuer": "http://i", "broker": "mqtt://b", "scopes": ["a b"]}`), ErrInvalid,
 			`config: cloud.scopes[0]: "a b" is not a valid scope (RFC 6749 §3.3)`},
+		{"empty station claim", with(t, "cloud", `{"issuer": "http://i", "broker": "mqtt://b", "station_claim": ""}`), ErrInvalid,
+			`config: cloud.station_claim: "" is not a claim name (e.g. sub, tp_id, station_id)`},
 		{"empty scopes", with(t, "cloud", `{"issuer": "http://i", "broker": "mqtt://b", "scopes": []}`), ErrInvalid,
 			"config: cloud.scopes: must not be empty"},
 		{"duplicate key", []byte(`{"v": 1, "v": 1}`), ErrInvalid, "config: v: duplicate field"},

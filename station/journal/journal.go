@@ -1,19 +1,21 @@
-// Package journal is the station's durable record of every job it claimed, label by label, so
-// that printing is exactly-once across crashes and power loss (SYSTEM.md "Exactly once"):
+// Package journal is the station's durable record of every job it claimed, label by label:
 //
-//   - a job is journaled (Claim) before anything is printed, so a claimed job is never forgotten;
+//   - a job is journaled (Claim) before its message is acknowledged, so a claimed job is never
+//     forgotten;
 //   - the station records each label the printer accepted (Progress) and after a restart resumes
-//     at Entry.Printed, so no finished label is printed twice;
-//   - every change bumps Entry.Seq, and (job id, state, seq) makes status reports idempotent: the
-//     station re-sends everything with Seq > Reported after a reconnect and the cloud ignores
-//     repeats;
+//     at Entry.Printed. A label accepted but not yet recorded when the station died is printed
+//     again: at most the one label in flight per crash, never a lost one;
+//   - every change bumps Entry.Seq, and (job id, state, seq) makes status reports idempotent:
+//     Unreported is the status outbox, emptied only by the cloud's acknowledgements
+//     (MarkReported);
 //   - a redelivered job message (MQTT QoS 1 is at-least-once, MQTT 3.1.1 §4.3.2) finds its entry
-//     or, after Prune, its tombstone, and is not restarted.
+//     or, after Prune, its tombstone, and is not restarted; a job the station refused (Reject)
+//     is recognised the same way.
 //
 // The store is bbolt. Every write is one bbolt transaction, and bbolt fsyncs the data and meta
 // pages on commit (its DB.NoSync is left false, never set), so a method that returned nil
-// survives power loss. That costs one fsync per label on a slow SD card; the Progress benchmark
-// measures it.
+// survives power loss. The payload lives in its own bucket and is read only by Get and Pending,
+// so the per-label write costs the same for a 1-record and a 10,000-record job.
 package journal
 
 import (
@@ -23,7 +25,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -43,6 +47,9 @@ var (
 	ErrIncomplete = errors.New("not every label was printed")
 	ErrLocked     = errors.New("database is locked by another process")
 	ErrSchema     = errors.New("unsupported database schema")
+	// ErrFull means the journal may not grow: the disk is full or Options.MaxSize is reached.
+	// The station shows it ("Storage full") and refuses new jobs instead of hanging.
+	ErrFull = errors.New("storage full")
 )
 
 // Entry is one job's journal record.
@@ -58,6 +65,10 @@ type Entry struct {
 	// Pruned is set when only the tombstone is left: Job holds just ID and Labels, and the job
 	// must never be printed again.
 	Pruned bool
+
+	// Reprinted counts labels sent twice because whether the first copy printed was unknown
+	// (inflight.go).
+	Reprinted int
 }
 
 // Finished reports whether the job reached a final state.
@@ -76,6 +87,8 @@ func (e Entry) Status() protocol.JobStatus {
 		Seq:     e.Seq,
 		Error:   e.Error,
 		TS:      e.Updated,
+
+		Reprinted: e.Reprinted,
 	}
 }
 
@@ -89,13 +102,23 @@ type Options struct {
 	// TombstoneTTL is how long Prune keeps a pruned job's tombstone; default 30 days. It should
 	// exceed the longest time the cloud may redeliver a job message.
 	TombstoneTTL time.Duration
+	// MaxSize bounds the journal's data: a Claim whose payload would take it beyond MaxSize
+	// bytes fails with ErrFull, so an SD card shared with the OS never fills up; zero means
+	// no limit (a full disk still reports ErrFull).
+	MaxSize int64
+	// CompactAbove is how many bytes of free pages Open tolerates before it rewrites the file:
+	// bbolt never shrinks its file, so one big finished job would otherwise keep its space
+	// forever. Zero means 1 MiB; negative disables compaction.
+	CompactAbove int64
 }
 
 // Journal is the job journal. Its methods are safe for concurrent use.
 type Journal struct {
-	db  *bolt.DB
-	now func() time.Time
-	ttl time.Duration
+	db      *bolt.DB
+	path    string
+	now     func() time.Time
+	ttl     time.Duration
+	maxSize int64
 }
 
 // Buckets. Payloads are kept apart from the small per-job record so a Progress write (one per
@@ -126,6 +149,8 @@ type record struct {
 	Claimed  time.Time     `json:"claimed"`
 	Updated  time.Time     `json:"updated"`
 	Order    uint64        `json:"order"`
+
+	Reprinted int `json:"reprinted,omitempty"`
 }
 
 type payload struct {
@@ -154,15 +179,15 @@ func Open(path string, opt Options) (*Journal, error) {
 	if opt.TombstoneTTL <= 0 {
 		opt.TombstoneTTL = 30 * 24 * time.Hour
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.Timeout})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("journal: open %s: %w", path, ErrLocked)
+	if opt.CompactAbove == 0 {
+		opt.CompactAbove = 1 << 20
 	}
+	db, err := openDB(path, opt)
 	if err != nil {
-		return nil, fmt.Errorf("journal: open %s: %w", path, err)
+		return nil, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketJobs, bucketPayloads, bucketQueue, bucketTombstones, bucketMeta} {
+		for _, name := range [][]byte{bucketJobs, bucketPayloads, bucketQueue, bucketTombstones, bucketMeta, bucketInFlight} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -180,7 +205,95 @@ func Open(path string, opt Options) (*Journal, error) {
 		db.Close()
 		return nil, fmt.Errorf("journal: open %s: %w", path, err)
 	}
-	return &Journal{db: db, now: opt.Now, ttl: opt.TombstoneTTL}, nil
+	return &Journal{db: db, path: path, now: opt.Now, ttl: opt.TombstoneTTL, maxSize: opt.MaxSize}, nil
+}
+
+func openDB(path string, opt Options) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.Timeout})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("journal: open %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("journal: open %s: %w", path, err)
+	}
+	if opt.CompactAbove < 0 || freeBytes(db) <= opt.CompactAbove {
+		return db, nil
+	}
+	// We hold the file lock while the copy is written, so no other process sees a half state;
+	// a crash before the rename leaves the old file intact and a stale .compact file that the
+	// next compaction overwrites.
+	if err := compact(db, path); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("journal: compact %s: %w", path, err)
+	}
+	if err := db.Close(); err != nil {
+		return nil, fmt.Errorf("journal: compact %s: %w", path, err)
+	}
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.Timeout})
+	if err != nil {
+		return nil, fmt.Errorf("journal: open %s after compaction: %w", path, err)
+	}
+	return db, nil
+}
+
+// freeBytes is the space bbolt holds in free and pending pages.
+func freeBytes(db *bolt.DB) int64 {
+	st := db.Stats()
+	return int64(st.FreePageN+st.PendingPageN) * int64(db.Info().PageSize)
+}
+
+// compact copies src into a fresh file and renames it over path.
+func compact(src *bolt.DB, path string) error {
+	tmp := path + ".compact"
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return err
+	}
+	if err := bolt.Compact(dst, src, 1<<20); err != nil {
+		dst.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := dst.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(path)
+}
+
+// syncDir makes the rename durable.
+func syncDir(path string) error {
+	d, err := os.Open(dirOf(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func dirOf(path string) string {
+	for i := len(path) - 1; i >= 0; i-- {
+		if os.IsPathSeparator(path[i]) {
+			return path[:i+1]
+		}
+	}
+	return "."
+}
+
+// Size is the journal file's size in bytes (telemetry; bounded by MaxSize and compaction).
+func (j *Journal) Size() (int64, error) {
+	fi, err := os.Stat(j.path)
+	if err != nil {
+		return 0, fmt.Errorf("journal: size: %w", err)
+	}
+	return fi.Size(), nil
 }
 
 // Close closes the database file.
@@ -222,10 +335,17 @@ func (j *Journal) Claim(job protocol.Job) (e Entry, existed bool, err error) {
 			State: protocol.JobClaimed, Seq: 1, Claimed: now, Updated: now, Order: order,
 		}
 		p := payload{Layout: bytes.Clone(job.Layout), Data: bytes.Clone(job.Data)}
+		pb, err := json.Marshal(p)
+		if err != nil {
+			return err
+		}
+		if j.maxSize > 0 && tx.Size()-freeTx(tx)+int64(len(pb)) > j.maxSize {
+			return fmt.Errorf("%w: a %d-byte job does not fit in the journal's %d bytes", ErrFull, len(pb), j.maxSize)
+		}
 		if err := put(tx.Bucket(bucketJobs), id, r); err != nil {
 			return err
 		}
-		if err := put(tx.Bucket(bucketPayloads), id, p); err != nil {
+		if err := tx.Bucket(bucketPayloads).Put(id, pb); err != nil {
 			return err
 		}
 		if err := queue.Put(orderKey(order), id); err != nil {
@@ -235,7 +355,55 @@ func (j *Journal) Claim(job protocol.Job) (e Entry, existed bool, err error) {
 		return nil
 	})
 	if err != nil {
-		return Entry{}, false, wrap("claim", job.ID, err)
+		return Entry{}, false, wrap("claim", job.ID, full(err))
+	}
+	return e, existed, nil
+}
+
+// freeTx is the free space inside the file, which a new payload reuses before the file grows.
+func freeTx(tx *bolt.Tx) int64 {
+	st := tx.DB().Stats()
+	return int64(st.FreePageN) * int64(tx.DB().Info().PageSize)
+}
+
+// full marks a write that failed for lack of space as ErrFull.
+func full(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", ErrFull, err)
+	}
+	return err
+}
+
+// Reject records a job the station will not print — its message was undecodable, or Claim
+// failed — as failed with reason, without its payload, so the failure is reported to the cloud
+// through Unreported like any other status and a redelivery is recognised. A job already known
+// is left as it is (existed=true). The record is small, so it usually fits where the payload
+// did not.
+func (j *Journal) Reject(id, reason string) (e Entry, existed bool, err error) {
+	if id == "" {
+		return Entry{}, false, wrap("reject", id, fmt.Errorf("%w: job id is empty", ErrRange))
+	}
+	err = j.db.Update(func(tx *bolt.Tx) error {
+		key := []byte(id)
+		if old, ok, err := loadRecord(tx, key); err != nil || ok {
+			e, existed = old, ok
+			return err
+		}
+		queue := tx.Bucket(bucketQueue)
+		order, err := queue.NextSequence()
+		if err != nil {
+			return err
+		}
+		now := j.timestamp()
+		r := record{JobV: protocol.Version, ID: id, State: protocol.JobFailed, Error: reason, Seq: 1, Claimed: now, Updated: now, Order: order}
+		if err := put(tx.Bucket(bucketJobs), key, r); err != nil {
+			return err
+		}
+		e = entryOf(r, nil)
+		return nil
+	})
+	if err != nil {
+		return Entry{}, false, wrap("reject", id, full(err))
 	}
 	return e, existed, nil
 }
@@ -262,7 +430,9 @@ func (j *Journal) Get(id string) (Entry, error) {
 // confirmed each label (or batch), never before: a crash between sending and recording then
 // reprints at most the labels in flight, while recording early could lose them. printed must
 // not go backwards (ErrBackwards) nor exceed Job.Labels (ErrRange). The state becomes
-// JobPrinting; repeating the current value changes nothing.
+// JobPrinting; repeating the current value changes nothing. It touches only the job's small
+// record, never its payload, so its cost does not depend on the job's size; the returned
+// entry has no Layout and Data.
 func (j *Journal) Progress(id string, printed int) (Entry, error) {
 	var e Entry
 	err := j.update(id, func(r *record) (bool, error) {
@@ -315,9 +485,10 @@ func (j *Journal) Finish(id string, state string, errMsg string) (Entry, error) 
 
 // update applies change to the job's record in one transaction. When change reports a change,
 // Seq and Updated advance; a finished job loses its payload and its queue slot. e receives the
-// resulting entry.
+// resulting entry without the payload: decoding it on every label would make a long job slower
+// with every label.
 func (j *Journal) update(id string, change func(*record) (bool, error), e *Entry) error {
-	return j.db.Update(func(tx *bolt.Tx) error {
+	return full(j.db.Update(func(tx *bolt.Tx) error {
 		key := []byte(id)
 		jobs := tx.Bucket(bucketJobs)
 		v := jobs.Get(key)
@@ -350,13 +521,9 @@ func (j *Journal) update(id string, change func(*record) (bool, error), e *Entry
 				}
 			}
 		}
-		p, err := payloadOf(tx, key)
-		if err != nil {
-			return err
-		}
-		*e = entryOf(r, p)
+		*e = entryOf(r, nil)
 		return nil
-	})
+	}))
 }
 
 // Pending returns the unfinished jobs (claimed or printing), oldest claim first: the print queue,
@@ -382,8 +549,8 @@ func (j *Journal) Pending() ([]Entry, error) {
 	return out, nil
 }
 
-// Unreported returns the entries whose Seq > Reported, oldest claim first: the status reports to
-// send again after a reconnect.
+// Unreported returns the entries whose Seq > Reported, oldest claim first, without payloads: the
+// status outbox, which the station sends until the cloud's job service acknowledges each report.
 func (j *Journal) Unreported() ([]Entry, error) {
 	type item struct {
 		e     Entry
@@ -399,11 +566,7 @@ func (j *Journal) Unreported() ([]Entry, error) {
 			if r.Seq <= r.Reported {
 				return nil
 			}
-			p, err := payloadOf(tx, id)
-			if err != nil {
-				return err
-			}
-			items = append(items, item{entryOf(r, p), r.Order})
+			items = append(items, item{entryOf(r, nil), r.Order})
 			return nil
 		})
 	})
@@ -418,8 +581,8 @@ func (j *Journal) Unreported() ([]Entry, error) {
 	return out, nil
 }
 
-// MarkReported records that the cloud acknowledged the status report with this seq (the QoS 1
-// publish completed). It never lowers Reported, so acknowledgements arriving out of order are
+// MarkReported records that the cloud's job service acknowledged the status report with this
+// seq (its job/status/ack message; a broker's PUBACK is not delivery). It never lowers Reported, so acknowledgements arriving out of order are
 // harmless; a seq never issued is ErrRange.
 func (j *Journal) MarkReported(id string, seq int) error {
 	err := j.db.Update(func(tx *bolt.Tx) error {
@@ -548,6 +711,21 @@ func load(tx *bolt.Tx, id []byte) (Entry, bool, error) {
 	}, true, nil
 }
 
+// loadRecord is load without the payload.
+func loadRecord(tx *bolt.Tx, id []byte) (Entry, bool, error) {
+	if v := tx.Bucket(bucketJobs).Get(id); v != nil {
+		var r record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return Entry{}, false, fmt.Errorf("corrupt record: %w", err)
+		}
+		return entryOf(r, nil), true, nil
+	}
+	if tx.Bucket(bucketTombstones).Get(id) != nil {
+		return load(tx, id)
+	}
+	return Entry{}, false, nil
+}
+
 func getTombstone(tx *bolt.Tx, id []byte) (tombstone, bool, error) {
 	v := tx.Bucket(bucketTombstones).Get(id)
 	if v == nil {
@@ -585,6 +763,8 @@ func entryOf(r record, p *payload) Entry {
 		Reported: r.Reported,
 		Claimed:  r.Claimed,
 		Updated:  r.Updated,
+
+		Reprinted: r.Reprinted,
 	}
 	if p != nil {
 		e.Job.Layout = json.RawMessage(p.Layout)

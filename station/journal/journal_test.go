@@ -618,14 +618,17 @@ func TestCrash(t *testing.T) {
 }
 
 // BenchmarkProgress measures one durable label record: a bbolt commit with fsync. On a
-// Raspberry Pi's SD card this is the floor of the per-label cost of exactly-once.
+// Raspberry Pi's SD card this is the floor of the per-label cost of exactly-once. The job
+// carries a 10,000-record payload, so a Progress that touched the payload would show here.
 func BenchmarkProgress(b *testing.B) {
 	j, err := Open(filepath.Join(b.TempDir(), "journal.db"), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer j.Close()
-	if _, _, err := j.Claim(job("bench", 1<<30)); err != nil {
+	jb := job("bench", 1<<30)
+	jb.Data = csvRecords(10000)
+	if _, _, err := j.Claim(jb); err != nil {
 		b.Fatal(err)
 	}
 	n := 0
@@ -635,4 +638,133 @@ func BenchmarkProgress(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func TestRejectRecordsFailure(t *testing.T) {
+	f := newFixture(t)
+	e, existed, err := f.j.Reject("bad", "undecodable job: missing labels")
+	if err != nil || existed {
+		t.Fatalf("Reject = %v, %v", existed, err)
+	}
+	if e.State != protocol.JobFailed || e.Seq != 1 || e.Reported != 0 || e.Error == "" {
+		t.Fatalf("rejected entry %+v", e)
+	}
+	f.reopen()
+	u, err := f.j.Unreported()
+	if err != nil || len(u) != 1 || u[0].Status().State != protocol.JobFailed || u[0].Status().Error != e.Error {
+		t.Fatalf("Unreported = %+v, %v; want the failed status", u, err)
+	}
+	// A redelivery is recognised and neither claimed nor printed.
+	got, existed, err := f.j.Claim(job("bad", 1))
+	if err != nil || !existed || got.State != protocol.JobFailed {
+		t.Fatalf("Claim after Reject = %+v, %v, %v", got, existed, err)
+	}
+	if p, _ := f.j.Pending(); len(p) != 0 {
+		t.Fatalf("Pending = %+v, want nothing", p)
+	}
+	// A known job is left alone.
+	f.j.Claim(job("good", 1))
+	if e, existed, err := f.j.Reject("good", "x"); err != nil || !existed || e.State != protocol.JobClaimed {
+		t.Fatalf("Reject(known) = %+v, %v, %v", e, existed, err)
+	}
+	if _, _, err := f.j.Reject("", "x"); !errors.Is(err, ErrRange) {
+		t.Fatalf("Reject(\"\") = %v, want ErrRange", err)
+	}
+}
+
+func TestClaimFull(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	j, err := Open(path, Options{MaxSize: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	big := job("big", 1)
+	big.Data = make([]byte, 512<<10)
+	if _, _, err := j.Claim(big); !errors.Is(err, ErrFull) {
+		t.Fatalf("Claim(512 KiB) = %v, want ErrFull", err)
+	}
+	if _, err := j.Get("big"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a refused claim left a record: %v", err)
+	}
+	// The small failure record still fits, and so does a small job.
+	if _, _, err := j.Reject("big", "storage full"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := j.Claim(job("small", 1)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBigJobLeavesSmallJournal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	j, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := job("big", 1)
+	big.Data = make([]byte, 20<<20)
+	for i := range big.Data {
+		big.Data[i] = byte('a' + i%26)
+	}
+	if _, _, err := j.Claim(big); err != nil {
+		t.Fatal(err)
+	}
+	grown, _ := j.Size()
+	if grown < 20<<20 {
+		t.Fatalf("journal with a 20 MiB job is only %d bytes", grown)
+	}
+	j.Progress("big", 1)
+	if _, err := j.Finish("big", protocol.JobPrinted, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	j, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	size, err := j.Size()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size > 1<<20 {
+		t.Fatalf("journal is %d bytes after the job finished and the file was compacted (was %d)", size, grown)
+	}
+	e, err := j.Get("big")
+	if err != nil || e.State != protocol.JobPrinted || e.Job.Data != nil {
+		t.Fatalf("after compaction: %+v, %v", e, err)
+	}
+	if _, err := os.Stat(path + ".compact"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("compaction left its temporary file: %v", err)
+	}
+	t.Logf("journal: %d bytes with the job, %d after finish and compaction", grown, size)
+}
+
+func TestProgressDoesNotLoadPayload(t *testing.T) {
+	f := newFixture(t)
+	f.j.Claim(job("j", 2))
+	e, err := f.j.Progress("j", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Job.Data != nil || e.Job.Layout != nil || e.Printed != 1 {
+		t.Fatalf("Progress entry %+v", e)
+	}
+	// The payload itself is untouched: a restart resumes with it.
+	p, err := f.j.Pending()
+	if err != nil || len(p) != 1 || string(p[0].Job.Data) != string(job("j", 2).Data) {
+		t.Fatalf("Pending = %+v, %v", p, err)
+	}
+}
+
+// csvRecords is a realistic shipping CSV with n records.
+func csvRecords(n int) []byte {
+	b := []byte("name,street,zip,city,tracking\n")
+	for i := range n {
+		b = fmt.Appendf(b, "Customer %d,%d Long Street Name,%05d,Some City,TRK%010d\n", i, i%997, i%99999, i)
+	}
+	return b
 }
