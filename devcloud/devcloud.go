@@ -41,8 +41,10 @@ type Options struct {
 	// Auth0, ...) into the embedded broker: their JWT access tokens are checked by that issuer's
 	// key set. devcloud's own tokens keep working.
 	External *broker.JWKSOptions
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// Submit sets the job API's limits (labels and bytes per job, background validation).
+	Submit jobs.SubmitOptions
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Cloud is a running development cloud.
@@ -182,8 +184,8 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 	badgeKey, _ := hex.DecodeString(randomHex(32))
 	js, err := jobs.New(jobs.Options{
 		Seed: opt.Seed, Broker: c.BrokerURL, Username: svcUser, Password: svcPass, BadgeKey: badgeKey,
-		ClientID: opt.ServiceClientID,
-		Now:      opt.Now, Logger: log.With("component", "jobs"),
+		ClientID: opt.ServiceClientID, Submit: opt.Submit,
+		Now: opt.Now, Logger: log.With("component", "jobs"),
 		VerifyUser: func(ctx context.Context, tok string) (string, error) {
 			p, err := as.Verify(ctx, tok)
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -124,12 +125,19 @@ type Station struct {
 	// (the disk is full); they are reported from memory until acknowledged.
 	volMu    sync.Mutex
 	volatile map[string]protocol.JobStatus
+	// scr draws the screens off the state loop.
+	scr *screen
+	// wantLabel is set when the next pairing code should be printed (see pairingCode).
+	wantLabel atomic.Bool
 }
 
 // New checks the wiring.
 func New(opt Options) (*Station, error) {
 	if opt.Panel == nil || opt.Printer == nil || opt.Journal == nil || opt.Enroller == nil || opt.DialCloud == nil || opt.Badges == nil {
 		return nil, errors.New("station: Panel, Printer, Journal, Enroller, DialCloud and Badges are required")
+	}
+	if err := display.CheckSize(opt.Panel.Bounds().Size()); err != nil {
+		return nil, fmt.Errorf("station: panel %s: %w", opt.Panel, err)
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -161,6 +169,8 @@ func New(opt Options) (*Station, error) {
 		stopped: make(chan struct{}), volatile: map[string]protocol.JobStatus{},
 	}
 	s.loadFleet()
+	s.scr = newScreen(opt.Panel, opt.Logger, opt.Now, s.oledCare)
+	s.wantLabel.Store(true) // booting unenrolled is an enrollment attempt
 	return s, nil
 }
 
@@ -257,6 +267,15 @@ func (s *Station) Run(ctx context.Context) error {
 			})
 		}()
 	}
+	scrCtx, scrCancel := context.WithCancel(context.Background())
+	scrDone := make(chan struct{})
+	go func() {
+		defer close(scrDone)
+		supervise.Loop(scrCtx, s.log, "station: screen", supervise.Backoff{Min: 500 * time.Millisecond, Max: 30 * time.Second}, s.scr.run)
+	}()
+	// The panel is halted only once the screen worker has stopped drawing on it.
+	stopScreen := func() { scrCancel(); <-scrDone }
+	defer stopScreen()
 	m := Model{Phase: Boot, Configured: s.config().Badge.Key() != nil}
 	var shown display.View
 	s.show(m, &shown)
@@ -270,6 +289,7 @@ func (s *Station) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			cancel()
+			stopScreen()
 			if err := s.opt.Panel.Halt(); err != nil {
 				s.log.Warn("station: panel halt", "err", err)
 			}
@@ -286,6 +306,10 @@ func (s *Station) Run(ctx context.Context) error {
 			s.show(m, &shown)
 			lastDraw = time.Now()
 			continue
+		}
+		switch ev.(type) {
+		case BadgeTapped, ButtonPressed:
+			s.scr.wake()
 		}
 		before, wasOnline := m.Phase, m.Online
 		err := supervise.Safe(func() error {
@@ -333,11 +357,11 @@ func (s *Station) Run(ctx context.Context) error {
 // Config is the effective configuration: the local file with the last good fleet config applied.
 func (s *Station) Config() config.Config { return s.config() }
 
-// show renders the model's screen when it differs from what the panel shows.
+// show hands the model's screen to the screen worker when it differs from the last one.
 func (s *Station) show(m Model, shown *display.View) {
 	v := ViewOf(m, s.opt.Now().Truncate(time.Second), s.stationName())
-	if m.Phase != Enrolling {
-		v.Now = time.Time{} // only the countdown depends on the time
+	if !display.Animated(v, s.opt.Panel.Bounds().Size()) {
+		v.Now = time.Time{} // only countdowns and paged screens depend on the time
 	}
 	if reflect.DeepEqual(v, *shown) {
 		return
@@ -346,14 +370,18 @@ func (s *Station) show(m Model, shown *display.View) {
 	if v.Now.IsZero() {
 		v.Now = s.opt.Now()
 	}
-	img, err := display.Render(v, s.opt.Panel.Bounds().Size())
-	if err != nil {
-		s.log.Error("station: render", "screen", v.Kind.String(), "err", err)
-		return
+	s.scr.set(v)
+}
+
+// oledCare is the burn-in care of an SSD1306, from the current config: the contrast and idle
+// times follow fleet changes. Other panels do not burn in.
+func (s *Station) oledCare() (display.Care, bool) {
+	d := s.config().Display
+	if d.Kind != "ssd1306" {
+		return display.Care{}, false
 	}
-	if err := s.opt.Panel.Show(img); err != nil {
-		s.log.Error("station: panel", "err", err)
-	}
+	return display.Care{Dim: time.Duration(d.DimSeconds) * time.Second, Blank: time.Duration(d.BlankSeconds) * time.Second,
+		Shift: time.Minute, Contrast: uint8(d.Contrast)}, true
 }
 
 func (s *Station) stationName() string {
@@ -411,6 +439,7 @@ func (s *Station) effect(ctx context.Context, e Effect) {
 			s.log.Error("station: pairing label", "err", err)
 		}
 	case DoRetryPairing:
+		s.wantLabel.Store(true) // an admin asked for a new attempt: its first code is printed
 		s.opt.Enroller.RetryNow()
 	}
 }
@@ -425,9 +454,7 @@ func (s *Station) lifecycle(ctx context.Context) {
 			err := enr.Enroll(ctx, func(c provisioning.Code) {
 				pc := PairingCode{UserCode: c.UserCode, URI: c.VerificationURI, URIComplete: c.VerificationURIComplete, Expires: c.Expires}
 				s.post(EnrollCode{Code: pc})
-				if s.config().Printer.PairingLabel {
-					s.do(ctx, DoPrintPairing{Code: pc})
-				}
+				s.pairingCode(ctx, pc)
 			})
 			if err != nil {
 				if ctx.Err() == nil {
@@ -493,6 +520,12 @@ func (s *Station) lifecycle(ctx context.Context) {
 		s.log.Warn("station: the cloud refused our grant; pairing again")
 		if err := enr.Reset(); err != nil {
 			s.log.Error("station: reset grant", "err", err)
+		}
+		// The link and the token keeper may both have asked for a new pairing while they
+		// stopped; those requests were about the grant just dropped, not the next one.
+		select {
+		case <-s.reenroll:
+		default:
 		}
 		s.post(OnlineChanged{Online: false})
 		s.post(Reenroll{})

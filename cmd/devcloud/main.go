@@ -17,6 +17,7 @@ import (
 
 	"labelstation/devcloud"
 	"labelstation/devcloud/broker"
+	"labelstation/devcloud/jobs"
 	"labelstation/devcloud/seed"
 )
 
@@ -26,6 +27,7 @@ type flags struct {
 	Verbose                                          bool
 	// A second issuer whose stations the embedded broker lets in.
 	ExternalIssuer, ExternalKeys, Audience, StationClaim string
+	Submit                                               jobs.SubmitOptions
 }
 
 func main() {
@@ -45,6 +47,10 @@ func main() {
 	flag.StringVar(&f.Audience, "audience", "", "with --external-issuer: the aud value its station tokens must carry")
 	flag.StringVar(&f.StationClaim, "station-claim", "sub", "with --external-issuer: the token claim naming the station (its MQTT username)")
 	flag.BoolVar(&f.Verbose, "v", false, "log debug detail")
+	flag.IntVar(&f.Submit.MaxLabels, "max-labels", jobs.DefaultMaxLabels, "labels per job, copies included (more is 422)")
+	flag.Int64Var(&f.Submit.MaxBytes, "max-job-bytes", jobs.MaxSubmitBytes, "bytes per submission (more is 413)")
+	flag.Int64Var(&f.Submit.SyncBytes, "sync-bytes", jobs.DefaultSyncBytes, "larger data is accepted as 202 and validated in the background")
+	flag.StringVar(&f.Submit.FontDir, "font-dir", "", "fonts the stations have beyond the built-in ones (.ttf/.otf/.ttc), for the submission check")
 	flag.Parse()
 	if err := run(f, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "devcloud:", err)
@@ -86,7 +92,7 @@ func run(f flags, out io.Writer) error {
 		return err
 	}
 	opt := devcloud.Options{
-		HTTP: httpLn, Seed: sd, Logger: log,
+		HTTP: httpLn, Seed: sd, Logger: log, Submit: f.Submit,
 		AccessTTL: f.AccessTTL, RefreshTTL: f.RefreshTTL, DeviceCodeTTL: f.CodeTTL, PollEvery: f.Poll,
 	}
 	if f.ExternalIssuer != "" {

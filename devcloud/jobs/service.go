@@ -32,6 +32,8 @@ type Options struct {
 	BadgeKey []byte
 	Now      func() time.Time
 	Logger   *slog.Logger
+	// Submit sets the job API's limits and what submissions are validated for.
+	Submit SubmitOptions
 }
 
 // Service is the job service.
@@ -45,6 +47,8 @@ type Service struct {
 	log        *slog.Logger
 	opt        Options
 	client     paho.Client
+
+	submitCfg submitState
 
 	mu         sync.Mutex
 	configSent map[string]bool
@@ -70,6 +74,9 @@ func New(opt Options) (*Service, error) {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if err := s.submitCfg.init(opt.Submit); err != nil {
+		return nil, err
 	}
 	for _, u := range opt.Seed.Users {
 		for _, b := range u.Badges {
