@@ -17,7 +17,8 @@ GO=${GO:-go}
 #                            end-to-end tests that run devcloud and build binaries with the go
 #                            tool; natively they cover the same code `make test` runs
 #   display/cmd/screenshots  a documentation generator
-EXCLUDE='^labelstation/(devcloud|cmd/devcloud|cmd/stationd|cmd/stationctl|display/cmd/screenshots)(/|$)'
+#   packaging                builds and installs the .deb with the host's go, nfpm and dpkg
+EXCLUDE='^labelstation/(devcloud|cmd/devcloud|cmd/stationd|cmd/stationctl|display/cmd/screenshots|packaging)(/|$)'
 
 need_qemu() {
   if command -v qemu-aarch64-static >/dev/null && command -v qemu-arm-static >/dev/null; then
