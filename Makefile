@@ -7,7 +7,7 @@ HTTP  ?= 127.0.0.1:8780
 MQTT  ?= 127.0.0.1:18830
 WEB   ?= 127.0.0.1:8781
 
-.PHONY: all build cross test bench fuzz run vet clean
+.PHONY: all build cross test bench bench-e2e fuzz run vet clean
 
 all: build
 
@@ -31,6 +31,13 @@ test: vet
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# devcloud and a station with simulated hardware in one process over loopback: tap → printer
+# latency, a long job's throughput, RSS and a stage breakdown (docs/performance.md). Extra flags
+# through BENCH_E2E, e.g. BENCH_E2E='-sync-delay 5ms' for an SD card's fsync cost.
+BENCH_E2E ?=
+bench-e2e:
+	$(GO) run ./cmd/bench-e2e $(BENCH_E2E)
+
 # Run every fuzz target briefly (FUZZTIME=5m for a longer run by hand). Minimisation is capped so
 # a slow target (XLSX) does not spend the whole budget shrinking one input.
 FUZZTIME ?= 10s
@@ -45,7 +52,7 @@ fuzz:
 run: build
 	@mkdir -p $(STATE)
 	@set -m; \
-	$(BIN)/devcloud --http $(HTTP) --mqtt $(MQTT) --seed examples/devcloud-seed.json & dc=$$!; \
+	$(BIN)/devcloud --http $(HTTP) --mqtt $(MQTT) --seed examples/devcloud-seed.json --store bolt:$(STATE)/devcloud.db & dc=$$!; \
 	trap 'kill $$dc $$st 2>/dev/null; wait' EXIT INT TERM; \
 	$(BIN)/stationd --sim --config examples/stationd.json --state $(STATE)/station \
 	  --issuer http://$(HTTP) --broker mqtt://$(MQTT) --web $(WEB) & st=$$!; \

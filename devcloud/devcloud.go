@@ -33,7 +33,12 @@ type Options struct {
 	Broker                 string
 	BrokerUser, BrokerPass string
 	// ServiceClientID is the job service's MQTT client id (default "devcloud-jobs").
-	ServiceClientID          string
+	ServiceClientID string
+	// ShareGroup makes the job service one replica of a shared subscription group (see
+	// jobs.Options.ShareGroup); give each replica its own ServiceClientID.
+	ShareGroup string
+	// Store keeps the jobs (jobs.Open); nil means in memory. The caller closes it.
+	Store                    jobs.Store
 	Seed                     *seed.Seed
 	AccessTTL, RefreshTTL    time.Duration
 	DeviceCodeTTL, PollEvery time.Duration
@@ -184,7 +189,7 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 	badgeKey, _ := hex.DecodeString(randomHex(32))
 	js, err := jobs.New(jobs.Options{
 		Seed: opt.Seed, Broker: c.BrokerURL, Username: svcUser, Password: svcPass, BadgeKey: badgeKey,
-		ClientID: opt.ServiceClientID, Submit: opt.Submit,
+		ClientID: opt.ServiceClientID, Submit: opt.Submit, Store: opt.Store, ShareGroup: opt.ShareGroup,
 		Now: opt.Now, Logger: log.With("component", "jobs"),
 		VerifyUser: func(ctx context.Context, tok string) (string, error) {
 			p, err := as.Verify(ctx, tok)

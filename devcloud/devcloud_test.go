@@ -108,7 +108,7 @@ func TestSubmitRejectsMalformedJobsNamingTheField(t *testing.T) {
 			}
 		})
 	}
-	if held := c.Jobs.Store().List("alice"); len(held) != 0 {
+	if held, err := c.Jobs.Store().List("alice"); err != nil || len(held) != 0 {
 		t.Fatalf("rejected submissions left jobs: %+v", held)
 	}
 }

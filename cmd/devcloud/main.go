@@ -23,6 +23,7 @@ import (
 
 type flags struct {
 	HTTP, MQTT, Broker, BrokerUser, BrokerPass, Seed string
+	Store, ShareGroup, ClientID                      string
 	AccessTTL, RefreshTTL, CodeTTL, Poll             time.Duration
 	Verbose                                          bool
 	// A second issuer whose stations the embedded broker lets in.
@@ -38,6 +39,9 @@ func main() {
 	flag.StringVar(&f.BrokerUser, "broker-user", "", "username of the job service at the external broker")
 	flag.StringVar(&f.BrokerPass, "broker-pass", "", "password of the job service at the external broker (or $DEVCLOUD_BROKER_PASS)")
 	flag.StringVar(&f.Seed, "seed", "examples/devcloud-seed.json", "seed file: users, badges, API clients, layouts")
+	flag.StringVar(&f.Store, "store", "memory", "job store: memory, bolt:PATH (one file, survives restarts) or postgres://user@host:port/db (fleets, several devclouds)")
+	flag.StringVar(&f.ShareGroup, "share-group", "", "with --broker: take stations' requests as one replica of this shared subscription group (docs/deploy.md)")
+	flag.StringVar(&f.ClientID, "client-id", "", "MQTT client id of the job service (default devcloud-jobs); each replica needs its own")
 	flag.DurationVar(&f.AccessTTL, "access-ttl", time.Hour, "access token lifetime")
 	flag.DurationVar(&f.RefreshTTL, "refresh-ttl", 30*24*time.Hour, "refresh token lifetime")
 	flag.DurationVar(&f.CodeTTL, "code-ttl", 10*time.Minute, "device code lifetime (RFC 8628 expires_in)")
@@ -87,12 +91,21 @@ func run(f flags, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--seed: %w", err)
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	openCtx, cancelOpen := context.WithTimeout(ctx, 30*time.Second)
+	store, err := jobs.Open(openCtx, f.Store)
+	cancelOpen()
+	if err != nil {
+		return fmt.Errorf("--store: %w", err)
+	}
+	defer store.Close()
 	httpLn, err := listen(f.HTTP, "http")
 	if err != nil {
 		return err
 	}
 	opt := devcloud.Options{
-		HTTP: httpLn, Seed: sd, Logger: log, Submit: f.Submit,
+		HTTP: httpLn, Seed: sd, Logger: log, Submit: f.Submit, Store: store, ShareGroup: f.ShareGroup, ServiceClientID: f.ClientID,
 		AccessTTL: f.AccessTTL, RefreshTTL: f.RefreshTTL, DeviceCodeTTL: f.CodeTTL, PollEvery: f.Poll,
 	}
 	if f.ExternalIssuer != "" {
@@ -112,8 +125,6 @@ func run(f flags, out io.Writer) error {
 			return err
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	c, err := devcloud.Start(startCtx, opt)

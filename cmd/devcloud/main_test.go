@@ -24,3 +24,10 @@ func TestRunRejectsBadSeed(t *testing.T) {
 		t.Fatalf("run with a missing seed: %v", err)
 	}
 }
+
+func TestRunRejectsBadStore(t *testing.T) {
+	err := run(flags{Seed: "../../examples/devcloud-seed.json", Store: "sqlite:x.db", HTTP: "127.0.0.1:0", MQTT: "127.0.0.1:0"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "--store") || !strings.Contains(err.Error(), "bolt:PATH") {
+		t.Fatalf("run with a bad --store: %v", err)
+	}
+}

@@ -352,7 +352,7 @@ func TestUnknownBadgePrintsNothing(t *testing.T) {
 	if n := len(h.app.SimPrinter.Labels()); n != 0 {
 		t.Fatalf("printer received %d labels for an unknown badge", n)
 	}
-	if held := c.Jobs.Store().List("alice", jobs.StateHeld); len(held) != 1 {
+	if held, err := c.Jobs.Store().List("alice", jobs.StateHeld); err != nil || len(held) != 1 {
 		t.Fatalf("alice's job is no longer held: %+v", held)
 	}
 }

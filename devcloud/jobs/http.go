@@ -413,7 +413,9 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 	if int64(len(sub.Data)) > st.opt.SyncBytes {
 		// Too large to check within the request: the caller follows the job's state.
 		j.State = StateValidating
-		s.store.Add(j)
+		if !s.add(w, r, j) {
+			return
+		}
 		s.log.Info("jobs: validating", "job", j.ID, "user", user, "layout", j.Layout, "bytes", len(sub.Data))
 		go s.validateLater(j.ID, sub.NotifyURL, func() (int, []byte, []string, error) { return st.prepare(lay.Parsed, f, sub.Data, cs) })
 		s.reply(w, r, http.StatusAccepted, j)
@@ -432,7 +434,9 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j.State, j.Labels, j.Data, j.Warnings = StateHeld, n, data, warnings
-	s.store.Add(j)
+	if !s.add(w, r, j) {
+		return
+	}
 	s.log.Info("jobs: held", "job", j.ID, "user", user, "layout", j.Layout, "labels", n)
 	s.reply(w, r, http.StatusCreated, j)
 }
@@ -505,7 +509,12 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusUnauthorized, "unauthorized", "%v", err)
 		return
 	}
-	jobs := s.store.List(user)
+	jobs, err := s.store.List(user)
+	if err != nil {
+		s.log.Error("jobs: store", "err", err)
+		s.fail(w, r, http.StatusInternalServerError, "server_error", "the jobs could not be read")
+		return
+	}
 	if jobs == nil {
 		jobs = []Job{}
 	}
@@ -519,9 +528,24 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j, err := s.store.Get(r.PathValue("id"))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		s.log.Error("jobs: store", "job", r.PathValue("id"), "err", err)
+		s.fail(w, r, http.StatusInternalServerError, "server_error", "the job could not be read")
+		return
+	}
 	if err != nil || j.User != user {
 		s.fail(w, r, http.StatusNotFound, "not_found", "job %q: not found", r.PathValue("id"))
 		return
 	}
 	s.reply(w, r, http.StatusOK, j)
+}
+
+// add stores a new job, or answers 500 and reports false.
+func (s *Service) add(w http.ResponseWriter, r *http.Request, j Job) bool {
+	if err := s.store.Add(j); err != nil {
+		s.log.Error("jobs: store", "job", j.ID, "err", err)
+		s.fail(w, r, http.StatusInternalServerError, "server_error", "the job could not be stored; submit it again")
+		return false
+	}
+	return true
 }

@@ -179,7 +179,7 @@ func TestSubmitAsync(t *testing.T) {
 		return fmt.Sprintf("Name %d,c,1", i)
 	})
 	_, r = postForm(t, srv, url.Values{"title": {"bad"}, "format": {"name"}, "data": {string(bad)}})
-	if rel := s.Store().Release("alice", "st1", []string{r.ID}, time.Now()); len(rel) != 0 {
+	if rel, err := s.Store().Release("alice", "st1", []string{r.ID}, time.Now()); err != nil || len(rel) != 0 {
 		t.Errorf("a validating job was released: %+v", rel)
 	}
 	j, _ = s.Store().WaitFor(ctx, r.ID, func(j Job) bool { return j.State != StateValidating })

@@ -26,12 +26,20 @@ type Options struct {
 	// ClientID is the service's MQTT client id; empty means "devcloud-jobs". Two devclouds on
 	// one broker need different ids, or they take each other's session over.
 	ClientID string
+	// ShareGroup, if set, subscribes to stations' requests as a member of this MQTT shared
+	// subscription group ($share/GROUP/...): the broker hands each request to one of the job
+	// service replicas in the group, so they run side by side on one store. Each replica then
+	// needs its own ClientID, and uses a clean session: a dead replica's queue would otherwise
+	// hold requests until it came back.
+	ShareGroup string
 	// VerifyUser checks a user's access token (Submit Print Job) and returns the user id.
 	VerifyUser func(ctx context.Context, token string) (string, error)
 	// BadgeKey keys the badge hash (protocol.BadgeHash); stations receive it in fleet config.
 	BadgeKey []byte
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// Store keeps the jobs; nil means a fresh in-memory store. The service does not close it.
+	Store  Store
+	Now    func() time.Time
+	Logger *slog.Logger
 	// Submit sets the job API's limits and what submissions are validated for.
 	Submit SubmitOptions
 }
@@ -39,7 +47,7 @@ type Options struct {
 // Service is the job service.
 type Service struct {
 	seed       *seed.Seed
-	store      *Store
+	store      Store
 	verifyUser func(ctx context.Context, token string) (string, error)
 	badgeKey   []byte
 	badges     map[string]string // badge hash → user id
@@ -62,9 +70,12 @@ func New(opt Options) (*Service, error) {
 		return nil, errors.New("jobs: Seed, VerifyUser and a BadgeKey of at least 16 bytes are required")
 	}
 	s := &Service{
-		seed: opt.Seed, store: NewStore(), verifyUser: opt.VerifyUser, badgeKey: opt.BadgeKey,
+		seed: opt.Seed, store: opt.Store, verifyUser: opt.VerifyUser, badgeKey: opt.BadgeKey,
 		badges: map[string]string{}, now: opt.Now, log: opt.Logger, opt: opt, configSent: map[string]bool{},
 		changed: make(chan struct{}),
+	}
+	if s.store == nil {
+		s.store = NewMemStore()
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -87,7 +98,7 @@ func New(opt Options) (*Service, error) {
 }
 
 // Store exposes the job store (for devcloud's status page and tests).
-func (s *Service) Store() *Store { return s.store }
+func (s *Service) Store() Store { return s.store }
 
 // Start connects to the broker and subscribes to every station's requests. It returns once the
 // first connection is up; paho reconnects by itself afterwards and OnConnect resubscribes.
@@ -97,7 +108,7 @@ func (s *Service) Start(ctx context.Context) error {
 		SetClientID(s.opt.ClientID).
 		SetUsername(s.opt.Username).
 		SetPassword(s.opt.Password).
-		SetCleanSession(false).
+		SetCleanSession(s.opt.ShareGroup != "").
 		SetOrderMatters(false). // handlers publish replies; ordered handlers would deadlock paho
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
@@ -171,6 +182,9 @@ func (s *Service) subscribe(c paho.Client) {
 		protocol.AllStations(protocol.LeafConfigReported): s.onConfigReported,
 	}
 	for filter, h := range subs {
+		if s.opt.ShareGroup != "" {
+			filter = "$share/" + s.opt.ShareGroup + "/" + filter
+		}
 		t := c.Subscribe(filter, 1, h)
 		if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
 			s.log.Error("jobs: subscribe failed", "filter", filter, "err", t.Error())
@@ -226,7 +240,12 @@ func (s *Service) onLookup(_ paho.Client, m paho.Message) {
 		rep.Error = &protocol.Error{Code: protocol.CodeUnknownBadge, Message: "this badge is not registered"}
 	} else {
 		rep.User = &protocol.User{ID: u.ID, Name: u.Name}
-		for _, j := range s.store.List(u.ID, StateHeld) {
+		held, err := s.store.List(u.ID, StateHeld)
+		if err != nil {
+			s.log.Error("jobs: store", "station", station, "err", err)
+			rep.Error = storeError
+		}
+		for _, j := range held {
 			rep.Jobs = append(rep.Jobs, protocol.JobSummary{ID: j.ID, Title: j.Title, Labels: j.Labels})
 		}
 	}
@@ -245,7 +264,13 @@ func (s *Service) onRelease(_ paho.Client, m paho.Message) {
 	if !ok {
 		rep.Error = &protocol.Error{Code: protocol.CodeUnknownBadge, Message: "this badge is not registered"}
 	} else {
-		for _, j := range s.store.Release(u.ID, station, req.Jobs, s.now()) {
+		released, err := s.store.Release(u.ID, station, req.Jobs, s.now())
+		if err != nil {
+			// Nothing was released: the transaction rolled back, the jobs stay held.
+			s.log.Error("jobs: store", "station", station, "err", err)
+			rep.Error = storeError
+		}
+		for _, j := range released {
 			msg := protocol.Job{
 				V: protocol.Version, ID: j.ID, Title: j.Title, User: protocol.User{ID: u.ID, Name: u.Name},
 				Layout: s.seed.Layouts[j.Layout].Raw, Format: j.DataFormat, Data: j.Data, Labels: j.Labels,
@@ -325,3 +350,6 @@ func (s *Service) onConfigReported(_ paho.Client, m paho.Message) {
 	}
 	s.log.Info("jobs: config reported", "station", station, "version", r.Version, "applied", r.Applied, "error", r.Error)
 }
+
+// storeError tells a station the cloud could not read or change its jobs; the user may tap again.
+var storeError = &protocol.Error{Code: protocol.CodeInternal, Message: "the job store is unavailable; try again"}

@@ -22,6 +22,13 @@ import (
 
 func startService(t *testing.T) (*Service, string) {
 	t.Helper()
+	url := startBroker(t)
+	return startServiceOn(t, url, Options{}), url
+}
+
+// startBroker starts the embedded broker on loopback and returns its URL.
+func startBroker(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -40,15 +47,26 @@ func startService(t *testing.T) (*Service, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
+	return "tcp://" + b.Addr()
+}
+
+// testBadgeKey is the badge hash key of test services.
+var testBadgeKey = []byte("0123456789abcdef")
+
+// startServiceOn starts a job service on the broker at url, with opt's store and client id, and
+// waits until it is subscribed.
+func startServiceOn(t *testing.T, url string, opt Options) *Service {
+	t.Helper()
 	sd, err := seed.Load(filepath.Join("..", "..", "examples", "devcloud-seed.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := "tcp://" + b.Addr()
-	s, err := New(Options{
-		Seed: sd, Broker: url, Username: "svc", Password: "svc-secret", BadgeKey: []byte("0123456789abcdef"),
-		VerifyUser: func(context.Context, string) (string, error) { return "", errors.New("unused") },
-	})
+	if opt.Username == "" {
+		opt.Username, opt.Password = "svc", "svc-secret"
+	}
+	opt.Seed, opt.Broker, opt.BadgeKey = sd, url, testBadgeKey
+	opt.VerifyUser = func(context.Context, string) (string, error) { return "", errors.New("unused") }
+	s, err := New(opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +79,7 @@ func startService(t *testing.T) (*Service, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	return s, url
+	return s
 }
 
 // stationClient connects as station id and delivers the acks it receives on acks.

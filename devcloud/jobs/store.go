@@ -49,136 +49,131 @@ type Job struct {
 // ErrNotFound is returned for an unknown job id.
 var ErrNotFound = errors.New("jobs: job not found")
 
-// Store holds jobs in memory; devcloud is a development cloud, restarts start empty.
-type Store struct {
-	mu      sync.Mutex
-	jobs    map[string]*Job
-	changed chan struct{} // closed and replaced on every change
+// ErrExists is returned by Add for a job id already stored.
+var ErrExists = errors.New("jobs: job already exists")
+
+// Store keeps jobs, their payloads and the status they reached. Every implementation gives the
+// same guarantees, checked by one conformance suite: Release hands a held job to exactly one
+// station even when releases race, and ApplyStatus is idempotent per (job, sequence).
+//
+// Methods take no context: they are called from MQTT handlers that have none, so durable
+// implementations bound each call with their own timeout.
+type Store interface {
+	// Add stores a new job; an id already stored is ErrExists.
+	Add(j Job) error
+	// Get returns a job with its payload; an unknown id is ErrNotFound.
+	Get(id string) (Job, error)
+	// List returns the user's jobs (every user's when user is "") in the given states (all
+	// when none), oldest first.
+	List(user string, states ...string) ([]Job, error)
+	// Release moves the user's held jobs among ids to StateReleased for station and returns
+	// them; ids that are not the user's held jobs are skipped. A job already released to this
+	// same station and not yet claimed is returned again: a station that repeats a release
+	// whose reply it never heard (a replica died between storing and sending) gets its jobs.
+	Release(user, station string, ids []string, now time.Time) ([]Job, error)
+	// ApplyStatus applies a station's status report. A report from another station than the
+	// job was released to is an error; one with a sequence not above the last applied, or for
+	// a printed job, changes nothing (changed is false).
+	ApplyStatus(station, id, state string, printed, seq int, errMsg string, now time.Time) (j Job, changed bool, err error)
+	// Validated ends the validation of a job: held with its label count and normalised data,
+	// or rejected with the reason when reason is not empty. A job not validating is an error.
+	Validated(id string, labels int, data []byte, warnings []string, reason string, now time.Time) (Job, error)
+	// WaitFor returns job id once cond holds for it (the status page and tests follow a job so).
+	WaitFor(ctx context.Context, id string, cond func(Job) bool) (Job, error)
+	// Close releases the store's files or connections.
+	Close() error
 }
 
-// NewStore returns an empty store.
-func NewStore() *Store { return &Store{jobs: map[string]*Job{}, changed: make(chan struct{})} }
-
-// touch wakes the waiters; s.mu is held.
-func (s *Store) touch() {
-	close(s.changed)
-	s.changed = make(chan struct{})
-}
-
-// WaitFor returns job id once cond holds for it (the status page and tests follow a job this way).
-func (s *Store) WaitFor(ctx context.Context, id string, cond func(Job) bool) (Job, error) {
-	for {
-		s.mu.Lock()
-		j, ok := s.jobs[id]
-		var cur Job
-		if ok {
-			cur = *j
-		}
-		ch := s.changed
-		s.mu.Unlock()
-		if ok && cond(cur) {
-			return cur, nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return cur, fmt.Errorf("jobs: waiting for job %q (now %q): %w", id, cur.State, ctx.Err())
-		}
+// applyStatus is the status rule every store shares, applied to a job read inside the store's
+// transaction. It reports whether j changed.
+func applyStatus(j *Job, station, state string, printed, seq int, errMsg string, now time.Time) (bool, error) {
+	if j.Station != station {
+		return false, fmt.Errorf("jobs: job %q was not released to station %q", j.ID, station)
 	}
-}
-
-// Add stores a new job.
-func (s *Store) Add(j Job) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.jobs[j.ID] = &j
-	s.touch()
-}
-
-// Get returns a copy of a job.
-func (s *Store) Get(id string) (Job, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	j, ok := s.jobs[id]
-	if !ok {
-		return Job{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	if seq <= j.lastSeq || j.State == StatePrinted {
+		return false, nil
 	}
-	return *j, nil
+	j.lastSeq, j.State, j.Printed, j.Error, j.Updated = seq, state, printed, errMsg, now
+	return true, nil
 }
 
-// List returns the user's jobs in the given states (all states when none), oldest first.
-func (s *Store) List(user string, states ...string) []Job {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Job
-	for _, j := range s.jobs {
-		if user != "" && j.User != user {
-			continue
-		}
-		if len(states) > 0 && !contains(states, j.State) {
-			continue
-		}
-		out = append(out, *j)
-	}
+// releasable reports whether Release hands j to station.
+func releasable(j *Job, user, station string) bool {
+	return j.User == user && (j.State == StateHeld || j.State == StateReleased && j.Station == station)
+}
+
+// keep reports whether j is listed for user and states.
+func keep(j *Job, user string, states []string) bool {
+	return (user == "" || j.User == user) && (len(states) == 0 || contains(states, j.State))
+}
+
+// sortJobs orders jobs oldest first, by id among equals, so every store lists alike.
+func sortJobs(out []Job) {
 	sort.Slice(out, func(a, b int) bool {
 		if out[a].Created.Equal(out[b].Created) {
 			return out[a].ID < out[b].ID
 		}
 		return out[a].Created.Before(out[b].Created)
 	})
-	return out
 }
 
-// Release moves the user's held jobs among ids to StateReleased for station and returns them.
-func (s *Store) Release(user, station string, ids []string, now time.Time) []Job {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Job
-	for _, id := range ids {
-		j, ok := s.jobs[id]
-		if !ok || j.User != user || j.State != StateHeld {
-			continue
+// notifier wakes WaitFor callers when this process changed the store.
+type notifier struct {
+	mu sync.Mutex
+	ch chan struct{} // closed and replaced on every change
+}
+
+// changes returns a channel closed at the next touch.
+func (n *notifier) changes() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ch == nil {
+		n.ch = make(chan struct{})
+	}
+	return n.ch
+}
+
+func (n *notifier) touch() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ch != nil {
+		close(n.ch)
+	}
+	n.ch = make(chan struct{})
+}
+
+// waitFor polls get whenever changes() fires, and every poll interval when poll > 0 (another
+// process may change a shared store without telling this one).
+func waitFor(ctx context.Context, id string, cond func(Job) bool, get func(string) (Job, error), changes func() <-chan struct{}, poll time.Duration) (Job, error) {
+	var tick <-chan time.Time
+	if poll > 0 {
+		t := time.NewTicker(poll)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		ch := changes() // before the read, so a change in between is not missed
+		cur, err := get(id)
+		if err == nil && cond(cur) {
+			return cur, nil
 		}
-		j.State, j.Station, j.Updated = StateReleased, station, now
-		out = append(out, *j)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return cur, err
+		}
+		select {
+		case <-ch:
+		case <-tick:
+		case <-ctx.Done():
+			return cur, fmt.Errorf("jobs: waiting for job %q (now %q): %w", id, cur.State, ctx.Err())
+		}
 	}
-	if len(out) > 0 {
-		s.touch()
-	}
-	return out
 }
 
-// ApplyStatus applies a station's status report. Reports are idempotent: one from another
-// station than the job was released to, or with a sequence not above the last, changes nothing.
-func (s *Store) ApplyStatus(station, id, state string, printed, seq int, errMsg string, now time.Time) (Job, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	j, ok := s.jobs[id]
-	if !ok {
-		return Job{}, false, fmt.Errorf("%w: %q", ErrNotFound, id)
-	}
-	if j.Station != station {
-		return *j, false, fmt.Errorf("jobs: job %q was not released to station %q", id, station)
-	}
-	if seq <= j.lastSeq || j.State == StatePrinted {
-		return *j, false, nil
-	}
-	j.lastSeq, j.State, j.Printed, j.Error, j.Updated = seq, state, printed, errMsg, now
-	s.touch()
-	return *j, true, nil
-}
-
-// Validated ends the validation of a job: held with its label count and normalised data, or
-// rejected with the reason when reason is not empty.
-func (s *Store) Validated(id string, labels int, data []byte, warnings []string, reason string, now time.Time) (Job, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	j, ok := s.jobs[id]
-	if !ok {
-		return Job{}, fmt.Errorf("%w: %q", ErrNotFound, id)
-	}
+// validated is the rule every store shares for ending a job's validation, applied to a job
+// read inside the store's transaction.
+func validated(j *Job, labels int, data []byte, warnings []string, reason string, now time.Time) error {
 	if j.State != StateValidating {
-		return *j, fmt.Errorf("jobs: job %q is %s, not %s", id, j.State, StateValidating)
+		return fmt.Errorf("jobs: job %q is %s, not %s", j.ID, j.State, StateValidating)
 	}
 	if reason != "" {
 		j.State, j.Error, j.Data = StateRejected, reason, nil
@@ -186,8 +181,7 @@ func (s *Store) Validated(id string, labels int, data []byte, warnings []string,
 		j.State, j.Labels, j.Data, j.Warnings = StateHeld, labels, data, warnings
 	}
 	j.Updated = now
-	s.touch()
-	return *j, nil
+	return nil
 }
 
 func contains(list []string, s string) bool {
