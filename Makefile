@@ -65,4 +65,33 @@ run: build
 	wait $$st
 
 clean:
-	rm -rf $(BIN) .run
+	rm -rf $(BIN) .run $(DIST)
+
+# Release builds: stationd and stationctl for every board, static (CGO off), stripped and stamped
+# with the version, commit and date (`stationd --version`). Pi Zero/1: armv6; Pi 2/3/4 32-bit:
+# armv7; 64-bit Pis: arm64; x86: amd64.
+DIST    ?= dist
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+STAMP   := -X labelstation/internal/buildinfo.Version=$(VERSION) -X labelstation/internal/buildinfo.Commit=$(COMMIT) -X labelstation/internal/buildinfo.Date=$(DATE)
+DISTFLAGS := -trimpath -ldflags "-s -w $(STAMP)"
+
+.PHONY: dist deb test-arm
+dist:
+	@set -e; for t in linux/arm/6/armv6 linux/arm/7/armv7 linux/arm64//arm64 linux/amd64//amd64; do \
+	  IFS=/ read -r os arch arm name <<<"$$t"; \
+	  GOOS=$$os GOARCH=$$arch GOARM=$$arm CGO_ENABLED=0 $(GO) build $(DISTFLAGS) -o $(DIST)/linux-$$name/ ./cmd/stationd ./cmd/stationctl; \
+	done
+	@ls -l $(DIST)/linux-*/station* | awk '{printf "%-32s %6.1f MB\n", $$9, $$5/1e6}'
+
+# Debian packages (arm64, armhf, amd64) from the dist binaries, built with nfpm as a Go tool.
+# ISSUER and BROKER become the default config's cloud (make deb ISSUER=https://... BROKER=mqtts://...).
+deb: dist
+	VERSION=$(VERSION) DIST=$(DIST) GO=$(GO) scripts/deb.sh
+
+# The station's unit tests under qemu-user for the Pi CPUs (ARCH="arm64 armv6" by default;
+# CI runs ARCH=arm64). Installs qemu-user-static when run as root.
+ARCH ?= arm64 armv6
+test-arm:
+	GO=$(GO) scripts/test-arm.sh $(ARCH)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"labelstation/devcloud/auth"
+	"labelstation/internal/selfexec"
 )
 
 // Environment of the crashing-station child process.
@@ -70,7 +71,7 @@ func TestCrashBetweenRotateAndPersist(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashingStationChild$", "-test.count=1")
+	cmd := selfexec.Command("-test.run=^TestCrashingStationChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), envCrashDir+"="+dir, envCrashToken+"="+e.srv.TokenURL())
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -91,6 +91,10 @@ type Options struct {
 	// Answer and Arrive bound the waits for a cloud reply and for a released job (Settings);
 	// zero means 15 s and 30 s.
 	Answer, Arrive time.Duration
+	// Heartbeat, if set, is called by the state loop itself after every step, at least every
+	// 250 ms while the loop runs: a supervisor (systemd's watchdog) hears silence when the loop
+	// is wedged. It must return quickly.
+	Heartbeat func(Model)
 }
 
 // Station is the running appliance.
@@ -369,8 +373,14 @@ func (s *Station) Run(ctx context.Context) error {
 		if s.opt.Observe != nil {
 			s.opt.Observe(m)
 		}
+		if s.opt.Heartbeat != nil {
+			s.opt.Heartbeat(m)
+		}
 	}
 }
+
+// Config is the effective configuration: the local file with the last good fleet config applied.
+func (s *Station) Config() config.Config { return s.config() }
 
 // show hands the model's screen to the screen worker when it differs from the last one.
 func (s *Station) show(m Model, shown *display.View) {

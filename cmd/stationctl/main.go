@@ -19,8 +19,9 @@ import (
 	"strings"
 	"time"
 
-	"labelstation/devcloud"
-	"labelstation/devcloud/auth"
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 const usage = `usage: stationctl COMMAND [flags] [args]
@@ -38,6 +39,9 @@ commands:
            read a password on stdin, print its bcrypt hash (devcloud seed password_hash)
   tap      [--station URL] UIDHEX
            tap a badge on a simulated station (stationd --sim)
+  status   [--socket PATH] [--json]
+           on the station: state, enrollment, broker, printer, journal, versions, last errors
+  version  print the version, commit and build date
 `
 
 func main() {
@@ -69,6 +73,11 @@ func run(cmd string, args []string, out io.Writer) error {
 		return approveCmd(args, out)
 	case "tap":
 		return tapCmd(args, out)
+	case "status":
+		return statusCmd(args, out)
+	case "version", "--version", "-version":
+		fmt.Fprintln(out, versionString("stationctl"))
+		return nil
 	case "hash-password":
 		return hashPasswordCmd(args, out)
 	case "help", "-h", "--help":
@@ -93,12 +102,26 @@ func tokenCmd(args []string, out io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tok, err := devcloud.AppToken(ctx, strings.TrimRight(*cloud, "/")+"/oauth/token", *id, *secret)
+	tok, err := appToken(ctx, strings.TrimRight(*cloud, "/")+"/oauth/token", *id, *secret)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(out, tok)
 	return nil
+}
+
+// appToken gets an app's access token with the client_credentials grant (RFC 6749 §4.4). It
+// speaks to the cloud over HTTP only, so the CLI carries no server code.
+func appToken(ctx context.Context, tokenURL, clientID, secret string) (string, error) {
+	cc := clientcredentials.Config{
+		ClientID: clientID, ClientSecret: secret, TokenURL: tokenURL, Scopes: []string{"printing"},
+		AuthStyle: oauth2.AuthStyleInHeader, // fixed: auto-detect would send a failing request twice
+	}
+	tok, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, client))
+	if err != nil {
+		return "", fmt.Errorf("client_credentials for %s: %w", clientID, err)
+	}
+	return tok.AccessToken, nil
 }
 
 func submitCmd(args []string, out io.Writer) error {
@@ -173,7 +196,7 @@ func hashPasswordCmd(args []string, out io.Writer) error {
 	if len(pw) < 12 {
 		return errors.New("hash-password: want a password of at least 12 characters on stdin")
 	}
-	h, err := auth.HashPassword(pw)
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost) // what devcloud's seed file expects
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,9 @@ import (
 	"labelstation/display"
 	displaysim "labelstation/display/sim"
 	"labelstation/drivers/badge"
+	"labelstation/drivers/printer"
 	"labelstation/drivers/printer/simprinter"
+	"labelstation/internal/buildinfo"
 	"labelstation/provisioning"
 	"labelstation/station"
 	"labelstation/station/cloud"
@@ -32,9 +34,6 @@ import (
 	"labelstation/station/journal"
 	"labelstation/station/trust"
 )
-
-// version is set by the linker for releases.
-var version = "dev"
 
 type flags struct {
 	Config   string
@@ -48,6 +47,9 @@ type flags struct {
 	Demo     string
 	Verbose  bool
 	Reenroll bool
+	// Version, CheckConfig: print and exit. StatusSocket: where `stationctl status` asks.
+	Version, CheckConfig bool
+	StatusSocket         string
 
 	// Set by tests only.
 	observe     func(station.Model)
@@ -68,7 +70,13 @@ func main() {
 	flag.StringVar(&f.Demo, "demo-badges", "Alice=04A1B2C3D4E580,Bob=0E5F1C2A,Stranger=DEADBEEF", "with --sim: one-click badges on the tap page, NAME=UIDHEX,...")
 	flag.BoolVar(&f.Verbose, "v", false, "log debug detail")
 	flag.BoolVar(&f.Reenroll, "reenroll", false, "forget the stored tokens and pair again (the station keeps its id: the serial is unchanged)")
+	flag.BoolVar(&f.Version, "version", false, "print the version and exit")
+	flag.BoolVar(&f.CheckConfig, "check-config", false, "check the config file (or the FILE argument) as the daemon would load it, and exit")
+	flag.StringVar(&f.StatusSocket, "status-socket", "", "unix socket for `stationctl status`; default $RUNTIME_DIRECTORY/status.sock, else STATE/status.sock")
 	flag.Parse()
+	if exit, code := preflight(f, flag.Args(), os.Stdout, os.Stderr); exit {
+		os.Exit(code)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, f, os.Stdout, os.Stderr); err != nil {
@@ -83,6 +91,7 @@ func run(ctx context.Context, f flags, out, logOut io.Writer) error {
 		return err
 	}
 	defer a.Close()
+	defer context.AfterFunc(ctx, a.sup.stopping)()
 	if a.WebURL != "" {
 		fmt.Fprintf(out, "stationd (sim) is up: panel and tap page at %s, printer %s (labels as PNG in %s)\n",
 			a.WebURL, a.PrinterURL, a.PrinterDir)
@@ -102,6 +111,11 @@ type appliance struct {
 	PrinterURL string
 	PrinterDir string
 	WebURL     string
+	Serial     string
+	Journal    *journal.Journal
+	printer    *printer.Redialer
+	sup        *supervisor
+	status     *statusServer
 	closers    []func() error
 }
 
@@ -114,15 +128,11 @@ func (a *appliance) Close() error {
 }
 
 func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err error) {
-	level := slog.LevelInfo
-	if f.Verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 	cfg, err := loadConfig(f)
 	if err != nil {
 		return nil, err
 	}
+	log, level, recent := setupLog(f, cfg, logOut)
 	a := &appliance{Config: cfg}
 	defer func() {
 		if err != nil {
@@ -153,12 +163,14 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 	if err != nil {
 		return nil, fmt.Errorf("board: serial: %w", err)
 	}
+	a.Serial = serial
 
 	j, err := journal.Open(filepath.Join(state, "journal.db"), journal.Options{MaxSize: int64(cfg.Journal.MaxMB) << 20})
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	a.closers = append(a.closers, j.Close)
+	a.Journal = j
 
 	hc := trust.HTTPClient(tlsCfg, 15*time.Second) // x/oauth2's DeviceAuth ignores its context
 	ep, err := discover(ctx, hc, cfg.Cloud.Issuer, state, log)
@@ -217,6 +229,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 	}
 	pr := newRedialPrinter(a.PrinterURL, cfg.Printer.Lang)
 	a.closers = append(a.closers, pr.Close)
+	a.printer = pr
 
 	// Buttons, display and badge reader.
 	buttons := make(chan string, 4)
@@ -267,14 +280,16 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 			o.Verify, o.TLS, o.AllowInsecure = v, tlsCfg, cfg.Cloud.AllowInsecure
 			return cloud.New(o)
 		},
-		Badges: taps, Buttons: buttons, Version: version, Logger: log, Observe: f.observe,
+		Badges: taps, Buttons: buttons, Version: buildinfo.Version, Logger: log, Observe: f.observe,
 		Serial: serial, TokenCheck: f.tokenCheck, Signals: signals(ctx, b),
+		Heartbeat: a.heartbeat(ctx, f, level, recent, log),
 	})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("station: %w", err), reader.Halt())
 	}
 	a.Station = st
 	a.closers = append(a.closers, superviseReader(ctx, reader, reopen, taps, cfg.Badge.Repeat(), st.ReaderHealth, log))
+	a.serveStatus(f, log)
 	return a, nil
 }
 

@@ -1,4 +1,4 @@
-// Package serialport opens a Linux tty (a UART, a USB-serial adapter or a
+// Package serialport opens a tty (a UART, a USB-serial adapter or a
 // pseudo-terminal) in raw mode with the line settings label printers and
 // 125 kHz readers need.
 //
@@ -107,7 +107,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-var bauds = map[int]uint32{
+// bauds maps the supported line speeds to their termios speed codes (termios_*.go).
+var bauds = map[int]speedCode{
 	1200: unix.B1200, 2400: unix.B2400, 4800: unix.B4800, 9600: unix.B9600,
 	19200: unix.B19200, 38400: unix.B38400, 57600: unix.B57600,
 	115200: unix.B115200, 230400: unix.B230400,
@@ -148,13 +149,13 @@ func (p *Port) apply() error {
 	}
 	var serr error
 	err = rc.Control(func(fd uintptr) {
-		t, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
+		t, err := unix.IoctlGetTermios(int(fd), ioctlGetTermios)
 		if err != nil {
 			serr = err
 			return
 		}
 		configure(t, p.cfg)
-		serr = unix.IoctlSetTermios(int(fd), unix.TCSETS, t)
+		serr = unix.IoctlSetTermios(int(fd), ioctlSetTermios, t)
 	})
 	if err == nil {
 		err = serr
@@ -190,7 +191,7 @@ func configure(t *unix.Termios, c Config) {
 	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON | unix.IXOFF | unix.IXANY | unix.INPCK
 	t.Oflag &^= unix.OPOST
 	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	t.Cflag &^= unix.CSIZE | unix.PARENB | unix.PARODD | unix.CSTOPB | unix.CRTSCTS | unix.CBAUD
+	t.Cflag &^= unix.CSIZE | unix.PARENB | unix.PARODD | unix.CSTOPB | unix.CRTSCTS
 	t.Cflag |= unix.CREAD | unix.CLOCAL
 	if c.DataBits == 7 {
 		t.Cflag |= unix.CS7
@@ -214,8 +215,6 @@ func configure(t *unix.Termios, c Config) {
 	case "xonxoff":
 		t.Iflag |= unix.IXON | unix.IXOFF
 	}
-	speed := bauds[c.Baud]
-	t.Cflag |= speed
-	t.Ispeed, t.Ospeed = speed, speed
+	setSpeed(t, bauds[c.Baud])
 	t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
 }

@@ -1,3 +1,7 @@
+//go:build linux
+
+// The assertions read Linux termios bits (CBAUD, TCGETS); the package itself also builds on macOS.
+
 package serialport
 
 import (

@@ -66,6 +66,7 @@ type Config struct {
 	Badge   Badge   `json:"badge"`
 	Release Release `json:"release"`
 	Journal Journal `json:"journal"`
+	Log     Log     `json:"log"`
 }
 
 // Journal bounds the job journal on the station's storage.
@@ -166,6 +167,11 @@ type Release struct {
 	ScreenSeconds int    `json:"screen_seconds"` // how long result screens stay; default 5
 }
 
+// Log is how much the daemon logs.
+type Log struct {
+	Level string `json:"level"` // debug, info, warn, error; default info
+}
+
 // Allowed values, in the order error messages list them.
 var (
 	boardKinds   = []string{"sim", "rpi", "fakepi"}
@@ -179,6 +185,7 @@ var (
 	encodings    = []string{"hex", "dec"}
 	byteOrders   = []string{"msb", "lsb"}
 	releaseModes = []string{"all", "confirm"}
+	logLevels    = []string{"debug", "info", "warn", "error"}
 )
 
 // Limits that keep a typo from becoming a nonsense value.
@@ -202,6 +209,7 @@ func Defaults() Config {
 		Badge:   Badge{Reader: "sim", Encoding: "hex", ByteOrder: "msb", RepeatMS: 2000},
 		Release: Release{Mode: "all", ScreenSeconds: 5},
 		Journal: Journal{KeepDays: 7, MaxMB: 256},
+		Log:     Log{Level: "info"},
 	}
 }
 
@@ -304,6 +312,7 @@ func (c Config) validateFleet() error {
 		oneOf("badge.byte_order", c.Badge.ByteOrder, byteOrders),
 		inRange("badge.bits", c.Badge.Bits, 0, maxBits),
 		inRange("badge.repeat_ms", c.Badge.RepeatMS, 0, maxRepeatMS),
+		oneOf("log.level", c.Log.Level, logLevels),
 		checkHashKey(c.Badge.HashKey),
 		oneOf("release.mode", c.Release.Mode, releaseModes),
 		inRange("release.screen_seconds", c.Release.ScreenSeconds, 1, maxScreenSeconds),

@@ -19,6 +19,12 @@ type Fleet struct {
 	Display *FleetDisplay `json:"display,omitempty"`
 	Badge   *FleetBadge   `json:"badge,omitempty"`
 	Release *FleetRelease `json:"release,omitempty"`
+	Log     *FleetLog     `json:"log,omitempty"`
+}
+
+// FleetLog holds the fleet-settable log level, so a support call can turn on debug remotely.
+type FleetLog struct {
+	Level *string `json:"level,omitempty"`
 }
 
 // FleetPrinter holds the fleet-settable printer fields.
@@ -94,6 +100,7 @@ func (c Config) merge(f Fleet) Config {
 	set(&c.Badge.HashKey, f.Badge, func(b *FleetBadge) *string { return b.HashKey })
 	set(&c.Release.Mode, f.Release, func(r *FleetRelease) *string { return r.Mode })
 	set(&c.Release.ScreenSeconds, f.Release, func(r *FleetRelease) *int { return r.ScreenSeconds })
+	set(&c.Log.Level, f.Log, func(l *FleetLog) *string { return l.Level })
 	return c
 }
 

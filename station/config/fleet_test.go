@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"labelstation/internal/selfexec"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -65,7 +67,7 @@ func TestApply(t *testing.T) {
 	}
 	f, err := ParseFleet([]byte(`{"v": 1, "printer": {"lang": "tspl", "dpi": 300}, "display": {"rotate": 180},
 		"badge": {"byte_order": "lsb", "repeat_ms": 500, "hash_key": "ffeeddccbbaa99887766554433221100"},
-		"release": {"screen_seconds": 9}}`))
+		"release": {"screen_seconds": 9}, "log": {"level": "debug"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,6 +80,7 @@ func TestApply(t *testing.T) {
 	want.Display.Rotate = 180
 	want.Badge.ByteOrder, want.Badge.RepeatMS, want.Badge.HashKey = "lsb", 500, "ffeeddccbbaa99887766554433221100"
 	want.Release.ScreenSeconds = 9
+	want.Log.Level = "debug"
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Apply =\n%+v\nwant\n%+v", got, want)
 	}
@@ -182,7 +185,7 @@ func TestSaveFleetCrash(t *testing.T) {
 	if err := SaveFleet(dir, []byte(fleetOld)); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSaveFleetCrash$")
+	cmd := selfexec.Command("-test.run=^TestSaveFleetCrash$")
 	cmd.Env = append(os.Environ(), crashEnv+"="+dir)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
@@ -233,5 +236,17 @@ func TestFleetMarshal(t *testing.T) {
 	}
 	if !reflect.DeepEqual(back, f) {
 		t.Fatalf("round trip %s = %+v", b, back)
+	}
+}
+
+func TestFleetLogLevelRefusedWithPath(t *testing.T) {
+	_, err := ParseFleet([]byte(`{"v": 1, "log": {"level": "chatty"}}`))
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Path != "log.level" || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("ParseFleet(log.level chatty) = %v, want an invalid log.level", err)
+	}
+	c, err := Parse([]byte(minimal))
+	if err != nil || c.Log.Level != "info" {
+		t.Fatalf("default log.level = %q, %v; want info", c.Log.Level, err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"labelstation/internal/selfexec"
 	"labelstation/protocol"
 )
 
@@ -591,7 +592,7 @@ func TestCrash(t *testing.T) {
 		os.Exit(1) // no Close: the process dies holding the database open
 	}
 	path := filepath.Join(t.TempDir(), "journal.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$")
+	cmd := selfexec.Command("-test.run=^TestCrash$")
 	cmd.Env = append(os.Environ(), crashEnv+"="+path)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError

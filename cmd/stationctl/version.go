@@ -1,0 +1,5 @@
+package main
+
+import "labelstation/internal/buildinfo"
+
+func versionString(name string) string { return name + " " + buildinfo.Get().String() }
