@@ -307,7 +307,7 @@ func (s *Service) DefaultFleetConfig() json.RawMessage {
 
 // PushConfig publishes a retained desired config for one station.
 func (s *Service) PushConfig(station string, cfg json.RawMessage) error {
-	d := protocol.ConfigDesired{V: protocol.Version, Version: newID("cfg_"), Config: cfg}
+	d := protocol.ConfigDesired{V: protocol.Version, Version: s.now().UnixNano(), Config: cfg}
 	return s.publish(protocol.StationTopic(station, protocol.LeafConfigDesired), true, d)
 }
 

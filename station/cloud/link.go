@@ -538,7 +538,7 @@ func (l *Link) handle(leaf string, payload []byte) {
 		if err := protocol.Decode(payload, &d); err != nil {
 			l.log.Error("cloud: undecodable config refused", "err", err)
 			// Reported, so the fleet manager sees why the station kept its last good config.
-			r := protocol.ConfigReported{Version: protocol.MessageID(payload), Applied: false, Error: "undecodable config: " + err.Error(), TS: l.opt.Now()}
+			r := protocol.ConfigReported{Applied: false, Error: "undecodable config: " + err.Error(), TS: l.opt.Now()}
 			if err := l.ReportConfig(r); err != nil {
 				l.log.Warn("cloud: config refusal not reported", "err", err)
 			}
