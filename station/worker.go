@@ -47,6 +47,7 @@ func (s *Station) worker(ctx context.Context) {
 			state, msg := protocol.JobPrinted, ""
 			if err != nil {
 				state, msg = protocol.JobFailed, err.Error()
+				s.lastErr.Store(msg)
 				s.log.Error("station: job failed", "job", e.Job.ID, "err", err)
 			}
 			done, ferr := s.opt.Journal.Finish(e.Job.ID, state, msg)
@@ -119,6 +120,7 @@ func (s *Station) printJob(ctx context.Context, e journal.Entry) error {
 			if err := s.send(ctx, data); err != nil {
 				return err
 			}
+			s.labels.Add(1)
 			if _, err := s.opt.Journal.Progress(e.Job.ID, n); err != nil {
 				return fmt.Errorf("journal: %w", err)
 			}

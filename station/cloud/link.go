@@ -61,6 +61,13 @@ type Options struct {
 	// OnConfig and OnCommand receive fleet config and commands.
 	OnConfig  func(protocol.ConfigDesired)
 	OnCommand func(protocol.Command)
+	// OnGroupConfig receives the desired config of the station's group.
+	OnGroupConfig func(group string, d protocol.ConfigDesired)
+	// Group, if set, names the group whose config and commands the station follows; read at
+	// every connect (SetGroup changes it while connected).
+	Group func() string
+	// Boot is the station's start counter, announced in presence and in the will.
+	Boot int64
 	// OnOnline is called with true after each (re)connect and subscription, false when lost.
 	OnOnline func(bool)
 	// Version is reported in presence.
@@ -112,6 +119,7 @@ type Link struct {
 	online  bool
 	state   string
 	pending map[string]chan []byte
+	group   string // the group subscribed to; guarded by mu
 }
 
 // New builds a link; Run connects it.
@@ -150,7 +158,7 @@ func New(opt Options) (*Link, error) {
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
-	will, _ := json.Marshal(protocol.Presence{V: protocol.Version, Station: opt.StationID, Online: false})
+	will, _ := json.Marshal(protocol.Presence{V: protocol.Version, Station: opt.StationID, Online: false, Boot: opt.Boot})
 	o := paho.NewClientOptions().
 		AddBroker(opt.Broker).
 		SetClientID(opt.StationID).
@@ -332,7 +340,7 @@ func (l *Link) shutdown() {
 	defer l.connMu.Unlock()
 	l.closing = true
 	if l.client.IsConnectionOpen() {
-		if err := l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: false, TS: l.opt.Now()}); err != nil {
+		if err := l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: false, Boot: l.opt.Boot, TS: l.opt.Now()}); err != nil {
 			l.log.Warn("cloud: goodbye presence not sent; the broker's last will says offline instead", "err", err)
 		}
 	} else {
@@ -377,10 +385,21 @@ func (l *Link) onConnect(c paho.Client) {
 		}
 		return
 	}
+	group := ""
+	if l.opt.Group != nil {
+		group = l.opt.Group()
+	}
+	if group != "" {
+		if t := c.Subscribe(protocol.GroupFilter(group), 1, l.route); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+			l.log.Error("cloud: group subscribe failed; retried at the next connect", "group", group, "err", t.Error())
+			group = ""
+		}
+	}
 	l.mu.Lock()
 	state := l.state
+	l.group = group
 	l.mu.Unlock()
-	if err := l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: true, State: state, Version: l.opt.Version, TS: l.opt.Now()}); err != nil {
+	if err := l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: true, State: state, Version: l.opt.Version, Boot: l.opt.Boot, TS: l.opt.Now()}); err != nil {
 		l.log.Warn("cloud: presence", "err", err)
 	}
 	l.log.Info("cloud: online", "broker", l.opt.Broker, "station", l.opt.StationID)
@@ -492,6 +511,13 @@ func (l *Link) route(_ paho.Client, m paho.Message) {
 	defer m.Ack()
 	_, leaf, err := protocol.ParseStationTopic(m.Topic())
 	if err != nil {
+		group, gleaf, gerr := protocol.ParseGroupTopic(m.Topic())
+		if gerr != nil {
+			return
+		}
+		if err := supervise.Safe(func() error { l.handleGroup(group, gleaf, m.Payload()); return nil }); err != nil {
+			supervise.Log(l.log, "cloud: group message handler failed", err, "leaf", gleaf)
+		}
 		return
 	}
 	if err := supervise.Safe(func() error { l.handle(leaf, m.Payload()); return nil }); err != nil {
@@ -557,6 +583,64 @@ func (l *Link) handle(leaf string, payload []byte) {
 			l.opt.OnCommand(c)
 		}
 	}
+}
+
+// handleGroup takes a message of a group: only the group's config and commands, and only of
+// the group the station follows now (a message of the group it just left is dropped).
+func (l *Link) handleGroup(group, leaf string, payload []byte) {
+	l.mu.Lock()
+	cur := l.group
+	l.mu.Unlock()
+	if group != cur {
+		return
+	}
+	switch leaf {
+	case protocol.LeafConfigDesired:
+		var d protocol.ConfigDesired
+		if err := protocol.Decode(payload, &d); err != nil {
+			l.log.Error("cloud: undecodable group config refused", "group", group, "err", err)
+			r := protocol.ConfigReported{Source: protocol.SourceGroup, Group: group, Error: "undecodable config: " + err.Error(), TS: l.opt.Now()}
+			if err := l.ReportConfig(r); err != nil {
+				l.log.Warn("cloud: config refusal not reported", "err", err)
+			}
+		} else if l.opt.OnGroupConfig != nil {
+			l.opt.OnGroupConfig(group, d)
+		}
+	case protocol.LeafCmd:
+		l.handle(leaf, payload)
+	}
+}
+
+// SetGroup follows another group's config and commands from now on ("" for none).
+func (l *Link) SetGroup(group string) {
+	l.mu.Lock()
+	old := l.group
+	l.group = group
+	online := l.online
+	l.mu.Unlock()
+	if old == group || !online {
+		return
+	}
+	if old != "" {
+		if t := l.client.Unsubscribe(protocol.GroupFilter(old)); !t.WaitTimeout(l.opt.RequestTimeout) || t.Error() != nil {
+			l.log.Warn("cloud: group unsubscribe", "group", old, "err", t.Error())
+		}
+	}
+	if group != "" {
+		if t := l.client.Subscribe(protocol.GroupFilter(group), 1, l.route); !t.WaitTimeout(l.opt.RequestTimeout) || t.Error() != nil {
+			l.log.Warn("cloud: group subscribe failed; retried at the next connect", "group", group, "err", t.Error())
+		}
+	}
+}
+
+// Telemetry publishes a health report (not retained: only the newest matters, and the cloud
+// keeps it).
+func (l *Link) Telemetry(t protocol.Telemetry) error {
+	if !l.Online() {
+		return ErrOffline
+	}
+	t.V = protocol.Version
+	return l.publish(protocol.LeafTelemetry, false, t)
 }
 
 // reject hands a job the station will not print to OnReject.
@@ -694,7 +778,7 @@ func (l *Link) presenceLoop(ctx context.Context) {
 			l.mu.Lock()
 			state := l.state
 			l.mu.Unlock()
-			if err := l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: true, State: state, Version: l.opt.Version, TS: l.opt.Now()}); err != nil {
+			if err := l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: true, State: state, Version: l.opt.Version, Boot: l.opt.Boot, TS: l.opt.Now()}); err != nil {
 				l.log.Info("cloud: presence not published", "err", err)
 			}
 		}
