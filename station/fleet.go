@@ -324,6 +324,9 @@ const bootFile = "boot"
 // nextBoot increments the persisted boot counter; a counter that cannot be read starts over
 // from the clock, which still only grows on a board with a set clock.
 func nextBoot(dir string, now time.Time) (int64, error) {
+	if dir == "" {
+		return 0, errors.New("station: boot counter: no state directory")
+	}
 	var n int64
 	b, err := os.ReadFile(filepath.Join(dir, bootFile))
 	switch {
