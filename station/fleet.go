@@ -167,6 +167,10 @@ func (s *Station) markSeen(id string) (bool, error) {
 		next = next[len(next)-maxSeen:]
 	}
 	b, _ := json.Marshal(next)
+	if s.opt.Config.Station.StateDir == "" {
+		s.seen = next // nowhere to keep it: remembered until the process ends
+		return true, nil
+	}
 	if err := config.WriteFile(s.opt.Config.Station.StateDir, seenFile, b); err != nil {
 		return false, fmt.Errorf("station: remember command: %w", err)
 	}
