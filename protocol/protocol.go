@@ -354,8 +354,11 @@ func ParseGroupTopic(topic string) (group, leaf string, err error) {
 	return group, leaf, nil
 }
 
-// GroupFilter is the filter a member subscribes to for its group's config and commands.
-func GroupFilter(group string) string { return Root + "/grp/" + group + "/#" }
+// GroupTopics are the topics a member subscribes to for its group's config and commands; each
+// by name, as the broker's ACL lets a station read exactly these two.
+func GroupTopics(group string) []string {
+	return []string{GroupTopic(group, LeafConfigDesired), GroupTopic(group, LeafCmd)}
+}
 
 // ValidName reports whether s can be a station or group name in a topic: 1-64 characters of
 // letters, digits, '-', '_' and '.', so no MQTT wildcard or level separator can sneak in.

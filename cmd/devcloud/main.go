@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,6 +27,8 @@ type flags struct {
 	Verbose                                          bool
 	// A second issuer whose stations the embedded broker lets in.
 	ExternalIssuer, ExternalKeys, Audience, StationClaim string
+	// Users who may use the fleet API, comma-separated.
+	FleetAdmins string
 }
 
 func main() {
@@ -45,6 +48,7 @@ func main() {
 	flag.StringVar(&f.Audience, "audience", "", "with --external-issuer: the aud value its station tokens must carry")
 	flag.StringVar(&f.StationClaim, "station-claim", "sub", "with --external-issuer: the token claim naming the station (its MQTT username)")
 	flag.BoolVar(&f.Verbose, "v", false, "log debug detail")
+	flag.StringVar(&f.FleetAdmins, "fleet-admins", "alice", "users (comma-separated) whose tokens may use the fleet API (docs/fleet.md)")
 	flag.Parse()
 	if err := run(f, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "devcloud:", err)
@@ -88,6 +92,7 @@ func run(f flags, out io.Writer) error {
 	opt := devcloud.Options{
 		HTTP: httpLn, Seed: sd, Logger: log,
 		AccessTTL: f.AccessTTL, RefreshTTL: f.RefreshTTL, DeviceCodeTTL: f.CodeTTL, PollEvery: f.Poll,
+		FleetAdmins: strings.Split(f.FleetAdmins, ","),
 	}
 	if f.ExternalIssuer != "" {
 		if f.Audience == "" {

@@ -30,8 +30,11 @@ type Options struct {
 	VerifyUser func(ctx context.Context, token string) (string, error)
 	// BadgeKey keys the badge hash (protocol.BadgeHash); stations receive it in fleet config.
 	BadgeKey []byte
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// OnFleetMessage, if set, receives every station's presence, config report, command
+	// result and telemetry (the fleet registry); the service then pushes no config itself.
+	OnFleetMessage func(topic string, payload []byte)
+	Now            func() time.Time
+	Logger         *slog.Logger
 }
 
 // Service is the job service.
@@ -163,12 +166,22 @@ func (s *Service) subscribe(c paho.Client) {
 		protocol.AllStations(protocol.LeafPresence):       s.onPresence,
 		protocol.AllStations(protocol.LeafConfigReported): s.onConfigReported,
 	}
+	if s.opt.OnFleetMessage != nil {
+		fwd := func(_ paho.Client, m paho.Message) { s.opt.OnFleetMessage(m.Topic(), m.Payload()) }
+		subs[protocol.AllStations(protocol.LeafCmdResult)] = fwd
+		subs[protocol.AllStations(protocol.LeafTelemetry)] = fwd
+	}
 	for filter, h := range subs {
 		t := c.Subscribe(filter, 1, h)
 		if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
 			s.log.Error("jobs: subscribe failed", "filter", filter, "err", t.Error())
 		}
 	}
+}
+
+// Publish sends a message to the broker as the cloud (the fleet registry publishes through it).
+func (s *Service) Publish(topic string, retained bool, v any) error {
+	return s.publish(topic, retained, v)
 }
 
 func (s *Service) publish(topic string, retained bool, v any) error {
@@ -284,6 +297,10 @@ func (s *Service) onPresence(_ paho.Client, m paho.Message) {
 		return
 	}
 	s.log.Info("jobs: presence", "station", station, "online", p.Online, "state", p.State)
+	if s.opt.OnFleetMessage != nil {
+		s.opt.OnFleetMessage(m.Topic(), m.Payload())
+		return
+	}
 	if !p.Online {
 		return
 	}
@@ -317,4 +334,7 @@ func (s *Service) onConfigReported(_ paho.Client, m paho.Message) {
 		return
 	}
 	s.log.Info("jobs: config reported", "station", station, "version", r.Version, "applied", r.Applied, "error", r.Error)
+	if s.opt.OnFleetMessage != nil {
+		s.opt.OnFleetMessage(m.Topic(), m.Payload())
+	}
 }

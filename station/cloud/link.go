@@ -390,7 +390,7 @@ func (l *Link) onConnect(c paho.Client) {
 		group = l.opt.Group()
 	}
 	if group != "" {
-		if t := c.Subscribe(protocol.GroupFilter(group), 1, l.route); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		if t := c.SubscribeMultiple(groupFilters(group), l.route); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
 			l.log.Error("cloud: group subscribe failed; retried at the next connect", "group", group, "err", t.Error())
 			group = ""
 		}
@@ -622,15 +622,23 @@ func (l *Link) SetGroup(group string) {
 		return
 	}
 	if old != "" {
-		if t := l.client.Unsubscribe(protocol.GroupFilter(old)); !t.WaitTimeout(l.opt.RequestTimeout) || t.Error() != nil {
+		if t := l.client.Unsubscribe(protocol.GroupTopics(old)...); !t.WaitTimeout(l.opt.RequestTimeout) || t.Error() != nil {
 			l.log.Warn("cloud: group unsubscribe", "group", old, "err", t.Error())
 		}
 	}
 	if group != "" {
-		if t := l.client.Subscribe(protocol.GroupFilter(group), 1, l.route); !t.WaitTimeout(l.opt.RequestTimeout) || t.Error() != nil {
+		if t := l.client.SubscribeMultiple(groupFilters(group), l.route); !t.WaitTimeout(l.opt.RequestTimeout) || t.Error() != nil {
 			l.log.Warn("cloud: group subscribe failed; retried at the next connect", "group", group, "err", t.Error())
 		}
 	}
+}
+
+func groupFilters(group string) map[string]byte {
+	m := map[string]byte{}
+	for _, t := range protocol.GroupTopics(group) {
+		m[t] = 1
+	}
+	return m
 }
 
 // Telemetry publishes a health report (not retained: only the newest matters, and the cloud
