@@ -119,7 +119,12 @@ type Link struct {
 	online  bool
 	state   string
 	pending map[string]chan []byte
-	group   string // the group subscribed to; guarded by mu
+	group   string // the group wanted; guarded by mu
+	// connGroup is the group onConnect subscribed to; guarded by mu. resubscribed tells
+	// groupLoop about it.
+	connGroup    string
+	regroup      chan struct{}
+	resubscribed chan struct{}
 }
 
 // New builds a link; Run connects it.
@@ -154,9 +159,12 @@ func New(opt Options) (*Link, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	l := &Link{opt: opt, log: opt.Logger, lost: make(chan struct{}, 1), kick: make(chan struct{}, 1), resync: make(chan struct{}, 1), presence: make(chan struct{}, 1), pending: map[string]chan []byte{}, state: "idle"}
+	l := &Link{opt: opt, log: opt.Logger, lost: make(chan struct{}, 1), kick: make(chan struct{}, 1), resync: make(chan struct{}, 1), presence: make(chan struct{}, 1), regroup: make(chan struct{}, 1), resubscribed: make(chan struct{}, 1), pending: map[string]chan []byte{}, state: "idle"}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Group != nil {
+		l.group = opt.Group()
 	}
 	will, _ := json.Marshal(protocol.Presence{V: protocol.Version, Station: opt.StationID, Online: false, Boot: opt.Boot})
 	o := paho.NewClientOptions().
@@ -213,6 +221,15 @@ func (l *Link) Run(ctx context.Context) error {
 		})
 	}()
 	defer func() { pcancel(); <-pdone }()
+	gdone := make(chan struct{})
+	go func() {
+		defer close(gdone)
+		supervise.Loop(pctx, l.log, "cloud: group", supervise.Backoff{Max: 5 * time.Second}, func(ctx context.Context) error {
+			l.groupLoop(ctx)
+			return ctx.Err()
+		})
+	}()
+	defer func() { pcancel(); <-gdone }()
 	if l.opt.Outbox != nil {
 		octx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -385,20 +402,20 @@ func (l *Link) onConnect(c paho.Client) {
 		}
 		return
 	}
-	group := ""
-	if l.opt.Group != nil {
-		group = l.opt.Group()
-	}
+	l.mu.Lock()
+	group := l.group
+	l.mu.Unlock()
 	if group != "" {
-		if t := c.SubscribeMultiple(groupFilters(group), l.route); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-			l.log.Error("cloud: group subscribe failed; retried at the next connect", "group", group, "err", t.Error())
+		if err := subscribeAll(c, groupFilters(group), l.route, 10*time.Second); err != nil {
+			l.log.Error("cloud: group subscribe failed; retried at the next connect", "group", group, "err", err)
 			group = ""
 		}
 	}
 	l.mu.Lock()
 	state := l.state
-	l.group = group
+	l.connGroup = group
 	l.mu.Unlock()
+	signal(l.resubscribed)
 	if err := l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: true, State: state, Version: l.opt.Version, Boot: l.opt.Boot, TS: l.opt.Now()}); err != nil {
 		l.log.Warn("cloud: presence", "err", err)
 	}
@@ -611,26 +628,75 @@ func (l *Link) handleGroup(group, leaf string, payload []byte) {
 	}
 }
 
-// SetGroup follows another group's config and commands from now on ("" for none).
+// SetGroup follows another group's config and commands from now on ("" for none). It never
+// blocks: the subscription changes in the background (groupLoop), since it is usually called
+// from a message handler, before the broker got that message's acknowledgement.
 func (l *Link) SetGroup(group string) {
 	l.mu.Lock()
-	old := l.group
 	l.group = group
-	online := l.online
 	l.mu.Unlock()
-	if old == group || !online {
-		return
-	}
-	if old != "" {
-		if t := l.client.Unsubscribe(protocol.GroupTopics(old)...); !t.WaitTimeout(l.opt.RequestTimeout) || t.Error() != nil {
-			l.log.Warn("cloud: group unsubscribe", "group", old, "err", t.Error())
+	signal(l.regroup)
+}
+
+// groupLoop keeps the broker subscription on the wanted group. A refusal (a broker may reject a
+// SUBSCRIBE whose packet id is still in use by a message in flight to us) is retried.
+func (l *Link) groupLoop(ctx context.Context) {
+	subscribed := ""
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.regroup:
+		case <-retry.C:
+		case <-l.resubscribed:
+			l.mu.Lock()
+			subscribed = l.connGroup
+			l.mu.Unlock()
+		}
+		l.mu.Lock()
+		want, online := l.group, l.online
+		l.mu.Unlock()
+		if want == subscribed || !online {
+			continue
+		}
+		l.log.Info("cloud: following group", "group", want, "was", subscribed)
+		if subscribed != "" {
+			if t := l.client.Unsubscribe(protocol.GroupTopics(subscribed)...); !t.WaitTimeout(l.opt.RequestTimeout) || t.Error() != nil {
+				l.log.Warn("cloud: group unsubscribe", "group", subscribed, "err", t.Error())
+			}
+			subscribed = ""
+		}
+		if want != "" {
+			if err := subscribeAll(l.client, groupFilters(want), l.route, l.opt.RequestTimeout); err != nil {
+				l.log.Warn("cloud: group subscribe failed; retrying", "group", want, "err", err)
+				retry.Reset(l.opt.MinBackoff)
+				continue
+			}
+			subscribed = want
 		}
 	}
-	if group != "" {
-		if t := l.client.SubscribeMultiple(groupFilters(group), l.route); !t.WaitTimeout(l.opt.RequestTimeout) || t.Error() != nil {
-			l.log.Warn("cloud: group subscribe failed; retried at the next connect", "group", group, "err", t.Error())
+}
+
+// subscribeAll subscribes to every filter and fails when the broker refused any: a SUBACK
+// failure code is not a token error in paho.
+func subscribeAll(c paho.Client, filters map[string]byte, h paho.MessageHandler, timeout time.Duration) error {
+	t := c.SubscribeMultiple(filters, h)
+	if !t.WaitTimeout(timeout) {
+		return ErrTimeout
+	}
+	if err := t.Error(); err != nil {
+		return err
+	}
+	if st, ok := t.(*paho.SubscribeToken); ok {
+		for f, code := range st.Result() {
+			if code >= 0x80 {
+				return fmt.Errorf("cloud: subscribe %s: refused by the broker (code %#x)", f, code)
+			}
 		}
 	}
+	return nil
 }
 
 func groupFilters(group string) map[string]byte {
