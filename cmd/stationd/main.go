@@ -52,6 +52,8 @@ type flags struct {
 	observe     func(station.Model)
 	deniedDelay time.Duration
 	tokenCheck  time.Duration
+	// reboot ends run for the fleet's reboot command (set by run).
+	reboot func() error
 }
 
 func main() {
@@ -72,11 +74,27 @@ func main() {
 	defer stop()
 	if err := run(ctx, f, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "stationd:", err)
+		if errors.Is(err, errReboot) {
+			os.Exit(exitReboot)
+		}
 		os.Exit(1)
 	}
 }
 
+// errReboot ends run after the fleet's reboot command; stationd then exits with exitReboot,
+// and its service manager (Restart=on-failure) starts it again.
+var errReboot = errors.New("restarting on the fleet's reboot command")
+
+const exitReboot = 75 // EX_TEMPFAIL
+
 func run(ctx context.Context, f flags, out, logOut io.Writer) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	f.reboot = func() error {
+		// Later, so the command's "done" still goes out before the link says goodbye.
+		time.AfterFunc(time.Second, func() { cancel(errReboot) })
+		return nil
+	}
 	a, err := build(ctx, f, logOut)
 	if err != nil {
 		return err
@@ -86,7 +104,13 @@ func run(ctx context.Context, f flags, out, logOut io.Writer) error {
 		fmt.Fprintf(out, "stationd (sim) is up: panel and tap page at %s, printer %s (labels as PNG in %s)\n",
 			a.WebURL, a.PrinterURL, a.PrinterDir)
 	}
-	return a.Station.Run(ctx)
+	if err := a.Station.Run(ctx); err != nil {
+		return err
+	}
+	if errors.Is(context.Cause(ctx), errReboot) {
+		return errReboot
+	}
+	return nil
 }
 
 // appliance is a wired station and the simulated parts tests reach into.
@@ -113,9 +137,9 @@ func (a *appliance) Close() error {
 }
 
 func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err error) {
-	level := slog.LevelInfo
+	level := new(slog.LevelVar) // the fleet's log_level command changes it
 	if f.Verbose {
-		level = slog.LevelDebug
+		level.Set(slog.LevelDebug)
 	}
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 	cfg, err := loadConfig(f)
@@ -201,7 +225,13 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 		a.closers = append(a.closers, sp.Close)
 		a.PrinterURL = sp.URL()
 	}
-	pr := newRedialPrinter(a.PrinterURL, cfg.Printer.Lang)
+	// The hardware opens with the fleet settings the station accepted before this start
+	// (station/config.Restore); the station itself recomputes them from the same documents.
+	hw, _, herr := config.Restore(cfg)
+	if herr != nil {
+		log.Warn("stationd: saved fleet config not used for the hardware", "err", herr)
+	}
+	pr := newRedialPrinter(a.PrinterURL, hw.Printer.Lang)
 	a.closers = append(a.closers, pr.Close)
 
 	// Buttons, display and badge reader.
@@ -229,12 +259,12 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 		}
 		panel = sp
 	} else {
-		if panel, err = openPanel(cfg.Display, b); err != nil {
+		if panel, err = openPanel(hw.Display, b); err != nil {
 			return nil, fmt.Errorf("display: %w", err)
 		}
 	}
 	if cfg.Badge.Reader != "sim" {
-		r, err := openReader(ctx, cfg.Badge, b, taps)
+		r, err := openReader(ctx, hw.Badge, b, taps)
 		if err != nil {
 			return nil, err
 		}
@@ -248,6 +278,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 		DialCloud: func(o cloud.Options) (station.Cloud, error) { return cloud.New(o) },
 		Badges:    taps, Buttons: buttons, Version: version, Logger: log, Observe: f.observe,
 		Serial: serial, TokenCheck: f.tokenCheck, Signals: signals(ctx, b),
+		LogLevel: level, Reboot: f.reboot,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("station: %w", err)
