@@ -34,6 +34,18 @@ commands:
            approve a station's pairing code as USER (devcloud)
   tap      [--station URL] UIDHEX
            tap a badge on a simulated station (stationd --sim)
+
+fleet (flags: --cloud URL --token TOKEN [--json] [--timeout 30s]; docs/fleet.md):
+  ls                               list stations
+  show ID                          one station: config versions, telemetry
+  config get|set|patch ID|group:NAME [FILE|-|JSON]
+                                   read, replace or merge-patch desired config; set and patch
+                                   wait for every station's accepted/rejected answer
+  cmd [--ttl S] ID|group:NAME NAME [KEY=VALUE...]
+                                   run reboot, reenroll, test_print, print_pairing, identify,
+                                   ping or log_level (level=debug) and wait for the answers
+  watch                            follow the fleet's live events
+exit codes: 0 ok, 1 error, 2 usage, 3 rejected or failed, 4 timed out, 5 cloud unreachable
 `
 
 func main() {
@@ -47,7 +59,7 @@ func main() {
 			fmt.Fprint(os.Stderr, usage)
 			os.Exit(2)
 		}
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -65,6 +77,16 @@ func run(cmd string, args []string, out io.Writer) error {
 		return approveCmd(args, out)
 	case "tap":
 		return tapCmd(args, out)
+	case "ls":
+		return lsCmd(args, out)
+	case "show":
+		return showCmd(args, out)
+	case "config":
+		return configCmd(args, out)
+	case "cmd":
+		return cmdCmd(args, out)
+	case "watch":
+		return watchCmd(args, out)
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return nil

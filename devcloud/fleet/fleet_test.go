@@ -5,159 +5,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"image"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/oauth2"
-
 	"labelstation/devcloud"
 	"labelstation/devcloud/fleet"
-	"labelstation/devcloud/seed"
-	"labelstation/display"
-	"labelstation/drivers/badge"
-	"labelstation/drivers/printer"
+	"labelstation/internal/fleettest"
 	"labelstation/protocol"
-	"labelstation/provisioning"
-	"labelstation/station"
-	"labelstation/station/cloud"
-	"labelstation/station/config"
-	"labelstation/station/journal"
 )
-
-func startCloud(t *testing.T) *devcloud.Cloud {
-	t.Helper()
-	sd, err := seed.Load(filepath.Join("..", "..", "examples", "devcloud-seed.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := devcloud.Start(ctx, devcloud.Options{HTTP: h, MQTT: m, Seed: sd, FleetAdmins: []string{"alice"}, PollEvery: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// enroll runs the device flow for one station, approved by alice; it returns the token.
-func enroll(t *testing.T, c *devcloud.Cloud, serial string) string {
-	t.Helper()
-	resp, err := http.PostForm(c.Auth.DeviceAuthURL(), url.Values{"client_id": {"station"}, "scope": {"printing offline_access"}, "serial_number": {serial}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var da struct {
-		DeviceCode string `json:"device_code"`
-		UserCode   string `json:"user_code"`
-	}
-	json.NewDecoder(resp.Body).Decode(&da)
-	resp.Body.Close()
-	if err := c.Auth.Approve(da.UserCode, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-		Error       string `json:"error"`
-	}
-	// The approval is in before the first poll; a poll sooner than the interval is told to
-	// slow down (RFC 8628 §3.5), so poll at the interval.
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for range 10 {
-		<-tick.C
-		resp, err = http.PostForm(c.Auth.TokenURL(), url.Values{"client_id": {"station"}, "grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {da.DeviceCode}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = json.NewDecoder(resp.Body).Decode(&tok)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if tok.AccessToken != "" {
-			break
-		}
-	}
-	if tok.AccessToken == "" {
-		t.Fatalf("device token: %s", tok.Error)
-	}
-	return tok.AccessToken
-}
-
-// staticEnroller is an enrolled station's grant: one access token.
-type staticEnroller struct{ id, tok string }
-
-func (e staticEnroller) Enrolled() bool                                        { return true }
-func (e staticEnroller) Enroll(context.Context, func(provisioning.Code)) error { return nil }
-func (e staticEnroller) Token(context.Context) (*oauth2.Token, error) {
-	return &oauth2.Token{AccessToken: e.tok}, nil
-}
-func (e staticEnroller) Invalidate()       {}
-func (e staticEnroller) StationID() string { return e.id }
-func (e staticEnroller) Reset() error      { return nil }
-func (e staticEnroller) RetryNow()         {}
-
-// paper is the printer hardware: it takes every label.
-type paper struct {
-	mu sync.Mutex
-	n  int
-}
-
-func (p *paper) Send(context.Context, []byte) error { p.mu.Lock(); p.n++; p.mu.Unlock(); return nil }
-func (p *paper) Status(context.Context) (printer.Status, error) {
-	return printer.Status{}, nil
-}
-
-// runStation runs the real station core with sim hardware against the cloud's broker.
-func runStation(t *testing.T, c *devcloud.Cloud, dir, serial string) (string, *paper, func()) {
-	t.Helper()
-	tok := enroll(t, c, serial)
-	p, err := c.Auth.Verify(context.Background(), tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.db"), journal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Defaults()
-	cfg.Station.StateDir = dir
-	cfg.Cloud.Issuer, cfg.Cloud.Broker, cfg.Printer.URL = c.URL, c.BrokerURL, "tcp://127.0.0.1:9"
-	pr := &paper{}
-	s, err := station.New(station.Options{
-		Config: cfg, Panel: display.None(image.Pt(128, 64)), Printer: pr, Journal: j,
-		Enroller:  staticEnroller{id: p.StationID, tok: tok},
-		DialCloud: func(o cloud.Options) (station.Cloud, error) { return cloud.New(o) },
-		Badges:    make(chan badge.Badge), Version: "test", Logger: testLogger(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); s.Run(ctx) }()
-	stop := func() { cancel(); <-done; j.Close() }
-	t.Cleanup(stop)
-	return p.StationID, pr, stop
-}
 
 type client struct {
 	t     *testing.T
@@ -200,7 +59,7 @@ func waitFor(t *testing.T, c *devcloud.Cloud, ev <-chan fleet.Event, what string
 // its own config, refuses a bad one with the path, runs a group command, and a late will of an
 // older boot does not mark it offline.
 func TestFleetEndToEnd(t *testing.T) {
-	c := startCloud(t)
+	c := fleettest.StartCloud(t)
 	ev, cancel := c.Fleet.Subscribe()
 	defer cancel()
 	admin, err := c.UserToken(context.Background(), "alice")
@@ -214,7 +73,7 @@ func TestFleetEndToEnd(t *testing.T) {
 		t.Fatalf("a user who is not a fleet manager: %d %s", code, body)
 	}
 
-	id, pr, _ := runStation(t, c, t.TempDir(), "FLEET-1")
+	id, pr, _ := fleettest.RunStation(t, c, t.TempDir(), "FLEET-1")
 	get := func() fleet.Station { st, _ := c.Fleet.Get(id); return st }
 	waitFor(t, c, ev, "first config applied", func() bool {
 		st := get()
@@ -280,11 +139,9 @@ func TestFleetEndToEnd(t *testing.T) {
 	if code, body := api.do("GET", "/v1/fleet/commands/"+cmd.ID, nil); code != 200 || !strings.Contains(string(body), `"status":"done"`) {
 		t.Fatalf("command result: %d %s", code, body)
 	}
-	pr.mu.Lock()
-	if pr.n != 1 {
-		t.Errorf("%d labels, want the self-test label", pr.n)
+	if n := pr.Labels(); n != 1 {
+		t.Errorf("%d labels, want the self-test label", n)
 	}
-	pr.mu.Unlock()
 
 	// A will of an older boot, published late, does not mark the station offline.
 	boot := get().Boot
@@ -313,7 +170,7 @@ func TestFleetEndToEnd(t *testing.T) {
 
 // The event stream delivers registry events as server-sent events.
 func TestFleetEventStream(t *testing.T) {
-	c := startCloud(t)
+	c := fleettest.StartCloud(t)
 	admin, err := c.UserToken(context.Background(), "alice")
 	if err != nil {
 		t.Fatal(err)
@@ -405,15 +262,4 @@ func TestMergePatch(t *testing.T) {
 func dump(c *devcloud.Cloud) string {
 	b, _ := json.Marshal(c.Fleet.Stations())
 	return string(b)
-}
-
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(b)))
-	return len(b), nil
 }
