@@ -219,8 +219,8 @@ func (a *API) putConfig(w http.ResponseWriter, r *http.Request) {
 		if name != "" {
 			d, _ := a.reg.GroupDoc(name)
 			cur = d.Config
-		} else if st, ok := a.reg.Get(id); ok && st.Desired != nil {
-			cur = st.Desired.Config
+		} else {
+			cur = a.reg.StationDoc(id).Config
 		}
 		var target any = map[string]any{}
 		if len(cur) > 0 {

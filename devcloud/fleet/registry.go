@@ -255,6 +255,17 @@ func (r *Registry) membersLocked(group string) []string {
 	return out
 }
 
+// StationDoc returns a station's desired document; a station not configured yet has the
+// default one, so a first merge patch keeps what every station gets (the badge key).
+func (r *Registry) StationDoc(id string) Doc {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st := r.stations[id]; st != nil && st.Desired != nil {
+		return *st.Desired
+	}
+	return Doc{Config: r.opt.DefaultConfig}
+}
+
 // GroupDoc returns a group's desired document.
 func (r *Registry) GroupDoc(group string) (Doc, bool) {
 	r.mu.Lock()
