@@ -146,7 +146,12 @@ func (r *Registry) Handle(topic string, payload []byte) {
 		if r.decode(id, leaf, payload, &c) {
 			r.mu.Lock()
 			st := r.station(id)
-			st.Reported, st.LastSeen = &c, r.opt.Now()
+			// Reports may arrive out of order (concurrent handlers): an older one never
+			// replaces a newer one.
+			if st.Reported == nil || !c.TS.Before(st.Reported.TS) {
+				st.Reported = &c
+			}
+			st.LastSeen = r.opt.Now()
 			r.mu.Unlock()
 			r.emit(Event{Kind: "config", Station: id, Data: c})
 		}
@@ -154,8 +159,12 @@ func (r *Registry) Handle(topic string, payload []byte) {
 		var c protocol.CommandResult
 		if r.decode(id, leaf, payload, &c) {
 			r.mu.Lock()
+			// Answers may arrive out of order (the cloud handles messages concurrently):
+			// "accepted" never replaces the final answer.
 			if cmd := r.cmds[c.ID]; cmd != nil && slices.Contains(cmd.Members, id) {
-				cmd.Results[id] = c
+				if prev, ok := cmd.Results[id]; !ok || prev.Status == protocol.CmdAccepted || prev.Status == "" {
+					cmd.Results[id] = c
+				}
 			}
 			r.station(id).LastSeen = r.opt.Now()
 			r.mu.Unlock()

@@ -6,7 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"image"
+	"log/slog"
 	"net"
+	"os"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -155,7 +157,7 @@ func RunStation(t *testing.T, c *devcloud.Cloud, dir, serial string) (string, *P
 		Config: cfg, Panel: display.None(image.Pt(128, 64)), Printer: pr, Journal: j,
 		Enroller:  staticEnroller{id: p.StationID, tok: tok},
 		DialCloud: func(o cloud.Options) (station.Cloud, error) { return cloud.New(o) },
-		Badges:    make(chan badge.Badge), Version: "test",
+		Badges:    make(chan badge.Badge), Version: "test", Logger: debugLog(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -166,4 +168,12 @@ func RunStation(t *testing.T, c *devcloud.Cloud, dir, serial string) (string, *P
 	stop := func() { cancel(); <-done; j.Close() }
 	t.Cleanup(stop)
 	return p.StationID, pr, stop
+}
+
+// debugLog logs the station to stderr when FLEETTEST_LOG is set.
+func debugLog() *slog.Logger {
+	if os.Getenv("FLEETTEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
