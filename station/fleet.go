@@ -390,8 +390,10 @@ func (s *Station) Health(ctx context.Context) protocol.Telemetry {
 	defer cancel()
 	if st, err := s.opt.Printer.Status(pctx); err != nil {
 		tm.PrinterStatus = "unreachable: " + err.Error()
+	} else if f := st.Faults(); len(f) > 0 {
+		tm.PrinterStatus = strings.Join(f, ", ")
 	} else {
-		tm.PrinterStatus = fmt.Sprint(st)
+		tm.PrinterStatus = "ready"
 	}
 	return tm
 }

@@ -213,7 +213,7 @@ func TestCommandLogLevelAndTestPrint(t *testing.T) {
 		t.Fatalf("%d labels printed, want the self-test label", n)
 	}
 	h := s.Health(context.Background())
-	if h.LabelsPrinted != 1 || h.ConfigHash != s.ConfigHash() || h.Boot != s.Boot() {
+	if h.LabelsPrinted != 1 || h.PrinterStatus != "ready" || h.ConfigHash != s.ConfigHash() || h.Boot != s.Boot() {
 		t.Fatalf("health %+v", h)
 	}
 }
