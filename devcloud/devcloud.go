@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"labelstation/devcloud/auth"
@@ -59,6 +60,31 @@ type Cloud struct {
 	BrokerURL string // tcp://host:port
 	httpSrv   *http.Server
 	brokerOpt broker.Options
+
+	mu       sync.Mutex
+	groups   map[string][]string // set by SetGroups, by station id
+	refusals []broker.Refusal    // the latest maxRefusals
+}
+
+// maxRefusals bounds the broker refusals kept for the fleet manager: a station hammering the
+// broker must not grow the cloud's memory.
+const maxRefusals = 1000
+
+func (c *Cloud) recordRefusal(r broker.Refusal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.refusals) == maxRefusals {
+		c.refusals = append(c.refusals[:0], c.refusals[1:]...)
+	}
+	c.refusals = append(c.refusals, r)
+}
+
+// Refusals returns what the embedded broker refused stations (refused wills, takeovers,
+// publishes and subscriptions), oldest first: the fleet manager's security events.
+func (c *Cloud) Refusals() []broker.Refusal {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.refusals)
 }
 
 func randomHex(n int) string {
@@ -84,8 +110,19 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 	c := &Cloud{Seed: opt.Seed, URL: "http://" + opt.HTTP.Addr().String()}
 
 	var users []auth.User
-	for _, u := range opt.Seed.Users {
-		users = append(users, auth.User{ID: u.ID, Name: u.Name})
+	for i, u := range opt.Seed.Users {
+		au := auth.User{ID: u.ID, Name: u.Name, PasswordHash: []byte(u.PasswordHash)}
+		if u.PasswordHash == "" {
+			if u.Password == "" {
+				opt.Seed.Users[i].Password = randomHex(16)
+			}
+			h, err := auth.HashGeneratedPassword(opt.Seed.Users[i].Password)
+			if err != nil {
+				return nil, fmt.Errorf("devcloud: users[%d]: %w", i, err)
+			}
+			au.PasswordHash = h
+		}
+		users = append(users, au)
 	}
 	var apps []auth.App
 	for i, a := range opt.Seed.Apps {
@@ -116,23 +153,26 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		svcUser, svcPass = "devcloud", randomHex(16)
 		c.brokerOpt = broker.Options{
 			Listener: opt.MQTT, ServiceUser: svcUser, ServicePassword: svcPass, Logger: log.With("component", "broker"),
-			Verify: func(ctx context.Context, tok string) (string, error) {
+			VerifyClaims: func(ctx context.Context, tok string) (broker.Claims, error) {
 				p, err := as.Verify(ctx, tok)
 				if err != nil && external != nil {
-					id, xerr := external.Verify(ctx, tok)
+					c, xerr := external.VerifyClaims(ctx, tok)
 					if xerr == nil {
-						return id, nil
+						return c, nil
 					}
-					return "", errors.Join(err, xerr)
+					return broker.Claims{}, errors.Join(err, xerr)
 				}
 				if err != nil {
-					return "", err
+					return broker.Claims{}, err
 				}
-				if p.Kind != "station" {
-					return "", fmt.Errorf("devcloud: token of a %s, not a station", p.Kind)
+				if p.Kind != auth.KindStation {
+					return broker.Claims{}, fmt.Errorf("devcloud: token of a %s, not a station", p.Kind)
 				}
-				return p.StationID, nil
+				return broker.Claims{StationID: p.StationID, ID: p.TokenID, IssuedAt: p.IssuedAt, Generation: p.Generation,
+					Enrollment: p.Enrollment, EnrollmentSeq: p.EnrollmentSeq}, nil
 			},
+			Groups:    c.GroupsOf,
+			OnRefusal: c.recordRefusal,
 		}
 		b, err := broker.Start(c.brokerOpt)
 		if err != nil {
@@ -171,7 +211,22 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		return nil, fmt.Errorf("devcloud: jobs.New: %w", err)
 	}
 	c.Jobs = js
-	if reg, err = fleet.New(fleet.Options{Publish: js.Publish, DefaultConfig: js.DefaultFleetConfig(), Now: opt.Now, Logger: log.With("component", "fleet")}); err != nil {
+	if reg, err = fleet.New(fleet.Options{
+		Publish: js.Publish, DefaultConfig: js.DefaultFleetConfig(), Now: opt.Now, Logger: log.With("component", "fleet"),
+		InitialGroup: func(station string) string {
+			if g := c.GroupsOf(station); len(g) > 0 {
+				return g[0]
+			}
+			return ""
+		},
+		OnGroupSet: func(station, group string) {
+			if group == "" {
+				c.SetGroups(station)
+				return
+			}
+			c.SetGroups(station, group)
+		},
+	}); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("devcloud: fleet.New: %w", err)
 	}
@@ -205,6 +260,39 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		return nil, fmt.Errorf("devcloud: jobs.Start: %w", err)
 	}
 	return c, nil
+}
+
+// GroupsOf returns the fleet groups of a station: those SetGroups gave it, or else the seed's
+// groups that list its hardware serial. The broker lets a station read only these groups' topics.
+func (c *Cloud) GroupsOf(station string) []string {
+	c.mu.Lock()
+	g, set := c.groups[station]
+	c.mu.Unlock()
+	if set {
+		return g
+	}
+	serial, ok := c.Auth.SerialOf(station)
+	if !ok || serial == "" {
+		return nil
+	}
+	var out []string
+	for _, grp := range c.Seed.Groups {
+		if slices.Contains(grp.Serials, serial) {
+			out = append(out, grp.Name)
+		}
+	}
+	return out
+}
+
+// SetGroups replaces the fleet groups of a station (none: no group). It takes effect at the
+// station's next subscription and at the next message delivered to a group it left.
+func (c *Cloud) SetGroups(station string, groups ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.groups == nil {
+		c.groups = map[string][]string{}
+	}
+	c.groups[station] = slices.Clone(groups)
 }
 
 // StopBroker stops the embedded broker, as an outage would; StartBroker brings it back on the

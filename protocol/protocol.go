@@ -181,6 +181,10 @@ type JobStatus struct {
 	Seq     int       `json:"seq"`
 	Error   string    `json:"error,omitempty"`
 	TS      time.Time `json:"ts,omitzero"`
+	// Reprinted counts labels sent to the printer a second time because the
+	// station could not tell whether the first copy printed (a crash or a
+	// dropped connection mid-label on a printer without a label counter).
+	Reprinted int `json:"reprinted,omitempty"`
 }
 
 // JobStatusAck is the job service's answer to a JobStatus, published after it stored the status

@@ -96,7 +96,11 @@ func newEnv(t testing.TB, opt auth.Options) *env {
 	opt.Now = e.clock.Now
 	opt.Logger = e.log
 	if opt.Users == nil {
-		opt.Users = []auth.User{{ID: "alice", Name: "Alice Admin"}}
+		h, err := auth.HashGeneratedPassword(adminPassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt.Users = []auth.User{{ID: "alice", Name: "Alice Admin", PasswordHash: h}}
 	}
 	e.srv, err = auth.New(opt)
 	if err != nil {
@@ -132,7 +136,10 @@ func (e *env) provisioner(serial string, mod func(*Config)) *Provisioner {
 	return p
 }
 
-// approve approves a code the way a script does: POST /device/approve.
+// adminPassword is alice's password on the test server.
+const adminPassword = "alice-test-password"
+
+// approve approves a code the way a script does: POST /device/approve as alice.
 func (e *env) approve(userCode string) {
 	e.t.Helper()
 	e.decide("/device/approve", userCode)
@@ -145,8 +152,11 @@ func (e *env) deny(userCode string) {
 
 func (e *env) decide(path, userCode string) {
 	e.t.Helper()
-	b, _ := json.Marshal(map[string]string{"user_code": userCode, "user": "alice"})
-	resp, err := http.Post(e.url+path, "application/json", bytes.NewReader(b))
+	b, _ := json.Marshal(map[string]string{"user_code": userCode})
+	req, _ := http.NewRequest(http.MethodPost, e.url+path, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth("alice", adminPassword)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

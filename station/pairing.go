@@ -40,6 +40,9 @@ func (s *Station) printPairing(ctx context.Context, c PairingCode) error {
 	}
 	s.printMu.Lock()
 	defer s.printMu.Unlock()
+	// A status query first: a connection the printer dropped is found dead and replaced here,
+	// where a bare write would vanish into the dead socket's buffer.
+	_, _ = s.opt.Printer.Status(ctx)
 	if err := s.opt.Printer.Send(ctx, data); err != nil {
 		return fmt.Errorf("station: pairing label: %w", err)
 	}

@@ -65,15 +65,52 @@ func (s *Station) worker(ctx context.Context) {
 				<-ctx.Done()
 				return
 			}
+			if err := s.opt.Journal.EndInFlight(e.Job.ID); err != nil {
+				s.log.Error("station: journal", "err", err)
+			}
 			s.report(done)
 			s.post(JobFinished{Title: e.Job.Title, Err: err})
 		}
 	}
 }
 
-// printJob sends the labels the printer has not yet accepted. A label is recorded in the journal
-// (fsync) right after the printer took it, so a restart resumes after it and never repeats it.
-func (s *Station) printJob(ctx context.Context, e journal.Entry) error {
+// counterWindow is how many labels go to a printer with a label counter between two
+// confirmations. The counter tells after any fault or crash exactly which of them printed, so a
+// wide window costs nothing in safety and lets labels stream: one counter read per window (and
+// per job) instead of a round trip per label.
+const counterWindow = 64
+
+// labelCounter is implemented by printers that report a lifetime label counter
+// (printer.Printer and printer.Redialer on a Link-OS Zebra).
+type labelCounter interface {
+	Counter(ctx context.Context) (int64, error)
+}
+
+// dialCounter is implemented by printers that reconnect by themselves (printer.Redialer): a
+// status reply confirms a label only if it came on the connection the label went out on.
+type dialCounter interface {
+	Dials() int
+}
+
+func dials(p Printer) int {
+	if d, ok := p.(dialCounter); ok {
+		return d.Dials()
+	}
+	return 0
+}
+
+// printJob prints the labels not yet confirmed. A label counts as printed only once the printer
+// confirmed it:
+//
+//   - with a label counter, the counter advanced past it; labels stream in windows of
+//     counterWindow, each recorded in the journal as in flight (with the counter reading) before
+//     the first is sent;
+//   - without one, a status reply on the same connection after its bytes; each label is
+//     recorded as in flight before it is sent.
+//
+// A write error or a failed confirmation leaves the label unconfirmed: the printer is redialled
+// and the label sent again. After a crash the in-flight window is reconciled first (reconcile).
+func (s *Station) printJob(ctx context.Context, e journal.Entry) (err error) {
 	cfg := s.config().Printer
 	lay, err := label.ParseLayout(e.Job.Layout)
 	if err != nil {
@@ -89,7 +126,38 @@ func (s *Station) printJob(ctx context.Context, e journal.Entry) error {
 	}
 	target := label.Target{Lang: label.Lang(cfg.Lang), DPI: cfg.DPI, Raster: cfg.Raster}
 	total := e.Job.Labels
-	s.post(PrintProgress{Title: e.Job.Title, Done: e.Printed, Total: total})
+
+	r := &printRun{s: s, id: e.Job.ID, title: e.Job.Title, total: total, limit: 1}
+	defer func() {
+		if err != nil && r.confirmed > r.recorded {
+			// A failed or interrupted job still records what the printer confirmed.
+			if rerr := r.record(true); rerr != nil {
+				s.log.Error("station: journal", "job", e.Job.ID, "err", rerr)
+			}
+		}
+	}()
+	if lc, ok := s.opt.Printer.(labelCounter); ok {
+		c, err := s.settledCounter(ctx, lc)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			s.log.Info("station: printer reports no label counter; confirming each label by status", "err", err)
+		default:
+			r.counter, r.base, r.limit = lc, c, counterWindow
+		}
+	}
+	if r.counter == nil {
+		if err := s.waitReady(ctx); err != nil {
+			return err
+		}
+	}
+	done, err := r.reconcile(ctx, e)
+	if err != nil {
+		return err
+	}
+	r.confirmed, r.recorded = done, done
+	s.post(PrintProgress{Title: e.Job.Title, Done: done, Total: total})
 	n := 0
 	for {
 		rec, err := rr.Next()
@@ -105,29 +173,318 @@ func (s *Station) printJob(ctx context.Context, e journal.Entry) error {
 		}
 		for range copies {
 			n++
-			if n <= e.Printed {
-				continue // accepted before a restart
+			if n <= done {
+				continue // confirmed before a restart
+			}
+			if cerr := e.Job.CheckLabel(n); cerr != nil {
+				// Print the labels the cloud counted, not one more.
+				if err := r.flush(ctx); err != nil {
+					return err
+				}
+				if err := r.record(true); err != nil {
+					return err
+				}
+				return fmt.Errorf("data: %w", cerr)
 			}
 			data, err := label.Render(lay, rec, target)
 			if err != nil {
 				return fmt.Errorf("label %d: %w", n, err)
 			}
-			// Asked before every label: a printer that ran out of paper mid-job keeps
-			// accepting data into its buffer, which would then be lost with the roll change.
+			if err := r.add(ctx, data); err != nil {
+				return err
+			}
+		}
+	}
+	if err := r.flush(ctx); err != nil {
+		return err
+	}
+	if r.counter == nil && r.faulted {
+		// The last label sits in a faulted printer: the job is done once it can print.
+		if err := s.waitReady(ctx); err != nil {
+			return err
+		}
+	}
+	if err := r.record(true); err != nil {
+		return err
+	}
+	if err := s.opt.Journal.EndInFlight(e.Job.ID); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
+}
+
+// printRun is one job's labels on their way to the printer.
+type printRun struct {
+	s         *Station
+	id, title string
+	total     int
+	counter   labelCounter // nil: confirm by status
+	limit     int          // labels per window
+	base      int64        // counter reading with labels [0, confirmed) printed
+	confirmed int          // labels [0, confirmed) are confirmed printed
+	recorded  int          // Progress recorded up to here
+	window    [][]byte     // labels [confirmed, confirmed+len(window))
+	sent      int          // how many of window went to the printer
+	begun     bool         // window recorded as in flight
+	unsure    bool         // window[0] may have printed although unconfirmed
+	faulted   bool         // the last status named a fault
+	conn      int          // connection the window went out on (dials)
+}
+
+func (r *printRun) add(ctx context.Context, data []byte) error {
+	r.window = append(r.window, data)
+	if len(r.window) < r.limit {
+		return nil
+	}
+	return r.flush(ctx)
+}
+
+// flush sends the window and returns once every label in it is confirmed.
+func (r *printRun) flush(ctx context.Context) error {
+	s := r.s
+	for len(r.window) > 0 {
+		if r.counter == nil && r.faulted {
+			// Nothing more into a faulted printer: a label queued behind a paper-out could be
+			// lost with the roll change, and the user should see the fault first.
 			if err := s.waitReady(ctx); err != nil {
 				return err
 			}
-			if err := s.send(ctx, data); err != nil {
-				return err
-			}
-			s.labels.Add(1)
-			if _, err := s.opt.Journal.Progress(e.Job.ID, n); err != nil {
+			r.faulted = false
+		}
+		if !r.begun {
+			fl := journal.InFlight{From: r.confirmed, To: r.confirmed + len(r.window), Counter: r.base, HasCounter: r.counter != nil}
+			if err := s.opt.Journal.BeginInFlight(r.id, fl); err != nil {
 				return fmt.Errorf("journal: %w", err)
 			}
-			s.post(PrintProgress{Title: e.Job.Title, Done: n, Total: total})
+			r.begun = true
+		}
+		for r.sent < len(r.window) {
+			err := r.send(ctx, r.window[r.sent])
+			if err == nil {
+				r.sent++
+				continue
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.log.Warn("station: printer send failed; the label will be confirmed or sent again", "job", r.id, "label", r.confirmed+r.sent+1, "err", err)
+			var se *printer.SendError
+			if r.counter == nil && r.sent == 0 && errors.As(err, &se) && se.Wrote == se.Len {
+				r.unsure = true // every byte left: the printer may have it
+			}
+			// A printer that answers queries but refuses data must not turn this into a
+			// tight loop of journal writes.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(s.opt.PrinterRetry):
+			}
+			break
+		}
+		k, err := r.confirm(ctx)
+		if err != nil {
+			return err
+		}
+		r.window = r.window[k:]
+		r.sent = 0 // what is left was not confirmed: send it again
+		r.begun = false
+		if k > 0 {
+			r.confirmed += k
+			s.labels.Add(int64(k))
+			s.post(PrintProgress{Title: r.title, Done: r.confirmed, Total: r.total})
+			if err := r.record(false); err != nil {
+				return err
+			}
+		}
+		if len(r.window) > 0 && r.unsure {
+			if _, err := s.opt.Journal.AddReprinted(r.id, 1); err != nil {
+				return fmt.Errorf("journal: %w", err)
+			}
+			r.unsure = false
 		}
 	}
 	return nil
+}
+
+// record writes the confirmed count to the journal every counterWindow labels and at the end;
+// between those the in-flight record (From) carries it.
+func (r *printRun) record(final bool) error {
+	if r.confirmed == r.recorded || (!final && r.confirmed-r.recorded < counterWindow) {
+		return nil
+	}
+	if _, err := r.s.opt.Journal.Progress(r.id, r.confirmed); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	r.recorded = r.confirmed
+	return nil
+}
+
+func (r *printRun) send(ctx context.Context, data []byte) error {
+	r.s.printMu.Lock()
+	defer r.s.printMu.Unlock()
+	err := r.s.opt.Printer.Send(ctx, data)
+	r.conn = dials(r.s.opt.Printer)
+	return err
+}
+
+// confirm returns how many labels at the start of the window the printer confirmed.
+func (r *printRun) confirm(ctx context.Context) (int, error) {
+	s := r.s
+	if r.counter == nil {
+		if r.sent == 0 {
+			return 0, s.waitReady(ctx) // reconnects; the label goes again
+		}
+		s.printMu.Lock()
+		st, err := s.opt.Printer.Status(ctx)
+		if err == nil && dials(s.opt.Printer) != r.conn {
+			// The reply came on a new connection: the old one died, maybe with the label.
+			err = errors.New("printer connection replaced after the label was sent")
+		}
+		s.printMu.Unlock()
+		if errors.Is(err, printer.ErrUnsupported) {
+			return 1, nil // a language without a status query: the write is all there is
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			// No reply after the label: the connection may have died with it in flight.
+			s.log.Warn("station: label not confirmed; sending it again", "job", r.id, "label", r.confirmed+1, "err", err)
+			r.unsure = true
+			return 0, s.waitReady(ctx)
+		}
+		r.faulted = st.Fault() != nil
+		return 1, nil
+	}
+	var last int64 = -1
+	for {
+		c, err := r.count(ctx)
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		if err == nil {
+			if c < r.base {
+				// The counter went backwards: another printer, or a reset. Start over from what
+				// the journal knows; labels of this window may print twice.
+				s.log.Warn("station: printer label counter went backwards; resending the window", "job", r.id, "was", r.base, "now", c)
+				r.base = c
+				r.unsure = r.sent > 0
+				return 0, nil
+			}
+			if got := c - r.base; got >= int64(r.sent) {
+				r.base = c
+				return r.sent, nil
+			}
+		}
+		st, serr := s.status(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return 0, ctx.Err()
+		case err != nil || serr != nil || st.Fault() != nil:
+			// Unreachable or faulted: show it and wait; the counter says afterwards what
+			// printed.
+			if err := s.waitReady(ctx); err != nil {
+				return 0, err
+			}
+			last = -1
+			continue
+		case st.Idle() && c == last:
+			// Nothing left to print and the counter stands still: the rest never arrived
+			// complete (a dropped connection). Confirm what printed; send the rest again.
+			k := int(c - r.base)
+			r.base = c
+			return k, nil
+		}
+		last = c
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(s.opt.PrinterRetry):
+		}
+	}
+}
+
+func (r *printRun) count(ctx context.Context) (int64, error) {
+	r.s.printMu.Lock()
+	defer r.s.printMu.Unlock()
+	return r.counter.Counter(ctx)
+}
+
+// reconcile settles a window left in flight by a crash and returns how many labels are
+// confirmed. With a label counter read before the window, the labels the printer counted since
+// are the ones that printed: none is printed twice. Without one, the window's labels are sent
+// again and counted in Entry.Reprinted.
+func (r *printRun) reconcile(ctx context.Context, e journal.Entry) (int, error) {
+	s := r.s
+	done := e.Printed
+	fl, ok, err := s.opt.Journal.InFlight(e.Job.ID)
+	if err != nil {
+		return 0, fmt.Errorf("journal: %w", err)
+	}
+	if !ok || fl.To <= done {
+		return done, nil
+	}
+	done = max(done, fl.From)
+	switch {
+	case fl.HasCounter && r.counter != nil && r.base >= fl.Counter:
+		k := min(int(r.base-fl.Counter), fl.To-fl.From)
+		done = max(done, fl.From+k)
+		s.log.Info("station: reconciled labels in flight at the crash against the printer's counter", "job", e.Job.ID, "in_flight", fmt.Sprintf("%d-%d", fl.From+1, fl.To), "printed", k)
+	default:
+		n := fl.To - done
+		s.log.Warn("station: labels in flight at the crash may have printed; printing them again", "job", e.Job.ID, "labels", n)
+		if _, err := s.opt.Journal.AddReprinted(e.Job.ID, n); err != nil {
+			return 0, fmt.Errorf("journal: %w", err)
+		}
+	}
+	if done > e.Printed {
+		if _, err := s.opt.Journal.Progress(e.Job.ID, done); err != nil {
+			return 0, fmt.Errorf("journal: %w", err)
+		}
+	}
+	if err := s.opt.Journal.EndInFlight(e.Job.ID); err != nil {
+		return 0, fmt.Errorf("journal: %w", err)
+	}
+	return done, nil
+}
+
+// settledCounter waits until the printer has nothing left to print (faults shown and waited
+// out) and reads its label counter. A printer that keeps reporting work is read anyway after
+// settlePolls polls.
+func (s *Station) settledCounter(ctx context.Context, lc labelCounter) (int64, error) {
+	const settlePolls = 60
+	for i := 0; ; i++ {
+		st, err := s.status(ctx)
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		if errors.Is(err, printer.ErrUnsupported) {
+			err = nil
+		}
+		if err != nil || st.Fault() != nil {
+			if err := s.waitReady(ctx); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if st.Idle() || i >= settlePolls {
+			s.printMu.Lock()
+			c, err := lc.Counter(ctx)
+			s.printMu.Unlock()
+			return c, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(s.opt.PrinterRetry):
+		}
+	}
+}
+
+func (s *Station) status(ctx context.Context) (printer.Status, error) {
+	s.printMu.Lock()
+	defer s.printMu.Unlock()
+	return s.opt.Printer.Status(ctx)
 }
 
 // ErrPrinterNotReady is wrapped when the printer reports a fault or does not answer.
@@ -173,26 +530,5 @@ func (s *Station) waitReady(ctx context.Context) error {
 			return ctx.Err()
 		case <-time.After(s.opt.PrinterRetry):
 		}
-	}
-}
-
-// send hands one label to the printer, waiting out faults between attempts.
-func (s *Station) send(ctx context.Context, data []byte) error {
-	for {
-		s.printMu.Lock()
-		err := s.opt.Printer.Send(ctx, data)
-		s.printMu.Unlock()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		s.log.Warn("station: printer send failed", "err", err)
-		s.post(PrintFault{Message: err.Error()})
-		if err := s.waitReady(ctx); err != nil {
-			return err
-		}
-		s.post(PrintCleared{})
 	}
 }

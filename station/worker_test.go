@@ -3,6 +3,7 @@ package station
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -55,6 +56,10 @@ func testJob(t *testing.T) protocol.Job {
 	return protocol.Job{V: 1, ID: "job-1", Title: "Three", Layout: layout, Format: "csv", Labels: 3,
 		Data: []byte("name,street,zip,city,tracking\nAda Lovelace,1 Sq,1,London,TRK1\nGrace Hopper,2 Way,2,Arlington,TRK2\nAlan Turing,3 Park,3,Bletchley,TRK3\n")}
 }
+
+func testLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func testConfig() config.Config { return config.Defaults() }
 
 func workerStation(t *testing.T, p Printer) (*Station, *journal.Journal) {
 	t.Helper()
@@ -144,5 +149,34 @@ func TestWorkerResumesAfterAcceptedLabels(t *testing.T) {
 	}
 	if len(fp.labels) != 1 || !bytes.Contains(fp.labels[0], []byte("Alan Turing")) {
 		t.Fatalf("sent %d labels (%q), want only the third", len(fp.labels), fp.labels)
+	}
+}
+
+// A job whose data yields more labels than the count the cloud announced prints the counted
+// labels and fails before the first extra one reaches the printer.
+func TestWorkerStopsBeforeLabelsBeyondTheCount(t *testing.T) {
+	fp := &fakePrinter{}
+	s, j := workerStation(t, fp)
+	job := testJob(t)
+	job.Labels = 2 // the data has three records
+	e, _, err := j.Claim(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for range s.events {
+		}
+	}()
+	err = s.printJob(context.Background(), e)
+	if !errors.Is(err, protocol.ErrTooManyLabels) {
+		t.Fatalf("printJob: %v, want ErrTooManyLabels", err)
+	}
+	if n := fp.count(); n != 2 {
+		t.Fatalf("sent %d labels, want the 2 the job counted", n)
+	}
+	for _, l := range fp.labels {
+		if bytes.Contains(l, []byte("Alan Turing")) {
+			t.Fatal("the record beyond the count reached the printer")
+		}
 	}
 }

@@ -127,6 +127,14 @@ func run(f flags, out io.Writer) error {
 
 func printWelcome(out io.Writer, c *devcloud.Cloud) {
 	fmt.Fprintf(out, "devcloud is up.\n  web:    %s   (pairing page: %s/device)\n  broker: %s\n", c.URL, c.URL, c.BrokerURL)
+	fmt.Fprintln(out, "\nSign in to the pairing page as:")
+	for _, u := range c.Seed.Users {
+		if u.Password != "" {
+			fmt.Fprintf(out, "  %s  password %s   (bin/stationctl approve --cloud %s --user %s --password %s CODE)\n", u.ID, u.Password, c.URL, u.ID, u.Password)
+		} else {
+			fmt.Fprintf(out, "  %s  (password from the seed's password_hash)\n", u.ID)
+		}
+	}
 	for _, a := range c.Seed.Apps {
 		fmt.Fprintf(out, "\nSubmit a job as %s (app %s):\n", a.User, a.ClientID)
 		fmt.Fprintf(out, "  TOKEN=$(bin/stationctl token --cloud %s --client %s --secret %s)\n", c.URL, a.ClientID, a.Secret)

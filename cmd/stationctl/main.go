@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"labelstation/devcloud"
+	"labelstation/devcloud/auth"
 )
 
 const usage = `usage: stationctl COMMAND [flags] [args]
@@ -30,8 +32,10 @@ commands:
            get an access token for an external app (client_credentials grant)
   submit   --cloud URL --token TOKEN --title TITLE --format LAYOUT DATAFILE
            submit a print job (Submit Print Job API); it is held until its owner taps a badge
-  approve  --cloud URL --user USER CODE
-           approve a station's pairing code as USER (devcloud)
+  approve  --cloud URL --user USER [--password PASSWORD] CODE
+           approve a station's pairing code as USER (devcloud; password or $STATIONCTL_PASSWORD)
+  hash-password
+           read a password on stdin, print its bcrypt hash (devcloud seed password_hash)
   tap      [--station URL] UIDHEX
            tap a badge on a simulated station (stationd --sim)
 
@@ -87,6 +91,8 @@ func run(cmd string, args []string, out io.Writer) error {
 		return cmdCmd(args, out)
 	case "watch":
 		return watchCmd(args, out)
+	case "hash-password":
+		return hashPasswordCmd(args, out)
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return nil
@@ -156,19 +162,45 @@ func approveCmd(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("approve", flag.ContinueOnError)
 	cloud := fs.String("cloud", "http://127.0.0.1:8780", "cloud base URL")
 	user := fs.String("user", "", "user who approves")
+	password := fs.String("password", os.Getenv("STATIONCTL_PASSWORD"), "the user's password (or $STATIONCTL_PASSWORD)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if fs.NArg() != 1 || *user == "" {
-		return fmt.Errorf("%w: approve needs --user and one CODE", errUsage)
+	if fs.NArg() != 1 || *user == "" || *password == "" {
+		return fmt.Errorf("%w: approve needs --user, --password (or $STATIONCTL_PASSWORD) and one CODE", errUsage)
 	}
-	b, _ := json.Marshal(map[string]string{"user_code": fs.Arg(0), "user": *user})
+	b, _ := json.Marshal(map[string]string{"user_code": fs.Arg(0)})
 	req, err := http.NewRequest(http.MethodPost, strings.TrimRight(*cloud, "/")+"/device/approve", bytes.NewReader(b))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth(*user, *password)
 	return call(req, http.StatusOK, out)
+}
+
+// stdin is where hash-password reads; tests replace it.
+var stdin io.Reader = os.Stdin
+
+// hashPasswordCmd reads the password from stdin, so it stays out of shell history and ps.
+func hashPasswordCmd(args []string, out io.Writer) error {
+	if len(args) != 0 {
+		return fmt.Errorf("%w: hash-password takes the password on stdin", errUsage)
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if len(pw) < 12 {
+		return errors.New("hash-password: want a password of at least 12 characters on stdin")
+	}
+	h, err := auth.HashPassword(pw)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(out, string(h))
+	return err
 }
 
 func tapCmd(args []string, out io.Writer) error {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"image"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"labelstation/devcloud"
+	"labelstation/devcloud/auth"
 	"labelstation/devcloud/seed"
 	displaysim "labelstation/display/sim"
 )
@@ -82,14 +84,24 @@ func TestTokenSubmitApprove(t *testing.T) {
 	if da.UserCode == "" {
 		t.Fatal("no user code")
 	}
+	alice, err := c.Seed.UserByID("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run("approve", []string{"--cloud", c.URL, "--user", "alice", "--password", "guess", da.UserCode}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("approve with a wrong password: %v", err)
+	}
+	if err := run("approve", []string{"--cloud", c.URL, "--user", "alice", da.UserCode}, &bytes.Buffer{}); !errors.Is(err, errUsage) {
+		t.Fatalf("approve without a password: %v", err)
+	}
 	out.Reset()
-	if err := run("approve", []string{"--cloud", c.URL, "--user", "alice", da.UserCode}, &out); err != nil {
+	if err := run("approve", []string{"--cloud", c.URL, "--user", "alice", "--password", alice.Password, da.UserCode}, &out); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "approved") {
 		t.Fatalf("approve answered %s", out.String())
 	}
-	if err := run("approve", []string{"--cloud", c.URL, "--user", "alice", "NOPE-NOPE"}, &bytes.Buffer{}); err == nil {
+	if err := run("approve", []string{"--cloud", c.URL, "--user", "alice", "--password", alice.Password, "NOPE-NOPE"}, &bytes.Buffer{}); err == nil {
 		t.Fatal("an unknown code was approved")
 	}
 }
@@ -119,5 +131,26 @@ func TestUsage(t *testing.T) {
 	}
 	if err := run("tap", nil, &bytes.Buffer{}); !errors.Is(err, errUsage) {
 		t.Fatalf("tap without a UID: %v", err)
+	}
+}
+
+func TestHashPassword(t *testing.T) {
+	defer func(r io.Reader) { stdin = r }(stdin)
+	stdin = strings.NewReader("a long enough secret\n")
+	var out bytes.Buffer
+	if err := run("hash-password", nil, &out); err != nil {
+		t.Fatal(err)
+	}
+	h := strings.TrimSpace(out.String())
+	srv, err := auth.New(auth.Options{Issuer: "http://127.0.0.1:1", Users: []auth.User{{ID: "alice", PasswordHash: []byte(h)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.SignIn("alice", "a long enough secret"); err != nil {
+		t.Fatalf("the printed hash does not check the password: %v", err)
+	}
+	stdin = strings.NewReader("short\n")
+	if err := run("hash-password", nil, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "12 characters") {
+		t.Fatalf("short password: %v", err)
 	}
 }

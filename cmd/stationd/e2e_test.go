@@ -581,3 +581,24 @@ func TestFaultedPrinterRefusesRelease(t *testing.T) {
 	h.models.waitFor(t, "idle", phase(station.Idle))
 	h.tapAndPrint(aliceBadge, j, 3)
 }
+
+// The printer dropped the connection while the station was idle (a printer reboot, a network
+// blip): the next tap still releases and prints; nobody has to tap twice.
+func TestFirstTapAfterPrinterConnectionDrop(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := startCloud(t, ctx, cloudOpts{}, io.Discard)
+	h := startStation(t, ctx, c, "E2E-0009", flags{})
+	h.enroll()
+	tok := userToken(t, c, "alice")
+	j := submit(t, c, tok, "Before the drop", "shipping", threeRecords)
+	h.tapAndPrint(aliceBadge, j, 3)
+	h.models.waitFor(t, "idle", phase(station.Idle))
+
+	h.app.SimPrinter.DropConnections()
+	j = submit(t, c, tok, "After the drop", "shipping", threeRecords)
+	h.tapAndPrint(aliceBadge, j, 6)
+	if n := len(h.app.SimPrinter.Labels()); n != 6 {
+		t.Fatalf("%d labels on paper, want 6", n)
+	}
+}

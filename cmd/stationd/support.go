@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"labelstation/drivers/printer"
@@ -74,64 +73,7 @@ func discover(ctx context.Context, hc *http.Client, issuer, state string, log *s
 	}
 }
 
-// redialPrinter keeps a printer connection, opening it on first use and again after a failure,
-// so a printer that was switched off is picked up when it comes back.
-type redialPrinter struct {
-	url, lang string
-	mu        sync.Mutex
-	p         *printer.Printer
-}
-
-func newRedialPrinter(url, lang string) *redialPrinter { return &redialPrinter{url: url, lang: lang} }
-
-func (r *redialPrinter) get(ctx context.Context) (*printer.Printer, error) {
-	if r.p != nil {
-		return r.p, nil
-	}
-	t, err := printer.Dial(ctx, r.url, printer.DialOptions{})
-	if err != nil {
-		return nil, err
-	}
-	r.p = printer.New(t, r.lang)
-	return r.p, nil
-}
-
-func (r *redialPrinter) drop() {
-	if r.p != nil {
-		r.p.Close()
-		r.p = nil
-	}
-}
-
-func (r *redialPrinter) Send(ctx context.Context, data []byte) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	p, err := r.get(ctx)
-	if err == nil {
-		if err = p.Send(ctx, data); err != nil {
-			r.drop()
-		}
-	}
-	return err
-}
-
-func (r *redialPrinter) Status(ctx context.Context) (printer.Status, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	p, err := r.get(ctx)
-	if err != nil {
-		return printer.Status{}, err
-	}
-	st, err := p.Status(ctx)
-	if err != nil {
-		r.drop()
-	}
-	return st, err
-}
-
-func (r *redialPrinter) Close() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.drop()
-	return nil
-}
+// newRedialPrinter is the station's printer: one connection to printer.url, replaced whenever
+// it fails (the first tap after a printer reboot finds the dead connection and redials within
+// the same status query), with capped backoff while the printer is away.
+func newRedialPrinter(url, lang string) *printer.Redialer { return printer.NewRedialer(url, lang) }

@@ -57,8 +57,12 @@ var (
 	ErrAlreadyDecided  = errors.New("auth: device authorization already approved or denied")
 )
 
-// User is a person who can approve stations and own applications.
-type User struct{ ID, Name string }
+// User is a person who can approve stations and own applications. Without a PasswordHash
+// (bcrypt, see HashPassword) the user cannot sign in and so cannot approve anything.
+type User struct {
+	ID, Name     string
+	PasswordHash []byte
+}
 
 // App is a confidential client of the Submit Print Job API acting for UserID.
 type App struct{ ClientID, Secret, UserID string }
@@ -89,6 +93,16 @@ type Principal struct {
 	UserID    string // the user an app acts for; for stations the approving admin
 	Serial    string // for stations: the hardware serial sent at enrollment
 	Expiry    time.Time
+	// TokenID, IssuedAt and Generation identify this access token; Generation grows with every
+	// token the server issues, so the broker can tell a station's newest token from a stolen
+	// older one even when the clock has not moved.
+	TokenID    string
+	IssuedAt   time.Time
+	Generation uint64
+	// Enrollment names the grant (refresh-token family) a station token descends from;
+	// EnrollmentSeq orders a station's enrollments, later ones larger.
+	Enrollment    string
+	EnrollmentSeq uint64
 }
 
 // Server is the authorization server.
@@ -101,10 +115,11 @@ type Server struct {
 	now                                            func() time.Time
 	log                                            *slog.Logger
 
-	store  *store
-	op     *op.Provider
-	faults faults
-	mux    *http.ServeMux
+	store    *store
+	sessions sessions
+	op       *op.Provider
+	faults   faults
+	mux      *http.ServeMux
 }
 
 // Endpoint paths relative to the issuer.
@@ -115,6 +130,8 @@ const (
 	pathDevice    = "/device"
 	pathApprove   = "/device/approve"
 	pathDeny      = "/device/deny"
+	pathLogin     = "/device/login"
+	pathLogout    = "/device/logout"
 )
 
 // New validates opt and builds the server. It does not listen; mount Handler.
@@ -153,6 +170,11 @@ func New(opt Options) (*Server, error) {
 		}
 		if _, dup := s.users[usr.ID]; dup {
 			return nil, fmt.Errorf("auth: Options.Users[%d].ID %q: duplicate", i, usr.ID)
+		}
+		if len(usr.PasswordHash) > 0 {
+			if err := CheckPasswordHash(usr.PasswordHash); err != nil {
+				return nil, fmt.Errorf("auth: Options.Users[%d].PasswordHash: %w", i, err)
+			}
 		}
 		s.users[usr.ID] = usr
 	}
@@ -210,7 +232,10 @@ func New(opt Options) (*Server, error) {
 	s.mux.Handle("/oauth/", s.op)
 	s.mux.HandleFunc("POST "+pathDeviceReq, s.handleDeviceRequest)
 	s.mux.HandleFunc("POST "+pathToken, s.handleToken)
+	s.sessions.m, s.sessions.failures = map[string]*session{}, map[string]*failures{}
 	s.mux.HandleFunc(pathDevice, s.handleDevicePage)
+	s.mux.HandleFunc("POST "+pathLogin, s.handleLogin)
+	s.mux.HandleFunc("POST "+pathLogout, s.handleLogout)
 	s.mux.HandleFunc("POST "+pathApprove, s.handleApprove)
 	s.mux.HandleFunc("POST "+pathDeny, s.handleDeny)
 	return s, nil
@@ -243,7 +268,7 @@ func orDefault(d, def time.Duration) time.Duration {
 // Handler serves every auth endpoint and the approval page. Only the paths
 // below are claimed, so it can be mounted at "/" next to other APIs:
 // /.well-known/openid-configuration, /oauth/..., /device, /device/approve,
-// /device/deny.
+// /device/deny, /device/login, /device/logout.
 func (s *Server) Handler() http.Handler { return s.mux }
 
 // Issuer returns the issuer URL.
@@ -261,6 +286,14 @@ func (s *Server) StationBySerial(serial string) (string, bool) {
 	defer s.store.mu.Unlock()
 	id, ok := s.store.serials[serial]
 	return id, ok
+}
+
+// SerialOf returns the hardware serial a station enrolled with.
+func (s *Server) SerialOf(stationID string) (string, bool) {
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	serial, ok := s.store.stations[stationID]
+	return serial, ok
 }
 
 // Users returns the configured users, for pickers.
@@ -376,9 +409,9 @@ func (s *Server) Verify(_ context.Context, accessToken string) (Principal, error
 	case a.subject != c.Subject:
 		return Principal{}, fmt.Errorf("%w: subject mismatch", ErrInvalidToken)
 	}
-	p := Principal{Kind: a.kind, UserID: a.userID, Expiry: a.expires}
+	p := Principal{Kind: a.kind, UserID: a.userID, Expiry: a.expires, TokenID: c.ID, IssuedAt: a.issued, Generation: a.gen}
 	if a.kind == KindStation {
-		p.StationID, p.Serial = a.fam.stationID, a.fam.serial
+		p.StationID, p.Serial, p.Enrollment, p.EnrollmentSeq = a.fam.stationID, a.fam.serial, a.fam.id, a.fam.seq
 	}
 	return p, nil
 }

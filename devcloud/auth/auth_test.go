@@ -1,7 +1,6 @@
 package auth_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,6 +37,17 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+const alicePassword = "alice-test-password"
+
+func testHash(t testing.TB, pw string) []byte {
+	t.Helper()
+	h, err := auth.HashGeneratedPassword(pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 type fixture struct {
 	t     testing.TB
 	srv   *auth.Server
@@ -54,7 +64,7 @@ func newFixture(t testing.TB, mod func(*auth.Options)) *fixture {
 	f := &fixture{t: t, url: "http://" + ln.Addr().String(), clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
 	opt := auth.Options{
 		Issuer: f.url,
-		Users:  []auth.User{{ID: "alice", Name: "Alice"}, {ID: "bob", Name: "Bob"}},
+		Users:  []auth.User{{ID: "alice", Name: "Alice", PasswordHash: testHash(t, alicePassword)}, {ID: "bob", Name: "Bob"}},
 		Apps:   []auth.App{{ClientID: "erp", Secret: "s3cret-erp", UserID: "bob"}},
 		Now:    f.clock.Now,
 	}
@@ -142,15 +152,12 @@ func TestDeviceAuthorizationResponse(t *testing.T) {
 	if d["device_code"] == "" {
 		t.Error("no device_code")
 	}
-	// The approval page shows the code and the serial.
-	resp, err := http.Get(d["verification_uri_complete"].(string))
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{code, "abc123", "Approve", "Deny", "Alice"} {
-		if !bytes.Contains(page, []byte(want)) {
+	// After sign-in the approval page shows the code, the serial, the app and the scopes.
+	b := newBrowser(t, f.url)
+	b.signIn("alice", alicePassword, code)
+	_, page := b.get(d["verification_uri_complete"].(string))
+	for _, want := range []string{code, "abc123", "Approve", "Deny", "Alice", "Label release station", "Print the label jobs", "Stay enrolled"} {
+		if !strings.Contains(page, want) {
 			t.Errorf("approval page lacks %q", want)
 		}
 	}
@@ -380,8 +387,13 @@ func TestApproveAPI(t *testing.T) {
 	f := newFixture(t, nil)
 	d := f.deviceCode("s")
 	code := d["user_code"].(string)
-	post := func(path, body string) (int, map[string]any) {
-		resp, err := http.Post(f.url+path, "application/json", strings.NewReader(body))
+	send := func(path, body, user, password, ctype string) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, f.url+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", ctype)
+		if user != "" {
+			req.SetBasicAuth(user, password)
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -390,8 +402,33 @@ func TestApproveAPI(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&m)
 		return resp.StatusCode, m
 	}
-	if st, m := post("/device/approve", `{"user_code":"`+code+`","user":"mallory"}`); st != http.StatusNotFound || !strings.Contains(m["error"].(string), "mallory") {
-		t.Fatalf("unknown user: %d %v", st, m)
+	post := func(path, body string) (int, map[string]any) {
+		return send(path, body, "alice", alicePassword, "application/json")
+	}
+	body := `{"user_code":"` + code + `"}`
+	for _, tc := range []struct {
+		name, user, password, ctype string
+		want                        int
+	}{
+		{"no credentials", "", "", "application/json", http.StatusUnauthorized},
+		{"wrong password", "alice", "guess", "application/json", http.StatusUnauthorized},
+		{"user without a password", "bob", "", "application/json", http.StatusUnauthorized},
+		{"unknown user", "mallory", "x", "application/json", http.StatusUnauthorized},
+		{"form body from a cross-site form", "alice", alicePassword, "text/plain", http.StatusUnsupportedMediaType},
+	} {
+		if st, m := send("/device/approve", body, tc.user, tc.password, tc.ctype); st != tc.want {
+			t.Fatalf("%s: %d %v, want %d", tc.name, st, m, tc.want)
+		}
+		if st, _ := send("/device/deny", body, tc.user, tc.password, tc.ctype); st != tc.want {
+			t.Fatalf("%s: deny: %d, want %d", tc.name, st, tc.want)
+		}
+	}
+	f.clock.Advance(5 * time.Second)
+	if st, m := f.poll(d["device_code"].(string)); st != http.StatusBadRequest || m["error"] != "authorization_pending" {
+		t.Fatalf("after refused decisions the code must still be pending: %d %v", st, m)
+	}
+	if st, m := post("/device/approve", `{"user_code":"`+code+`","user":"bob"}`); st != http.StatusForbidden || !strings.Contains(m["error"].(string), "bob") {
+		t.Fatalf("approving as someone else: %d %v", st, m)
 	}
 	if st, m := post("/device/approve", `{"user_code":"BBBB-BBBB","user":"alice"}`); st != http.StatusNotFound {
 		t.Fatalf("unknown code: %d %v", st, m)
@@ -411,17 +448,164 @@ func TestApproveAPI(t *testing.T) {
 func TestApprovalPageForm(t *testing.T) {
 	f := newFixture(t, nil)
 	d := f.deviceCode("s")
-	resp, err := http.PostForm(f.url+"/device", url.Values{"user_code": {d["user_code"].(string)}, "user": {"alice"}, "action": {"approve"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("form approve: %d", resp.StatusCode)
+	code := d["user_code"].(string)
+	b := newBrowser(t, f.url)
+	b.signIn("alice", alicePassword, code)
+	st, page := b.post("/device", url.Values{"user_code": {code}, "action": {"approve"}, "csrf_token": {b.csrf}})
+	if st != http.StatusOK || !strings.Contains(page, "Approved") {
+		t.Fatalf("form approve: %d %s", st, page)
 	}
 	f.clock.Advance(5 * time.Second)
 	if st, m := f.poll(d["device_code"].(string)); st != http.StatusOK {
 		t.Fatalf("poll after form approval: %v", m)
+	}
+}
+
+func TestApproveWithoutSessionFails(t *testing.T) {
+	f := newFixture(t, nil)
+	d := f.deviceCode("s")
+	code := d["user_code"].(string)
+	pending := func(what string) {
+		t.Helper()
+		f.clock.Advance(5 * time.Second)
+		if st, m := f.poll(d["device_code"].(string)); st != http.StatusBadRequest || m["error"] != "authorization_pending" {
+			t.Fatalf("%s: the code was decided: %d %v", what, st, m)
+		}
+	}
+
+	// No cookie at all, as the old form post did.
+	anon := newBrowser(t, f.url)
+	st, page := anon.post("/device", url.Values{"user_code": {code}, "user": {"alice"}, "action": {"approve"}})
+	if st != http.StatusUnauthorized || !strings.Contains(page, "Please sign in first") {
+		t.Fatalf("approve without a session: %d %s", st, page)
+	}
+	pending("no session")
+
+	// An anonymous session with its valid CSRF token is still not signed in.
+	anon.get(f.url + "/device?user_code=" + code)
+	st, _ = anon.post("/device", url.Values{"user_code": {code}, "action": {"approve"}, "csrf_token": {anon.csrfFromLastPage()}})
+	if st != http.StatusUnauthorized {
+		t.Fatalf("approve with an anonymous session: %d", st)
+	}
+	pending("anonymous session")
+
+	// Signed in, but the CSRF token is missing, wrong, or the request comes from another site.
+	b := newBrowser(t, f.url)
+	b.signIn("alice", alicePassword, code)
+	for _, tc := range []struct {
+		name   string
+		form   url.Values
+		origin string
+	}{
+		{"missing CSRF", url.Values{"user_code": {code}, "action": {"approve"}}, ""},
+		{"wrong CSRF", url.Values{"user_code": {code}, "action": {"approve"}, "csrf_token": {"forged"}}, ""},
+		{"other site", url.Values{"user_code": {code}, "action": {"approve"}, "csrf_token": {b.csrf}}, "https://evil.example"},
+		{"deny, missing CSRF", url.Values{"user_code": {code}, "action": {"deny"}}, ""},
+	} {
+		b.origin = tc.origin
+		st, page := b.post("/device", tc.form)
+		if st != http.StatusForbidden || !strings.Contains(page, "nothing was approved or denied") {
+			t.Fatalf("%s: %d %s", tc.name, st, page)
+		}
+		pending(tc.name)
+	}
+	b.origin = ""
+
+	// Another user's session token does not work in this session either.
+	other := newBrowser(t, f.url)
+	other.get(f.url + "/device")
+	st, _ = b.post("/device", url.Values{"user_code": {code}, "action": {"approve"}, "csrf_token": {other.csrfFromLastPage()}})
+	if st != http.StatusForbidden {
+		t.Fatalf("CSRF token of another session: %d", st)
+	}
+	pending("another session's token")
+}
+
+func TestSignIn(t *testing.T) {
+	f := newFixture(t, nil)
+	b := newBrowser(t, f.url)
+	b.get(f.url + "/device")
+	st, page := b.post("/device/login", url.Values{"user": {"alice"}, "password": {"guess"}, "csrf_token": {b.csrfFromLastPage()}})
+	if st != http.StatusUnauthorized || !strings.Contains(page, "The user name or password is wrong.") {
+		t.Fatalf("wrong password: %d %s", st, page)
+	}
+	st, _ = b.post("/device/login", url.Values{"user": {"alice"}, "password": {alicePassword}})
+	if st != http.StatusForbidden {
+		t.Fatalf("sign-in without the form's CSRF token: %d", st)
+	}
+	// The session cookie: HttpOnly, SameSite=Lax, scoped to the approval pages.
+	var set *http.Cookie
+	b.onCookie = func(c *http.Cookie) { set = c }
+	b.signIn("alice", alicePassword, "")
+	if set == nil || !set.HttpOnly || set.SameSite != http.SameSiteLaxMode || set.Path != "/device" || set.Secure {
+		t.Fatalf("session cookie over plain http = %+v", set)
+	}
+	// The page cannot be framed (a hidden frame could steal the click on Approve).
+	resp, err := http.Get(f.url + "/device")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("X-Frame-Options") != "DENY" || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+		t.Errorf("framing headers: %v", resp.Header)
+	}
+	// An unknown code is said in words.
+	st, page = b.get(f.url + "/device?user_code=BBBB-BBBB")
+	if st != http.StatusNotFound || !strings.Contains(page, "No station is waiting for the code BBBB-BBBB") || strings.Contains(page, "auth:") {
+		t.Fatalf("unknown code: %d %s", st, page)
+	}
+	// Signing out ends the session.
+	st, _ = b.post("/device/logout", url.Values{"csrf_token": {b.csrf}})
+	if st != http.StatusOK { // the redirect lands on the sign-in form
+		t.Fatalf("logout: %d", st)
+	}
+	if _, page := b.get(f.url + "/device"); !strings.Contains(page, `name="password"`) {
+		t.Fatal("still signed in after signing out")
+	}
+}
+
+func TestSignInPausedAfterRepeatedWrongPasswords(t *testing.T) {
+	f := newFixture(t, nil)
+	for i := 0; i < 10; i++ {
+		if _, err := f.srv.SignIn("alice", "guess"); !errors.Is(err, auth.ErrBadPassword) {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	// Even the right password is refused now, on the page (429) and the JSON API.
+	if _, err := f.srv.SignIn("alice", alicePassword); !errors.Is(err, auth.ErrTooManyFailures) {
+		t.Fatalf("after 10 wrong passwords: %v", err)
+	}
+	b := newBrowser(t, f.url)
+	b.get(f.url + "/device")
+	st, page := b.post("/device/login", url.Values{"user": {"alice"}, "password": {alicePassword}, "csrf_token": {b.csrfFromLastPage()}})
+	if st != http.StatusTooManyRequests || !strings.Contains(page, "Too many wrong passwords") {
+		t.Fatalf("page sign-in while paused: %d %s", st, page)
+	}
+	// Other users are not affected, and the pause ends.
+	if _, err := f.srv.SignIn("bob", "x"); !errors.Is(err, auth.ErrBadPassword) {
+		t.Fatalf("bob: %v", err)
+	}
+	f.clock.Advance(15 * time.Minute)
+	if _, err := f.srv.SignIn("alice", alicePassword); err != nil {
+		t.Fatalf("after the pause: %v", err)
+	}
+}
+
+func TestSessionCookieSecureOverTLS(t *testing.T) {
+	srv, err := auth.New(auth.Options{Issuer: "https://pair.example.com", Users: []auth.User{{ID: "alice", PasswordHash: testHash(t, alicePassword)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewTLSServer(srv.Handler())
+	defer hs.Close()
+	resp, err := hs.Client().Get(hs.URL + "/device")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cs := resp.Cookies()
+	if len(cs) != 1 || !cs[0].Secure || !cs[0].HttpOnly {
+		t.Fatalf("cookies over TLS = %+v", cs)
 	}
 }
 
@@ -461,6 +645,7 @@ func TestNewValidatesOptions(t *testing.T) {
 		{auth.Options{Issuer: "http://h", Apps: []auth.App{{ClientID: "x", Secret: "y", UserID: "nobody"}}}, "Apps[0].UserID"},
 		{auth.Options{Issuer: "http://h", Apps: []auth.App{{ClientID: "station", Secret: "y"}}}, "Apps[0].ClientID"},
 		{auth.Options{Issuer: "http://h", PollInterval: 1500 * time.Millisecond}, "PollInterval"},
+		{auth.Options{Issuer: "http://h", Users: []auth.User{{ID: "a", PasswordHash: []byte("plain")}}}, "Users[0].PasswordHash"},
 	} {
 		if _, err := auth.New(tc.opt); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want mention of %s", tc.opt, err, tc.want)

@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"html/template"
+	"fmt"
 	"net/http"
 	"strings"
 	"unicode"
@@ -132,76 +132,6 @@ func (s *Server) decorateTokenResponse(body []byte) ([]byte, error) {
 	return json.Marshal(m)
 }
 
-var pageTmpl = template.Must(template.New("device").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>Approve a label station</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{font-family:sans-serif;max-width:30em;margin:2em auto}code{font-size:2em}</style></head>
-<body><h1>Approve a label station</h1>
-{{if .Message}}<p><strong>{{.Message}}</strong></p>{{end}}
-{{if .Pending}}
-<p>Code shown on the station: <code>{{.UserCode}}</code></p>
-<p>Station serial number: <b>{{if .Serial}}{{.Serial}}{{else}}(not sent){{end}}</b></p>
-<form method="post" action="/device">
-<input type="hidden" name="user_code" value="{{.UserCode}}">
-<label>Sign in as <select name="user">{{range .Users}}<option value="{{.ID}}">{{.Name}} ({{.ID}})</option>{{end}}</select></label>
-<p><button name="action" value="approve">Approve</button> <button name="action" value="deny">Deny</button></p>
-</form>
-{{else}}
-<form method="get" action="/device"><label>Code shown on the station <input name="user_code" autofocus></label> <button>Continue</button></form>
-{{end}}
-</body></html>`))
-
-type pageData struct {
-	Message  string
-	Pending  bool
-	UserCode string
-	Serial   string
-	Users    []User
-}
-
-// handleDevicePage is the RFC 8628 §3.3 user interaction: GET shows the code
-// and the station's serial, POST approves or denies.
-func (s *Server) handleDevicePage(w http.ResponseWriter, r *http.Request) {
-	d := pageData{Users: s.userList}
-	switch r.Method {
-	case http.MethodGet:
-		d.UserCode = r.URL.Query().Get("user_code")
-		if d.UserCode != "" {
-			s.store.mu.Lock()
-			da, err := s.pendingLocked(d.UserCode)
-			if err == nil {
-				d.Pending, d.Serial = true, da.serial
-			} else {
-				d.Message = err.Error()
-			}
-			s.store.mu.Unlock()
-		}
-	case http.MethodPost:
-		code, user := r.PostFormValue("user_code"), r.PostFormValue("user")
-		var err error
-		switch r.PostFormValue("action") {
-		case "approve":
-			err = s.Approve(code, user)
-			d.Message = "Approved. The station will finish enrolling within a few seconds."
-		case "deny":
-			err = s.Deny(code)
-			d.Message = "Denied. The station will show a new code."
-		default:
-			err = errors.New("auth: action: want approve or deny")
-		}
-		if err != nil {
-			w.WriteHeader(statusFor(err))
-			d.Message = err.Error()
-		}
-	default:
-		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	pageTmpl.Execute(w, d)
-}
-
 func statusFor(err error) int {
 	switch {
 	case errors.Is(err, ErrUnknownUserCode), errors.Is(err, ErrUnknownUser):
@@ -215,28 +145,57 @@ func statusFor(err error) int {
 // decisionRequest is the body of POST /device/approve and /device/deny.
 type decisionRequest struct {
 	UserCode string `json:"user_code"`
-	User     string `json:"user"`
+	User     string `json:"user"` // optional; must be the signed-in user
 }
 
+// decide is the scripted approval: HTTP Basic credentials of a user (RFC 7617) and a JSON body.
+// A JSON content type cannot be sent by a cross-site form without a CORS preflight, so a
+// browser that remembers the credentials cannot be made to approve from another site.
 func (s *Server) decide(w http.ResponseWriter, r *http.Request, approve bool) {
+	w.Header().Set("Content-Type", "application/json")
+	fail := func(status int, err error) {
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+	}
+	name, pass, ok := r.BasicAuth()
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Basic realm="devcloud", charset="UTF-8"`)
+		fail(http.StatusUnauthorized, fmt.Errorf("%w: send the approving user's name and password (HTTP Basic)", ErrNoSession))
+		return
+	}
+	u, err := s.SignIn(name, pass)
+	if errors.Is(err, ErrTooManyFailures) {
+		fail(http.StatusTooManyRequests, err)
+		return
+	}
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Basic realm="devcloud", charset="UTF-8"`)
+		fail(http.StatusUnauthorized, err)
+		return
+	}
+	if mt, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); strings.TrimSpace(mt) != "application/json" {
+		fail(http.StatusUnsupportedMediaType, errors.New("auth: body: want Content-Type application/json"))
+		return
+	}
 	var req decisionRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(&req)
+	err = dec.Decode(&req)
 	switch {
 	case err != nil:
 		err = errors.New("auth: body: " + err.Error())
 	case req.UserCode == "":
 		err = errors.New("auth: body: user_code: empty")
+	case req.User != "" && req.User != u.ID:
+		fail(http.StatusForbidden, fmt.Errorf("auth: body: user: %q, but signed in as %q", req.User, u.ID))
+		return
 	case approve:
-		err = s.Approve(req.UserCode, req.User)
+		err = s.Approve(req.UserCode, u.ID)
 	default:
 		err = s.Deny(req.UserCode)
 	}
-	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
-		w.WriteHeader(statusFor(err))
-		json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+		fail(statusFor(err), err)
 		return
 	}
 	resp := map[string]string{"status": "denied"}

@@ -54,6 +54,7 @@ type deviceAuth struct {
 // rotated token revokes the whole family (OAuth 2.0 Security BCP §4.14.2).
 type family struct {
 	id        string
+	seq       uint64 // enrollment order: a later enrollment of a station has a larger seq
 	kind      string // "station" | "user"
 	stationID string
 	userID    string
@@ -78,6 +79,8 @@ type accessRec struct {
 	kind    string
 	subject string
 	userID  string
+	issued  time.Time // by the injected clock
+	gen     uint64    // issue order: a frozen test clock cannot order tokens, this can
 	expires time.Time
 }
 
@@ -93,6 +96,8 @@ type store struct {
 	stations  map[string]string      // station id -> serial
 	refresh   map[string]*refreshRec
 	access    map[string]*accessRec // by token id (jti)
+	gen       uint64                // access tokens issued so far
+	famSeq    uint64                // station enrollments so far
 }
 
 func newStore(srv *Server, key *ecdsa.PrivateKey) *store {
@@ -305,6 +310,8 @@ func (s *store) CreateAccessToken(_ context.Context, req op.TokenRequest) (strin
 		return "", time.Time{}, fmt.Errorf("auth: unexpected access token request %T", req)
 	}
 	id := randomID(16)
+	s.gen++
+	a.issued, a.gen = now, s.gen
 	a.expires = now.Add(s.srv.accessTTL)
 	s.access[id] = a
 	return id, a.expires, nil
@@ -316,7 +323,8 @@ func (s *store) consumeDeviceLocked(r *op.DeviceAuthorizationState) (*family, er
 	for _, d := range s.devices {
 		if d.done && !d.consumed && d.stationID == r.Subject && d.clientID == r.ClientID {
 			d.consumed = true
-			return &family{id: randomID(8), kind: KindStation, stationID: d.stationID, userID: d.approvedBy, serial: d.serial}, nil
+			s.famSeq++
+			return &family{id: randomID(8), seq: s.famSeq, kind: KindStation, stationID: d.stationID, userID: d.approvedBy, serial: d.serial}, nil
 		}
 	}
 	return nil, oidc.ErrInvalidGrant().WithDescription("device code already used")
@@ -360,7 +368,8 @@ func (s *store) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequ
 	s.refresh[rt] = &next
 	id := randomID(16)
 	exp := now.Add(s.srv.accessTTL)
-	s.access[id] = &accessRec{fam: next.fam, kind: next.fam.kind, subject: next.subject, userID: next.fam.userID, expires: exp}
+	s.gen++
+	s.access[id] = &accessRec{fam: next.fam, kind: next.fam.kind, subject: next.subject, userID: next.fam.userID, issued: now, gen: s.gen, expires: exp}
 	return id, rt, exp, nil
 }
 

@@ -85,21 +85,28 @@ func (j *JWKS) Verifier() Verifier { return j.Verify }
 
 // Verify checks the token's signature, issuer, expiry, audience and returns the station claim.
 func (j *JWKS) Verify(ctx context.Context, token string) (string, error) {
+	c, err := j.VerifyClaims(ctx, token)
+	return c.StationID, err
+}
+
+// VerifyClaims is Verify that also returns the token's jti and iat, so the broker can tell a
+// station's newer token from a replayed one.
+func (j *JWKS) VerifyClaims(ctx context.Context, token string) (Claims, error) {
 	jws, err := jose.ParseSigned(token, jwtAlgs)
 	if err != nil {
-		return "", fmt.Errorf("broker: token: %w", err)
+		return Claims{}, fmt.Errorf("broker: token: %w", err)
 	}
 	if len(jws.Signatures) != 1 {
-		return "", errors.New("broker: token: want exactly one signature")
+		return Claims{}, errors.New("broker: token: want exactly one signature")
 	}
 	kid := jws.Signatures[0].Header.KeyID
 	key, err := j.key(ctx, kid)
 	if err != nil {
-		return "", err
+		return Claims{}, err
 	}
 	payload, err := jws.Verify(key)
 	if err != nil {
-		return "", fmt.Errorf("broker: token: %w", err)
+		return Claims{}, fmt.Errorf("broker: token: %w", err)
 	}
 	return j.check(payload)
 }
@@ -196,30 +203,30 @@ func (j *JWKS) getJSON(ctx context.Context, u string, v any) error {
 	return nil
 }
 
-// check validates the claims of a verified payload and returns the station claim.
-func (j *JWKS) check(payload []byte) (string, error) {
+// check validates the claims of a verified payload and returns the station, jti and iat.
+func (j *JWKS) check(payload []byte) (Claims, error) {
 	d := json.NewDecoder(bytes.NewReader(payload))
 	d.UseNumber()
 	var c map[string]any
 	if err := d.Decode(&c); err != nil {
-		return "", fmt.Errorf("broker: token claims: %w", err)
+		return Claims{}, fmt.Errorf("broker: token claims: %w", err)
 	}
 	if iss, _ := c["iss"].(string); iss != j.opt.Issuer {
-		return "", fmt.Errorf("broker: token issuer %q, want %q", iss, j.opt.Issuer)
+		return Claims{}, fmt.Errorf("broker: token issuer %q, want %q", iss, j.opt.Issuer)
 	}
 	now := j.opt.Now()
 	exp, ok := numericDate(c["exp"])
 	if !ok {
-		return "", errors.New("broker: token has no exp")
+		return Claims{}, errors.New("broker: token has no exp")
 	}
 	if !now.Before(exp.Add(j.opt.Leeway)) {
-		return "", fmt.Errorf("broker: token expired at %v", exp)
+		return Claims{}, fmt.Errorf("broker: token expired at %v", exp)
 	}
 	if nbf, ok := numericDate(c["nbf"]); ok && now.Add(j.opt.Leeway).Before(nbf) {
-		return "", fmt.Errorf("broker: token not valid before %v", nbf)
+		return Claims{}, fmt.Errorf("broker: token not valid before %v", nbf)
 	}
 	if j.opt.Audience != "" && !slices.Contains(audiences(c["aud"]), j.opt.Audience) {
-		return "", fmt.Errorf("broker: token audience %v does not include %q", c["aud"], j.opt.Audience)
+		return Claims{}, fmt.Errorf("broker: token audience %v does not include %q", c["aud"], j.opt.Audience)
 	}
 	var id string
 	switch v := c[j.opt.StationClaim].(type) {
@@ -229,9 +236,14 @@ func (j *JWKS) check(payload []byte) (string, error) {
 		id = v.String()
 	}
 	if id == "" || strings.ContainsAny(id, "+#/\x00") {
-		return "", fmt.Errorf("broker: token claim %s %q cannot name a station", j.opt.StationClaim, id)
+		return Claims{}, fmt.Errorf("broker: token claim %s %q cannot name a station", j.opt.StationClaim, id)
 	}
-	return id, nil
+	out := Claims{StationID: id}
+	out.ID, _ = c["jti"].(string)
+	if iat, ok := numericDate(c["iat"]); ok {
+		out.IssuedAt = iat
+	}
+	return out, nil
 }
 
 // numericDate reads a JWT NumericDate (RFC 7519 §2), which may have a fraction.

@@ -187,6 +187,21 @@ func TestJWKSStationClaim(t *testing.T) {
 	}
 }
 
+// VerifyClaims also returns jti and iat, which order a station's tokens for session takeover.
+func TestJWKSVerifyClaims(t *testing.T) {
+	is := newIssuer(t)
+	j := newTestJWKS(t, is, func(o *JWKSOptions) { o.StationClaim = "tp_id" })
+	c, err := j.VerifyClaims(context.Background(), is.sign("", is.claims(func(c map[string]any) { c["jti"] = "tok-1" })))
+	if err != nil || c.StationID != "4711" || c.ID != "tok-1" || !c.IssuedAt.Equal(time.Unix(jwksNow.Unix(), 0)) {
+		t.Fatalf("VerifyClaims = %+v, %v", c, err)
+	}
+	later := is.sign("", is.claims(func(c map[string]any) { c["iat"] = jwksNow.Add(time.Minute).Unix() }))
+	c2, err := j.VerifyClaims(context.Background(), later)
+	if err != nil || !c2.mayReplace(c) || c.mayReplace(c2) {
+		t.Fatalf("a later iat must replace an earlier one: %+v %+v %v", c2, c, err)
+	}
+}
+
 // A rotated key is fetched once; made-up key ids do not make the broker hammer the issuer.
 func TestJWKSKeyRotationAndRefetchLimit(t *testing.T) {
 	is := newIssuer(t)

@@ -23,8 +23,14 @@ type Options struct {
 	Publish func(topic string, retained bool, v any) error
 	// DefaultConfig is the station document a station gets the first time it is seen.
 	DefaultConfig json.RawMessage
-	Now           func() time.Time
-	Logger        *slog.Logger
+	// InitialGroup, if set, names the group of a station seen for the first time (devcloud:
+	// the seed's group of its serial).
+	InitialGroup func(station string) string
+	// OnGroupSet, if set, hears every membership change before the station is told, so the
+	// broker lets the station subscribe to its new group (devcloud: Cloud.SetGroups).
+	OnGroupSet func(station, group string)
+	Now        func() time.Time
+	Logger     *slog.Logger
 }
 
 // Doc is a desired document of a station or a group.
@@ -211,6 +217,9 @@ func (r *Registry) presence(id string, p protocol.Presence) {
 	first := p.Online && st.Desired == nil
 	var d protocol.ConfigDesired
 	if first {
+		if st.Group == "" && r.opt.InitialGroup != nil {
+			st.Group = r.opt.InitialGroup(id)
+		}
 		st.Desired = &Doc{Version: r.nextVersion(0), Config: r.opt.DefaultConfig}
 		d = protocol.ConfigDesired{V: protocol.Version, Version: st.Desired.Version, Config: st.Desired.Config, Group: st.Group}
 	}
@@ -296,6 +305,9 @@ func (r *Registry) SetStationConfig(id string, cfg json.RawMessage) (Doc, error)
 func (r *Registry) SetGroup(id, group string) (Doc, error) {
 	if group != "" && !protocol.ValidName(group) {
 		return Doc{}, fmt.Errorf("fleet: group %q: want 1-64 letters, digits, '-', '_' or '.'", group)
+	}
+	if r.opt.OnGroupSet != nil && protocol.ValidName(id) {
+		r.opt.OnGroupSet(id, group)
 	}
 	return r.updateStation(id, func(st *Station) { st.Group = group })
 }

@@ -25,10 +25,15 @@ type File struct {
 
 // User is an employee with held jobs and badges. Badges are card numbers as the station formats
 // them (station config badge.encoding/byte_order/bits), e.g. upper-case hex of the UID.
+// PasswordHash (bcrypt) lets the user sign in to approve stations; without one devcloud
+// generates a password at start-up and prints it, so no password lives in the repository.
 type User struct {
-	ID     string   `json:"id"`
-	Name   string   `json:"name"`
-	Badges []string `json:"badges"`
+	ID           string   `json:"id"`
+	Name         string   `json:"name"`
+	Badges       []string `json:"badges"`
+	PasswordHash string   `json:"password_hash,omitempty"`
+	// Password is the generated password, in memory only.
+	Password string `json:"-"`
 }
 
 // App is an external application allowed to submit jobs for a user (client_credentials grant).
@@ -57,6 +62,8 @@ type Layout struct {
 	Parsed *label.Layout
 	Raw    json.RawMessage
 }
+
+var bcryptRE = regexp.MustCompile(`^\$2[aby]\$[0-9]{2}\$[./A-Za-z0-9]{53}$`)
 
 var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
@@ -89,6 +96,9 @@ func Load(path string) (*Seed, error) {
 			return nil, fmt.Errorf("seed: users[%d].id: duplicate %q", i, u.ID)
 		}
 		users[u.ID] = true
+		if u.PasswordHash != "" && !bcryptRE.MatchString(u.PasswordHash) {
+			return nil, fmt.Errorf("seed: users[%d].password_hash: want a bcrypt hash ($2a$, $2b$ or $2y$, 60 characters)", i)
+		}
 		for j, b := range u.Badges {
 			if strings.TrimSpace(b) == "" {
 				return nil, fmt.Errorf("seed: users[%d].badges[%d]: empty", i, j)

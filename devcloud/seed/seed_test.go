@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 func TestLoadExample(t *testing.T) {
@@ -35,6 +37,8 @@ func TestLoadRejects(t *testing.T) {
 		{"missing layout file", `{"v":1,"layouts":["nope.json"]}`, "layouts[0]"},
 		{"duplicate layout", `{"v":1,"layouts":["l.json","l.json"]}`, "layouts[1]: duplicate"},
 		{"trailing data", `{"v":1} {}`, "trailing data"},
+		{"plain password as hash", `{"v":1,"users":[{"id":"a","password_hash":"hunter2"}]}`, "users[0].password_hash: want a bcrypt hash"},
+		{"plain password field", `{"v":1,"users":[{"id":"a","password":"hunter2"}]}`, "unknown field"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -46,5 +50,21 @@ func TestLoadRejects(t *testing.T) {
 				t.Fatalf("Load = %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestLoadPasswordHash(t *testing.T) {
+	h, err := bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "seed.json")
+	os.WriteFile(p, []byte(`{"v":1,"users":[{"id":"a","password_hash":"`+string(h)+`"}]}`), 0o600)
+	s, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Users[0].PasswordHash != string(h) || s.Users[0].Password != "" {
+		t.Fatalf("user = %+v", s.Users[0])
 	}
 }

@@ -1,6 +1,7 @@
 package printer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -63,7 +64,25 @@ func (p *Printer) bound(ctx context.Context, d time.Duration, write bool) func()
 	}
 }
 
-// Send writes one label's bytes.
+// SendError is returned by Send when the write failed. Wrote < Len means the
+// printer got at most part of the label, which it discards (a ZPL format or a
+// TSPL label prints only once its last command arrived); Wrote == Len means
+// the bytes left this host and may or may not have reached the printer.
+type SendError struct {
+	Printer    string
+	Wrote, Len int
+	Err        error
+}
+
+func (e *SendError) Error() string {
+	return fmt.Sprintf("printer: %s: send: wrote %d of %d bytes: %v", e.Printer, e.Wrote, e.Len, e.Err)
+}
+
+func (e *SendError) Unwrap() error { return e.Err }
+
+// Send writes one label's bytes. A nil error means the bytes were handed to
+// the transport, not that the printer has them: only a later reply on the
+// same connection (Status, Counter) shows that.
 func (p *Printer) Send(ctx context.Context, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -74,9 +93,34 @@ func (p *Printer) Send(ctx context.Context, data []byte) error {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return fmt.Errorf("printer: %s: send: wrote %d of %d bytes: %w", p.t, n, len(data), err)
+		return &SendError{Printer: p.t.String(), Wrote: n, Len: len(data), Err: err}
 	}
 	return nil
+}
+
+// sgdLabelCount asks a Link-OS Zebra for its lifetime label counter with a
+// Set-Get-Do getvar (Zebra "SGD Printer Commands": ! U1 getvar "name" CR LF,
+// answered with the value in double quotes). ~HQOD is no substitute: it
+// reports the distance printed in whole inches or centimetres, which cannot
+// tell one short label from none.
+var sgdLabelCount = []byte("! U1 getvar \"odometer.total_label_count\"\r\n")
+
+// Counter reads the printer's lifetime label counter: it grows by one for
+// every label that left the print head, so comparing two readings tells how
+// many labels were printed in between. Languages and printers without one
+// return an error wrapping ErrUnsupported.
+func (p *Printer) Counter(ctx context.Context) (int64, error) {
+	if p.lang != ZPL {
+		return 0, fmt.Errorf("%w: label counter for language %q", ErrUnsupported, p.lang)
+	}
+	if err := p.Send(ctx, sgdLabelCount); err != nil {
+		return 0, err
+	}
+	reply, err := p.readUntil(ctx, func(b []byte) bool { return bytes.Count(b, []byte{'"'}) >= 2 })
+	if err != nil {
+		return 0, err
+	}
+	return ParseSGDCounter(reply)
 }
 
 // Status asks the printer for its state with its language's query.

@@ -236,3 +236,32 @@ func ParseESCPOSStatus(r [4]byte) (Status, error) {
 	}
 	return s, nil
 }
+
+// ParseSGDCounter parses the reply to an SGD getvar of a counter: the value
+// in double quotes, e.g. "1234" (Zebra "SGD Printer Commands", getvar). A
+// printer that does not know the variable answers "?", which wraps
+// ErrUnsupported.
+func ParseSGDCounter(b []byte) (int64, error) {
+	i := bytes.IndexByte(b, '"')
+	if i < 0 {
+		return 0, fmt.Errorf("%w: getvar: %q has no quoted value", ErrStatus, b)
+	}
+	j := bytes.IndexByte(b[i+1:], '"')
+	if j < 0 {
+		return 0, fmt.Errorf("%w: getvar: %q has no closing quote", ErrStatus, b)
+	}
+	v := strings.TrimSpace(string(b[i+1 : i+1+j]))
+	if v == "?" || v == "" {
+		return 0, fmt.Errorf("%w: the printer has no label counter (getvar answered %q)", ErrUnsupported, v)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%w: getvar: counter %q is not a count", ErrStatus, v)
+	}
+	return n, nil
+}
+
+// Idle reports whether a ZPL printer has nothing left to print: no format
+// waiting in its buffer and no label of a batch left. Other languages do not
+// report it and look idle unless they say they are printing (TSPL).
+func (s Status) Idle() bool { return s.FormatsInBuffer == 0 && s.LabelsRemaining == 0 && !s.Printing }

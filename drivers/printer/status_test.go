@@ -160,3 +160,45 @@ func BenchmarkParseZPLHostStatus(b *testing.B) {
 		}
 	}
 }
+
+// SGD getvar replies, per Zebra "SGD Printer Commands": the value in double
+// quotes with no line ending; "?" for a variable the printer does not know.
+func TestParseSGDCounter(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want int64
+		err  error
+	}{
+		{`"1234"`, 1234, nil},
+		{"\"0\"\r\n", 0, nil},
+		{`garbage "77"`, 77, nil},
+		{`"?"`, 0, ErrUnsupported},
+		{`""`, 0, ErrUnsupported},
+		{`"12a"`, 0, ErrStatus},
+		{`"-3"`, 0, ErrStatus},
+		{`12`, 0, ErrStatus},
+		{`"12`, 0, ErrStatus},
+	} {
+		got, err := ParseSGDCounter([]byte(tt.in))
+		if got != tt.want || !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
+			t.Errorf("%q: got %d, %v; want %d, %v", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+func TestIdle(t *testing.T) {
+	for _, tt := range []struct {
+		s    Status
+		want bool
+	}{
+		{Status{}, true},
+		{Status{PaperOut: true}, true},
+		{Status{FormatsInBuffer: 1}, false},
+		{Status{LabelsRemaining: 2}, false},
+		{Status{Printing: true}, false},
+	} {
+		if got := tt.s.Idle(); got != tt.want {
+			t.Errorf("%+v: Idle() = %v", tt.s, got)
+		}
+	}
+}

@@ -65,6 +65,10 @@ type Entry struct {
 	// Pruned is set when only the tombstone is left: Job holds just ID and Labels, and the job
 	// must never be printed again.
 	Pruned bool
+
+	// Reprinted counts labels sent twice because whether the first copy printed was unknown
+	// (inflight.go).
+	Reprinted int
 }
 
 // Finished reports whether the job reached a final state.
@@ -83,6 +87,8 @@ func (e Entry) Status() protocol.JobStatus {
 		Seq:     e.Seq,
 		Error:   e.Error,
 		TS:      e.Updated,
+
+		Reprinted: e.Reprinted,
 	}
 }
 
@@ -143,6 +149,8 @@ type record struct {
 	Claimed  time.Time     `json:"claimed"`
 	Updated  time.Time     `json:"updated"`
 	Order    uint64        `json:"order"`
+
+	Reprinted int `json:"reprinted,omitempty"`
 }
 
 type payload struct {
@@ -179,7 +187,7 @@ func Open(path string, opt Options) (*Journal, error) {
 		return nil, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketJobs, bucketPayloads, bucketQueue, bucketTombstones, bucketMeta} {
+		for _, name := range [][]byte{bucketJobs, bucketPayloads, bucketQueue, bucketTombstones, bucketMeta, bucketInFlight} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -755,6 +763,8 @@ func entryOf(r record, p *payload) Entry {
 		Reported: r.Reported,
 		Claimed:  r.Claimed,
 		Updated:  r.Updated,
+
+		Reprinted: r.Reprinted,
 	}
 	if p != nil {
 		e.Job.Layout = json.RawMessage(p.Layout)

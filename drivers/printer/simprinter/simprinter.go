@@ -1,8 +1,15 @@
 // Package simprinter is a simulated ZPL printer on raw TCP (port 9100 style)
-// for development and tests. It keeps every label it receives (one ^XA…^XZ
-// block is one label), answers ~HS with a status it can be told to fake,
-// optionally writes each label as a PNG, and lets tests wait for labels
-// without sleeping.
+// for development and tests. It prints every label it receives (one ^XA…^XZ
+// block is one label), counts them in a lifetime label counter it reports to
+// the SGD getvar "odometer.total_label_count" like a Link-OS Zebra, answers
+// ~HS with a status it can be told to fake, optionally writes each label as a
+// PNG, and lets tests wait for labels without sleeping.
+//
+// Faults, each a knob a test or cmd/simprinter can turn at any time: refuse
+// connections, stall (accept but stop reading), close the connection part-way
+// through the next label, any ~HS fault (paper out, head open, pause: labels
+// received meanwhile wait in the buffer, reported as formats in buffer, and
+// print once the fault clears, as on a Zebra), paper out after k more labels.
 package simprinter
 
 import (
@@ -14,6 +21,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 
 	"github.com/creack/pty"
@@ -34,6 +42,15 @@ type Options struct {
 	WidthMm, HeightMm float64
 	// Status is the initial status reported to ~HS.
 	Status printer.Status
+	// Counter is the label counter's starting value (a printer's lifetime
+	// count survives restarts; cmd/simprinter keeps it in a file).
+	Counter int64
+	// NoCounter makes the printer answer the counter getvar with "?", as a
+	// Zebra without Link-OS does.
+	NoCounter bool
+	// OnLabel, if set, is called for every printed label with the counter
+	// value after it, outside the server's lock and in print order.
+	OnLabel func(counter int64, zpl string)
 	// Logf, if set, receives render failures and connection errors.
 	Logf func(format string, args ...any)
 }
@@ -43,17 +60,26 @@ var ErrClosed = errors.New("simprinter: closed")
 
 // Server is one simulated printer.
 type Server struct {
-	ln   net.Listener
 	opt  Options
 	dpmm int
+	addr string
 
-	mu      sync.Mutex
-	labels  []string
-	status  printer.Status
-	changed chan struct{} // closed and replaced when labels grow
-	conns   map[conn]struct{}
-	closed  chan struct{}
-	renders int
+	// printMu keeps OnLabel calls in print order.
+	printMu sync.Mutex
+
+	mu            sync.Mutex
+	ln            net.Listener // nil while refusing
+	labels        []string     // printed, in order
+	queue         []string     // received while faulted: the formats in buffer
+	counter       int64
+	status        printer.Status
+	stalled       chan struct{} // non-nil while stalled; closed to resume
+	dropAfter     int           // >0: cut the next label after this many bytes
+	paperOutAfter int           // >0: paper runs out after this many more labels
+	changed       chan struct{} // closed and replaced when labels grow
+	conns         map[conn]struct{}
+	closed        chan struct{}
+	renders       int
 
 	wg sync.WaitGroup
 }
@@ -86,16 +112,16 @@ func Listen(addr string, opt Options) (*Server, error) {
 		return nil, fmt.Errorf("simprinter: %w", err)
 	}
 	s := &Server{
-		ln: ln, opt: opt, dpmm: dpmm, status: opt.Status,
+		ln: ln, opt: opt, dpmm: dpmm, status: opt.Status, counter: opt.Counter, addr: ln.Addr().String(),
 		changed: make(chan struct{}), conns: map[conn]struct{}{}, closed: make(chan struct{}),
 	}
 	s.wg.Add(1)
-	go s.accept()
+	go s.accept(ln)
 	return s, nil
 }
 
 // Addr is the listening address, host:port.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+func (s *Server) Addr() string { return s.addr }
 
 // URL is the transport URL for printer.Dial.
 func (s *Server) URL() string { return "tcp://" + s.Addr() }
@@ -129,11 +155,111 @@ func (s *Server) WaitLabels(ctx context.Context, n int) ([]string, error) {
 	}
 }
 
-// SetStatus sets what ~HS reports from now on.
+// Counter is the label counter: the starting value plus every label printed.
+func (s *Server) Counter() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counter
+}
+
+// Status is what ~HS reports now.
+func (s *Server) Status() printer.Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.statusLocked()
+}
+
+func (s *Server) statusLocked() printer.Status {
+	st := s.status
+	st.FormatsInBuffer += len(s.queue)
+	return st
+}
+
+// SetStatus sets what ~HS reports from now on. Labels received while it
+// names a fault wait in the buffer; clearing the fault prints them.
 func (s *Server) SetStatus(st printer.Status) {
 	s.mu.Lock()
 	s.status = st
 	s.mu.Unlock()
+	s.flush()
+}
+
+// Stall makes the printer stop reading (its buffer is full, or its firmware
+// hangs): connections stay open, writes to it block once the socket buffers
+// fill, queries get no answer. Stall(false) resumes.
+func (s *Server) Stall(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case on && s.stalled == nil:
+		s.stalled = make(chan struct{})
+	case !on && s.stalled != nil:
+		close(s.stalled)
+		s.stalled = nil
+	}
+}
+
+// DropMidLabel makes the printer close the connection once it has received
+// the first n bytes of the next label (n > 0), discarding that partial label,
+// as a printer does when the cable is pulled or the network drops mid-label.
+// It fires once.
+func (s *Server) DropMidLabel(n int) {
+	s.mu.Lock()
+	s.dropAfter = n
+	s.mu.Unlock()
+}
+
+// PaperOutAfter makes the paper run out once k more labels have printed
+// (k > 0); later labels wait in the buffer until SetStatus clears the fault.
+func (s *Server) PaperOutAfter(k int) {
+	s.mu.Lock()
+	s.paperOutAfter = k
+	s.mu.Unlock()
+}
+
+// Refuse stops (true) or resumes (false) accepting connections: while
+// refusing the port is closed, so a dial fails with "connection refused", as
+// with a printer that is switched off. Open connections are dropped.
+func (s *Server) Refuse(on bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.closed:
+		return ErrClosed
+	default:
+	}
+	switch {
+	case on && s.ln != nil:
+		err := s.ln.Close()
+		s.ln = nil
+		for c := range s.conns {
+			if _, pty := c.(*ptyConn); !pty {
+				c.Close()
+			}
+		}
+		return err
+	case !on && s.ln == nil:
+		ln, err := net.Listen("tcp", s.addr)
+		if err != nil {
+			return fmt.Errorf("simprinter: listen again: %w", err)
+		}
+		s.ln = ln
+		s.wg.Add(1)
+		go s.accept(ln)
+	}
+	return nil
+}
+
+// DropConnections closes every open TCP connection, as a printer reboot or
+// a network blip does; the printer keeps listening.
+func (s *Server) DropConnections() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if _, pty := c.(*ptyConn); !pty {
+			c.Close()
+		}
+	}
 }
 
 // Close stops listening, drops connections and waits for them to end.
@@ -146,7 +272,14 @@ func (s *Server) Close() error {
 	default:
 	}
 	close(s.closed)
-	err := s.ln.Close()
+	var err error
+	if s.ln != nil {
+		err = s.ln.Close()
+	}
+	if s.stalled != nil {
+		close(s.stalled)
+		s.stalled = nil
+	}
 	for c := range s.conns {
 		c.Close()
 	}
@@ -155,10 +288,10 @@ func (s *Server) Close() error {
 	return err
 }
 
-func (s *Server) accept() {
+func (s *Server) accept(ln net.Listener) {
 	defer s.wg.Done()
 	for {
-		c, err := s.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
@@ -235,18 +368,48 @@ func (s *Server) serve(c conn) {
 	var buf []byte
 	tmp := make([]byte, 4096)
 	for {
+		if !s.waitUnstalled() {
+			return
+		}
 		n, err := c.Read(tmp)
+		// A read already under way when the stall began: hold its bytes.
+		if !s.waitUnstalled() {
+			return
+		}
 		buf = append(buf, tmp[:n]...)
 		var reply []byte
-		buf, reply = s.consume(buf)
+		var drop bool
+		buf, reply, drop = s.consume(buf)
 		if len(reply) > 0 {
 			if _, werr := c.Write(reply); werr != nil {
 				s.logf("simprinter: %v", werr)
 				return
 			}
 		}
+		if drop {
+			s.logf("simprinter: connection dropped mid-label (fault injected)")
+			return
+		}
 		if err != nil {
 			return
+		}
+	}
+}
+
+// waitUnstalled blocks while the printer is stalled; false means the server
+// closed.
+func (s *Server) waitUnstalled() bool {
+	for {
+		s.mu.Lock()
+		ch := s.stalled
+		s.mu.Unlock()
+		if ch == nil {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-s.closed:
+			return false
 		}
 	}
 }
@@ -255,39 +418,133 @@ var (
 	hostStatus = []byte("~HS")
 	startFmt   = []byte("^XA")
 	endFmt     = []byte("^XZ")
+	sgdGetvar  = []byte("! U1 GETVAR")
 )
 
-// consume handles every complete command in buf and returns what is left
-// (a partial label or command) and the bytes to send back. A real Zebra
-// executes ~ commands as they arrive, even inside a format, so ~HS is
-// answered wherever it appears.
-func (s *Server) consume(buf []byte) (rest, reply []byte) {
+// consume handles every complete command in buf, in the order received, and returns what is
+// left (a partial label or command), the bytes to send back, and whether to drop the connection
+// (an injected fault). A real Zebra executes ~ commands as they arrive, even inside a format,
+// so ~HS is answered wherever it appears; formats and SGD commands run in order, so a counter
+// getvar sent after a label sees that label counted. A connection cut part-way through a label
+// answers nothing sent after the cut: the printer never read it.
+func (s *Server) consume(buf []byte) (rest, reply []byte, drop bool) {
 	for {
-		i := bytes.Index(bytes.ToUpper(buf), hostStatus)
-		if i < 0 {
-			break
+		// A stall stops the printer at once, also between commands already read.
+		if !s.waitUnstalled() {
+			return nil, nil, true
 		}
-		s.mu.Lock()
-		st := s.status
-		s.mu.Unlock()
-		reply = append(reply, printer.FormatZPLHostStatus(st)...)
-		buf = append(buf[:i:i], buf[i+len(hostStatus):]...)
-	}
-	for {
-		a := bytes.Index(bytes.ToUpper(buf), startFmt)
-		if a < 0 {
-			// Keep a possible partial "^X" or "~H" for the next read.
-			if len(buf) > 2 {
-				buf = append([]byte(nil), buf[len(buf)-2:]...)
+		up := bytes.ToUpper(buf)
+		h, a, g := bytes.Index(up, hostStatus), bytes.Index(up, startFmt), bytes.Index(up, sgdGetvar)
+		switch {
+		case h >= 0 && (a < 0 || h < a) && (g < 0 || h < g):
+			reply = append(reply, printer.FormatZPLHostStatus(s.Status())...)
+			buf = append(buf[:h:h], buf[h+len(hostStatus):]...)
+		case g >= 0 && (a < 0 || g < a):
+			nl := bytes.IndexByte(buf[g:], '\n')
+			if nl < 0 {
+				return buf[g:], reply, false
 			}
-			return buf, reply
+			reply = append(reply, s.getvar(string(buf[g+len(sgdGetvar):g+nl]))...)
+			buf = buf[g+nl+1:]
+		case a >= 0:
+			buf = buf[a:]
+			lim := len(buf)
+			if z := bytes.Index(bytes.ToUpper(buf), endFmt); z >= 0 {
+				lim = z + len(endFmt)
+			}
+			s.mu.Lock()
+			cut := s.dropAfter
+			if cut > 0 && lim > cut {
+				s.dropAfter = 0
+			}
+			s.mu.Unlock()
+			if cut > 0 && lim > cut {
+				reply = append(reply, s.hostStatusIn(buf[:cut])...)
+				return nil, reply, true
+			}
+			r, label := s.hostStatusIn(buf[:lim]), stripHostStatus(buf[:lim])
+			reply = append(reply, r...)
+			if !bytes.HasSuffix(bytes.ToUpper(label), endFmt) {
+				return label, reply, false
+			}
+			s.receive(string(label))
+			buf = buf[lim:]
+		default:
+			// Keep a possible partial "^X", "~H" or "! U1 getva" for the next read.
+			if keep := len(sgdGetvar) - 1; len(buf) > keep {
+				buf = append([]byte(nil), buf[len(buf)-keep:]...)
+			}
+			return buf, reply, false
 		}
-		z := bytes.Index(bytes.ToUpper(buf[a:]), endFmt)
-		if z < 0 {
-			return buf[a:], reply
+	}
+}
+
+// hostStatusIn answers every ~HS in b.
+func (s *Server) hostStatusIn(b []byte) []byte {
+	var reply []byte
+	for range bytes.Count(bytes.ToUpper(b), hostStatus) {
+		reply = append(reply, printer.FormatZPLHostStatus(s.Status())...)
+	}
+	return reply
+}
+
+// stripHostStatus returns b without its ~HS commands: they are not part of the label.
+func stripHostStatus(b []byte) []byte {
+	var out []byte
+	for {
+		i := bytes.Index(bytes.ToUpper(b), hostStatus)
+		if i < 0 {
+			return append(out, b...)
 		}
-		s.addLabel(string(buf[a : a+z+len(endFmt)]))
-		buf = buf[a+z+len(endFmt):]
+		out = append(out, b[:i]...)
+		b = b[i+len(hostStatus):]
+	}
+}
+
+// getvar answers an SGD getvar: the label counter, or "?" for anything else.
+func (s *Server) getvar(arg string) []byte {
+	name, _ := strconv.Unquote(string(bytes.TrimSpace([]byte(arg))))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if name != "odometer.total_label_count" || s.opt.NoCounter {
+		return []byte(`"?"`)
+	}
+	return fmt.Appendf(nil, "%q", strconv.FormatInt(s.counter, 10))
+}
+
+// receive prints a complete label, or queues it while the printer is faulted.
+func (s *Server) receive(zpl string) {
+	s.mu.Lock()
+	s.queue = append(s.queue, zpl)
+	s.mu.Unlock()
+	s.flush()
+}
+
+// flush prints queued labels while the printer has no fault.
+func (s *Server) flush() {
+	s.printMu.Lock()
+	defer s.printMu.Unlock()
+	for {
+		s.mu.Lock()
+		if len(s.queue) == 0 || s.status.Fault() != nil {
+			s.mu.Unlock()
+			return
+		}
+		zpl := s.queue[0]
+		s.queue = s.queue[1:]
+		s.counter++
+		n := s.counter
+		if s.paperOutAfter > 0 {
+			s.paperOutAfter--
+			if s.paperOutAfter == 0 {
+				s.status.PaperOut = true
+			}
+		}
+		s.mu.Unlock()
+		s.addLabel(zpl)
+		if s.opt.OnLabel != nil {
+			s.opt.OnLabel(n, zpl)
+		}
 	}
 }
 
