@@ -493,3 +493,20 @@ func watchCmd(args []string, out io.Writer) error {
 	}
 	return fmt.Errorf("%w: the event stream ended", errUnreachable)
 }
+
+// groupCmd puts a station in a group ("" or "-" for none).
+func groupCmd(args []string, out io.Writer) error {
+	fs, f := fleetFlagSet("group")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 2 {
+		return fmt.Errorf("%w: group [flags] STATION GROUP|-", errUsage)
+	}
+	g := fs.Arg(1)
+	if g == "-" {
+		g = ""
+	}
+	var d doc
+	if err := f.api(http.MethodPut, "/v1/fleet/stations/"+fs.Arg(0)+"/group", map[string]string{"group": g}, &d); err != nil {
+		return err
+	}
+	return f.waitConfig(out, fs.Arg(0), "", d.Version)
+}

@@ -35,8 +35,15 @@ func TestFleetVerbs(t *testing.T) {
 	if out, err := run1("config", "patch", id, `{"release": {"mode": "confirm"}}`); err != nil || !strings.Contains(out, "accepted") {
 		t.Fatalf("config patch: %v\n%s", err, out)
 	}
+	// Group membership, then the group's config: every member answers.
+	if out, err := run1("group", id, "lab"); err != nil || !strings.Contains(out, "accepted") {
+		t.Fatalf("group: %v\n%s", err, out)
+	}
+	if out, err := run1("config", "set", "group:lab", `{"v": 1, "printer": {"dpi": 300}}`); err != nil || !strings.Contains(out, id) || !strings.Contains(out, "accepted") {
+		t.Fatalf("group config: %v\n%s", err, out)
+	}
 	out, err := run1("ls")
-	if err != nil || !strings.Contains(out, id) || !strings.Contains(out, "yes") {
+	if err != nil || !strings.Contains(out, id) || !strings.Contains(out, "yes") || !strings.Contains(out, "lab") {
 		t.Fatalf("ls: %v\n%s", err, out)
 	}
 	out, err = run1("config", "patch", id, `{"display": {"rotate": 45}}`)

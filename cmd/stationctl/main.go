@@ -48,6 +48,7 @@ fleet (flags: --cloud URL --token TOKEN [--json] [--timeout 30s]; docs/fleet.md)
   cmd [--ttl S] ID|group:NAME NAME [KEY=VALUE...]
                                    run reboot, reenroll, test_print, print_pairing, identify,
                                    ping or log_level (level=debug) and wait for the answers
+  group ID GROUP|-                  put a station in a group (- for none) and wait for its answer
   watch                            follow the fleet's live events
 exit codes: 0 ok, 1 error, 2 usage, 3 rejected or failed, 4 timed out, 5 cloud unreachable
 `
@@ -91,6 +92,8 @@ func run(cmd string, args []string, out io.Writer) error {
 		return cmdCmd(args, out)
 	case "watch":
 		return watchCmd(args, out)
+	case "group":
+		return groupCmd(args, out)
 	case "hash-password":
 		return hashPasswordCmd(args, out)
 	case "help", "-h", "--help":
