@@ -25,6 +25,7 @@ type fleetRecorder struct {
 	results []protocol.CommandResult
 	tele    []protocol.Telemetry
 	group   string
+	sent    chan struct{} // a telemetry report arrived
 }
 
 var _ fleetCloud = (*fleetRecorder)(nil)
@@ -47,6 +48,12 @@ func (r *fleetRecorder) Telemetry(t protocol.Telemetry) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.tele = append(r.tele, t)
+	if r.sent != nil {
+		select {
+		case r.sent <- struct{}{}:
+		default:
+		}
+	}
 	return nil
 }
 
@@ -215,5 +222,30 @@ func TestCommandLogLevelAndTestPrint(t *testing.T) {
 	h := s.Health(context.Background())
 	if h.LabelsPrinted != 1 || h.PrinterStatus != "ready" || h.ConfigHash != s.ConfigHash() || h.Boot != s.Boot() {
 		t.Fatalf("health %+v", h)
+	}
+}
+
+// Telemetry goes out every telemetry.interval_s with the station's health.
+func TestTelemetryPeriodic(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	s, rec := fleetStation(t, t.TempDir(), now)
+	rec.sent = make(chan struct{}, 1)
+	s.onConfig(protocol.ConfigDesired{V: 1, Version: 1, Config: json.RawMessage(`{"v": 1, "telemetry": {"interval_s": 1}}`)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.telemetry(ctx) }()
+	defer func() { cancel(); <-done }()
+	for range 2 {
+		select {
+		case <-rec.sent:
+		case <-time.After(30 * time.Second):
+			t.Fatal("no telemetry")
+		}
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	tm := rec.tele[0]
+	if tm.State != "boot" || tm.Boot != s.Boot() || tm.ConfigHash != s.ConfigHash() || tm.JournalBytes <= 0 || tm.PrinterStatus != "ready" {
+		t.Fatalf("telemetry %+v", tm)
 	}
 }
