@@ -45,8 +45,10 @@ type Options struct {
 	// FleetAdmins are the users whose tokens (their own or an app's acting for them) may use
 	// the fleet API.
 	FleetAdmins []string
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// Submit sets the job API's limits (labels and bytes per job, background validation).
+	Submit jobs.SubmitOptions
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Cloud is a running development cloud.
@@ -188,7 +190,7 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 	badgeKey, _ := hex.DecodeString(randomHex(32))
 	js, err := jobs.New(jobs.Options{
 		Seed: opt.Seed, Broker: c.BrokerURL, Username: svcUser, Password: svcPass, BadgeKey: badgeKey,
-		ClientID: opt.ServiceClientID,
+		ClientID: opt.ServiceClientID, Submit: opt.Submit,
 		OnFleetMessage: func(topic string, payload []byte) {
 			if reg != nil {
 				reg.Handle(topic, payload)

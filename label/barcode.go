@@ -61,6 +61,16 @@ func checkBarcodeData(sym, s string) (string, error) {
 		if !utf8.ValidString(s) {
 			return "", fmt.Errorf("%w: %s: data is not valid UTF-8", ErrBarcodeData, sym)
 		}
+		// Our DataMatrix encoder writes no ECI header, so a
+		// reader would decode UTF-8 bytes as Latin-1: refuse instead.
+		if sym == DataMatrix {
+			for i := 0; i < len(s); i++ {
+				if s[i] >= 0x80 {
+					r, _ := utf8.DecodeRuneInString(s[i:])
+					return "", fmt.Errorf("%w: %s: %q at byte %d is not ASCII; only qr carries other characters", ErrBarcodeData, sym, r, i)
+				}
+			}
+		}
 		if len(s) > 1000 {
 			return "", fmt.Errorf("%w: %s: %d bytes, at most 1000", ErrBarcodeData, sym, len(s))
 		}

@@ -177,3 +177,16 @@ func BenchmarkCSV1000To4x6Raster(b *testing.B) {
 	b.ReportMetric(float64(labels)/b.Elapsed().Seconds(), "labels/s")
 	b.ReportMetric(vmHWM()/(1<<10), "peak-rss-MB")
 }
+
+// BenchmarkValidateAllTargets is the job API's check of one shipping-label record for every
+// language and resolution (label.AllTargets).
+func BenchmarkValidateAllTargets(b *testing.B) {
+	l := loadExample(b, "shipping.json")
+	rec := readAll(b, FormatCSV, exampleData(b, "shipping.csv"), ReadOptions{})[0]
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Validate(l, rec, AllTargets); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

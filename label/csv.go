@@ -2,16 +2,17 @@ package label
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 type csvReader struct {
 	r      *csv.Reader
+	track  *utf8Tracker
 	header []string
 	n      int
 }
@@ -19,11 +20,8 @@ type csvReader struct {
 // newCSVReader reads RFC 4180 CSV with a header row. A UTF-8 BOM (as Excel
 // writes it) is skipped; the delimiter is detected from the header line
 // unless given.
-func newCSVReader(r io.Reader, opt ReadOptions) (*csvReader, error) {
+func newCSVReader(r io.Reader, track *utf8Tracker, opt ReadOptions) (*csvReader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	if b, _ := br.Peek(3); bytes.Equal(b, []byte{0xEF, 0xBB, 0xBF}) {
-		br.Discard(3)
-	}
 	delim := opt.Delimiter
 	if delim == 0 {
 		head, err := br.Peek(64 << 10)
@@ -46,9 +44,13 @@ func newCSVReader(r io.Reader, opt ReadOptions) (*csvReader, error) {
 	if err != nil {
 		return nil, csvErr(0, err)
 	}
+	c := &csvReader{r: cr, track: track}
 	h := make([]string, len(header))
 	seen := map[string]int{}
 	for i, name := range header {
+		if err := c.checkUTF8(name, i, 0); err != nil {
+			return nil, err
+		}
 		name = strings.TrimSpace(name)
 		if name == "" {
 			return nil, fmt.Errorf("%w: csv header: column %d has no name", ErrMalformed, i+1)
@@ -59,7 +61,26 @@ func newCSVReader(r io.Reader, opt ReadOptions) (*csvReader, error) {
 		seen[name] = i + 1
 		h[i] = name
 	}
-	return &csvReader{r: cr, header: h}, nil
+	c.header = h
+	return c, nil
+}
+
+// checkUTF8 refuses a field that is not valid UTF-8, naming where it is;
+// it costs nothing until the tracker has seen an invalid byte.
+func (c *csvReader) checkUTF8(v string, col, record int) error {
+	if c.track == nil || c.track.bad < 0 || utf8.ValidString(v) {
+		return nil
+	}
+	what := "header"
+	if record > 0 {
+		what = fmt.Sprintf("record %d", record)
+	}
+	line, _ := c.r.FieldPos(col)
+	name := fmt.Sprintf("column %d", col+1)
+	if c.header != nil && col < len(c.header) {
+		name = fmt.Sprintf("column %d %q", col+1, c.header[col])
+	}
+	return fmt.Errorf("%w: csv %s, %s (line %d): %s", ErrMalformed, what, name, line, c.track.invalid())
 }
 
 // detectDelimiter counts ',', ';' and tab in the first line (outside quotes)
@@ -119,6 +140,9 @@ func (c *csvReader) Next() (Record, error) {
 	}
 	rec := make(Record, len(row))
 	for i, v := range row {
+		if err := c.checkUTF8(v, i, c.n); err != nil {
+			return nil, err
+		}
 		rec[c.header[i]] = v
 	}
 	return rec, nil

@@ -248,10 +248,26 @@ func TestInjectionPNG(t *testing.T) {
 }
 
 // zplWant is the decoded ^FD data injectLayout's three fields must carry:
-// the block text (a backslash doubled and newlines as "\&", as ^FB reads
-// them), the single-line text (newlines as spaces), and the QR payload
-// unchanged.
+// the text lines as laid out (a backslash doubled and newlines as "\&" in
+// the ^FB block), and the QR payload unchanged, or no QR field when the data
+// is not ASCII (the symbol is then a graphic carrying the UTF-8 ECI header).
 func zplWant(v string) []string {
-	block := strings.NewReplacer(`\`, `\\`, "\n", `\&`).Replace(string(visibleControls([]byte(v), true)))
-	return []string{block, string(visibleControls([]byte(v), false)), "MA," + v}
+	l, err := ParseLayout([]byte(injectLayout))
+	if err != nil {
+		panic(err)
+	}
+	var out []string
+	for i := range 2 {
+		e := &l.Elements[i]
+		t := layoutText(e, visibleControls([]byte(v), e.MaxWidth > 0), dots(e.X, 203), dots(l.WidthMM, 203), 203, defaultFonts)
+		text := string(bytes.Join(t.lines, []byte{'\n'}))
+		if e.MaxWidth > 0 || len(t.lines) > 1 {
+			text = strings.NewReplacer(`\`, `\\`, "\n", `\&`).Replace(text)
+		}
+		out = append(out, text)
+	}
+	if !isASCII(v) {
+		return out
+	}
+	return append(out, "MA,"+v)
 }

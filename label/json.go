@@ -6,10 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 )
 
 type jsonReader struct {
+	track *utf8Tracker
+	skip  int64 // bytes before the decoder's input: a BOM, white space
 	dec   *json.Decoder
 	array bool
 	done  bool
@@ -18,9 +24,13 @@ type jsonReader struct {
 
 // newJSONReader reads one object (one label) or an array of objects (many),
 // decoding one element at a time so a large array streams.
-func newJSONReader(r io.Reader) (*jsonReader, error) {
+func newJSONReader(r io.Reader, track *utf8Tracker) (*jsonReader, error) {
 	br := bufio.NewReader(r)
 	var first byte
+	var skip int64
+	if track != nil {
+		skip = track.off // the BOM
+	}
 	for {
 		c, err := br.ReadByte()
 		if err == io.EOF {
@@ -30,13 +40,14 @@ func newJSONReader(r io.Reader) (*jsonReader, error) {
 			return nil, recErr(FormatJSON, 0, err)
 		}
 		if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
+			skip++
 			continue
 		}
 		first = c
 		br.UnreadByte()
 		break
 	}
-	j := &jsonReader{dec: json.NewDecoder(br)}
+	j := &jsonReader{dec: json.NewDecoder(br), track: track, skip: skip}
 	j.dec.UseNumber()
 	switch first {
 	case '[':
@@ -81,6 +92,18 @@ func (j *jsonReader) Next() (Record, error) {
 	rec := Record{}
 	if err := flattenJSON(rec, "", obj); err != nil {
 		return nil, recErr(FormatJSON, j.n, err)
+	}
+	// encoding/json turns invalid UTF-8 into U+FFFD; refuse it instead.
+	if t := j.track; t != nil && t.bad >= 0 && t.bad < j.skip+j.dec.InputOffset() {
+		j.done = true
+		field := ""
+		for _, k := range slices.Sorted(maps.Keys(rec)) {
+			if strings.ContainsRune(rec[k], utf8.RuneError) || strings.ContainsRune(k, utf8.RuneError) {
+				field = fmt.Sprintf(", field %q", k)
+				break
+			}
+		}
+		return nil, fmt.Errorf("%w: json record %d%s: %s", ErrMalformed, j.n, field, t.invalid())
 	}
 	if !j.array {
 		j.done = true

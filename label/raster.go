@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"image"
+	"image/color"
 	"image/png"
 	"math"
 	"strconv"
 	"sync"
 	"unicode/utf8"
 
-	"github.com/boombuler/barcode"
 	"github.com/boombuler/barcode/code128"
 	"github.com/boombuler/barcode/code39"
 	"github.com/boombuler/barcode/datamatrix"
@@ -19,107 +19,14 @@ import (
 	"github.com/boombuler/barcode/qr"
 	"github.com/ingridhq/zebrash"
 	"github.com/ingridhq/zebrash/drawers"
+	"github.com/makiuchi-d/gozxing"
+	qrdecoder "github.com/makiuchi-d/gozxing/qrcode/decoder"
+	qrencoder "github.com/makiuchi-d/gozxing/qrcode/encoder"
 	"golang.org/x/image/font"
-	"golang.org/x/image/font/gofont/gobold"
-	"golang.org/x/image/font/gofont/goregular"
-	"golang.org/x/image/font/opentype"
 	"golang.org/x/image/math/fixed"
 
 	"labelstation/label/bitmap"
 )
-
-// The raster path draws with the Go fonts (golang.org/x/image/font/gofont),
-// so a preview looks the same on every machine.
-var fonts = sync.OnceValue(func() [2]*opentype.Font {
-	r, err := opentype.Parse(goregular.TTF)
-	if err != nil {
-		panic(err)
-	}
-	b, err := opentype.Parse(gobold.TTF)
-	if err != nil {
-		panic(err)
-	}
-	return [2]*opentype.Font{r, b}
-})
-
-type faceKey struct {
-	bold bool
-	px   int
-}
-
-// faceCache holds one face per size; opentype faces are not safe for
-// concurrent use, so drawing holds faceMu.
-var (
-	faceMu    sync.Mutex
-	faceCache = map[faceKey]font.Face{}
-)
-
-func faceFor(bold bool, px int) font.Face {
-	k := faceKey{bold, px}
-	if f, ok := faceCache[k]; ok {
-		return f
-	}
-	fi := 0
-	if bold {
-		fi = 1
-	}
-	f, err := opentype.NewFace(fonts()[fi], &opentype.FaceOptions{Size: float64(px), DPI: 72, Hinting: font.HintingFull})
-	if err != nil {
-		panic(err) // only fails for a nil font or bad options, both constant here
-	}
-	faceCache[k] = f
-	return f
-}
-
-// advances holds printable-ASCII advance widths in em for regular and bold,
-// so shrink-to-fit can measure text without a face (and without a lock).
-var advances = sync.OnceValue(func() (t [2][95]float64) {
-	faceMu.Lock()
-	defer faceMu.Unlock()
-	for fi := range 2 {
-		f := faceFor(fi == 1, 1000)
-		for r := rune(32); r < 127; r++ {
-			a, _ := f.GlyphAdvance(r)
-			t[fi][r-32] = float64(a) / 64 / 1000
-		}
-	}
-	return t
-})
-
-// textWidthEm estimates the width of s in em; runes beyond ASCII count as
-// 0.6 em, about the average of the Go fonts' Latin glyphs.
-func textWidthEm(s []byte, bold bool) float64 {
-	t := advances()
-	fi := 0
-	if bold {
-		fi = 1
-	}
-	w := 0.0
-	for len(s) > 0 {
-		r, n := utf8.DecodeRune(s)
-		s = s[n:]
-		if r >= 32 && r < 127 {
-			w += t[fi][r-32]
-		} else {
-			w += 0.6
-		}
-	}
-	return w
-}
-
-// shrinkDots returns the font height (dots) at which every line of v fits
-// in w dots; h when it already fits, never below 8 dots (about 1 mm at
-// 203 dpi, the smallest a thermal head prints legibly).
-func shrinkDots(v []byte, bold bool, h, w int) int {
-	widest := 0.0
-	for line := range bytes.SplitSeq(v, []byte{'\n'}) {
-		widest = max(widest, textWidthEm(line, bold))
-	}
-	if widest*float64(h) <= float64(w) || widest == 0 {
-		return h
-	}
-	return max(8, int(float64(w)/widest))
-}
 
 type imgKey struct {
 	idx, dpi int
@@ -150,7 +57,13 @@ func getBitmap(w, h int) *bitmap.Bitmap {
 // RenderBitmap draws one label as a 1-bit bitmap at dpi, in the layout's
 // design orientation (Render rotates it for the printer).
 func RenderBitmap(l *Layout, rec Record, dpi int) (*bitmap.Bitmap, error) {
-	t, err := Target{Lang: LangPNG, DPI: dpi}.normalize()
+	return RenderBitmapTarget(l, rec, Target{DPI: dpi})
+}
+
+// RenderBitmapTarget is RenderBitmap at t's resolution with t's fonts.
+func RenderBitmapTarget(l *Layout, rec Record, t Target) (*bitmap.Bitmap, error) {
+	t.Lang = LangPNG
+	t, err := t.normalize()
 	if err != nil {
 		return nil, err
 	}
@@ -162,10 +75,22 @@ func RenderBitmap(l *Layout, rec Record, dpi int) (*bitmap.Bitmap, error) {
 		return rawBitmap(l, rec, t.DPI)
 	}
 	bm := bitmap.New(w, h)
-	return bm, drawLayout(bm, l, rec, t.DPI)
+	return bm, drawLayout(bm, l, rec, t.DPI, t.Fonts.orDefault(), false)
 }
 
-func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int) error {
+// drawLayout draws the label into bm; dry only makes every check drawing
+// would make (fields, glyphs, barcode data and sizes), for validation,
+// and bm may then have no pixels.
+func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int, fs *FontSet, dry bool) error {
+	return drawLayoutWarn(bm, l, rec, dpi, fs, dry, nil, nil)
+}
+
+// codeKey identifies an encoded symbol; the encoding does not depend on the dpi.
+type codeKey struct{ sym, data, ecc string }
+
+// drawLayoutWarn is drawLayout telling warn about text cut to fit; codes,
+// when not nil, keeps encoded symbols for the next dpi of the same record.
+func drawLayoutWarn(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int, fs *FontSet, dry bool, warn func(string), codes map[codeKey]image.Image) error {
 	var scratch [256]byte
 	for i := range l.Elements {
 		e := &l.Elements[i]
@@ -176,16 +101,29 @@ func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int) error {
 			if err != nil {
 				return elemErr(i, e, err)
 			}
-			drawText(bm, e, visibleControls(v, e.MaxWidth > 0), x, y, dpi)
+			v = visibleControls(v, e.MaxWidth > 0)
+			if err := fs.checkGlyphs(e, rec, v); err != nil {
+				return elemErr(i, e, err)
+			}
+			t := layoutText(e, v, x, bm.W, dpi, fs)
+			if t.cut && warn != nil {
+				warn(cutWarning(i, e, rec, t, dpi))
+			}
+			if !dry {
+				drawText(bm, e, t, x, y, fs)
+			}
 		case KindBarcode:
 			v, err := e.tmpl.expand(scratch[:0], rec)
 			if err != nil {
 				return elemErr(i, e, err)
 			}
-			if err := drawBarcode(bm, e, string(v), x, y, dpi); err != nil {
+			if err := drawBarcode(bm, e, string(v), x, y, dpi, dry, codes); err != nil {
 				return elemErr(i, e, err)
 			}
 		case KindBox:
+			if dry {
+				continue
+			}
 			t := max(1, dots(e.Thickness, dpi))
 			w, h := max(dots(e.Width, dpi), t), max(dots(e.Height, dpi), t)
 			bm.FillRect(image.Rect(x, y, x+w, y+t))
@@ -193,6 +131,9 @@ func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int) error {
 			bm.FillRect(image.Rect(x, y, x+t, y+h))
 			bm.FillRect(image.Rect(x+w-t, y, x+w, y+h))
 		case KindLine:
+			if dry {
+				continue
+			}
 			t := max(1, dots(e.Thickness, dpi))
 			lw, lh := dots(e.X2-e.X, dpi), dots(e.Y2-e.Y, dpi)
 			if lw == 0 {
@@ -205,6 +146,9 @@ func drawLayout(bm *bitmap.Bitmap, l *Layout, rec Record, dpi int) error {
 			img, err := cachedImage(l, i, dpi)
 			if err != nil {
 				return err
+			}
+			if dry {
+				continue
 			}
 			for yy := 0; yy < img.H; yy++ {
 				for xx := 0; xx < img.W; xx++ {
@@ -235,69 +179,49 @@ func cachedImage(l *Layout, i, dpi int) (*bitmap.Bitmap, error) {
 	return b, nil
 }
 
-// wrapLines splits v into at most maxLines lines no wider than w dots
-// (greedy, at spaces; w == 0 means no wrapping). A word wider than w gets a
-// line of its own and is clipped at the box edge by drawText.
-func wrapLines(v []byte, f font.Face, w, maxLines int) [][]byte {
+// wrapLines splits v into lines no wider than w dots (greedy, at spaces).
+// A word wider than w gets a line of its own; layoutText shortens it.
+func wrapLines(v []byte, f textFaces, w int) [][]byte {
 	var out [][]byte
+	limit := fixed.I(w)
 	for para := range bytes.SplitSeq(v, []byte{'\n'}) {
-		if w <= 0 {
-			out = append(out, para)
-			continue
-		}
-		words := bytes.Split(para, []byte{' '})
 		var line []byte
-		for _, word := range words {
-			cand := word
-			if line != nil {
-				cand = append(append(append([]byte{}, line...), ' '), word...)
-			}
-			if line != nil && font.MeasureBytes(f, cand).Ceil() > w {
-				out = append(out, line)
+		var lm textMeasure
+		for i, word := range bytes.Split(para, []byte{' '}) {
+			if i == 0 {
 				line = word
+				f.extend(&lm, word)
 				continue
 			}
-			line = cand
+			cand := lm
+			f.extend(&cand, []byte{' '})
+			f.extend(&cand, word)
+			if cand.w.Ceil() > limit.Ceil() {
+				out = append(out, line)
+				line = word
+				lm = textMeasure{}
+				f.extend(&lm, word)
+				continue
+			}
+			line = append(append(line[:len(line):len(line)], ' '), word...)
+			lm = cand
 		}
 		out = append(out, line)
-	}
-	if len(out) > maxLines {
-		out = out[:maxLines]
 	}
 	return out
 }
 
-func drawText(bm *bitmap.Bitmap, e *Element, v []byte, x, y, dpi int) {
-	h := max(dots(e.FontPt*25.4/72, dpi), 10)
-	w := dots(e.MaxWidth, dpi)
-	if e.Fit == "shrink" {
-		h = shrinkDots(v, e.Bold, h, w)
-	}
-	faceMu.Lock()
-	defer faceMu.Unlock()
-	f := faceFor(e.Bold, h)
-	m := f.Metrics()
-	wrapW := w
-	if e.Fit == "shrink" {
-		wrapW = 0
-	}
+func drawText(bm *bitmap.Bitmap, e *Element, t textLayout, x, y int, fs *FontSet) {
 	// Text never leaves its box: max_width when given, else the label.
 	clip := image.Rect(0, 0, bm.W, bm.H)
-	if w > 0 {
-		clip.Min.X, clip.Max.X = x, x+w
+	if e.MaxWidth > 0 {
+		clip.Min.X, clip.Max.X = x, x+t.w
 	}
-	for i, line := range wrapLines(v, f, wrapW, e.MaxLines) {
-		lx := x
-		if w > 0 && e.Align != "left" {
-			lw := font.MeasureBytes(f, line).Ceil()
-			if e.Align == "center" {
-				lx += (w - lw) / 2
-			} else {
-				lx += w - lw
-			}
-		}
-		base := y + m.Ascent.Ceil() + i*m.Height.Ceil()
-		drawLine(bm, f, line, lx, base, clip)
+	for i, line := range t.lines {
+		lx := t.lineX(e, fs, x, line)
+		faceMu.Lock()
+		drawLine(bm, textFaces{fs, e.Bold, t.h}, line, lx, y+t.ascent+i*t.step, clip)
+		faceMu.Unlock()
 	}
 }
 
@@ -352,15 +276,21 @@ func cachedGlyph(f font.Face, r rune, frac fixed.Int26_6) *glyph {
 
 // drawLine draws s with its baseline at base, clipped to clip; the caller
 // holds faceMu.
-func drawLine(bm *bitmap.Bitmap, f font.Face, s []byte, x, base int, clip image.Rectangle) {
+func drawLine(bm *bitmap.Bitmap, ff textFaces, s []byte, x, base int, clip image.Rectangle) {
 	dot := fixed.P(x, base)
 	prev := rune(-1)
+	var prevFace font.Face
 	for len(s) > 0 {
 		r, n := utf8.DecodeRune(s)
 		s = s[n:]
-		if prev >= 0 {
+		if invisible(r) {
+			continue
+		}
+		f := ff.face(r)
+		if prev >= 0 && f == prevFace {
 			dot.X += f.Kern(prev, r)
 		}
+		prevFace = f
 		frac := dot.X & 63 &^ 15
 		g := cachedGlyph(f, r, frac)
 		off := image.Pt(dot.X.Floor(), dot.Y.Floor())
@@ -373,8 +303,14 @@ func drawLine(bm *bitmap.Bitmap, f font.Face, s []byte, x, base int, clip image.
 }
 
 // encodeBarcode builds the symbol with github.com/boombuler/barcode; one
-// image pixel is one module (PDF417: two pixels per row).
-func encodeBarcode(sym, s string, ecc string) (barcode.Barcode, error) {
+// image pixel is one module (PDF417: two pixels per row). A QR code whose
+// data is not ASCII is built with gozxing's encoder instead, which writes
+// the UTF-8 ECI header (ISO/IEC 18004 §7.4.2): without it readers guess
+// the charset, and many guess Shift JIS.
+func encodeBarcode(sym, s string, ecc string) (image.Image, error) {
+	if sym == QR && !isASCII(s) {
+		return encodeQRECI(s, ecc)
+	}
 	switch sym {
 	case Code128:
 		return code128.Encode(s)
@@ -396,14 +332,31 @@ func encodeBarcode(sym, s string, ecc string) (barcode.Barcode, error) {
 	return nil, fmt.Errorf("%w: symbology %q", ErrUnsupported, sym)
 }
 
-func drawBarcode(bm *bitmap.Bitmap, e *Element, v string, x, y, dpi int) error {
+func drawBarcode(bm *bitmap.Bitmap, e *Element, v string, x, y, dpi int, dry bool, codes map[codeKey]image.Image) error {
 	s, err := checkBarcodeData(e.Symbology, v)
 	if err != nil {
 		return err
 	}
-	code, err := encodeBarcode(e.Symbology, s, e.ECC)
-	if err != nil {
-		return fmt.Errorf("%w: %s %q: %v", ErrBarcodeData, e.Symbology, s, err)
+	k := codeKey{e.Symbology, s, e.ECC}
+	code, ok := codes[k]
+	if !ok && dry && e.Symbology == QR {
+		// Only the size matters: skip choosing a mask.
+		side, err := qrSide(s, e.ECC)
+		if err != nil {
+			return fmt.Errorf("%w: %s %q: %v", ErrBarcodeData, e.Symbology, s, err)
+		}
+		code, ok = &image.Gray{Rect: image.Rect(0, 0, side, side)}, true
+		if codes != nil {
+			codes[k] = code
+		}
+	}
+	if !ok {
+		if code, err = encodeBarcode(e.Symbology, s, e.ECC); err != nil {
+			return fmt.Errorf("%w: %s %q: %v", ErrBarcodeData, e.Symbology, s, err)
+		}
+		if codes != nil {
+			codes[k] = code
+		}
 	}
 	m := moduleDots(e, dpi)
 	b := code.Bounds()
@@ -421,6 +374,9 @@ func drawBarcode(bm *bitmap.Bitmap, e *Element, v string, x, y, dpi int) error {
 	}
 	if x+cols*m > bm.W || y+rows*cellH > bm.H {
 		return fmt.Errorf("%w: %s of %q is %dx%d dots at (%d,%d), beyond the %dx%d-dot label", ErrBarcodeData, e.Symbology, s, cols*m, rows*cellH, x, y, bm.W, bm.H)
+	}
+	if dry {
+		return nil
 	}
 	for r := 0; r < rows; r++ {
 		py := r
@@ -442,12 +398,63 @@ func drawBarcode(bm *bitmap.Bitmap, e *Element, v string, x, y, dpi int) error {
 	if e.HRI {
 		hri := s
 		faceMu.Lock()
-		f := faceFor(false, max(dots(2.5, dpi), 10))
-		tw := font.MeasureString(f, hri).Ceil()
-		drawLine(bm, f, []byte(hri), x+(cols*m-tw)/2, y+cellH+f.Metrics().Ascent.Ceil()+1, image.Rect(0, 0, bm.W, bm.H))
+		f := textFaces{defaultFonts, false, max(dots(2.5, dpi), 10)}
+		tw := f.measure([]byte(hri)).Ceil()
+		drawLine(bm, f, []byte(hri), x+(cols*m-tw)/2, y+cellH+f.primary().Metrics().Ascent.Ceil()+1, image.Rect(0, 0, bm.W, bm.H))
 		faceMu.Unlock()
 	}
 	return nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func encodeQRECI(s, ecc string) (image.Image, error) {
+	lvl := map[string]qrdecoder.ErrorCorrectionLevel{"L": qrdecoder.ErrorCorrectionLevel_L, "M": qrdecoder.ErrorCorrectionLevel_M, "Q": qrdecoder.ErrorCorrectionLevel_Q, "H": qrdecoder.ErrorCorrectionLevel_H}[ecc]
+	code, err := qrencoder.Encoder_encode(s, lvl, map[gozxing.EncodeHintType]any{gozxing.EncodeHintType_CHARACTER_SET: "UTF-8"})
+	if err != nil {
+		return nil, err
+	}
+	return qrModules{code.GetMatrix()}, nil
+}
+
+// qrModules shows a gozxing module matrix as an image, one pixel a module.
+type qrModules struct{ m *qrencoder.ByteMatrix }
+
+func (q qrModules) ColorModel() color.Model { return color.GrayModel }
+func (q qrModules) Bounds() image.Rectangle {
+	return image.Rect(0, 0, q.m.GetWidth(), q.m.GetHeight())
+}
+func (q qrModules) At(x, y int) color.Color {
+	if q.m.Get(x, y) == 1 {
+		return color.Black
+	}
+	return color.White
+}
+
+// qrBitmap is a QR symbol with m-dot modules, for printer languages whose
+// own QR command cannot carry an ECI header.
+func qrBitmap(s, ecc string, m int) (*bitmap.Bitmap, error) {
+	code, err := encodeBarcode(QR, s, ecc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: qr %q: %v", ErrBarcodeData, s, err)
+	}
+	b := code.Bounds()
+	bm := bitmap.New(b.Dx()*m, b.Dy()*m)
+	for y := 0; y < b.Dy(); y++ {
+		for x := 0; x < b.Dx(); x++ {
+			if isDark(code, b.Min.X+x, b.Min.Y+y) {
+				bm.FillRect(image.Rect(x*m, y*m, (x+1)*m, (y+1)*m))
+			}
+		}
+	}
+	return bm, nil
 }
 
 func isDark(img image.Image, x, y int) bool {
@@ -470,7 +477,7 @@ func appendRaster(dst []byte, l *Layout, rec Record, t Target) ([]byte, error) {
 	}
 	bm := getBitmap(w, h)
 	defer rasterPool.Put(bm)
-	if err := drawLayout(bm, l, rec, t.DPI); err != nil {
+	if err := drawLayout(bm, l, rec, t.DPI, t.Fonts.orDefault(), false); err != nil {
 		return dst, err
 	}
 	return appendBitmap(dst, bm.Rotate(l.Orientation), l, t)

@@ -73,6 +73,12 @@ type ReadOptions struct {
 	RecordElement string
 	// MaxBytes bounds the input; 0 means DefaultMaxBytes.
 	MaxBytes int64
+	// Charset of CSV, JSON or XML bytes ("windows-1252", "iso-8859-15",
+	// ...); "" means UTF-8, or for XML its encoding declaration. Data that
+	// is not valid UTF-8 and declares no charset is refused.
+	Charset string
+	// MaxRows bounds the rows of an XLSX sheet; 0 means DefaultMaxRows.
+	MaxRows int
 	// MaxUnzipBytes bounds the unzipped size of an XLSX workbook (zip-bomb
 	// guard); 0 means DefaultMaxUnzipBytes.
 	MaxUnzipBytes int64
@@ -95,14 +101,23 @@ func NewRecordReader(f Format, r io.Reader, opt ReadOptions) (RecordReader, erro
 	if opt.MaxUnzipBytes <= 0 {
 		opt.MaxUnzipBytes = DefaultMaxUnzipBytes
 	}
+	switch f {
+	case FormatCSV, FormatJSON, FormatXML, FormatXLSX:
+	default:
+		return nil, fmt.Errorf("%w: %q", ErrUnknownFormat, string(f))
+	}
 	lr := &limitReader{r: r, left: opt.MaxBytes, max: opt.MaxBytes}
+	in, track, transcoded, err := decodeInput(lr, f, opt.Charset)
+	if err != nil {
+		return nil, err
+	}
 	switch f {
 	case FormatCSV:
-		return newCSVReader(lr, opt)
+		return newCSVReader(in, track, opt)
 	case FormatJSON:
-		return newJSONReader(lr)
+		return newJSONReader(in, track)
 	case FormatXML:
-		return newXMLReader(lr, opt)
+		return newXMLReader(in, track, transcoded, opt)
 	case FormatXLSX:
 		return newXLSXReader(lr, opt)
 	}

@@ -42,6 +42,10 @@ type Target struct {
 	Lang   Lang
 	DPI    int
 	Raster bool
+	// Fonts draws text the Go fonts lack; nil is the Go fonts alone. Text
+	// with a character beyond them is drawn by the raster path in every
+	// language, so the printer never needs a font it may not have.
+	Fonts *FontSet
 }
 
 func (t Target) normalize() (Target, error) {
@@ -88,14 +92,26 @@ func AppendRender(dst []byte, l *Layout, rec Record, t Target) ([]byte, error) {
 	if t.Raster || l.Orientation == 90 || l.Orientation == 270 {
 		return appendRaster(dst, l, rec, t)
 	}
+	var out []byte
 	switch t.Lang {
 	case LangZPL:
-		return appendZPL(dst, l, rec, t.DPI)
+		out, err = appendZPL(dst, l, rec, t.DPI, t.Fonts.orDefault())
 	case LangTSPL:
-		return appendTSPL(dst, l, rec, t.DPI)
+		out, err = appendTSPLNative(dst, l, rec, t.DPI, t.Fonts.orDefault())
+	default:
+		return dst, fmt.Errorf("%w: %s", ErrUnsupported, t.Lang)
 	}
-	return dst, fmt.Errorf("%w: %s", ErrUnsupported, t.Lang)
+	if errors.Is(err, errNeedRaster) {
+		t.Raster = true
+		return appendRaster(dst, l, rec, t)
+	}
+	return out, err
 }
+
+// errNeedRaster makes AppendRender fall back to the raster path for a
+// record the printer language cannot carry natively (a control byte in a
+// TSPL 2-D code, a character beyond the printer's resident fonts).
+var errNeedRaster = errors.New("label: needs raster")
 
 // dots converts millimetres to printer dots (25.4 mm per inch).
 func dots(mm float64, dpi int) int {

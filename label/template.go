@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrMissingField is returned (wrapped) when a template addresses a field the
@@ -130,6 +131,9 @@ func (t template) expand(dst []byte, rec Record) ([]byte, error) {
 				return dst, fmt.Errorf("%w: %q (write {%s|} for an empty default)", ErrMissingField, p.field, p.field)
 			}
 			v = p.def
+		}
+		if !utf8.ValidString(v) {
+			return dst, fmt.Errorf("field %q is not valid UTF-8 (decode the data with its charset)", p.field)
 		}
 		dst = append(dst, v...)
 	}

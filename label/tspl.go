@@ -2,16 +2,11 @@ package label
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"strconv"
 
 	"labelstation/label/bitmap"
 )
-
-// errNeedRaster makes AppendRender fall back to the raster path for a
-// record TSPL cannot carry natively (a control byte in a 2-D code).
-var errNeedRaster = errors.New("label: tspl: needs raster")
 
 // appendTSPLHeader starts a TSPL label of wMM×hMM; dir 1 prints it turned
 // by 180°. The gap or black mark of the stock is printer configuration (set
@@ -23,12 +18,15 @@ func appendTSPLHeader(dst []byte, wMM, hMM float64, dir int) []byte {
 
 // tsplQuote appends s as a TSPL string literal. Inside "...", a double
 // quote is written \["] (TSPL/TSPL2 Programming Manual, "TEXT": \["] for
-// "). A line break would end the command, so newlines become spaces; other
-// control bytes were made visible already (visibleControls). ok is false
-// when s holds a byte TSPL cannot carry, the sequence "\[" that the printer
-// would read as an escape, or "~!", the prefix of TSPL's immediate status
-// commands, which some firmware acts on wherever it appears.
-func tsplQuote(dst, s []byte) ([]byte, bool) {
+// "). A line break would end the command, so in text newlines become
+// spaces; other control bytes were made visible already (visibleControls).
+// ok is false when s holds a byte TSPL cannot carry, the sequence "\[" that
+// the printer would read as an escape, or "~!", the prefix of TSPL's
+// immediate status commands, which some firmware acts on wherever it
+// appears. Barcode data (text false) must arrive byte for byte: a newline
+// or a byte beyond ASCII (QRCODE writes no ECI header) is not ok either,
+// and the label takes the raster path.
+func tsplQuote(dst, s []byte, text bool) ([]byte, bool) {
 	if bytes.Contains(s, []byte(`\[`)) || bytes.Contains(s, []byte("~!")) {
 		return dst, false
 	}
@@ -37,8 +35,10 @@ func tsplQuote(dst, s []byte) ([]byte, bool) {
 		switch {
 		case c == '"':
 			dst = append(dst, `\["]`...)
-		case c == '\n':
+		case c == '\n' && text:
 			dst = append(dst, ' ')
+		case c >= 0x80 && !text:
+			return dst, false
 		case c < 0x20 || c == 0x7f:
 			return dst, false
 		default:
@@ -48,16 +48,7 @@ func tsplQuote(dst, s []byte) ([]byte, bool) {
 	return append(dst, '"'), true
 }
 
-func appendTSPL(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error) {
-	start := len(dst)
-	out, err := appendTSPLNative(dst, l, rec, dpi)
-	if errors.Is(err, errNeedRaster) {
-		return appendRaster(dst[:start], l, rec, Target{Lang: LangTSPL, DPI: dpi, Raster: true})
-	}
-	return out, err
-}
-
-func appendTSPLNative(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error) {
+func appendTSPLNative(dst []byte, l *Layout, rec Record, dpi int, fs *FontSet) ([]byte, error) {
 	w, h := dots(l.WidthMM, dpi), dots(l.HeightMM, dpi)
 	dir := 0
 	if l.Orientation == 180 {
@@ -75,30 +66,35 @@ func appendTSPLNative(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error
 			if err != nil {
 				return dst, elemErr(i, e, err)
 			}
-			v = visibleControls(v, false)
-			hd := max(dots(e.FontPt*25.4/72, dpi), 10)
-			wd := dots(e.MaxWidth, dpi)
-			if e.Fit == "shrink" {
-				hd = shrinkDots(v, e.Bold, hd, wd)
+			v = visibleControls(v, e.MaxWidth > 0)
+			if err := fs.checkGlyphs(e, rec, v); err != nil {
+				return dst, elemErr(i, e, err)
 			}
+			if !fs.resident(v) {
+				return dst, errNeedRaster
+			}
+			t := layoutText(e, v, x, w, dpi, fs)
 			// Font "0" is the scalable font; its x/y multipliers are points.
-			pt := max(1, int(float64(hd)*72/float64(dpi)+0.5))
+			pt := max(1, int(float64(t.h)*72/float64(dpi)+0.5))
 			strikes := 1
 			if e.Bold {
 				strikes = 2
 			}
-			for s := range strikes {
-				xs := x + s*max(1, dpi/150)
-				if wd > 0 {
-					align := map[string]int{"left": 1, "center": 2, "right": 3}[e.Align]
-					dst = fmt.Appendf(dst, "BLOCK %d,%d,%d,%d,\"0\",0,%d,%d,0,%d,", xs, y, wd, hd*e.MaxLines+hd/2, pt, pt, align)
-				} else {
-					dst = fmt.Appendf(dst, "TEXT %d,%d,\"0\",0,%d,%d,", xs, y, pt, pt)
+			for li, line := range t.lines {
+				ly := y + li*t.step
+				for s := range strikes {
+					xs := x + s*max(1, dpi/150)
+					if e.MaxWidth > 0 {
+						align := map[string]int{"left": 1, "center": 2, "right": 3}[e.Align]
+						dst = fmt.Appendf(dst, "BLOCK %d,%d,%d,%d,\"0\",0,%d,%d,0,%d,", xs, ly, t.w, t.step, pt, pt, align)
+					} else {
+						dst = fmt.Appendf(dst, "TEXT %d,%d,\"0\",0,%d,%d,", xs, ly, pt, pt)
+					}
+					if dst, ok = tsplQuote(dst, line, true); !ok {
+						return dst, errNeedRaster
+					}
+					dst = append(dst, "\r\n"...)
 				}
-				if dst, ok = tsplQuote(dst, v); !ok {
-					return dst, errNeedRaster
-				}
-				dst = append(dst, "\r\n"...)
 			}
 		case KindBarcode:
 			v, err := e.tmpl.expand(scratch[:0], rec)
@@ -136,7 +132,7 @@ func appendTSPLNative(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error
 			case PDF417:
 				dst = fmt.Appendf(dst, "PDF417 %d,%d,%d,%d,0,W%d,H%d,", x, y, w-x, h-y, m, bh)
 			}
-			if dst, ok = tsplQuote(dst, []byte(s)); !ok {
+			if dst, ok = tsplQuote(dst, []byte(s), false); !ok {
 				return dst, errNeedRaster
 			}
 			dst = append(dst, "\r\n"...)

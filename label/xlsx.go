@@ -11,6 +11,9 @@ import (
 )
 
 type xlsxReader struct {
+	info   *xlsxSheetInfo
+	merged map[[2]int]string // top-left value of each merged range seen
+	active [][4]int
 	f      *excelize.File
 	rows   *excelize.Rows
 	header []string
@@ -40,6 +43,14 @@ func newXLSXReader(r io.Reader, opt ReadOptions) (*xlsxReader, error) {
 			return nil, fmt.Errorf("%w: xlsx unzips to more than %d bytes (at %q)", ErrTooLarge, opt.MaxUnzipBytes, zf.Name)
 		}
 	}
+	maxRows := opt.MaxRows
+	if maxRows <= 0 {
+		maxRows = DefaultMaxRows
+	}
+	info, err := checkWorkbook(zr, opt.Sheet, maxRows)
+	if err != nil {
+		return nil, err
+	}
 	xmlLimit := min(opt.MaxUnzipBytes, 16<<20)
 	f, err := excelize.OpenReader(bytes.NewReader(data), excelize.Options{UnzipSizeLimit: opt.MaxUnzipBytes, UnzipXMLSizeLimit: xmlLimit})
 	if err != nil {
@@ -59,7 +70,7 @@ func newXLSXReader(r io.Reader, opt ReadOptions) (*xlsxReader, error) {
 		f.Close()
 		return nil, fmt.Errorf("%w: xlsx: sheet %q: %v", ErrMalformed, sheet, err)
 	}
-	x := &xlsxReader{f: f, rows: rows}
+	x := &xlsxReader{f: f, rows: rows, info: info, merged: map[[2]int]string{}}
 	for x.header == nil {
 		cols, err := x.nextRow()
 		if err == io.EOF {
@@ -92,6 +103,50 @@ func newXLSXReader(r io.Reader, opt ReadOptions) (*xlsxReader, error) {
 	return x, nil
 }
 
+// asDisplayed replaces excelize's General-format numbers with the digits
+// of the file and gives every cell of a merged range the value of its
+// top-left cell, as the sheet shows it.
+func (x *xlsxReader) asDisplayed(cols []string) []string {
+	for _, c := range x.info.exact[x.row] {
+		for len(cols) < c.col {
+			cols = append(cols, "")
+		}
+		cols[c.col-1] = c.v
+	}
+	delete(x.info.exact, x.row)
+	// Merged ranges are sorted by their first row; active holds the ones
+	// covering this row.
+	for len(x.info.merges) > 0 && x.info.merges[0][0] <= x.row {
+		x.active = append(x.active, x.info.merges[0])
+		x.info.merges = x.info.merges[1:]
+	}
+	keep := x.active[:0]
+	for _, m := range x.active {
+		if m[2] < x.row {
+			delete(x.merged, [2]int{m[0], m[1]})
+			continue
+		}
+		keep = append(keep, m)
+		key := [2]int{m[0], m[1]}
+		if x.row == m[0] {
+			v := ""
+			if m[1] <= len(cols) {
+				v = cols[m[1]-1]
+			}
+			x.merged[key] = v
+		}
+		v := x.merged[key]
+		for len(cols) < m[3] {
+			cols = append(cols, "")
+		}
+		for c := m[1]; c <= m[3]; c++ {
+			cols[c-1] = v
+		}
+	}
+	x.active = keep
+	return cols
+}
+
 // nextRow returns the next row's cells, nil for a blank row.
 func (x *xlsxReader) nextRow() ([]string, error) {
 	if !x.rows.Next() {
@@ -105,6 +160,7 @@ func (x *xlsxReader) nextRow() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	cols = x.asDisplayed(cols)
 	for _, c := range cols {
 		if c != "" {
 			return cols, nil

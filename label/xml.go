@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"golang.org/x/text/transform"
 )
 
 type xmlReader struct {
+	track     *utf8Tracker
 	dec       *xml.Decoder
 	recordTag string
 	depth     int // current element depth; the root is 1
@@ -19,10 +22,33 @@ type xmlReader struct {
 // newXMLReader reads repeated record elements. Attributes and child elements
 // of a record become fields: <order id="7"><ship><to>Ann</to></ship></order>
 // gives id=7 and ship::to=Ann.
-func newXMLReader(r io.Reader, opt ReadOptions) (*xmlReader, error) {
+// The encoding declaration is honoured unless the bytes were transcoded
+// already (a declared charset or a UTF-16 byte order mark).
+func newXMLReader(r io.Reader, track *utf8Tracker, transcoded bool, opt ReadOptions) (*xmlReader, error) {
 	d := xml.NewDecoder(r)
 	d.Strict = true
-	return &xmlReader{dec: d, recordTag: opt.RecordElement}, nil
+	d.CharsetReader = func(name string, in io.Reader) (io.Reader, error) {
+		if transcoded {
+			return in, nil
+		}
+		enc, err := lookupCharset(name)
+		if err != nil {
+			return nil, err
+		}
+		if enc == nil {
+			return in, nil
+		}
+		return transform.NewReader(in, enc.NewDecoder()), nil
+	}
+	return &xmlReader{dec: d, recordTag: opt.RecordElement, track: track}, nil
+}
+
+// err wraps a record error, adding the offset of an invalid UTF-8 byte.
+func (x *xmlReader) err(n int, err error) error {
+	if msg := x.track.invalid(); msg != "" && strings.Contains(err.Error(), "invalid UTF-8") {
+		err = fmt.Errorf("%v: %s", err, msg)
+	}
+	return recErr(FormatXML, n, err)
 }
 
 func (x *xmlReader) Next() (Record, error) {
@@ -40,7 +66,7 @@ func (x *xmlReader) Next() (Record, error) {
 		}
 		if err != nil {
 			x.done = true
-			return nil, recErr(FormatXML, x.n+1, err)
+			return nil, x.err(x.n+1, err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -56,7 +82,7 @@ func (x *xmlReader) Next() (Record, error) {
 			rec := Record{}
 			if err := x.readElement(rec, "", t); err != nil {
 				x.done = true
-				return nil, recErr(FormatXML, x.n, err)
+				return nil, x.err(x.n, err)
 			}
 			x.depth--
 			return rec, nil
@@ -100,6 +126,9 @@ func (x *xmlReader) readElement(rec Record, prefix string, start xml.StartElemen
 		if err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
+			}
+			if prefix != "" {
+				return fmt.Errorf("field %q: %w", prefix, err)
 			}
 			return err
 		}

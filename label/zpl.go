@@ -63,7 +63,7 @@ func appendFD(dst []byte, prefix string, v []byte, block bool) []byte {
 // depend on the record is formatted once.
 type zplProgram struct {
 	head []byte
-	w    int // label width in dots
+	w, h int // label size in dots
 	ops  []zplOp
 }
 
@@ -71,11 +71,8 @@ type zplOp struct {
 	idx    int
 	el     *Element
 	static []byte // box, line, image: the whole command
-	pre    string // command(s) before ^FD
-	pre2   string // second strike for bold text
+	pre    string // barcode: command(s) before ^FD
 	fdPfx  string // prefix inside ^FD (QR mode)
-	hDots  int    // text: font height in dots (for shrink)
-	wDots  int    // text: box width in dots
 	x, m   int    // barcode: origin and module width in dots
 }
 
@@ -90,7 +87,7 @@ func zplProg(l *Layout, dpi int) (*zplProgram, error) {
 		return p.(*zplProgram), nil
 	}
 	w, h := dots(l.WidthMM, dpi), dots(l.HeightMM, dpi)
-	p := &zplProgram{w: w}
+	p := &zplProgram{w: w, h: h}
 	po := "N"
 	if l.Orientation == 180 {
 		po = "I"
@@ -101,13 +98,7 @@ func zplProg(l *Layout, dpi int) (*zplProgram, error) {
 		op := zplOp{idx: i, el: e}
 		x, y := dots(e.X, dpi), dots(e.Y, dpi)
 		switch e.Kind {
-		case KindText:
-			op.hDots = max(dots(e.FontPt*25.4/72, dpi), 10)
-			op.wDots = dots(e.MaxWidth, dpi)
-			op.pre = zplTextPre(x, y, op.hDots, op.wDots, e)
-			if e.Bold {
-				op.pre2 = zplTextPre(x+max(1, dpi/150), y, op.hDots, op.wDots, e)
-			}
+		case KindText: // laid out per record (layoutText)
 		case KindBarcode:
 			op.pre, op.fdPfx = zplBarcodePre(x, y, dpi, e)
 			op.x, op.m = x, moduleDots(e, dpi)
@@ -138,19 +129,14 @@ func zplProg(l *Layout, dpi int) (*zplProgram, error) {
 	return p, nil
 }
 
-func zplTextPre(x, y, h, w int, e *Element) string {
-	s := "^FO" + strconv.Itoa(x) + "," + strconv.Itoa(y) + "^A0N,%H,%H"
-	if w > 0 {
-		j := "L"
-		switch e.Align {
-		case "center":
-			j = "C"
-		case "right":
-			j = "R"
-		}
-		s += "^FB" + strconv.Itoa(w) + "," + strconv.Itoa(e.MaxLines) + ",0," + j + ",0"
+func zplJustify(align string) byte {
+	switch align {
+	case "center":
+		return 'C'
+	case "right":
+		return 'R'
 	}
-	return strings.ReplaceAll(s, "%H", strconv.Itoa(h))
+	return 'L'
 }
 
 // moduleDots is the element's module width in dots, 1..10 as ^BY allows.
@@ -191,12 +177,13 @@ func zplBarcodePre(x, y, dpi int, e *Element) (pre, fdPfx string) {
 	return fo, ""
 }
 
-func appendZPL(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error) {
+func appendZPL(dst []byte, l *Layout, rec Record, dpi int, fs *FontSet) ([]byte, error) {
 	p, err := zplProg(l, dpi)
 	if err != nil {
 		return dst, err
 	}
 	var scratch [256]byte
+	var lines [8][]byte
 	dst = append(dst, p.head...)
 	for i := range p.ops {
 		op := &p.ops[i]
@@ -212,21 +199,44 @@ func appendZPL(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error) {
 		switch e.Kind {
 		case KindText:
 			v = visibleControls(v, e.MaxWidth > 0)
-			pre, pre2 := op.pre, op.pre2
-			if e.Fit == "shrink" {
-				h := shrinkDots(v, e.Bold, op.hDots, op.wDots)
-				if h != op.hDots {
-					hs := strconv.Itoa(op.hDots)
-					ns := strconv.Itoa(h)
-					pre = strings.Replace(pre, "^A0N,"+hs+","+hs, "^A0N,"+ns+","+ns, 1)
-					pre2 = strings.Replace(pre2, "^A0N,"+hs+","+hs, "^A0N,"+ns+","+ns, 1)
-				}
+			if err := fs.checkGlyphs(e, rec, v); err != nil {
+				return dst, elemErr(op.idx, e, err)
 			}
-			dst = append(dst, pre...)
-			dst = appendFD(dst, "", v, op.wDots > 0)
-			if pre2 != "" {
-				dst = append(dst, pre2...)
-				dst = appendFD(dst, "", v, op.wDots > 0)
+			if !fs.resident(v) {
+				return dst, errNeedRaster
+			}
+			x, y := dots(e.X, dpi), dots(e.Y, dpi)
+			t := layoutTextInto(lines[:0], e, v, x, p.w, dpi, fs)
+			strikes := 1
+			if e.Bold {
+				strikes = 2
+			}
+			block := e.MaxWidth > 0 || len(t.lines) > 1
+			for s := range strikes {
+				dst = append(dst, "^FO"...)
+				dst = strconv.AppendInt(dst, int64(x+s*max(1, dpi/150)), 10)
+				dst = append(dst, ',')
+				dst = strconv.AppendInt(dst, int64(y), 10)
+				dst = append(dst, "^A0N,"...)
+				dst = strconv.AppendInt(dst, int64(t.h), 10)
+				dst = append(dst, ',')
+				dst = strconv.AppendInt(dst, int64(t.h), 10)
+				if block {
+					// ^FB line spacing adds dots between lines: the Go
+					// fonts' line step, as in the preview.
+					dst = append(dst, "^FB"...)
+					dst = strconv.AppendInt(dst, int64(t.w), 10)
+					dst = append(dst, ',')
+					dst = strconv.AppendInt(dst, int64(len(t.lines)), 10)
+					dst = append(dst, ',')
+					dst = strconv.AppendInt(dst, int64(t.step-t.h), 10)
+					dst = append(dst, ',', zplJustify(e.Align), ',', '0')
+				}
+				text := t.lines[0]
+				if len(t.lines) > 1 {
+					text = bytes.Join(t.lines, []byte{'\n'})
+				}
+				dst = appendFD(dst, "", text, block)
 			}
 		case KindBarcode:
 			s, err := checkBarcodeData(e.Symbology, string(v))
@@ -235,6 +245,21 @@ func appendZPL(dst []byte, l *Layout, rec Record, dpi int) ([]byte, error) {
 			}
 			if err != nil {
 				return dst, elemErr(op.idx, e, err)
+			}
+			if e.Symbology == QR && !isASCII(s) {
+				// ^BQ has no way to write the UTF-8 ECI header: send the
+				// symbol as a graphic, the same modules as the preview.
+				bm, err := qrBitmap(s, e.ECC, op.m)
+				if err == nil && (op.x+bm.W > p.w || dots(e.Y, dpi)+bm.H > p.h) {
+					err = fmt.Errorf("%w: qr of %q is %dx%d dots at (%d,%d), beyond the %dx%d-dot label", ErrBarcodeData, s, bm.W, bm.H, op.x, dots(e.Y, dpi), p.w, p.h)
+				}
+				if err != nil {
+					return dst, elemErr(op.idx, e, err)
+				}
+				dst = fmt.Appendf(dst, "^FO%d,%d", op.x, dots(e.Y, dpi))
+				dst = bitmap.AppendZPL(dst, bm, bitmap.ZPLAuto)
+				dst = append(dst, "^FS\n"...)
+				continue
 			}
 			// ^BE and ^BU compute the check digit themselves.
 			switch e.Symbology {

@@ -524,6 +524,12 @@ func (s *Station) lifecycle(ctx context.Context) {
 		if err := enr.Reset(); err != nil {
 			s.log.Error("station: reset grant", "err", err)
 		}
+		// The link and the token keeper may both have asked for a new pairing while they
+		// stopped; those requests were about the grant just dropped, not the next one.
+		select {
+		case <-s.reenroll:
+		default:
+		}
 		s.post(OnlineChanged{Online: false})
 		s.post(Reenroll{})
 	}

@@ -111,6 +111,9 @@ func dials(p Printer) int {
 // A write error or a failed confirmation leaves the label unconfirmed: the printer is redialled
 // and the label sent again. After a crash the in-flight window is reconciled first (reconcile).
 func (s *Station) printJob(ctx context.Context, e journal.Entry) (err error) {
+	if label.IsDocument(e.Job.Format) {
+		return s.printDocument(ctx, e)
+	}
 	cfg := s.config().Printer
 	lay, err := label.ParseLayout(e.Job.Layout)
 	if err != nil {
@@ -125,6 +128,11 @@ func (s *Station) printJob(ctx context.Context, e journal.Entry) (err error) {
 		return fmt.Errorf("data: %w", err)
 	}
 	target := label.Target{Lang: label.Lang(cfg.Lang), DPI: cfg.DPI, Raster: cfg.Raster}
+	if e.Printed == 0 {
+		if err := checkJob(lay, f, e.Job.Data, target); err != nil {
+			return fmt.Errorf("data: %w", err)
+		}
+	}
 	total := e.Job.Labels
 
 	r := &printRun{s: s, id: e.Job.ID, title: e.Job.Title, total: total, limit: 1}

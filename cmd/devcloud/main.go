@@ -18,6 +18,7 @@ import (
 
 	"labelstation/devcloud"
 	"labelstation/devcloud/broker"
+	"labelstation/devcloud/jobs"
 	"labelstation/devcloud/seed"
 )
 
@@ -29,6 +30,7 @@ type flags struct {
 	ExternalIssuer, ExternalKeys, Audience, StationClaim string
 	// Users who may use the fleet API, comma-separated.
 	FleetAdmins string
+	Submit      jobs.SubmitOptions
 }
 
 func main() {
@@ -49,6 +51,10 @@ func main() {
 	flag.StringVar(&f.StationClaim, "station-claim", "sub", "with --external-issuer: the token claim naming the station (its MQTT username)")
 	flag.BoolVar(&f.Verbose, "v", false, "log debug detail")
 	flag.StringVar(&f.FleetAdmins, "fleet-admins", "alice", "users (comma-separated) whose tokens may use the fleet API (docs/fleet.md)")
+	flag.IntVar(&f.Submit.MaxLabels, "max-labels", jobs.DefaultMaxLabels, "labels per job, copies included (more is 422)")
+	flag.Int64Var(&f.Submit.MaxBytes, "max-job-bytes", jobs.MaxSubmitBytes, "bytes per submission (more is 413)")
+	flag.Int64Var(&f.Submit.SyncBytes, "sync-bytes", jobs.DefaultSyncBytes, "larger data is accepted as 202 and validated in the background")
+	flag.StringVar(&f.Submit.FontDir, "font-dir", "", "fonts the stations have beyond the built-in ones (.ttf/.otf/.ttc), for the submission check")
 	flag.Parse()
 	if err := run(f, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "devcloud:", err)
@@ -90,7 +96,7 @@ func run(f flags, out io.Writer) error {
 		return err
 	}
 	opt := devcloud.Options{
-		HTTP: httpLn, Seed: sd, Logger: log,
+		HTTP: httpLn, Seed: sd, Logger: log, Submit: f.Submit,
 		AccessTTL: f.AccessTTL, RefreshTTL: f.RefreshTTL, DeviceCodeTTL: f.CodeTTL, PollEvery: f.Poll,
 		FleetAdmins: strings.Split(f.FleetAdmins, ","),
 	}

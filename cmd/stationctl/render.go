@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,6 +25,8 @@ func renderCmd(args []string) error {
 	raster := fs.Bool("raster", false, "zpl/tspl: send a 1-bit image instead of native commands")
 	formatFlag := fs.String("format", "", "data format (csv, json, xml, xlsx); default from the file extension")
 	sheet := fs.String("sheet", "", "xlsx: sheet name (default: the first sheet)")
+	fontDir := fs.String("fonts", "", "directory of .ttf/.otf/.ttc fonts for characters the built-in fonts lack")
+	charset := fs.String("charset", "", "charset of csv/json/xml data, e.g. windows-1252 or iso-8859-15 (default UTF-8, or XML's declaration)")
 	// Flags may follow the positional arguments, as in the usage line.
 	var pos []string
 	for {
@@ -47,9 +50,12 @@ func renderCmd(args []string) error {
 	if format == "" {
 		format = strings.TrimPrefix(filepath.Ext(pos[1]), ".")
 	}
-	f, err := label.ParseFormat(format)
+	f, cs, err := label.ParseDataFormat(format)
 	if err != nil {
 		return fmt.Errorf("render: %s: %w (use --format)", pos[1], err)
+	}
+	if *charset != "" {
+		cs = *charset
 	}
 	raw, err := os.ReadFile(pos[0])
 	if err != nil {
@@ -64,7 +70,7 @@ func renderCmd(args []string) error {
 		return fmt.Errorf("render: %w", err)
 	}
 	defer data.Close()
-	rr, err := label.NewRecordReader(f, data, label.ReadOptions{Sheet: *sheet})
+	rr, err := label.NewRecordReader(f, data, label.ReadOptions{Sheet: *sheet, Charset: cs})
 	if err != nil {
 		return fmt.Errorf("render: %s: %w", pos[1], err)
 	}
@@ -75,8 +81,27 @@ func renderCmd(args []string) error {
 		return fmt.Errorf("render: %w", err)
 	}
 	ext := map[label.Lang]string{label.LangZPL: "zpl", label.LangTSPL: "tspl", label.LangESCPOS: "escpos", label.LangPNG: "png"}[lang]
-	target := label.Target{Lang: lang, DPI: *dpi, Raster: *raster}
-	var job []byte
+	fonts, err := label.LoadFontDir(*fontDir)
+	if err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	target := label.Target{Lang: lang, DPI: *dpi, Raster: *raster, Fonts: fonts}
+	// The whole job streams to disk one label at a time, as the station prints it, so memory
+	// does not grow with the job; it is renamed into place only once complete.
+	var job *bufio.Writer
+	jobName := filepath.Join(*out, fmt.Sprintf("%s.job.%s", lay.ID, ext))
+	if lang != label.LangPNG {
+		jf, err := os.Create(jobName + ".part")
+		if err != nil {
+			return fmt.Errorf("render: %w", err)
+		}
+		defer func() {
+			jf.Close()
+			os.Remove(jf.Name()) // gone after the rename; a failed job leaves nothing behind
+		}()
+		job = bufio.NewWriterSize(jf, 256<<10)
+	}
+	var buf []byte
 	records, labels := 0, 0
 	for {
 		rec, err := rr.Next()
@@ -91,24 +116,28 @@ func renderCmd(args []string) error {
 		if err != nil {
 			return fmt.Errorf("render: record %d: %w", records, err)
 		}
-		b, err := label.Render(lay, rec, target)
+		buf, err = label.AppendRender(buf[:0], lay, rec, target)
 		if err != nil {
 			return fmt.Errorf("render: record %d: %w", records, err)
 		}
 		name := filepath.Join(*out, fmt.Sprintf("%s-%04d.%s", lay.ID, records, ext))
-		if err := os.WriteFile(name, b, 0o644); err != nil {
+		if err := os.WriteFile(name, buf, 0o644); err != nil {
 			return fmt.Errorf("render: %w", err)
 		}
 		for range copies {
-			if lang != label.LangPNG {
-				job = append(job, b...)
+			if job != nil {
+				if _, err := job.Write(buf); err != nil {
+					return fmt.Errorf("render: %w", err)
+				}
 			}
 			labels++
 		}
 	}
-	if lang != label.LangPNG {
-		name := filepath.Join(*out, fmt.Sprintf("%s.job.%s", lay.ID, ext))
-		if err := os.WriteFile(name, job, 0o644); err != nil {
+	if job != nil {
+		if err := job.Flush(); err != nil {
+			return fmt.Errorf("render: %w", err)
+		}
+		if err := os.Rename(jobName+".part", jobName); err != nil {
 			return fmt.Errorf("render: %w", err)
 		}
 	}

@@ -6,8 +6,11 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func example(parts ...string) string {
@@ -89,5 +92,82 @@ func TestRenderCmdErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) || errors.Is(err, errUsage) != c.usage {
 			t.Errorf("%q: err = %v, want %q (usage %v)", c.args, err, c.want, c.usage)
 		}
+	}
+}
+
+// A Windows-1252 CSV rendered with --charset carries UTF-8 to the printer;
+// without it the command refuses the file, naming the record and column.
+func TestRenderCmdCharset(t *testing.T) {
+	dir := t.TempDir()
+	lay := filepath.Join(dir, "n.json")
+	os.WriteFile(lay, []byte(`{"version":1,"id":"n","width_mm":60,"height_mm":20,"elements":[{"type":"text","x":1,"y":1,"text":"{name}"}]}`), 0o644)
+	data := filepath.Join(dir, "d.csv")
+	os.WriteFile(data, []byte("id;name\r\n1;\x93Caf\xe9\x94\r\n"), 0o644)
+	out := filepath.Join(dir, "out")
+	err := renderCmd([]string{lay, data, "--out", out, "--lang", "zpl"})
+	if err == nil || !strings.Contains(err.Error(), `record 1, column 2 "name"`) || !strings.Contains(err.Error(), "byte 0x93 at offset 11") {
+		t.Fatalf("undeclared Windows-1252: %v", err)
+	}
+	if err := renderCmd([]string{lay, data, "--out", out, "--lang", "zpl", "--charset", "windows-1252"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "n-0001.zpl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("^FD“Café”^FS")) {
+		t.Errorf("ZPL does not carry the decoded text:\n%s", b)
+	}
+}
+
+// TestRenderCmdStreams renders 1,000 ESC/POS 4×6 in labels (124 MB of printer data) while
+// sampling the live heap: it stays far below the job's size, because the job streams to disk.
+func TestRenderCmdStreams(t *testing.T) {
+	dir := t.TempDir()
+	lay := filepath.Join(dir, "big.json")
+	os.WriteFile(lay, []byte(`{"version":1,"id":"big","width_mm":101.6,"height_mm":152.4,"elements":[
+		{"type":"text","x":5,"y":5,"text":"{name}","font_pt":24,"max_width":90},
+		{"type":"barcode","symbology":"qr","x":5,"y":40,"data":"{name}","module":1}]}`), 0o644)
+	data := filepath.Join(dir, "d.json")
+	os.WriteFile(data, []byte(`[{"name":"Parcel for Ada","copies":"1000"}]`), 0o644)
+	out := filepath.Join(dir, "out")
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		for {
+			metrics.Read(s)
+			if v := s[0].Value.Uint64(); v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	err := renderCmd([]string{lay, data, "--out", out, "--lang", "escpos"})
+	close(stop)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := os.ReadFile(filepath.Join(out, "big-0001.escpos"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(out, "big.job.escpos"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() != int64(1000*len(one)) {
+		t.Fatalf("job is %d bytes, want 1000 × %d", st.Size(), len(one))
+	}
+	t.Logf("job %d MB, peak live heap %.1f MB", st.Size()>>20, float64(peak.Load())/(1<<20))
+	if p := peak.Load(); p > uint64(st.Size())/4 {
+		t.Errorf("peak live heap %d bytes for a %d-byte job: rendering does not stream", p, st.Size())
 	}
 }

@@ -247,12 +247,22 @@ func submit(t *testing.T, c *devcloud.Cloud, token, title, layout, csv string) j
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("submit: %s %s", resp.Status, b)
 	}
 	var j jobs.Job
 	if err := json.Unmarshal(b, &j); err != nil {
 		t.Fatal(err)
+	}
+	if resp.StatusCode == http.StatusAccepted {
+		// Large data is validated in the background: wait until the job is held.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		got, err := c.Jobs.Store().WaitFor(ctx, j.ID, func(j jobs.Job) bool { return j.State != jobs.StateValidating })
+		if err != nil || got.State != jobs.StateHeld {
+			t.Fatalf("submit: %+v %v", got, err)
+		}
+		return got
 	}
 	return j
 }

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -10,15 +11,79 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"time"
 
 	"labelstation/label"
 )
 
-// MaxSubmitBytes bounds a submission; larger ones get 413.
-const MaxSubmitBytes = 16 << 20
+// Defaults of SubmitOptions.
+const (
+	MaxSubmitBytes   = 16 << 20
+	DefaultMaxLabels = 100_000
+	DefaultSyncBytes = 1 << 20
+)
+
+// SubmitOptions are the job API's limits. The zero value gives the defaults.
+type SubmitOptions struct {
+	// MaxBytes bounds a request; a larger one gets 413. Default MaxSubmitBytes.
+	MaxBytes int64
+	// MaxLabels bounds the labels of one job, copies included; more is 422 (or a rejected
+	// job when validated after the request). Default DefaultMaxLabels.
+	MaxLabels int
+	// SyncBytes is the largest data validated within the request (201 Created, or 400 with
+	// the reason). Larger data is accepted as 202 in state validating and checked in the
+	// background: the job then becomes held, or rejected with the reason.
+	// Default DefaultSyncBytes.
+	SyncBytes int64
+	// Targets are the printer languages and resolutions a job must print in; every record is
+	// checked for each. Default label.AllTargets (the cloud does not know which station
+	// will release the job).
+	Targets []label.Target
+	// FontDir holds the fonts the fleet's stations have beyond the built-in ones; text with
+	// a character no font has is refused.
+	FontDir string
+	// Validators bounds concurrent background validations. Default 1.
+	Validators int
+}
+
+type submitState struct {
+	opt   SubmitOptions
+	fonts *label.FontSet
+	sem   chan struct{}
+}
+
+func (st *submitState) init(o SubmitOptions) error {
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = MaxSubmitBytes
+	}
+	if o.MaxLabels <= 0 {
+		o.MaxLabels = DefaultMaxLabels
+	}
+	if o.SyncBytes <= 0 {
+		o.SyncBytes = DefaultSyncBytes
+	}
+	if len(o.Targets) == 0 {
+		o.Targets = label.AllTargets
+	}
+	if o.Validators <= 0 {
+		o.Validators = 1
+	}
+	fonts, err := label.LoadFontDir(o.FontDir)
+	if err != nil {
+		return fmt.Errorf("jobs: %w", err)
+	}
+	o.Targets = slices.Clone(o.Targets)
+	for i := range o.Targets {
+		o.Targets[i].Fonts = fonts
+	}
+	st.opt, st.fonts, st.sem = o, fonts, make(chan struct{}, o.Validators)
+	return nil
+}
 
 // apiError is the error body of every failed call, in the shape of seed 002's APIs:
 // a stable code to branch on, a message for people, and an id to find the request in logs.
@@ -103,6 +168,15 @@ type submission struct {
 	Layout     string
 	Data       []byte
 	DataFormat string
+	// Charset of Data from the upload part's Content-Type; data_format may name one too.
+	Charset string
+	// A ready-made document (ZPL, TSPL, PDF, PNG) instead of records: uploaded, or fetched
+	// from DocURL.
+	Doc       []byte
+	DocFormat string
+	DocURL    string
+	// NotifyURL is told (POST of the job as JSON) when a job accepted as 202 is held or rejected.
+	NotifyURL string
 }
 
 func (s *Service) parseSubmission(r *http.Request) (submission, error) {
@@ -115,6 +189,10 @@ func (s *Service) parseSubmission(r *http.Request) (submission, error) {
 			Format     string          `json:"format"`
 			Data       json.RawMessage `json:"data"`
 			DataFormat string          `json:"data_format"`
+			Document   []byte          `json:"document"` // base64
+			DocFormat  string          `json:"document_format"`
+			DocURL     string          `json:"document_url"`
+			NotifyURL  string          `json:"notify_url"`
 		}
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
@@ -122,11 +200,16 @@ func (s *Service) parseSubmission(r *http.Request) (submission, error) {
 			return sub, fmt.Errorf("body: %w", err)
 		}
 		sub.Title, sub.Layout, sub.DataFormat = body.Title, body.Format, body.DataFormat
+		sub.Doc, sub.DocFormat, sub.DocURL, sub.NotifyURL = body.Document, body.DocFormat, body.DocURL, body.NotifyURL
 		var str string
 		switch {
 		case len(body.Data) == 0 || string(body.Data) == "null":
 		case json.Unmarshal(body.Data, &str) == nil:
+			// A JSON string is Unicode already: a charset in data_format does not apply.
 			sub.Data = []byte(str)
+			if f, _, err := label.ParseDataFormat(sub.DataFormat); err == nil {
+				sub.DataFormat = string(f)
+			}
 		default: // records given as JSON directly
 			sub.Data = body.Data
 			if sub.DataFormat == "" {
@@ -134,7 +217,7 @@ func (s *Service) parseSubmission(r *http.Request) (submission, error) {
 			}
 		}
 	case "multipart/form-data":
-		if err := r.ParseMultipartForm(MaxSubmitBytes); err != nil {
+		if err := r.ParseMultipartForm(32 << 20); err != nil {
 			return sub, fmt.Errorf("body: %w", err)
 		}
 		sub.Title, sub.Layout, sub.DataFormat = r.FormValue("title"), r.FormValue("format"), r.FormValue("data_format")
@@ -145,11 +228,28 @@ func (s *Service) parseSubmission(r *http.Request) (submission, error) {
 				return sub, fmt.Errorf("data: %w", err)
 			}
 			sub.Data = b
+			if _, params, err := mime.ParseMediaType(hdr.Header.Get("Content-Type")); err == nil {
+				sub.Charset = params["charset"]
+			}
 			if sub.DataFormat == "" {
 				sub.DataFormat = strings.TrimPrefix(strings.ToLower(filepath.Ext(hdr.Filename)), ".")
 			}
 		} else {
 			sub.Data = []byte(r.FormValue("data"))
+		}
+		sub.DocFormat, sub.DocURL, sub.NotifyURL = r.FormValue("document_format"), r.FormValue("document_url"), r.FormValue("notify_url")
+		if f, hdr, err := r.FormFile("document"); err == nil {
+			defer f.Close()
+			b, err := io.ReadAll(f)
+			if err != nil {
+				return sub, fmt.Errorf("document: %w", err)
+			}
+			sub.Doc = b
+			if sub.DocFormat == "" {
+				sub.DocFormat = hdr.Header.Get("Content-Type")
+			}
+		} else {
+			sub.Doc = []byte(r.FormValue("document"))
 		}
 	default: // application/x-www-form-urlencoded or query parameters
 		if err := r.ParseForm(); err != nil {
@@ -157,6 +257,8 @@ func (s *Service) parseSubmission(r *http.Request) (submission, error) {
 		}
 		sub.Title, sub.Layout, sub.DataFormat = r.FormValue("title"), r.FormValue("format"), r.FormValue("data_format")
 		sub.Data = []byte(r.FormValue("data"))
+		sub.Doc, sub.DocFormat, sub.DocURL = []byte(r.FormValue("document")), r.FormValue("document_format"), r.FormValue("document_url")
+		sub.NotifyURL = r.FormValue("notify_url")
 	}
 	return sub, nil
 }
@@ -175,13 +277,25 @@ func sniff(b []byte) string {
 	return "csv"
 }
 
-// countLabels parses and renders every record once, so malformed data — or a record the layout
-// cannot print (a missing field, letters in an EAN-13) — is refused at submission with the
-// record number, never discovered at the printer.
-func countLabels(l *label.Layout, f label.Format, data []byte) (int, error) {
-	rr, err := label.NewRecordReader(f, bytes.NewReader(data), label.ReadOptions{})
+// errTooManyLabels is wrapped when a job exceeds SubmitOptions.MaxLabels.
+var errTooManyLabels = errors.New("too many labels")
+
+// validateJob reads and checks every record once for every target, so malformed data, a record
+// the layout cannot print (a missing field, letters in an EAN-13, a character no font has, a
+// code too big for the label at some resolution) or a job over the label limit is refused with
+// the record number, never discovered at the printer. It returns the label count.
+// maxWarnings bounds the warnings kept on a job: the first few say what to fix.
+const maxWarnings = 20
+
+func (st *submitState) validateJob(l *label.Layout, f label.Format, data []byte, charset string) (int, []string, error) {
+	rr, err := label.NewRecordReader(f, bytes.NewReader(data), label.ReadOptions{Charset: charset, MaxBytes: st.opt.MaxBytes, MaxRows: st.opt.MaxLabels + 1})
 	if err != nil {
-		return 0, err
+		return 0, nil, err
+	}
+	var warnings []string
+	seen := map[string]bool{}
+	if c, ok := rr.(io.Closer); ok {
+		defer c.Close()
 	}
 	n, records := 0, 0
 	for {
@@ -190,26 +304,46 @@ func countLabels(l *label.Layout, f label.Format, data []byte) (int, error) {
 			break
 		}
 		if err != nil {
-			return 0, err
-		}
-		c, err := l.Copies(rec)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := label.Render(l, rec, label.Target{Lang: "zpl", DPI: 203}); err != nil {
-			return 0, fmt.Errorf("record %d: %w", records+1, err)
+			return 0, nil, err
 		}
 		records++
-		n += c
+		c, err := l.Copies(rec)
+		if err != nil {
+			return 0, nil, fmt.Errorf("record %d: %w", records, err)
+		}
+		if n += c; n > st.opt.MaxLabels {
+			return 0, nil, fmt.Errorf("%w: record %d brings the job past %d labels (limit %d labels per job)", errTooManyLabels, records, st.opt.MaxLabels, st.opt.MaxLabels)
+		}
+		ws, err := label.Validate(l, rec, st.opt.Targets)
+		if err != nil {
+			return 0, nil, fmt.Errorf("record %d: %w", records, err)
+		}
+		for _, w := range ws {
+			if len(warnings) < maxWarnings && !seen[w] {
+				seen[w] = true
+				warnings = append(warnings, fmt.Sprintf("record %d: %s", records, w))
+			}
+		}
 	}
 	if n == 0 {
-		return 0, errors.New("no records")
+		return 0, nil, errors.New("no records")
 	}
-	return n, nil
+	return n, warnings, nil
+}
+
+// prepare validates a job's data and turns it into UTF-8 for the stations.
+func (st *submitState) prepare(l *label.Layout, f label.Format, data []byte, charset string) (int, []byte, []string, error) {
+	n, warnings, err := st.validateJob(l, f, data, charset)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	out, err := label.NormalizeUTF8(f, data, charset)
+	return n, out, warnings, err
 }
 
 func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxSubmitBytes)
+	st := &s.submitCfg
+	r.Body = http.MaxBytesReader(w, r.Body, st.opt.MaxBytes)
 	user, err := s.user(r)
 	if err != nil {
 		s.fail(w, r, http.StatusUnauthorized, "unauthorized", "%v", err)
@@ -219,7 +353,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		s.fail(w, r, http.StatusRequestEntityTooLarge, "too_large", "the request is larger than %d bytes", MaxSubmitBytes)
+		s.fail(w, r, http.StatusRequestEntityTooLarge, "too_large", "the request is larger than %d bytes (limit %d bytes per submission)", st.opt.MaxBytes, st.opt.MaxBytes)
 		return
 	case err != nil:
 		s.fail(w, r, http.StatusBadRequest, "invalid_request", "%v", err)
@@ -231,6 +365,16 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(sub.Title) > 200 {
 		s.fail(w, r, http.StatusBadRequest, "invalid_request", "title: longer than 200 bytes")
+		return
+	}
+	if sub.NotifyURL != "" {
+		if u, err := url.Parse(sub.NotifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			s.fail(w, r, http.StatusBadRequest, "invalid_request", "notify_url: %q is not an http(s) URL", sub.NotifyURL)
+			return
+		}
+	}
+	if len(sub.Doc) > 0 || sub.DocURL != "" {
+		s.submitDocument(w, r, user, sub)
 		return
 	}
 	if sub.Layout == "" {
@@ -249,24 +393,110 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 	if sub.DataFormat == "" {
 		sub.DataFormat = sniff(sub.Data)
 	}
-	f, err := label.ParseFormat(sub.DataFormat)
+	f, cs, err := label.ParseDataFormat(sub.DataFormat)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, "invalid_request", "data_format: %v", err)
 		return
 	}
-	n, err := countLabels(lay.Parsed, f, sub.Data)
-	if err != nil {
-		s.fail(w, r, http.StatusBadRequest, "invalid_request", "data: %v", err)
-		return
+	if sub.Charset != "" {
+		if cs != "" && !strings.EqualFold(cs, sub.Charset) {
+			s.fail(w, r, http.StatusBadRequest, "invalid_request", "data: the upload says charset=%s, data_format says charset=%s", sub.Charset, cs)
+			return
+		}
+		cs = sub.Charset
 	}
 	now := s.now()
 	j := Job{
 		ID: newID("job_"), Title: sub.Title, Layout: sub.Layout, User: user,
-		DataFormat: string(f), Data: sub.Data, Labels: n, State: StateHeld, Created: now, Updated: now,
+		DataFormat: string(f), Created: now, Updated: now,
 	}
+	if int64(len(sub.Data)) > st.opt.SyncBytes {
+		// Too large to check within the request: the caller follows the job's state.
+		j.State = StateValidating
+		s.store.Add(j)
+		s.log.Info("jobs: validating", "job", j.ID, "user", user, "layout", j.Layout, "bytes", len(sub.Data))
+		go s.validateLater(j.ID, sub.NotifyURL, func() (int, []byte, []string, error) { return st.prepare(lay.Parsed, f, sub.Data, cs) })
+		s.reply(w, r, http.StatusAccepted, j)
+		return
+	}
+	n, data, warnings, err := st.prepare(lay.Parsed, f, sub.Data, cs)
+	switch {
+	case errors.Is(err, errTooManyLabels):
+		s.fail(w, r, http.StatusUnprocessableEntity, "too_many_labels", "data: %v", err)
+		return
+	case errors.Is(err, label.ErrTooLarge):
+		s.fail(w, r, http.StatusRequestEntityTooLarge, "too_large", "data: %v", err)
+		return
+	case err != nil:
+		s.fail(w, r, http.StatusBadRequest, "invalid_request", "data: %v", err)
+		return
+	}
+	j.State, j.Labels, j.Data, j.Warnings = StateHeld, n, data, warnings
 	s.store.Add(j)
 	s.log.Info("jobs: held", "job", j.ID, "user", user, "layout", j.Layout, "labels", n)
 	s.reply(w, r, http.StatusCreated, j)
+}
+
+// validateLater runs one background validation at a time per SubmitOptions.Validators and
+// records the outcome on the job; a panic in the label engine rejects the job instead of
+// leaving it validating forever.
+func (s *Service) validateLater(id, notifyURL string, prepare func() (int, []byte, []string, error)) {
+	st := &s.submitCfg
+	st.sem <- struct{}{}
+	defer func() { <-st.sem }()
+	var (
+		n        int
+		out      []byte
+		warnings []string
+		err      error
+	)
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("internal error while validating: %v", p)
+			}
+		}()
+		n, out, warnings, err = prepare()
+	}()
+	reason := ""
+	if err != nil {
+		reason = "data: " + err.Error()
+	}
+	j, uerr := s.store.Validated(id, n, out, warnings, reason, s.now())
+	if uerr != nil {
+		s.log.Error("jobs: validation result", "job", id, "err", uerr)
+		return
+	}
+	s.log.Info("jobs: validated", "job", id, "state", j.State, "labels", j.Labels, "error", j.Error)
+	if notifyURL != "" {
+		if err := notify(notifyURL, j); err != nil {
+			s.log.Warn("jobs: notify_url", "job", id, "err", err)
+		}
+	}
+}
+
+// notify POSTs the job to the submitter's notify_url once validation has decided its state.
+func notify(u string, j Job) error {
+	body, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s answered %s", u, resp.Status)
+	}
+	return nil
 }
 
 func (s *Service) list(w http.ResponseWriter, r *http.Request) {

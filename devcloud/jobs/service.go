@@ -35,6 +35,8 @@ type Options struct {
 	OnFleetMessage func(topic string, payload []byte)
 	Now            func() time.Time
 	Logger         *slog.Logger
+	// Submit sets the job API's limits and what submissions are validated for.
+	Submit SubmitOptions
 }
 
 // Service is the job service.
@@ -48,6 +50,8 @@ type Service struct {
 	log        *slog.Logger
 	opt        Options
 	client     paho.Client
+
+	submitCfg submitState
 
 	mu         sync.Mutex
 	configSent map[string]bool
@@ -73,6 +77,9 @@ func New(opt Options) (*Service, error) {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if err := s.submitCfg.init(opt.Submit); err != nil {
+		return nil, err
 	}
 	for _, u := range opt.Seed.Users {
 		for _, b := range u.Badges {

@@ -19,23 +19,29 @@ const (
 	StatePrinting = "printing"
 	StatePrinted  = "printed"
 	StateFailed   = "failed"
+	// A large submission is validated after the request: validating, then held or rejected
+	// (Error says why). Stations never see either.
+	StateValidating = "validating"
+	StateRejected   = "rejected"
 )
 
 // Job is a submitted job.
 type Job struct {
-	ID         string    `json:"id"`
-	Title      string    `json:"title"`
-	Layout     string    `json:"format"`
-	User       string    `json:"user"`
-	DataFormat string    `json:"data_format"`
-	Data       []byte    `json:"-"`
-	Labels     int       `json:"labels"`
-	State      string    `json:"state"`
-	Station    string    `json:"station,omitempty"`
-	Printed    int       `json:"printed"`
-	Error      string    `json:"error,omitempty"`
-	Created    time.Time `json:"created"`
-	Updated    time.Time `json:"updated"`
+	ID         string `json:"id"`
+	Title      string `json:"title"`
+	Layout     string `json:"format"`
+	User       string `json:"user"`
+	DataFormat string `json:"data_format"`
+	Data       []byte `json:"-"`
+	Labels     int    `json:"labels"`
+	State      string `json:"state"`
+	Station    string `json:"station,omitempty"`
+	Printed    int    `json:"printed"`
+	Error      string `json:"error,omitempty"`
+	// Warnings say where text will be cut to fit its box (records and elements).
+	Warnings []string  `json:"warnings,omitempty"`
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated"`
 	// lastSeq is the highest status sequence applied; older or repeated reports are ignored.
 	lastSeq int
 }
@@ -160,6 +166,28 @@ func (s *Store) ApplyStatus(station, id, state string, printed, seq int, errMsg 
 	j.lastSeq, j.State, j.Printed, j.Error, j.Updated = seq, state, printed, errMsg, now
 	s.touch()
 	return *j, true, nil
+}
+
+// Validated ends the validation of a job: held with its label count and normalised data, or
+// rejected with the reason when reason is not empty.
+func (s *Store) Validated(id string, labels int, data []byte, warnings []string, reason string, now time.Time) (Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[id]
+	if !ok {
+		return Job{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	if j.State != StateValidating {
+		return *j, fmt.Errorf("jobs: job %q is %s, not %s", id, j.State, StateValidating)
+	}
+	if reason != "" {
+		j.State, j.Error, j.Data = StateRejected, reason, nil
+	} else {
+		j.State, j.Labels, j.Data, j.Warnings = StateHeld, labels, data, warnings
+	}
+	j.Updated = now
+	s.touch()
+	return *j, nil
 }
 
 func contains(list []string, s string) bool {

@@ -1,0 +1,117 @@
+package station
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"labelstation/label"
+	"labelstation/station/journal"
+)
+
+// printDocument prints a ready-made document job (ZPL, TSPL, PDF, PNG) through the same
+// confirmation protocol as printJob (printRun). Every label is rendered before the first is
+// sent, so a document the printer cannot take (ZPL for a TSPL printer, a PDF without pdftoppm
+// installed) fails with a clear status and prints nothing.
+func (s *Station) printDocument(ctx context.Context, e journal.Entry) (err error) {
+	cfg := s.config().Printer
+	f, _ := label.ParseDocFormat(e.Job.Format)
+	var opt label.DocOptions
+	if raw := bytes.TrimSpace(e.Job.Layout); len(raw) > 0 && string(raw) != "null" {
+		lay, err := label.ParseLayout(raw)
+		if err != nil {
+			return fmt.Errorf("layout: %w", err)
+		}
+		opt.WidthMM, opt.HeightMM = lay.WidthMM, lay.HeightMM
+	}
+	target := label.Target{Lang: label.Lang(cfg.Lang), DPI: cfg.DPI, Raster: cfg.Raster}
+	labels, err := label.RenderDocument(ctx, f, e.Job.Data, opt, target)
+	if err != nil {
+		return fmt.Errorf("document: %w", err)
+	}
+	// The cloud counted the labels; a document that renders more prints none of them.
+	if err := e.Job.CheckLabel(len(labels)); err != nil {
+		return fmt.Errorf("document: %w", err)
+	}
+	total := len(labels)
+	r := &printRun{s: s, id: e.Job.ID, title: e.Job.Title, total: total, limit: 1}
+	defer func() {
+		if err != nil && r.confirmed > r.recorded {
+			if rerr := r.record(true); rerr != nil {
+				s.log.Error("station: journal", "job", e.Job.ID, "err", rerr)
+			}
+		}
+	}()
+	if lc, ok := s.opt.Printer.(labelCounter); ok {
+		c, err := s.settledCounter(ctx, lc)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			s.log.Info("station: printer reports no label counter; confirming each label by status", "err", err)
+		default:
+			r.counter, r.base, r.limit = lc, c, counterWindow
+		}
+	}
+	if r.counter == nil {
+		if err := s.waitReady(ctx); err != nil {
+			return err
+		}
+	}
+	done, err := r.reconcile(ctx, e)
+	if err != nil {
+		return err
+	}
+	r.confirmed, r.recorded = done, done
+	s.post(PrintProgress{Title: e.Job.Title, Done: done, Total: total})
+	for i, data := range labels {
+		if i+1 <= done {
+			continue // confirmed before a restart
+		}
+		if err := r.add(ctx, data); err != nil {
+			return err
+		}
+	}
+	if err := r.flush(ctx); err != nil {
+		return err
+	}
+	if r.counter == nil && r.faulted {
+		if err := s.waitReady(ctx); err != nil {
+			return err
+		}
+	}
+	if err := r.record(true); err != nil {
+		return err
+	}
+	if err := s.opt.Journal.EndInFlight(e.Job.ID); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
+}
+
+// checkJob renders every label of a record job in a dry run before the first is sent, so a
+// record this station cannot print (a character its fonts lack, a code too big at its
+// resolution) fails the job with a clear status having printed nothing.
+func checkJob(lay *label.Layout, f label.Format, data []byte, target label.Target) error {
+	rr, err := label.NewRecordReader(f, bytes.NewReader(data), label.ReadOptions{})
+	if err != nil {
+		return err
+	}
+	if c, ok := rr.(io.Closer); ok {
+		defer c.Close()
+	}
+	for n := 1; ; n++ {
+		rec, err := rr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := label.Validate(lay, rec, []label.Target{target}); err != nil {
+			return fmt.Errorf("record %d: %w", n, err)
+		}
+	}
+}
