@@ -67,7 +67,7 @@ type Command struct {
 
 // Event is one entry of the live stream.
 type Event struct {
-	Kind    string `json:"kind"` // presence, config, command, telemetry, desired
+	Kind    string `json:"kind"` // presence, stale_presence, config, command, telemetry, desired
 	Station string `json:"station,omitempty"`
 	Group   string `json:"group,omitempty"`
 	Data    any    `json:"data"`
@@ -204,6 +204,7 @@ func (r *Registry) presence(id string, p protocol.Presence) {
 	if p.Boot != 0 && p.Boot < st.Boot {
 		r.mu.Unlock()
 		r.log.Info("fleet: presence of an older boot ignored", "station", id, "boot", p.Boot, "current", st.Boot)
+		r.emit(Event{Kind: "stale_presence", Station: id, Data: p})
 		return
 	}
 	st.Boot = max(st.Boot, p.Boot)
