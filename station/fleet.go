@@ -88,11 +88,33 @@ func (s *Station) offer(source string, doc config.Doc) {
 			fc.SetGroup(next.GroupName())
 		}
 	}
+	// Kept first, so a report that finds the link not yet online is sent by resendReport.
+	s.mu.Lock()
+	s.lastRep = &rep
+	s.mu.Unlock()
 	if cl := s.currentCloud(); cl != nil {
 		if err := cl.ReportConfig(rep); err != nil {
-			s.log.Info("station: config report not delivered", "err", err)
+			s.log.Info("station: config report not delivered; sent again on reconnect", "err", err)
 		}
 	}
+}
+
+// resendReport publishes the newest config report again once the link is up: a retained
+// desired document can arrive and be answered in the moment between subscription and online.
+func (s *Station) resendReport() {
+	s.mu.Lock()
+	rep, cl := s.lastRep, s.cloud
+	s.mu.Unlock()
+	if rep == nil || cl == nil {
+		return
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		if err := cl.ReportConfig(*rep); err != nil {
+			s.log.Info("station: config report not delivered", "err", err)
+		}
+	}()
 }
 
 func applied(s config.Sources, source string) int64 {

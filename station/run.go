@@ -132,6 +132,7 @@ type Station struct {
 	sources   config.Sources
 	started   config.Config // the effective config at start: what the hardware was opened with
 	pairing   *PairingCode
+	lastRep   *protocol.ConfigReported // the newest config report, sent again on reconnect
 	cmdMu     sync.Mutex
 	seen      []string
 	boot      int64
@@ -491,7 +492,12 @@ func (s *Station) lifecycle(ctx context.Context) {
 			},
 			OnCommand: func(c protocol.Command) { s.bg.Add(1); defer s.bg.Done(); s.onCommand(c) },
 			Group:     s.Group, Boot: s.boot,
-			OnOnline: func(up bool) { s.post(OnlineChanged{Online: up}) },
+			OnOnline: func(up bool) {
+				if up {
+					s.resendReport()
+				}
+				s.post(OnlineChanged{Online: up})
+			},
 			Now:      s.opt.Now, Logger: s.log,
 		})
 		if err != nil {
