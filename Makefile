@@ -7,7 +7,7 @@ HTTP  ?= 127.0.0.1:8780
 MQTT  ?= 127.0.0.1:18830
 WEB   ?= 127.0.0.1:8781
 
-.PHONY: all build cross test bench bench-fleet fuzz run vet clean
+.PHONY: all build cross test bench bench-e2e bench-fleet fuzz run vet clean
 
 all: build
 
@@ -35,6 +35,13 @@ bench:
 # embedded broker; a group config is pushed and timed until all reported it applied.
 bench-fleet:
 	FLEET_BENCH_STATIONS=1000 $(GO) test -run '^$$' -bench GroupConfig -benchtime 3x ./devcloud/fleet/
+
+# devcloud and a station with simulated hardware in one process over loopback: tap → printer
+# latency, a long job's throughput, RSS and a stage breakdown (docs/performance.md). Extra flags
+# through BENCH_E2E, e.g. BENCH_E2E='-sync-delay 5ms' for an SD card's fsync cost.
+BENCH_E2E ?=
+bench-e2e:
+	$(GO) run ./cmd/bench-e2e $(BENCH_E2E)
 
 # Run every fuzz target briefly (FUZZTIME=5m for a longer run by hand). Minimisation is capped so
 # a slow target (XLSX) does not spend the whole budget shrinking one input.

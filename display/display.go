@@ -75,6 +75,7 @@ func Kinds() []Kind {
 type View struct {
 	Kind    Kind
 	Title   string    // optional override of the screen's headline
+	Hero    string    // optional override of the screen's large line ("Tap your badge")
 	Lines   []string  // free text lines (error message, fault name, instructions)
 	QR      string    // payload drawn as a QR code (enrolling: verification_uri_complete)
 	Code    string    // the pairing user code, drawn large
@@ -114,5 +115,17 @@ var (
 )
 
 // MinSize returns the smallest panel the screens are designed for: the
-// SSD1306's 128×64.
-func MinSize() image.Point { return image.Pt(128, 64) }
+// SSD1306's 128×64 in landscape, or a 2.13" e-paper's 122×250 in portrait
+// (a width of 120 px still holds 17 small characters a line).
+func MinSize() image.Point { return image.Pt(120, 64) }
+
+// CheckSize says whether Render can draw on a panel of size, naming the
+// size and the smallest usable one when it cannot; the daemon calls it at
+// start so a panel that would stay blank is refused with a reason.
+func CheckSize(size image.Point) error {
+	if m := MinSize(); size.X < m.X || size.Y < m.Y {
+		return fmt.Errorf("%w: %dx%d, need at least %dx%d (a 128x32 panel is too short for a headline and two lines; turn a portrait panel with display.rotate)",
+			ErrTooSmall, size.X, size.Y, m.X, m.Y)
+	}
+	return nil
+}

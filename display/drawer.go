@@ -21,7 +21,19 @@ func OnDrawer(d Drawer) Panel { return drawerPanel{d} }
 
 type drawerPanel struct{ d Drawer }
 
-var _ Panel = drawerPanel{}
+var (
+	_ Panel      = drawerPanel{}
+	_ Contraster = drawerPanel{}
+)
+
+// SetContrast sets the panel's brightness when its driver can.
+func (p drawerPanel) SetContrast(level uint8) error {
+	c, ok := p.d.(Contraster)
+	if !ok {
+		return fmt.Errorf("display: %s cannot set its contrast", p.d)
+	}
+	return c.SetContrast(level)
+}
 
 func (p drawerPanel) Bounds() image.Rectangle { return p.d.Bounds() }
 func (p drawerPanel) Halt() error             { return p.d.Halt() }

@@ -1,8 +1,10 @@
 package display
 
 import (
+	"fmt"
 	"image"
 	"strings"
+	"time"
 )
 
 // frame is a laid-out screen: what goes where, before any pixel is set.
@@ -19,6 +21,7 @@ type frame struct {
 	icons []iconItem
 	bars  []barItem
 	qr    *qrItem
+	pages int // pages taking turns; 0 or 1 when the screen fits
 }
 
 type textItem struct {
@@ -224,10 +227,110 @@ func pick(attempts [][]block, w, h, k int) ([]block, placed) {
 	return a, measure(a, w, k)
 }
 
-// column lays out the first attempt that fits in r (see pick).
-func (fr *frame) column(attempts [][]block, r image.Rectangle, center bool) {
+// column lays out the first attempt that fits in r (see pick). When none
+// fits, the barest attempt is split into pages that take turns every
+// pageTime, so a long explanation is read whole instead of cut off; the
+// returned mark ("1/2") tells the header to show which page this is.
+func (fr *frame) column(attempts [][]block, r image.Rectangle, center bool, now time.Time) (mark string) {
 	bs, p := pick(attempts, r.Dx(), r.Dy(), fr.k)
-	fr.place(bs, p, r, center)
+	if p.h <= r.Dy() {
+		fr.place(bs, p, r, center)
+		return ""
+	}
+	pages := paginate(bs, p, r.Dy(), fr.k)
+	if len(pages) < 2 {
+		fr.place(bs, p, r, center)
+		return ""
+	}
+	fr.pages = len(pages)
+	i := pageAt(now, len(pages), pageTime)
+	fr.place(pages[i].bs, pages[i].p, r, center)
+	return fmt.Sprintf("%d/%d", i+1, len(pages))
+}
+
+// pageTime is how long each page of a paged screen stays: long enough to
+// read two short lines at a glance.
+const pageTime = 4 * time.Second
+
+// pageAt is the page showing at now when n pages take turns every d,
+// counted from the Unix epoch so that every renderer agrees.
+func pageAt(now time.Time, n int, d time.Duration) int {
+	return int(cyclePos(now, time.Duration(n)*d) / d)
+}
+
+// cyclePos is how far into a cycle of whole seconds now is, counted from
+// the Unix epoch (in seconds, so that even the zero time works).
+func cyclePos(now time.Time, cycle time.Duration) time.Duration {
+	c := int64(cycle / time.Second)
+	if c <= 0 {
+		return 0
+	}
+	return time.Duration(((now.Unix()%c)+c)%c) * time.Second
+}
+
+// page is one screenful of a paged column.
+type page struct {
+	bs []block
+	p  placed
+}
+
+// paginate splits measured blocks into pages of at most h pixels, breaking
+// between lines; each page keeps the blocks' fonts and spacing.
+func paginate(bs []block, p placed, h, k int) []page {
+	var pages []page
+	var cur page
+	flush := func() {
+		if len(cur.bs) > 0 {
+			pages = append(pages, cur)
+		}
+		cur = page{}
+	}
+	for i, b := range bs {
+		if b.bar != nil {
+			need := b.f.h * k
+			if len(cur.bs) > 0 && cur.p.h+2*k+need > h {
+				flush()
+			}
+			if len(cur.bs) > 0 {
+				cur.p.h += 2 * k
+			}
+			cur.bs = append(cur.bs, b)
+			cur.p.lines = append(cur.p.lines, nil)
+			cur.p.h += need
+			continue
+		}
+		lh := b.f.h * b.scale(k)
+		// A paragraph that fits on a page is not split across two.
+		bh := len(p.lines[i])*lh + max(len(p.lines[i])-1, 0)*k
+		if len(cur.bs) > 0 && cur.p.h+2*k+bh > h && bh <= h {
+			flush()
+		}
+		open := false // whether cur's last block is this one
+		for _, l := range p.lines[i] {
+			gap := 2 * k
+			if open {
+				gap = k
+			}
+			if len(cur.bs) == 0 {
+				gap = 0
+			}
+			if len(cur.bs) > 0 && cur.p.h+gap+lh > h {
+				flush()
+				open, gap = false, 0
+			}
+			if !open {
+				fixed := b
+				cur.bs = append(cur.bs, fixed)
+				cur.p.lines = append(cur.p.lines, nil)
+				open = true
+			}
+			last := len(cur.p.lines) - 1
+			cur.p.lines[last] = append(cur.p.lines[last], l)
+			cur.p.h += gap + lh
+		}
+	}
+	flush()
+	return pages
 }
 
 // place puts measured blocks into r, centred vertically (and horizontally if

@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/skip2/go-qrcode"
 )
 
 // Render draws v for a panel of the given size: black ink on white, every
@@ -24,45 +22,42 @@ func Render(v View, size image.Point) (*image.Gray, error) {
 
 // layout decides where everything of v goes on a panel of size.
 func layout(v View, size image.Point) (*frame, error) {
-	if m := MinSize(); size.X < m.X || size.Y < m.Y {
-		return nil, fmt.Errorf("%w: %dx%d, need at least %dx%d", ErrTooSmall, size.X, size.Y, m.X, m.Y)
+	if err := CheckSize(size); err != nil {
+		return nil, err
 	}
 	if v.Kind < 0 || v.Kind >= numKinds {
 		return nil, fmt.Errorf("%w: %d", ErrKind, int(v.Kind))
 	}
-	fr := &frame{size: size, k: scaleFor(size)}
-	if v.QR != "" && (v.Kind == Enrolling || v.Kind == UnknownBadge) {
-		attempts := enrollBlocks(v, v.Title)
-		if v.Kind == UnknownBadge {
-			title := or(v.Title, "Unknown badge")
-			lines := or(strings.Join(v.Lines, " "), "Scan to link it")
-			attempts = [][]block{
-				{words(large, title), words(small, lines)},
-				{words(small, title), words(small, lines)},
-			}
+	k := scaleFor(size)
+	if v.Kind == Enrolling {
+		return enrollScreen(v, size, k), nil
+	}
+	if v.QR != "" && v.Kind == UnknownBadge {
+		fr := &frame{size: size, k: k}
+		title := or(v.Title, "Unknown badge")
+		lines := or(strings.Join(v.Lines, " "), "Scan to link it")
+		attempts := [][]block{
+			{words(large, title), words(small, lines)},
+			{words(small, title), words(small, lines)},
+			{words(small, lines)},
+			nil, // the QR alone: it is what links the badge
 		}
-		if fr.qrScreen(v.QR, attempts) {
+		if q, ok := fitQR([]string{v.QR}, size, k); ok && fr.qrBeside(q, attempts) {
 			return fr, nil
 		}
-		// The payload is too long for this panel: the text screen still
-		// lets a person type the URL and code.
-		fr = &frame{size: size, k: fr.k}
 	}
+	fr := &frame{size: size, k: k}
 	title, icon, body := screen(v)
-	r := fr.header(title, icon, v.Online)
-	if v.Kind == Enrolling {
-		fr.column(enrollBlocks(v, ""), r, true)
-		return fr, nil
-	}
+	r := fr.body()
 	if v.Kind == List && len(v.Jobs) > 0 {
-		// Instructions in v.Lines ("A: print all") keep a row each; the
-		// jobs get the rest, down to one.
+		// Instructions in v.Lines ("Press A to print") keep a row each;
+		// the jobs get the rest, down to one.
 		rows := (r.Dy() + fr.k) / (small.h*fr.k + fr.k)
 		body = append([]block{jobRows(v.Jobs, max(rows-len(body), 1))}, body...)
-		fr.column([][]block{body}, r, false)
+		fr.header(title, icon, v.Online, fr.column([][]block{body}, r, false, v.Now))
 		return fr, nil
 	}
-	fr.column([][]block{hero(body, fr.k), body, shrink(body)}, r, true)
+	fr.header(title, icon, v.Online, fr.column([][]block{hero(body, fr.k), body, shrink(body)}, r, true, v.Now))
 	return fr, nil
 }
 
@@ -84,6 +79,7 @@ func screen(v View) (title string, icon bool, body []block) {
 		}
 		return bs
 	}
+	big := func(def string) block { return words(large, or(v.Hero, def)) }
 	opt := func(f *bitmapFont, s string) []block {
 		if s == "" {
 			return nil
@@ -93,23 +89,23 @@ func screen(v View) (title string, icon bool, body []block) {
 	switch v.Kind {
 	case Boot:
 		title = "Starting"
-		body = append([]block{words(large, "Please wait")}, lines()...)
+		body = append([]block{big("Please wait")}, lines()...)
 		body = append(body, opt(small, v.Station)...)
 	case Enrolling: // without a QR: layout puts enrollBlocks under the headline
 		title = "Enroll station"
 	case Denied:
-		title = "Not enrolled"
-		body = lines("Code denied or expired.", "New code soon...")
+		title = "Not set up"
+		body = lines("Pairing denied.", "A new code follows.")
 	case Connecting:
 		title, icon = "Connecting", true
-		body = append([]block{words(large, "Please wait")}, lines()...)
+		body = append([]block{big("Please wait")}, lines()...)
 		body = append(body, opt(small, v.Station)...)
 	case Idle:
 		title, icon = or(v.Station, "Ready"), true
-		body = append([]block{words(large, "Tap your badge")}, lines()...)
+		body = append([]block{big("Tap your badge")}, lines()...)
 	case Offline:
 		title, icon = "Offline", true
-		body = lines("No cloud link.", "Retrying; jobs are kept.")
+		body = lines("No connection. Try again soon.", "Your jobs are kept.")
 	case Lookup:
 		title, icon = "One moment", true
 		body = []block{words(large, "Looking up")}
@@ -128,79 +124,38 @@ func screen(v View) (title string, icon bool, body []block) {
 		body = append(body, lines()...)
 	case NoJobs:
 		title, icon = or(v.User, "No jobs"), true
-		body = append([]block{words(large, "No jobs")}, lines("Nothing is held for you.")...)
+		body = append([]block{big("No jobs")}, lines("Nothing is waiting for you.")...)
 	case Printing:
 		title, icon = "Printing", true
 		if v.Total > 0 {
-			body = []block{words(small, fmt.Sprintf("Label %d of %d", min(v.Done+1, v.Total), v.Total)), progress(v.Done, v.Total)}
+			body = []block{labelOf(v.Done, v.Total), progress(v.Done, v.Total)}
 		} else {
 			body = []block{words(large, "Printing...")}
 		}
 		body = append(body, lines()...)
 	case Paused:
 		title, icon = "Paused", true
-		body = append(lines("Printer needs attention"), words(small, "Printing resumes when fixed."))
+		// What to do first; where the job stands after, on a second page if need be.
+		body = lines("Check the printer.", "Printing resumes when fixed.")
+		if v.Total > 0 {
+			body = append(body, labelOf(v.Done, v.Total))
+		}
 	case Done:
 		title, icon = "Done", true
 		n := "All printed"
 		if v.Total > 0 {
 			n = plural(v.Total, "label") + " printed"
 		}
-		body = []block{words(large, n)}
+		body = []block{big(n)}
 		if v.User != "" {
 			body = append(body, words(small, "Thank you, "+v.User))
 		}
 		body = append(body, lines()...)
 	case Error:
 		title, icon = "Error", true
-		body = lines("Something went wrong.")
+		body = lines("Something went wrong.", "Tap again. If it repeats, call IT.")
 	}
 	return or(v.Title, title), icon, body
-}
-
-// enrollBlocks lists the enrolling column from richest to barest: the code
-// large, the URL to type and the countdown (RFC 8628 §3.3 expires_in) first;
-// then without title and free lines, without the countdown, and finally
-// with a small code. The code outranks the countdown: it is what a person
-// must read.
-func enrollBlocks(v View, title string) [][]block {
-	c := []block{code(large, v.Code)}
-	u := []block{chars(small, displayURL(v.URL))}
-	var t, extra []block
-	if s := countdown(v); s != "" {
-		t = []block{words(small, s)}
-	}
-	if title != "" {
-		extra = append(extra, words(small, title))
-	}
-	for _, l := range v.Lines {
-		if strings.TrimSpace(l) != "" {
-			extra = append(extra, words(small, l))
-		}
-	}
-	if v.Code == "" {
-		c = nil
-	}
-	if v.URL == "" {
-		u = nil
-	}
-	if c == nil && u == nil && extra == nil {
-		extra = []block{words(small, "Getting a code...")}
-	}
-	cat := func(parts ...[]block) []block {
-		var out []block
-		for _, p := range parts {
-			out = append(out, p...)
-		}
-		return out
-	}
-	return [][]block{
-		cat(c, u, t, extra),
-		cat(c, u, t),
-		cat(c, u),
-		cat(shrink(c), u, t),
-		cat(shrink(c), u),
-	}
 }
 
 // NextChange returns when Render's output for v next changes although v
@@ -246,6 +201,20 @@ func countdown(v View) string {
 	return fmt.Sprintf("%d:%02d left", s/60, s%60)
 }
 
+// labelOf is the printing progress line, "Label 2 of 5", shortened to
+// "Label 2/5" or "2/5" when the counts are too long for the panel's line.
+func labelOf(done, total int) block {
+	n, t := strconv.Itoa(min(done+1, total)), strconv.Itoa(total)
+	return block{f: small, lines: func(cols int) []string {
+		for _, s := range []string{"Label " + n + " of " + t, "Label " + n + "/" + t, n + "/" + t} {
+			if len(s) <= cols {
+				return []string{s}
+			}
+		}
+		return wrap(n+"/"+t, cols)
+	}}
+}
+
 func plural(n int, what string) string {
 	if n == 1 {
 		return "1 " + what
@@ -282,10 +251,20 @@ func jobRows(jobs []JobLine, rows int) block {
 	}}
 }
 
-// header draws the inverted headline bar and returns the body area under it.
-func (fr *frame) header(title string, icon, online bool) image.Rectangle {
+// barHeight is the height of the inverted headline bar.
+func (fr *frame) barHeight() int { return large.h*fr.k + 2*fr.k }
+
+// body is the area under the headline bar.
+func (fr *frame) body() image.Rectangle {
+	k := fr.k
+	return image.Rect(2*k, fr.barHeight()+k, fr.size.X-2*k, fr.size.Y)
+}
+
+// header draws the inverted headline bar: the title, then right-aligned
+// the page mark ("1/2") of a paged body and the link status icon.
+func (fr *frame) header(title string, icon, online bool, mark string) {
 	k, w := fr.k, fr.size.X
-	barH := large.h*k + 2*k
+	barH := fr.barHeight()
 	fr.bg = append(fr.bg, image.Rect(0, 0, w, barH))
 	right := w - k
 	if icon {
@@ -298,6 +277,12 @@ func (fr *frame) header(title string, icon, online bool) image.Rectangle {
 		fr.icons = append(fr.icons, ic)
 		right = ic.at.X - 2*k
 	}
+	var head []textItem
+	if mark != "" {
+		mw := small.width(mark, k)
+		head = append(head, textItem{at: image.Pt(right-mw, (barH-small.h*k)/2), s: mark, f: small, k: k, white: true})
+		right -= mw + 2*k
+	}
 	avail := right - 2*k
 	t := fold(title)
 	f := large
@@ -305,60 +290,10 @@ func (fr *frame) header(title string, icon, online bool) image.Rectangle {
 		f = small
 	}
 	t = clip(t, f.cols(avail, k))
-	fr.texts = append(fr.texts, textItem{at: image.Pt(2*k, (barH-f.h*k)/2), s: t, f: f, k: k, white: true})
-	return image.Rect(2*k, barH+k, w-2*k, fr.size.Y)
-}
-
-// qrItem is a QR symbol: zone is the area it owns including its quiet zone.
-type qrItem struct {
-	zone image.Rectangle
-	at   image.Point // top-left module
-	bits [][]bool
-	m    int // pixels per module
-}
-
-// qrScreen puts a QR code beside (wide panels) or above (squarish panels)
-// a column of text. The QR uses error correction level L: a screen is not
-// a scratched sticker, and the lowest version gives the largest modules —
-// a ~40-byte URL is version 3 (29 modules), 58 px at 2 px/module, which
-// fits the 64 px height of a 128×64 panel (ISO/IEC 18004 table 7).
-func (fr *frame) qrScreen(payload string, attempts [][]block) (ok bool) {
-	q, err := qrcode.New(payload, qrcode.Low)
-	if err != nil {
-		return false // longer than QR version 40 holds
-	}
-	q.DisableBorder = true
-	bits := q.Bitmap()
-	n := len(bits)
-	k, w, h := fr.k, fr.size.X, fr.size.Y
-	var zone, col image.Rectangle
-	if 2*w >= 3*h {
-		zone = image.Rect(0, 0, h, h)
-		col = image.Rect(h, k, w-k, h-k)
-		bs, p := pick(attempts, col.Dx(), col.Dy(), k)
-		fr.place(bs, p, col, true)
-	} else {
-		// Keep room for at least 2k px per module plus a module of quiet
-		// zone each side; the text takes what it needs of the rest.
-		reserve := min((n+2)*2*k, h*2/3)
-		bs, p := pick(attempts, w-4*k, h-reserve-k, k)
-		th := min(p.h, h-reserve-k)
-		col = image.Rect(2*k, h-k-th, w-2*k, h-k)
-		fr.place(bs, p, col, true)
-		side := min(w, col.Min.Y-k)
-		zone = image.Rect((w-side)/2, 0, (w-side)/2+side, side)
-	}
-	side := min(zone.Dx(), zone.Dy())
-	m := side / (n + 2)
-	if m < 1 {
-		m = side / n
-	}
-	if m < 1 {
-		return false
-	}
-	at := image.Pt(zone.Min.X+(zone.Dx()-n*m)/2, zone.Min.Y+(zone.Dy()-n*m)/2)
-	fr.qr = &qrItem{zone: zone, at: at, bits: bits, m: m}
-	return true
+	head = append([]textItem{{at: image.Pt(2*k, (barH-f.h*k)/2), s: t, f: f, k: k, white: true}}, head...)
+	// The headline comes first in reading order, though it is laid out
+	// last (it must know whether the body is paged).
+	fr.texts = append(head, fr.texts...)
 }
 
 // paint sets the pixels of a laid-out frame.
@@ -410,4 +345,40 @@ func shade(white bool) uint8 {
 		return 0xff
 	}
 	return 0
+}
+
+// Text returns the lines of text Render draws for v at size, headline
+// first, in reading order: what a person reads on that screen, for tests
+// and logs.
+func Text(v View, size image.Point) ([]string, error) {
+	fr, err := layout(v, size)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(fr.texts))
+	for i, t := range fr.texts {
+		out[i] = t.s
+	}
+	return out, nil
+}
+
+// Pages returns how many pages v takes at size (1 when it fits on one);
+// they take turns as v.Now advances.
+func Pages(v View, size image.Point) (int, error) {
+	fr, err := layout(v, size)
+	if err != nil {
+		return 0, err
+	}
+	return max(fr.pages, 1), nil
+}
+
+// Animated says whether Render's output for v at size changes as v.Now
+// advances although nothing else in v does: a countdown or pages taking
+// turns. Static screens need no redraw until the View changes.
+func Animated(v View, size image.Point) bool {
+	if v.Kind == Enrolling && !v.Expires.IsZero() {
+		return true
+	}
+	n, err := Pages(v, size)
+	return err == nil && n > 1
 }

@@ -22,6 +22,18 @@ const pairingLayout = `{"version":1,"id":"pairing","name":"Station pairing","wid
   {"type":"text","x":46,"y":43,"text":"Serial {serial}","font_pt":6,"max_width":53,"fit":"shrink"}
  ]}`
 
+// pairingCode prints the pairing label (when printer.pairing_label is set) for the first code
+// of an enrollment attempt someone asked for: the boot, or a button press on the denied
+// screen. Codes that replace an expired one are shown, not printed: an unattended station
+// would otherwise print a label every time a code expires. A button press on the pairing
+// screen prints the current code again (ButtonPressed → DoPrintPairing).
+func (s *Station) pairingCode(ctx context.Context, c PairingCode) {
+	if !s.config().Printer.PairingLabel || !s.wantLabel.Swap(false) {
+		return
+	}
+	s.do(ctx, DoPrintPairing{Code: c})
+}
+
 // printPairing prints the pairing label for c on the station's printer.
 func (s *Station) printPairing(ctx context.Context, c PairingCode) error {
 	lay, err := label.ParseLayout([]byte(pairingLayout))

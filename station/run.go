@@ -140,12 +140,19 @@ type Station struct {
 	labels    atomic.Int64
 	phase     atomic.Value // string
 	lastErr   atomic.Value // string
+	// scr draws the screens off the state loop.
+	scr *screen
+	// wantLabel is set when the next pairing code should be printed (see pairingCode).
+	wantLabel atomic.Bool
 }
 
 // New checks the wiring.
 func New(opt Options) (*Station, error) {
 	if opt.Panel == nil || opt.Printer == nil || opt.Journal == nil || opt.Enroller == nil || opt.DialCloud == nil || opt.Badges == nil {
 		return nil, errors.New("station: Panel, Printer, Journal, Enroller, DialCloud and Badges are required")
+	}
+	if err := display.CheckSize(opt.Panel.Bounds().Size()); err != nil {
+		return nil, fmt.Errorf("station: panel %s: %w", opt.Panel, err)
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -184,6 +191,8 @@ func New(opt Options) (*Station, error) {
 	if s.boot, err = nextBoot(opt.Config.Station.StateDir, opt.Now()); err != nil {
 		s.log.Error("station: boot counter", "err", err)
 	}
+	s.scr = newScreen(opt.Panel, opt.Logger, opt.Now, s.oledCare)
+	s.wantLabel.Store(true) // booting unenrolled is an enrollment attempt
 	return s, nil
 }
 
@@ -280,6 +289,15 @@ func (s *Station) Run(ctx context.Context) error {
 			})
 		}()
 	}
+	scrCtx, scrCancel := context.WithCancel(context.Background())
+	scrDone := make(chan struct{})
+	go func() {
+		defer close(scrDone)
+		supervise.Loop(scrCtx, s.log, "station: screen", supervise.Backoff{Min: 500 * time.Millisecond, Max: 30 * time.Second}, s.scr.run)
+	}()
+	// The panel is halted only once the screen worker has stopped drawing on it.
+	stopScreen := func() { scrCancel(); <-scrDone }
+	defer stopScreen()
 	m := Model{Phase: Boot, Configured: s.config().Badge.Key() != nil}
 	var shown display.View
 	s.show(m, &shown)
@@ -293,6 +311,7 @@ func (s *Station) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			cancel()
+			stopScreen()
 			if err := s.opt.Panel.Halt(); err != nil {
 				s.log.Warn("station: panel halt", "err", err)
 			}
@@ -309,6 +328,10 @@ func (s *Station) Run(ctx context.Context) error {
 			s.show(m, &shown)
 			lastDraw = time.Now()
 			continue
+		}
+		switch ev.(type) {
+		case BadgeTapped, ButtonPressed:
+			s.scr.wake()
 		}
 		before, wasOnline := m.Phase, m.Online
 		err := supervise.Safe(func() error {
@@ -351,11 +374,11 @@ func (s *Station) Run(ctx context.Context) error {
 	}
 }
 
-// show renders the model's screen when it differs from what the panel shows.
+// show hands the model's screen to the screen worker when it differs from the last one.
 func (s *Station) show(m Model, shown *display.View) {
 	v := ViewOf(m, s.opt.Now().Truncate(time.Second), s.stationName())
-	if m.Phase != Enrolling {
-		v.Now = time.Time{} // only the countdown depends on the time
+	if !display.Animated(v, s.opt.Panel.Bounds().Size()) {
+		v.Now = time.Time{} // only countdowns and paged screens depend on the time
 	}
 	if reflect.DeepEqual(v, *shown) {
 		return
@@ -364,14 +387,18 @@ func (s *Station) show(m Model, shown *display.View) {
 	if v.Now.IsZero() {
 		v.Now = s.opt.Now()
 	}
-	img, err := display.Render(v, s.opt.Panel.Bounds().Size())
-	if err != nil {
-		s.log.Error("station: render", "screen", v.Kind.String(), "err", err)
-		return
+	s.scr.set(v)
+}
+
+// oledCare is the burn-in care of an SSD1306, from the current config: the contrast and idle
+// times follow fleet changes. Other panels do not burn in.
+func (s *Station) oledCare() (display.Care, bool) {
+	d := s.config().Display
+	if d.Kind != "ssd1306" {
+		return display.Care{}, false
 	}
-	if err := s.opt.Panel.Show(img); err != nil {
-		s.log.Error("station: panel", "err", err)
-	}
+	return display.Care{Dim: time.Duration(d.DimSeconds) * time.Second, Blank: time.Duration(d.BlankSeconds) * time.Second,
+		Shift: time.Minute, Contrast: uint8(d.Contrast)}, true
 }
 
 func (s *Station) stationName() string {
@@ -429,6 +456,7 @@ func (s *Station) effect(ctx context.Context, e Effect) {
 			s.log.Error("station: pairing label", "err", err)
 		}
 	case DoRetryPairing:
+		s.wantLabel.Store(true) // an admin asked for a new attempt: its first code is printed
 		s.opt.Enroller.RetryNow()
 	}
 }
@@ -446,9 +474,7 @@ func (s *Station) lifecycle(ctx context.Context) {
 				s.pairing = &pc
 				s.mu.Unlock()
 				s.post(EnrollCode{Code: pc})
-				if s.config().Printer.PairingLabel {
-					s.do(ctx, DoPrintPairing{Code: pc})
-				}
+				s.pairingCode(ctx, pc)
 			})
 			if err != nil {
 				if ctx.Err() == nil {
@@ -498,7 +524,7 @@ func (s *Station) lifecycle(ctx context.Context) {
 				}
 				s.post(OnlineChanged{Online: up})
 			},
-			Now:      s.opt.Now, Logger: s.log,
+			Now: s.opt.Now, Logger: s.log,
 		})
 		if err != nil {
 			s.log.Error("station: cloud link", "err", err)

@@ -72,6 +72,13 @@ type Model struct {
 	// StorageFull is set when the journal refused a job for lack of space, until a job is
 	// journaled again; the idle screen says "Storage full".
 	StorageFull bool
+	// WasOnline is set once the cloud link was up, so a later outage reads as "Offline"
+	// rather than as the first "Connecting".
+	WasOnline bool
+	// Confirm is set on a List screen that waits for a button press to release.
+	Confirm bool
+	// Printed counts the labels the printer accepted since printing began, for the Done screen.
+	Printed int
 	// Notice is a short line shown on the printing screens (a tap while busy) until NoticeUntil.
 	Notice      string
 	NoticeUntil time.Time
@@ -221,6 +228,7 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 		m.Configured = e.Badges
 	case OnlineChanged:
 		m.Online = e.Online
+		m.WasOnline = m.WasOnline || e.Online
 		if e.Online {
 			m.Setup = ""
 		}
@@ -269,7 +277,7 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 		if len(m.Jobs) == 0 {
 			return result(m, NoJobs, now, s), nil
 		}
-		m.Phase, m.Until = List, time.Time{}
+		m.Phase, m.Until, m.Confirm = List, time.Time{}, s.ConfirmRelease
 		if s.ConfirmRelease {
 			m.Until = now.Add(4 * s.ResultScreen)
 			return m, nil
@@ -297,10 +305,17 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 		}
 		// The jobs arrive on the job topic; the worker's progress moves us to Printing.
 		m.Phase, m.Badge, m.Done, m.Total, m.Title, m.Until = Printing, "", 0, 0, "", time.Time{}
+		m.Printed = 0
 		if !m.Busy && s.Arrive > 0 {
 			m.Until = now.Add(s.Arrive)
 		}
 	case PrintProgress:
+		switch {
+		case m.Phase != Printing && m.Phase != Paused:
+			m.Printed = 0 // a new round of printing
+		case m.Busy && e.Title == m.Title && e.Done > m.Done:
+			m.Printed += e.Done - m.Done // a job's first progress counts labels printed before
+		}
 		m.Busy, m.Title, m.Done, m.Total = true, e.Title, e.Done, e.Total
 		if m.Phase == Printing {
 			m.Until = time.Time{}

@@ -49,9 +49,15 @@ func openPanel(c config.Display, b board.Board) (display.Panel, error) {
 	if c.Kind == "none" {
 		return display.None(image.Pt(c.Width, c.Height)), nil
 	}
-	d, err := parts.OpenPanel(c.Kind, parts.PanelOpts{Width: c.Width, Height: c.Height, Rotate: c.Rotate, Contrast: c.Contrast}, b)
+	d, err := parts.OpenPanel(c.Kind, parts.PanelOpts{Width: c.Width, Height: c.Height, Rotate: c.Rotate, Contrast: c.Contrast, Bus: c.Bus, Model: c.Model}, b)
 	if err != nil {
 		return nil, err
+	}
+	// A panel the screens cannot fill (a 128x32 OLED, a 64x128 portrait one) is refused here
+	// with its size, rather than starting a station whose screen stays blank.
+	if err := display.CheckSize(d.Bounds().Size()); err != nil {
+		d.Halt()
+		return nil, fmt.Errorf("%s (display.kind %s, display.rotate %d): %w", d, c.Kind, c.Rotate, err)
 	}
 	return display.OnDrawer(d), nil
 }

@@ -326,8 +326,8 @@ func TestUnmodifiedExampleServerIsASetupProblem(t *testing.T) {
 	if m.Setup != "unauthorized_client" {
 		t.Fatalf("setup problem %q, want unauthorized_client", m.Setup)
 	}
-	if v := station.ViewOf(m, time.Now(), ""); !strings.Contains(strings.Join(v.Lines, " "), "ask your admin") {
-		t.Fatalf("screen %q", v.Lines)
+	if v := station.ViewOf(m, time.Now(), ""); v.Title != "Setup problem" || !strings.Contains(strings.Join(v.Lines, " "), "Tell IT: unauthorized_client") {
+		t.Fatalf("screen %q %q", v.Title, v.Lines)
 	}
 	h.stop() // the log is complete and no longer written
 	if !strings.Contains(h.logs.String(), "setup problem") {

@@ -130,7 +130,7 @@ func Start(opt Options) (*Broker, error) {
 			return Claims{StationID: id}, err
 		}
 	}
-	srv := mqtt.New(&mqtt.Options{InlineClient: false, Logger: log.With("component", "mochi")})
+	srv := mqtt.New(&mqtt.Options{InlineClient: false, Capabilities: capabilities(), Logger: log.With("component", "mochi")})
 	h := &authHook{
 		srv: srv, verify: verify, groups: opt.Groups, onRefusal: opt.OnRefusal,
 		user: opt.ServiceUser, pass: opt.ServicePassword, log: log,
@@ -439,4 +439,18 @@ func StationMayPublish(station, topic string, retain bool, payload []byte) error
 		}
 	}
 	return nil
+}
+
+// maxWritesPending bounds the packets queued for one client. mochi allocates the queue whole
+// when a client connects, and its default (8,192 pointers, 64 KiB) was most of the broker's
+// memory per connected station. A station is sent a handful of messages at a time; the job
+// service, which hears every station, is the one client that could fill 1,024 at once, in a
+// reconnect storm of over a thousand stations — a packet that finds the queue full is dropped
+// and counted in mochi's Info.MessagesDropped.
+const maxWritesPending = 1024
+
+func capabilities() *mqtt.Capabilities {
+	c := mqtt.NewDefaultServerCapabilities()
+	c.MaximumClientWritesPending = maxWritesPending
+	return c
 }

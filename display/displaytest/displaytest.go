@@ -115,7 +115,7 @@ func Views(now time.Time) []display.View {
 			{Title: "Asset tags", Labels: 1}, {Title: "Returns", Labels: 2}}},
 		{Kind: display.NoJobs, User: "Ann", Station: station, Online: true, Now: now},
 		{Kind: display.Printing, User: "Ann", Done: 1, Total: 3, Lines: []string{"Shipping labels"}, Station: station, Online: true, Now: now},
-		{Kind: display.Paused, Lines: []string{"Paper out"}, Station: station, Online: true, Now: now},
+		{Kind: display.Paused, Title: "Paper out", Lines: []string{"Load labels, close the lid.", "Your jobs wait."}, Done: 1, Total: 3, Station: station, Online: true, Now: now},
 		{Kind: display.Done, User: "Ann", Done: 3, Total: 3, Station: station, Online: true, Now: now},
 		{Kind: display.Error, Lines: []string{"Printer not reachable at 10.0.0.7:9100"}, Station: station, Online: true, Now: now},
 	}

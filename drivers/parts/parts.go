@@ -18,6 +18,7 @@ import (
 	"labelstation/drivers/badge/wedge"
 	"labelstation/drivers/panel/epaper"
 	"labelstation/drivers/panel/fb"
+	"labelstation/drivers/panel/rotate"
 	"labelstation/drivers/panel/ssd1306"
 	"labelstation/drivers/serialport"
 )
@@ -95,42 +96,54 @@ type PanelOpts struct {
 	Rotate        int // 0, 90, 180, 270
 	Contrast      int // 0..255; SSD1306 only
 	Device        string
+	// Bus is the SSD1306's bus: "i2c" (default) or "spi".
+	Bus string
 	// Model selects the e-paper generation: "2in13v2", "2in13v3",
 	// "2in13v4" (default).
 	Model string
 }
 
-// OpenPanel opens display.kind "ssd1306" (I²C bus "main"; Device "spi" for
-// 4-wire SPI on port "panel" with GPIO panel_dc), "epaper" (SPI port
+// OpenPanel opens display.kind "ssd1306" (Bus "i2c": I²C bus "main"; Bus
+// "spi": 4-wire SPI on port "panel" with GPIO panel_dc), "epaper" (SPI port
 // "panel", GPIOs panel_dc, panel_cs, panel_rst, panel_busy) or "fb"
-// (Device, default /dev/fb0).
+// (Device, default /dev/fb0), turned by Rotate degrees clockwise. An
+// e-paper's controller is portrait (122×250); at Rotate 0 it shows
+// landscape (250×122), the way the screens are designed.
 func OpenPanel(kind string, o PanelOpts, b board.Board) (display.Drawer, error) {
 	switch kind {
 	case "ssd1306":
-		if o.Rotate != 0 && o.Rotate != 180 {
-			return nil, fmt.Errorf("parts: ssd1306: display.rotate %d: want 0 or 180", o.Rotate)
-		}
-		so := ssd1306.Opts{W: o.Width, H: o.Height, Rotate180: o.Rotate == 180, Contrast: o.Contrast}
-		if o.Device == "spi" {
-			port, err := b.SPI("panel")
-			if err != nil {
-				return nil, fmt.Errorf("parts: ssd1306: %w", err)
+		so := ssd1306.Opts{W: o.Width, H: o.Height, Rotate180: o.Rotate == 180 || o.Rotate == 270, Contrast: o.Contrast}
+		var d display.Drawer
+		var err error
+		switch o.Bus {
+		case "spi":
+			port, perr := b.SPI("panel")
+			if perr != nil {
+				return nil, fmt.Errorf("parts: ssd1306: %w", perr)
 			}
-			dc, err := b.GPIO("panel_dc")
-			if err != nil {
-				return nil, fmt.Errorf("parts: ssd1306: %w", err)
+			dc, perr := b.GPIO("panel_dc")
+			if perr != nil {
+				return nil, fmt.Errorf("parts: ssd1306: %w", perr)
 			}
-			return ssd1306.NewSPI(port, dc, so)
+			d, err = ssd1306.NewSPI(port, dc, so)
+		case "", "i2c":
+			bus, perr := b.I2C("main")
+			if perr != nil {
+				return nil, fmt.Errorf("parts: ssd1306: %w", perr)
+			}
+			d, err = ssd1306.NewI2C(bus, so)
+		default:
+			return nil, fmt.Errorf("parts: ssd1306: display.bus %q: want i2c or spi", o.Bus)
 		}
-		bus, err := b.I2C("main")
 		if err != nil {
-			return nil, fmt.Errorf("parts: ssd1306: %w", err)
+			return nil, err
 		}
-		return ssd1306.NewI2C(bus, so)
+		// The controller flips (180); a quarter turn is done in software.
+		if o.Rotate == 90 || o.Rotate == 270 {
+			return rotate.New(d, 90)
+		}
+		return d, nil
 	case "epaper":
-		if o.Rotate != 0 {
-			return nil, fmt.Errorf("parts: epaper: display.rotate %d: only 0 is supported", o.Rotate)
-		}
 		port, err := b.SPI("panel")
 		if err != nil {
 			return nil, fmt.Errorf("parts: epaper: %w", err)
@@ -145,7 +158,11 @@ func OpenPanel(kind string, o PanelOpts, b board.Board) (display.Drawer, error) 
 		if model == "" {
 			model = "2in13v4"
 		}
-		return epaper.Open(port, pins[0], pins[1], pins[2], pins[3], epaper.Opts{Model: model})
+		d, err := epaper.Open(port, pins[0], pins[1], pins[2], pins[3], epaper.Opts{Model: model})
+		if err != nil {
+			return nil, err
+		}
+		return rotate.New(d, (o.Rotate+90)%360)
 	case "fb":
 		dev := o.Device
 		if dev == "" {

@@ -41,6 +41,14 @@ func TestOnFakePi(t *testing.T) {
 	if pi.OLED.Frame().GrayAt(3, 3).Y != 255 {
 		t.Fatal("pixel not on the OLED")
 	}
+	// A quarter turn is done in software: the panel is 64×128 to the screens.
+	p, err = OpenPanel("ssd1306", PanelOpts{Width: 128, Height: 64, Rotate: 90}, pi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Bounds().Size(); got != image.Pt(64, 128) {
+		t.Fatalf("rotated 90: bounds %v, want 64x128", got)
+	}
 }
 
 func TestErrors(t *testing.T) {
@@ -54,7 +62,8 @@ func TestErrors(t *testing.T) {
 		{func() error { _, err := OpenReader(ctx, "mfrc522", "", s); return err }(), "no such bus"},
 		{func() error { _, err := OpenReader(ctx, "wedge", "", s); return err }(), "badge.device must name"},
 		{func() error { _, err := OpenReader(ctx, "acr122", "", s); return err }(), `badge.reader "acr122"`},
-		{func() error { _, err := OpenPanel("ssd1306", PanelOpts{Rotate: 90}, s); return err }(), "display.rotate 90"},
+		{func() error { _, err := OpenPanel("ssd1306", PanelOpts{Bus: "can"}, s); return err }(), `display.bus "can"`},
+		{func() error { _, err := OpenPanel("ssd1306", PanelOpts{Bus: "spi"}, s); return err }(), "no such bus"},
 		{func() error { _, err := OpenPanel("epaper", PanelOpts{}, s); return err }(), "no such bus"},
 		{func() error { _, err := OpenPanel("lcd", PanelOpts{}, s); return err }(), `display.kind "lcd"`},
 	}

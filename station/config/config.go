@@ -128,8 +128,9 @@ type Printer struct {
 	Lang   string `json:"lang"`   // zpl, tspl, escpos; default zpl
 	DPI    int    `json:"dpi"`    // 203, 300, 600; default 203
 	Raster bool   `json:"raster"` // send a 1-bit raster instead of native commands
-	// PairingLabel prints the pairing code, QR and instructions whenever a new code is shown
-	// (seed 001: "shown or printed out along with use instructions").
+	// PairingLabel prints the pairing code, QR and instructions for the first code of an
+	// enrollment attempt (at boot, or a button press on the denied screen); later codes that
+	// replace an expired one are only shown.
 	PairingLabel bool `json:"pairing_label"`
 }
 
@@ -140,6 +141,12 @@ type Display struct {
 	Height   int    `json:"height"`   // pixels; default 64
 	Rotate   int    `json:"rotate"`   // 0, 90, 180, 270 degrees
 	Contrast int    `json:"contrast"` // 0-255; default 255
+	Bus      string `json:"bus"`      // ssd1306: i2c or spi; default i2c
+	Model    string `json:"model"`    // epaper: 2in13v2, 2in13v3 or 2in13v4; default 2in13v4
+	// OLED care: dim after this many idle seconds, blank after this many (0 never); a tap or a
+	// button wakes the panel. Defaults 60 and 600.
+	DimSeconds   int `json:"dim_seconds"`
+	BlankSeconds int `json:"blank_seconds"`
 }
 
 // Badge is the badge reader and how a card's UID becomes a card number.
@@ -165,6 +172,8 @@ var (
 	printerLangs = []string{"zpl", "tspl", "escpos"}
 	printerDPIs  = []int{203, 300, 600}
 	displayKinds = []string{"sim", "ssd1306", "epaper", "fb", "none"}
+	displayBuses = []string{"i2c", "spi"}
+	epaperModels = []string{"2in13v2", "2in13v3", "2in13v4"}
 	rotations    = []int{0, 90, 180, 270}
 	badgeReaders = []string{"sim", "pn532-i2c", "pn532-spi", "pn532-uart", "mfrc522", "rdm6300", "wedge"}
 	encodings    = []string{"hex", "dec"}
@@ -189,7 +198,7 @@ func Defaults() Config {
 		Cloud:     Cloud{ClientID: "station", Scopes: []string{"openid", "offline_access", "printing"}, StationClaim: "sub"},
 		Board:     Board{Kind: "sim"},
 		Printer:   Printer{Lang: "zpl", DPI: 203},
-		Display:   Display{Kind: "sim", Width: 128, Height: 64, Contrast: 255},
+		Display:   Display{Kind: "sim", Width: 128, Height: 64, Contrast: 255, Bus: "i2c", Model: "2in13v4", DimSeconds: 60, BlankSeconds: 600},
 		Badge:     Badge{Reader: "sim", Encoding: "hex", ByteOrder: "msb", RepeatMS: 2000},
 		Release:   Release{Mode: "all", ScreenSeconds: 5},
 		Journal:   Journal{KeepDays: 7, MaxMB: 256},
@@ -264,6 +273,10 @@ func (c Config) Validate() error {
 		oneOf("display.kind", c.Display.Kind, displayKinds),
 		inRange("display.width", c.Display.Width, 1, maxPanel),
 		inRange("display.height", c.Display.Height, 1, maxPanel),
+		oneOf("display.bus", c.Display.Bus, displayBuses),
+		oneOf("display.model", c.Display.Model, epaperModels),
+		inRange("display.dim_seconds", c.Display.DimSeconds, 0, 86400),
+		inRange("display.blank_seconds", c.Display.BlankSeconds, 0, 86400),
 		oneOf("badge.reader", c.Badge.Reader, badgeReaders),
 		inRange("journal.keep_days", c.Journal.KeepDays, 1, 365),
 		inRange("journal.max_mb", c.Journal.MaxMB, 1, 1<<20),

@@ -30,7 +30,7 @@ type InFlight struct {
 // to the printer (one fsynced write). f.From must not be below the confirmed Entry.Printed, and
 // f.To not beyond Job.Labels.
 func (j *Journal) BeginInFlight(id string, f InFlight) error {
-	err := j.db.Update(func(tx *bolt.Tx) error {
+	err := j.write(func(tx *bolt.Tx) error {
 		key := []byte(id)
 		v := tx.Bucket(bucketJobs).Get(key)
 		if v == nil {
@@ -78,7 +78,7 @@ func (j *Journal) InFlight(id string) (InFlight, bool, error) {
 // EndInFlight drops the job's unconfirmed window once every label in it is confirmed (and
 // recorded with Progress) or the job is finished. Ending a window that is not there is a no-op.
 func (j *Journal) EndInFlight(id string) error {
-	err := j.db.Update(func(tx *bolt.Tx) error {
+	err := j.write(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketInFlight).Delete([]byte(id))
 	})
 	if err != nil {

@@ -110,6 +110,10 @@ type Options struct {
 	// bbolt never shrinks its file, so one big finished job would otherwise keep its space
 	// forever. Zero means 1 MiB; negative disables compaction.
 	CompactAbove int64
+	// Committed, if set, runs after every commit is on disk, before the write returns: a
+	// benchmark adds a slower storage's sync cost here (an SD card) to see what it does to
+	// the tap path and to long jobs.
+	Committed func()
 }
 
 // Journal is the job journal. Its methods are safe for concurrent use.
@@ -119,6 +123,8 @@ type Journal struct {
 	now     func() time.Time
 	ttl     time.Duration
 	maxSize int64
+	// committed is Options.Committed.
+	committed func()
 }
 
 // Buckets. Payloads are kept apart from the small per-job record so a Progress write (one per
@@ -205,7 +211,7 @@ func Open(path string, opt Options) (*Journal, error) {
 		db.Close()
 		return nil, fmt.Errorf("journal: open %s: %w", path, err)
 	}
-	return &Journal{db: db, path: path, now: opt.Now, ttl: opt.TombstoneTTL, maxSize: opt.MaxSize}, nil
+	return &Journal{db: db, path: path, now: opt.Now, ttl: opt.TombstoneTTL, maxSize: opt.MaxSize, committed: opt.Committed}, nil
 }
 
 func openDB(path string, opt Options) (*bolt.DB, error) {
@@ -287,6 +293,16 @@ func dirOf(path string) string {
 	return "."
 }
 
+// write is db.Update with Options.Committed hooked to the commit.
+func (j *Journal) write(fn func(*bolt.Tx) error) error {
+	return j.db.Update(func(tx *bolt.Tx) error {
+		if j.committed != nil {
+			tx.OnCommit(j.committed)
+		}
+		return fn(tx)
+	})
+}
+
 // Size is the journal file's size in bytes (telemetry; bounded by MaxSize and compaction).
 func (j *Journal) Size() (int64, error) {
 	fi, err := os.Stat(j.path)
@@ -318,7 +334,7 @@ func (j *Journal) Claim(job protocol.Job) (e Entry, existed bool, err error) {
 	if job.Labels < 0 {
 		return Entry{}, false, wrap("claim", job.ID, fmt.Errorf("%w: job.labels is %d", ErrRange, job.Labels))
 	}
-	err = j.db.Update(func(tx *bolt.Tx) error {
+	err = j.write(func(tx *bolt.Tx) error {
 		id := []byte(job.ID)
 		if old, ok, err := load(tx, id); err != nil || ok {
 			e, existed = old, ok
@@ -383,7 +399,7 @@ func (j *Journal) Reject(id, reason string) (e Entry, existed bool, err error) {
 	if id == "" {
 		return Entry{}, false, wrap("reject", id, fmt.Errorf("%w: job id is empty", ErrRange))
 	}
-	err = j.db.Update(func(tx *bolt.Tx) error {
+	err = j.write(func(tx *bolt.Tx) error {
 		key := []byte(id)
 		if old, ok, err := loadRecord(tx, key); err != nil || ok {
 			e, existed = old, ok
@@ -488,7 +504,7 @@ func (j *Journal) Finish(id string, state string, errMsg string) (Entry, error) 
 // resulting entry without the payload: decoding it on every label would make a long job slower
 // with every label.
 func (j *Journal) update(id string, change func(*record) (bool, error), e *Entry) error {
-	return full(j.db.Update(func(tx *bolt.Tx) error {
+	return full(j.write(func(tx *bolt.Tx) error {
 		key := []byte(id)
 		jobs := tx.Bucket(bucketJobs)
 		v := jobs.Get(key)
@@ -585,7 +601,7 @@ func (j *Journal) Unreported() ([]Entry, error) {
 // seq (its job/status/ack message; a broker's PUBACK is not delivery). It never lowers Reported, so acknowledgements arriving out of order are
 // harmless; a seq never issued is ErrRange.
 func (j *Journal) MarkReported(id string, seq int) error {
-	err := j.db.Update(func(tx *bolt.Tx) error {
+	err := j.write(func(tx *bolt.Tx) error {
 		key := []byte(id)
 		jobs := tx.Bucket(bucketJobs)
 		v := jobs.Get(key)
@@ -628,7 +644,7 @@ func (j *Journal) MarkReported(id string, seq int) error {
 func (j *Journal) Prune(olderThan time.Time) (int, error) {
 	expired := j.timestamp().Add(-j.ttl)
 	n := 0
-	err := j.db.Update(func(tx *bolt.Tx) error {
+	err := j.write(func(tx *bolt.Tx) error {
 		jobs, tombs := tx.Bucket(bucketJobs), tx.Bucket(bucketTombstones)
 		var prune [][]byte
 		stones := map[string]tombstone{}

@@ -767,3 +767,63 @@ func csvRecords(n int) []byte {
 	}
 	return b
 }
+
+// Options.Committed runs once per write transaction and never for a read: one call per Claim,
+// Progress, Finish, MarkReported and in-flight record, none for Get or Pending.
+func TestCommittedHookOncePerWrite(t *testing.T) {
+	var mu sync.Mutex
+	var calls int
+	path := filepath.Join(t.TempDir(), "journal.db")
+	j, err := Open(path, Options{Committed: func() {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	count := func() int { mu.Lock(); defer mu.Unlock(); return calls }
+	if _, _, err := j.Claim(job("j1", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(); got != 1 {
+		t.Fatalf("after Claim: %d calls, want 1", got)
+	}
+	if _, err := j.Get("j1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Pending(); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(); got != 1 {
+		t.Fatalf("after Get and Pending: %d calls, want still 1", got)
+	}
+	for n := 1; n <= 2; n++ {
+		if _, err := j.Progress("j1", n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := j.Finish("j1", protocol.JobPrinted, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.MarkReported("j1", e.Seq); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(); got != 5 {
+		t.Fatalf("after 2 Progress, Finish and MarkReported: %d calls, want 5", got)
+	}
+	if _, _, err := j.Claim(job("j2", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.BeginInFlight("j2", InFlight{From: 0, To: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.EndInFlight("j2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(); got != 8 {
+		t.Fatalf("after Claim, BeginInFlight and EndInFlight: %d calls, want 8", got)
+	}
+}

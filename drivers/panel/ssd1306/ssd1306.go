@@ -107,6 +107,15 @@ func (p *Panel) Draw(r image.Rectangle, src image.Image, sp image.Point) error {
 	return p.dev.Draw(r, src, sp)
 }
 
+// SetContrast sets command 0x81 (datasheet §10.1.7): the brightness of
+// every lit pixel, which the station lowers when idle.
+func (p *Panel) SetContrast(level uint8) error {
+	if err := p.dev.SetContrast(level); err != nil {
+		return fmt.Errorf("ssd1306: contrast: %w", err)
+	}
+	return nil
+}
+
 // Halt switches the display off (command 0xAE, datasheet §10.1.12): the
 // panel goes dark; the next Draw turns it on again.
 func (p *Panel) Halt() error { return p.dev.Halt() }
