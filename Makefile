@@ -7,7 +7,7 @@ HTTP  ?= 127.0.0.1:8780
 MQTT  ?= 127.0.0.1:18830
 WEB   ?= 127.0.0.1:8781
 
-.PHONY: all build cross test bench bench-e2e fuzz chaos run vet clean
+.PHONY: all build cross test bench bench-e2e bench-fleet fuzz chaos run vet clean
 
 all: build
 
@@ -30,6 +30,11 @@ test: vet
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# 1,000 simulated stations (real MQTT clients with the station's config rules) behind the
+# embedded broker; a group config is pushed and timed until all reported it applied.
+bench-fleet:
+	FLEET_BENCH_STATIONS=1000 $(GO) test -run '^$$' -bench GroupConfig -benchtime 3x ./devcloud/fleet/
 
 # devcloud and a station with simulated hardware in one process over loopback: tap → printer
 # latency, a long job's throughput, RSS and a stage breakdown (docs/performance.md). Extra flags

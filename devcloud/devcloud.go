@@ -21,6 +21,7 @@ import (
 
 	"labelstation/devcloud/auth"
 	"labelstation/devcloud/broker"
+	"labelstation/devcloud/fleet"
 	"labelstation/devcloud/jobs"
 	"labelstation/devcloud/seed"
 	"labelstation/protocol"
@@ -50,6 +51,9 @@ type Options struct {
 	// Auth0, ...) into the embedded broker: their JWT access tokens are checked by that issuer's
 	// key set. devcloud's own tokens keep working.
 	External *broker.JWKSOptions
+	// FleetAdmins are the users whose tokens (their own or an app's acting for them) may use
+	// the fleet API.
+	FleetAdmins []string
 	// Submit sets the job API's limits (labels and bytes per job, background validation).
 	Submit jobs.SubmitOptions
 	Now    func() time.Time
@@ -64,6 +68,7 @@ type Cloud struct {
 	Auth      *auth.Server
 	Broker    *broker.Broker // nil when running against an external broker
 	Jobs      *jobs.Service
+	Fleet     *fleet.Registry
 	Seed      *seed.Seed
 	URL       string // http://host:port
 	BrokerURL string // tcp://host:port
@@ -244,10 +249,16 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		return nil, err
 	}
 	c.now = opt.Now
+	var reg *fleet.Registry
 	badgeKey, _ := hex.DecodeString(randomHex(32))
 	js, err := jobs.New(jobs.Options{
 		Seed: opt.Seed, Broker: c.BrokerURL, Username: svcUser, Password: svcPass, BadgeKey: badgeKey, Sealer: sealer,
 		ClientID: opt.ServiceClientID, Submit: opt.Submit, Store: opt.Store, ShareGroup: opt.ShareGroup, TLS: opt.ClientTLS,
+		OnFleetMessage: func(topic string, payload []byte) {
+			if reg != nil {
+				reg.Handle(topic, payload)
+			}
+		},
 		Now: opt.Now, Logger: log.With("component", "jobs"),
 		VerifyUser: func(ctx context.Context, tok string) (string, error) {
 			p, err := as.Verify(ctx, tok)
@@ -265,8 +276,44 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		return nil, fmt.Errorf("devcloud: jobs.New: %w", err)
 	}
 	c.Jobs = js
+	if reg, err = fleet.New(fleet.Options{
+		Publish: js.Publish, DefaultConfig: js.DefaultFleetConfig(), Now: opt.Now, Logger: log.With("component", "fleet"),
+		InitialGroup: func(station string) string {
+			if g := c.GroupsOf(station); len(g) > 0 {
+				return g[0]
+			}
+			return ""
+		},
+		OnGroupSet: func(station, group string) {
+			if group == "" {
+				c.SetGroups(station)
+				return
+			}
+			c.SetGroups(station, group)
+		},
+	}); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("devcloud: fleet.New: %w", err)
+	}
+	c.Fleet = reg
+	admins := opt.FleetAdmins
+	api, err := fleet.NewAPI(reg, fleet.APIOptions{Authorize: func(r *http.Request, tok string) (string, error) {
+		p, err := as.Verify(r.Context(), tok)
+		if err != nil {
+			return "", err
+		}
+		if p.Kind != "user" || !slices.Contains(admins, p.UserID) {
+			return "", fmt.Errorf("%s %q is not a fleet manager", p.Kind, p.UserID)
+		}
+		return p.UserID, nil
+	}})
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("devcloud: fleet API: %w", err)
+	}
 
 	mux := http.NewServeMux()
+	mux.Handle("/v1/fleet/", api.Handler())
 	mux.Handle("/v1/", js.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.Handle("/", as.Handler())

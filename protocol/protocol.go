@@ -80,12 +80,16 @@ func BadgeHash(key []byte, cardNumber string) string {
 // Presence is retained on lrs/v1/st/{id}/presence; the broker publishes the last will
 // (Online=false) when the station vanishes without a goodbye.
 type Presence struct {
-	V       int       `json:"v"`
-	Station string    `json:"station"`
-	Online  bool      `json:"online"`
-	State   string    `json:"state,omitempty"`
-	Version string    `json:"version,omitempty"`
-	TS      time.Time `json:"ts,omitzero"`
+	V       int    `json:"v"`
+	Station string `json:"station"`
+	Online  bool   `json:"online"`
+	State   string `json:"state,omitempty"`
+	Version string `json:"version,omitempty"`
+	// Boot counts the station's starts (persisted on the station). The will carries it too, so
+	// the cloud ignores a will or presence older than the newest boot it has seen: a will the
+	// broker publishes late, after the station rebooted, cannot mark it offline.
+	Boot int64     `json:"boot,omitempty"`
+	TS   time.Time `json:"ts,omitzero"`
 }
 
 // LookupRequest asks for the held jobs of the badge's owner.
@@ -203,15 +207,20 @@ type JobStatusAck struct {
 // decode, so the refusal can be reported against it; "" when even that is unreadable.
 func MessageID(b []byte) string {
 	var head struct {
-		ID      any `json:"id"`
-		Version any `json:"version"`
+		ID      json.RawMessage `json:"id"`
+		Version json.RawMessage `json:"version"`
 	}
 	if json.Unmarshal(b, &head) != nil {
 		return ""
 	}
-	for _, v := range []any{head.ID, head.Version} {
-		if s, ok := v.(string); ok && s != "" && len(s) <= 200 {
+	for _, raw := range []json.RawMessage{head.ID, head.Version} {
+		var s string
+		var n json.Number
+		switch {
+		case json.Unmarshal(raw, &s) == nil && s != "" && len(s) <= 200:
 			return s
+		case json.Unmarshal(raw, &n) == nil && n != "" && len(n) <= 20:
+			return n.String() // a config version is an integer
 		}
 	}
 	return ""
@@ -230,46 +239,114 @@ func (j Job) CheckLabel(n int) error {
 	return nil
 }
 
-// ConfigDesired is the fleet part of the station config; Config is the document defined by the
-// station's config loader (station/config), kept raw here so it is validated in one place.
+// Config sources, in the order they are merged over the station's defaults and local file: a
+// station's own document wins over its group's.
+const (
+	SourceGroup   = "group"
+	SourceStation = "station"
+)
+
+// ConfigDesired is one source's fleet config (retained on lrs/v1/st/{id}/config/desired for the
+// station's own, lrs/v1/grp/{group}/config/desired for its group's). Config is the document
+// defined by the station's config loader (station/config), kept raw so it is validated in one
+// place. Version increases with every change of that source; a station ignores a document whose
+// version is not above the one it applied, so duplicates and reordered deliveries are harmless.
 type ConfigDesired struct {
 	V       int             `json:"v"`
-	Version string          `json:"version"` // opaque, echoed in ConfigReported
+	Version int64           `json:"version"`
 	Config  json.RawMessage `json:"config"`
+	// Group, on a station's own document only, names the group the station belongs to; the
+	// station then follows that group's config and commands. Empty: no group.
+	Group string `json:"group,omitempty"`
 }
 
-// ConfigReported says what the station applied; Error names the offending field when it refused.
+// ConfigVersions are the versions a station applied, per source (0: none).
+type ConfigVersions struct {
+	Group   int64 `json:"group"`
+	Station int64 `json:"station"`
+}
+
+// ConfigReported (retained) says what the station runs and answers the newest desired document:
+// Source and Version name that document, Applied says whether it was taken, Error and Path say
+// why not. Versions, Hash and Group describe the effective config whatever the answer.
 type ConfigReported struct {
-	V       int       `json:"v"`
-	Version string    `json:"version"`
-	Applied bool      `json:"applied"`
-	Error   string    `json:"error,omitempty"`
-	TS      time.Time `json:"ts,omitzero"`
+	V        int            `json:"v"`
+	Source   string         `json:"source,omitempty"`
+	Version  int64          `json:"version"`
+	Applied  bool           `json:"applied"`
+	Error    string         `json:"error,omitempty"`
+	Path     string         `json:"path,omitempty"`
+	Versions ConfigVersions `json:"versions"`
+	Group    string         `json:"group,omitempty"`
+	// Hash is the SHA-256 (hex) of the effective fleet settings, equal on two stations exactly
+	// when they run the same fleet config.
+	Hash string `json:"hash,omitempty"`
+	// RestartRequired lists the fields whose new value takes effect at the next start.
+	RestartRequired []string  `json:"restart_required,omitempty"`
+	TS              time.Time `json:"ts,omitzero"`
 }
 
-// Command is a fleet command (reboot, reenroll, test_print, identify, ...).
+// Command names.
+const (
+	CmdReboot       = "reboot"
+	CmdReenroll     = "reenroll"
+	CmdTestPrint    = "test_print"
+	CmdPrintPairing = "print_pairing"
+	CmdIdentify     = "identify"
+	CmdPing         = "ping"
+	CmdLogLevel     = "log_level"
+)
+
+// Commands lists every command a station knows.
+var Commands = []string{CmdReboot, CmdReenroll, CmdTestPrint, CmdPrintPairing, CmdIdentify, CmdPing, CmdLogLevel}
+
+// Command is a fleet command on lrs/v1/st/{id}/cmd or lrs/v1/grp/{group}/cmd (every member runs
+// it). ID is unique per command: a station runs an id once, across restarts. A command past
+// Expires is not run; a station whose clock is not set runs no command that has an expiry.
 type Command struct {
-	V    int             `json:"v"`
-	ID   string          `json:"id"`
-	Name string          `json:"name"`
-	Args json.RawMessage `json:"args,omitempty"`
+	V       int             `json:"v"`
+	ID      string          `json:"id"`
+	Name    string          `json:"name"`
+	Args    json.RawMessage `json:"args,omitempty"`
+	Expires time.Time       `json:"expires,omitzero"`
 }
 
-// CommandResult answers a Command with the same ID.
+// Command result states.
+const (
+	CmdAccepted  = "accepted"  // taken; done or failed follows
+	CmdDone      = "done"      // finished
+	CmdFailed    = "failed"    // could not be done; Error says why
+	CmdExpired   = "expired"   // arrived after Expires (or while the station's clock was not set)
+	CmdDuplicate = "duplicate" // this id was seen before; not run again
+	CmdUnknown   = "unknown"   // the station does not know this command
+)
+
+// CommandResult answers a Command with the same ID, once per state reached.
 type CommandResult struct {
-	V     int    `json:"v"`
-	ID    string `json:"id"`
-	OK    bool   `json:"ok"`
-	Error string `json:"error,omitempty"`
+	V       int             `json:"v"`
+	ID      string          `json:"id"`
+	Station string          `json:"station,omitempty"`
+	Status  string          `json:"status,omitempty"`
+	OK      bool            `json:"ok"`
+	Error   string          `json:"error,omitempty"`
+	Data    json.RawMessage `json:"data,omitempty"`
+	TS      time.Time       `json:"ts,omitzero"`
 }
 
-// Telemetry is a periodic health report.
+// Telemetry is a periodic health report on lrs/v1/st/{id}/telemetry.
 type Telemetry struct {
 	V             int       `json:"v"`
 	State         string    `json:"state"`
 	Uptime        int64     `json:"uptime_s"`
+	Boot          int64     `json:"boot,omitempty"`
 	PrinterStatus string    `json:"printer_status,omitempty"`
 	LabelsPrinted int64     `json:"labels_printed"`
+	JobsPrinted   int64     `json:"jobs_printed"`
+	LastError     string    `json:"last_error,omitempty"`
+	JournalBytes  int64     `json:"journal_bytes"`
+	RSSBytes      int64     `json:"rss_bytes,omitempty"`
+	Version       string    `json:"version,omitempty"`
+	ConfigHash    string    `json:"config_hash,omitempty"`
 	TS            time.Time `json:"ts,omitzero"`
 }
 
@@ -289,6 +366,42 @@ type Event struct {
 	Reason string    `json:"reason,omitempty"` // protocol.Reason code
 	Error  string    `json:"error,omitempty"`
 	TS     time.Time `json:"ts,omitzero"`
+}
+
+// ErrGroupTopic is returned by ParseGroupTopic for a topic outside the group tree.
+var ErrGroupTopic = errors.New("protocol: not a group topic")
+
+// ParseGroupTopic splits lrs/v1/grp/{group}/{leaf...} into group and leaf.
+func ParseGroupTopic(topic string) (group, leaf string, err error) {
+	rest, ok := strings.CutPrefix(topic, Root+"/grp/")
+	if !ok {
+		return "", "", fmt.Errorf("%w: %q", ErrGroupTopic, topic)
+	}
+	group, leaf, ok = strings.Cut(rest, "/")
+	if !ok || group == "" || leaf == "" {
+		return "", "", fmt.Errorf("%w: %q", ErrGroupTopic, topic)
+	}
+	return group, leaf, nil
+}
+
+// GroupTopics are the topics a member subscribes to for its group's config and commands; each
+// by name, as the broker's ACL lets a station read exactly these two.
+func GroupTopics(group string) []string {
+	return []string{GroupTopic(group, LeafConfigDesired), GroupTopic(group, LeafCmd)}
+}
+
+// ValidName reports whether s can be a station or group name in a topic: 1-64 characters of
+// letters, digits, '-', '_' and '.', so no MQTT wildcard or level separator can sneak in.
+func ValidName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // ErrVersion is returned by Decode for a message of another schema version.

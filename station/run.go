@@ -95,6 +95,10 @@ type Options struct {
 	// 250 ms while the loop runs: a supervisor (systemd's watchdog) hears silence when the loop
 	// is wedged. It must return quickly.
 	Heartbeat func(Model)
+	// Reboot, if set, restarts the station for the reboot command.
+	Reboot func() error
+	// LogLevel, if set, is changed by the log_level command.
+	LogLevel *slog.LevelVar
 }
 
 // Station is the running appliance.
@@ -127,6 +131,21 @@ type Station struct {
 	// (the disk is full); they are reported from memory until acknowledged.
 	volMu    sync.Mutex
 	volatile map[string]protocol.JobStatus
+
+	// Fleet state (fleet.go). sources and started are guarded by mu; fleetMu orders desired
+	// documents; cmdMu guards seen.
+	fleetMu   sync.Mutex
+	sources   config.Sources
+	started   config.Config // the effective config at start: what the hardware was opened with
+	pairing   *PairingCode
+	lastRep   *protocol.ConfigReported // the newest config report, sent again on reconnect
+	cmdMu     sync.Mutex
+	seen      []string
+	boot      int64
+	startedAt time.Time
+	labels    atomic.Int64
+	phase     atomic.Value // string
+	lastErr   atomic.Value // string
 	// scr draws the screens off the state loop.
 	scr *screen
 	// wantLabel is set when the next pairing code should be printed (see pairingCode).
@@ -172,6 +191,13 @@ func New(opt Options) (*Station, error) {
 		reader: make(chan error, 1),
 	}
 	s.loadFleet()
+	s.loadSeen()
+	s.startedAt = opt.Now()
+	s.phase.Store(Boot.String())
+	var err error
+	if s.boot, err = nextBoot(opt.Config.Station.StateDir, opt.Now()); err != nil {
+		s.log.Error("station: boot counter", "err", err)
+	}
 	s.scr = newScreen(opt.Panel, opt.Logger, opt.Now, s.oledCare)
 	s.wantLabel.Store(true) // booting unenrolled is an enrollment attempt
 	return s, nil
@@ -276,7 +302,7 @@ func (s *Station) Run(ctx context.Context) error {
 	defer close(s.stopped)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	parts := map[string]func(context.Context){"lifecycle": s.lifecycle, "worker": s.worker, "badges": s.badges, "buttons": s.buttons, "journal maintenance": s.maintain}
+	parts := map[string]func(context.Context){"lifecycle": s.lifecycle, "worker": s.worker, "badges": s.badges, "buttons": s.buttons, "journal maintenance": s.maintain, "telemetry": s.telemetry}
 	for name, f := range parts {
 		wg.Add(1)
 		go func() {
@@ -345,6 +371,7 @@ func (s *Station) Run(ctx context.Context) error {
 			}
 			if m.Phase != before {
 				s.log.Info("station: state", "from", before.String(), "to", m.Phase.String())
+				s.phase.Store(m.Phase.String())
 				if c := s.currentCloud(); c != nil {
 					c.SetState(m.Phase.String())
 				}
@@ -478,6 +505,9 @@ func (s *Station) lifecycle(ctx context.Context) {
 		if !enr.Enrolled() {
 			err := enr.Enroll(ctx, func(c provisioning.Code) {
 				pc := PairingCode{UserCode: c.UserCode, URI: c.VerificationURI, URIComplete: c.VerificationURIComplete, Expires: c.Expires}
+				s.mu.Lock()
+				s.pairing = &pc
+				s.mu.Unlock()
 				s.post(EnrollCode{Code: pc})
 				s.pairingCode(ctx, pc)
 			})
@@ -505,6 +535,9 @@ func (s *Station) lifecycle(ctx context.Context) {
 			continue
 		}
 		s.post(Enrolled{})
+		s.mu.Lock()
+		s.pairing = nil
+		s.mu.Unlock()
 		cfg := s.config()
 		link, err := s.opt.DialCloud(cloud.Options{
 			Broker: cfg.Cloud.Broker, StationID: id, Version: s.opt.Version,
@@ -513,8 +546,20 @@ func (s *Station) lifecycle(ctx context.Context) {
 			OnReject: func(id string, reason error) { s.bg.Add(1); defer s.bg.Done(); s.onReject(id, reason) },
 			Outbox:   outbox{s},
 			OnConfig: func(d protocol.ConfigDesired) { s.bg.Add(1); defer s.bg.Done(); s.onConfig(d) },
-			OnOnline: func(up bool) { s.post(OnlineChanged{Online: up}) },
-			Now:      s.opt.Now, Logger: s.log,
+			OnGroupConfig: func(g string, d protocol.ConfigDesired) {
+				s.bg.Add(1)
+				defer s.bg.Done()
+				s.onGroupConfig(g, d)
+			},
+			OnCommand: func(c protocol.Command) { s.bg.Add(1); defer s.bg.Done(); s.onCommand(c) },
+			Group:     s.Group, Boot: s.boot,
+			OnOnline: func(up bool) {
+				if up {
+					s.resendReport()
+				}
+				s.post(OnlineChanged{Online: up})
+			},
+			Now: s.opt.Now, Logger: s.log,
 		})
 		if err != nil {
 			s.log.Error("station: cloud link", "err", err)

@@ -47,6 +47,7 @@ func (s *Station) worker(ctx context.Context) {
 			state, msg := protocol.JobPrinted, ""
 			if err != nil {
 				state, msg = protocol.JobFailed, err.Error()
+				s.lastErr.Store(msg)
 				s.log.Error("station: job failed", "job", e.Job.ID, "err", err)
 			}
 			done, ferr := s.opt.Journal.Finish(e.Job.ID, state, msg)
@@ -297,6 +298,7 @@ func (r *printRun) flush(ctx context.Context) error {
 		r.begun = false
 		if k > 0 {
 			r.confirmed += k
+			s.labels.Add(int64(k))
 			s.post(PrintProgress{Title: r.title, Done: r.confirmed, Total: r.total})
 			if err := r.record(false); err != nil {
 				return err

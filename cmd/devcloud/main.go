@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,7 +29,9 @@ type flags struct {
 	Verbose                                          bool
 	// A second issuer whose stations the embedded broker lets in.
 	ExternalIssuer, ExternalKeys, Audience, StationClaim string
-	Submit                                               jobs.SubmitOptions
+	// Users who may use the fleet API, comma-separated.
+	FleetAdmins string
+	Submit      jobs.SubmitOptions
 }
 
 func main() {
@@ -51,6 +54,7 @@ func main() {
 	flag.StringVar(&f.Audience, "audience", "", "with --external-issuer: the aud value its station tokens must carry")
 	flag.StringVar(&f.StationClaim, "station-claim", "sub", "with --external-issuer: the token claim naming the station (its MQTT username)")
 	flag.BoolVar(&f.Verbose, "v", false, "log debug detail")
+	flag.StringVar(&f.FleetAdmins, "fleet-admins", "alice", "users (comma-separated) whose tokens may use the fleet API (docs/fleet.md)")
 	flag.IntVar(&f.Submit.MaxLabels, "max-labels", jobs.DefaultMaxLabels, "labels per job, copies included (more is 422)")
 	flag.Int64Var(&f.Submit.MaxBytes, "max-job-bytes", jobs.MaxSubmitBytes, "bytes per submission (more is 413)")
 	flag.Int64Var(&f.Submit.SyncBytes, "sync-bytes", jobs.DefaultSyncBytes, "larger data is accepted as 202 and validated in the background")
@@ -107,6 +111,7 @@ func run(f flags, out io.Writer) error {
 	opt := devcloud.Options{
 		HTTP: httpLn, Seed: sd, Logger: log, Submit: f.Submit, Store: store, ShareGroup: f.ShareGroup, ServiceClientID: f.ClientID,
 		AccessTTL: f.AccessTTL, RefreshTTL: f.RefreshTTL, DeviceCodeTTL: f.CodeTTL, PollEvery: f.Poll,
+		FleetAdmins: strings.Split(f.FleetAdmins, ","),
 	}
 	if f.ExternalIssuer != "" {
 		if f.Audience == "" {

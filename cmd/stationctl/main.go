@@ -42,6 +42,19 @@ commands:
   status   [--socket PATH] [--json]
            on the station: state, enrollment, broker, printer, journal, versions, last errors
   version  print the version, commit and build date
+
+fleet (flags: --cloud URL --token TOKEN [--json] [--timeout 30s]; docs/fleet.md):
+  ls                               list stations
+  show ID                          one station: config versions, telemetry
+  config get|set|patch ID|group:NAME [FILE|-|JSON]
+                                   read, replace or merge-patch desired config; set and patch
+                                   wait for every station's accepted/rejected answer
+  cmd [--ttl S] ID|group:NAME NAME [KEY=VALUE...]
+                                   run reboot, reenroll, test_print, print_pairing, identify,
+                                   ping or log_level (level=debug) and wait for the answers
+  group ID GROUP|-                  put a station in a group (- for none) and wait for its answer
+  watch                            follow the fleet's live events
+exit codes: 0 ok, 1 error, 2 usage, 3 rejected or failed, 4 timed out, 5 cloud unreachable
 `
 
 func main() {
@@ -55,7 +68,7 @@ func main() {
 			fmt.Fprint(os.Stderr, usage)
 			os.Exit(2)
 		}
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -78,6 +91,18 @@ func run(cmd string, args []string, out io.Writer) error {
 	case "version", "--version", "-version":
 		fmt.Fprintln(out, versionString("stationctl"))
 		return nil
+	case "ls":
+		return lsCmd(args, out)
+	case "show":
+		return showCmd(args, out)
+	case "config":
+		return configCmd(args, out)
+	case "cmd":
+		return cmdCmd(args, out)
+	case "watch":
+		return watchCmd(args, out)
+	case "group":
+		return groupCmd(args, out)
 	case "hash-password":
 		return hashPasswordCmd(args, out)
 	case "help", "-h", "--help":

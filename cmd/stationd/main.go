@@ -55,6 +55,8 @@ type flags struct {
 	observe     func(station.Model)
 	deniedDelay time.Duration
 	tokenCheck  time.Duration
+	// reboot ends run for the fleet's reboot command (set by run).
+	reboot func() error
 }
 
 func main() {
@@ -81,11 +83,27 @@ func main() {
 	defer stop()
 	if err := run(ctx, f, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "stationd:", err)
+		if errors.Is(err, errReboot) {
+			os.Exit(exitReboot)
+		}
 		os.Exit(1)
 	}
 }
 
+// errReboot ends run after the fleet's reboot command; stationd then exits with exitReboot,
+// and its service manager (Restart=on-failure) starts it again.
+var errReboot = errors.New("restarting on the fleet's reboot command")
+
+const exitReboot = 75 // EX_TEMPFAIL
+
 func run(ctx context.Context, f flags, out, logOut io.Writer) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	f.reboot = func() error {
+		// Later, so the command's "done" still goes out before the link says goodbye.
+		time.AfterFunc(time.Second, func() { cancel(errReboot) })
+		return nil
+	}
 	a, err := build(ctx, f, logOut)
 	if err != nil {
 		return err
@@ -96,7 +114,13 @@ func run(ctx context.Context, f flags, out, logOut io.Writer) error {
 		fmt.Fprintf(out, "stationd (sim) is up: panel and tap page at %s, printer %s (labels as PNG in %s)\n",
 			a.WebURL, a.PrinterURL, a.PrinterDir)
 	}
-	return a.Station.Run(ctx)
+	if err := a.Station.Run(ctx); err != nil {
+		return err
+	}
+	if errors.Is(context.Cause(ctx), errReboot) {
+		return errReboot
+	}
+	return nil
 }
 
 // appliance is a wired station and the simulated parts tests reach into.
@@ -227,7 +251,13 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 		a.closers = append(a.closers, sp.Close)
 		a.PrinterURL = sp.URL()
 	}
-	pr := newRedialPrinter(a.PrinterURL, cfg.Printer.Lang)
+	// The hardware opens with the fleet settings the station accepted before this start
+	// (station/config.Restore); the station itself recomputes them from the same documents.
+	hw, _, herr := config.Restore(cfg)
+	if herr != nil {
+		log.Warn("stationd: saved fleet config not used for the hardware", "err", herr)
+	}
+	pr := newRedialPrinter(a.PrinterURL, hw.Printer.Lang)
 	a.closers = append(a.closers, pr.Close)
 	a.printer = pr
 
@@ -256,14 +286,14 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 		}
 		panel = sp
 	} else {
-		if panel, err = openPanel(cfg.Display, b); err != nil {
+		if panel, err = openPanel(hw.Display, b); err != nil {
 			return nil, fmt.Errorf("display: %w", err)
 		}
 	}
 	var reader badge.Reader = a.Reader
 	var reopen func(context.Context) (badge.Reader, error)
 	if cfg.Badge.Reader != "sim" {
-		if reader, reopen, err = openReader(ctx, cfg.Badge, b); err != nil {
+		if reader, reopen, err = openReader(ctx, hw.Badge, b); err != nil {
 			return nil, err
 		}
 	} else if a.Reader == nil {
@@ -273,7 +303,12 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 	st, err = station.New(station.Options{
 		Config: cfg, Panel: panel, Printer: pr, Journal: j, Enroller: prov,
 		DialCloud: func(o cloud.Options) (station.Cloud, error) {
-			v, err := verifier(o.StationID)
+			group := o.Group
+			if group == nil {
+				group = func() string { return "" }
+			}
+			// Group messages are accepted for the group the station follows now.
+			v, err := verifier(o.StationID, group)
 			if err != nil {
 				return nil, err
 			}
@@ -283,12 +318,13 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 		Badges: taps, Buttons: buttons, Version: buildinfo.Version, Logger: log, Observe: f.observe,
 		Serial: serial, TokenCheck: f.tokenCheck, Signals: signals(ctx, b),
 		Heartbeat: a.heartbeat(ctx, f, level, recent, log),
+		LogLevel:  level, Reboot: f.reboot,
 	})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("station: %w", err), reader.Halt())
 	}
 	a.Station = st
-	a.closers = append(a.closers, superviseReader(ctx, reader, reopen, taps, cfg.Badge.Repeat(), st.ReaderHealth, log))
+	a.closers = append(a.closers, superviseReader(ctx, reader, reopen, taps, hw.Badge.Repeat(), st.ReaderHealth, log))
 	a.serveStatus(f, log)
 	return a, nil
 }
@@ -296,7 +332,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 // openTrust loads the cloud's message-signing keys (the JWKS of cloud.keys_url, else the
 // issuer's jwks_uri; the last good set from the state directory until a fetch succeeds) and the
 // replay window, and returns how to build the verifier once the station id is known.
-func openTrust(ctx context.Context, cfg config.Config, ep endpoints, hc *http.Client, log *slog.Logger) (func(station string) (*trust.Verifier, error), func() error, error) {
+func openTrust(ctx context.Context, cfg config.Config, ep endpoints, hc *http.Client, log *slog.Logger) (func(station string, group func() string) (*trust.Verifier, error), func() error, error) {
 	url := cfg.Cloud.KeysURL
 	if url == "" {
 		url = ep.JWKS
@@ -335,8 +371,14 @@ func openTrust(ctx context.Context, cfg config.Config, ep endpoints, hc *http.Cl
 			return nil, nil, err
 		}
 	}
-	return func(station string) (*trust.Verifier, error) {
-		return trust.NewVerifier(trust.VerifierOptions{Station: station, Keys: keys, Window: window})
+	return func(station string, group func() string) (*trust.Verifier, error) {
+		groups := func() []string {
+			if g := group(); g != "" {
+				return []string{g}
+			}
+			return nil
+		}
+		return trust.NewVerifier(trust.VerifierOptions{Station: station, Keys: keys, Window: window, Groups: groups})
 	}, stop, nil
 }
 

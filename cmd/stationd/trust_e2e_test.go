@@ -138,7 +138,7 @@ func TestForgedMessagesNeitherPrintNorApply(t *testing.T) {
 		out, _ := json.Marshal(j)
 		return out
 	}
-	forgedCfg := func(version string) []byte {
+	forgedCfg := func(version int64) []byte {
 		out, _ := json.Marshal(protocol.ConfigDesired{V: protocol.Version, Version: version,
 			Config: json.RawMessage(`{"v":1,"printer":{"dpi":600},"badge":{"hash_key":"00112233445566778899aabbccddeeff"}}`)})
 		return out
@@ -168,8 +168,8 @@ func TestForgedMessagesNeitherPrintNorApply(t *testing.T) {
 		{"job signed by an unknown key", jobTopic, false, seal(ownKid, jobTopic, forgedJob("evil-3")), "evil-3", "unknown_key"},
 		{"A's genuine job sent to B", jobTopic, false, jobA, ja.ID, "misaddressed"},
 		{"B's genuine job replayed", jobTopic, false, jobB, jb.ID, "replayed"},
-		{"unsigned retained config", cfgTopic, true, forgedCfg("cfg-evil-1"), "cfg-evil-1", "unsigned"},
-		{"config signed by another key", cfgTopic, true, seal(sameKid, cfgTopic, forgedCfg("cfg-evil-2")), "cfg-evil-2", "bad_signature"},
+		{"unsigned retained config", cfgTopic, true, forgedCfg(9001), "9001", "unsigned"},
+		{"config signed by another key", cfgTopic, true, seal(sameKid, cfgTopic, forgedCfg(9002)), "9002", "bad_signature"},
 		{"A's genuine config sent to B", cfgTopic, true, cfgA, "", "misaddressed"},
 		{"unsigned command", cmdTopic, false, forgedCmd("cmd-evil-1"), "cmd-evil-1", "unsigned"},
 		{"command signed by another key", cmdTopic, false, seal(sameKid, cmdTopic, forgedCmd("cmd-evil-2")), "cmd-evil-2", "bad_signature"},

@@ -45,8 +45,11 @@ type Options struct {
 	// Sealer signs every message to a station (protocol.Seal); its public key is in the
 	// issuer's JWKS.
 	Sealer *protocol.Sealer
-	Now    func() time.Time
-	Logger *slog.Logger
+	// OnFleetMessage, if set, receives every station's presence, config report, command
+	// result and telemetry (the fleet registry); the service then pushes no config itself.
+	OnFleetMessage func(topic string, payload []byte)
+	Now            func() time.Time
+	Logger         *slog.Logger
 	// Submit sets the job API's limits and what submissions are validated for.
 	Submit SubmitOptions
 }
@@ -194,6 +197,11 @@ func (s *Service) subscribe(c paho.Client) {
 		protocol.AllStations(protocol.LeafConfigReported): s.onConfigReported,
 		protocol.AllStations(protocol.LeafEvent):          s.onEvent,
 	}
+	if s.opt.OnFleetMessage != nil {
+		fwd := func(_ paho.Client, m paho.Message) { s.opt.OnFleetMessage(m.Topic(), m.Payload()) }
+		subs[protocol.AllStations(protocol.LeafCmdResult)] = fwd
+		subs[protocol.AllStations(protocol.LeafTelemetry)] = fwd
+	}
 	for filter, h := range subs {
 		if s.opt.ShareGroup != "" {
 			filter = "$share/" + s.opt.ShareGroup + "/" + filter
@@ -203,6 +211,11 @@ func (s *Service) subscribe(c paho.Client) {
 			s.log.Error("jobs: subscribe failed", "filter", filter, "err", t.Error())
 		}
 	}
+}
+
+// Publish sends a message to the broker as the cloud (the fleet registry publishes through it).
+func (s *Service) Publish(topic string, retained bool, v any) error {
+	return s.publish(topic, retained, v)
 }
 
 // SetSealer switches the signing key (a rotation: publish the new key in the JWKS first).
@@ -339,6 +352,10 @@ func (s *Service) onPresence(_ paho.Client, m paho.Message) {
 		return
 	}
 	s.log.Info("jobs: presence", "station", station, "online", p.Online, "state", p.State)
+	if s.opt.OnFleetMessage != nil {
+		s.opt.OnFleetMessage(m.Topic(), m.Payload())
+		return
+	}
 	if !p.Online {
 		return
 	}
@@ -362,7 +379,7 @@ func (s *Service) DefaultFleetConfig() json.RawMessage {
 
 // PushConfig publishes a retained desired config for one station.
 func (s *Service) PushConfig(station string, cfg json.RawMessage) error {
-	d := protocol.ConfigDesired{V: protocol.Version, Version: newID("cfg_"), Config: cfg}
+	d := protocol.ConfigDesired{V: protocol.Version, Version: s.now().UnixNano(), Config: cfg}
 	return s.publish(protocol.StationTopic(station, protocol.LeafConfigDesired), true, d)
 }
 
@@ -372,6 +389,9 @@ func (s *Service) onConfigReported(_ paho.Client, m paho.Message) {
 		return
 	}
 	s.log.Info("jobs: config reported", "station", station, "version", r.Version, "applied", r.Applied, "error", r.Error)
+	if s.opt.OnFleetMessage != nil {
+		s.opt.OnFleetMessage(m.Topic(), m.Payload())
+	}
 }
 
 // storeError tells a station the cloud could not read or change its jobs; the user may tap again.

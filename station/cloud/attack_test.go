@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -87,21 +88,21 @@ func forgedMessages(t *testing.T, url string) {
 	job := func(id string) protocol.Job {
 		return protocol.Job{V: protocol.Version, ID: id, Title: "forged", Format: "csv", Data: []byte("a\n1\n"), Labels: 1}
 	}
-	cfg := func(version string) protocol.ConfigDesired {
+	cfg := func(version int64) protocol.ConfigDesired {
 		return protocol.ConfigDesired{V: protocol.Version, Version: version, Config: json.RawMessage(`{"v":1,"printer":{"dpi":600}}`)}
 	}
 	cmd := func(id string) protocol.Command { return protocol.Command{V: protocol.Version, ID: id, Name: "reboot"} }
-	olderCfg := seal(lastHour, cfgB, cfg("cfg-old")) // genuine, but older than cfg-ok
+	olderCfg := seal(lastHour, cfgB, cfg(100)) // genuine, but older than version 200
 
 	// The real cloud's messages: acted on.
 	goodJob := seal(key.sealer, jobB, job("job-ok"))
 	goodCmd := seal(key.sealer, cmdB, cmd("cmd-ok"))
-	goodCfg := seal(key.sealer, cfgB, cfg("cfg-ok"))
+	goodCfg := seal(key.sealer, cfgB, cfg(200))
 	cl.publishRaw(t, jobB, false, goodJob)
 	cl.publishRaw(t, cfgB, true, goodCfg)
 	cl.publishRaw(t, cmdB, false, goodCmd)
 	wantOne(t, jobs, func(j protocol.Job) string { return j.ID }, "job-ok")
-	wantOne(t, configs, func(d protocol.ConfigDesired) string { return d.Version }, "cfg-ok")
+	wantOne(t, configs, func(d protocol.ConfigDesired) string { return strconv.FormatInt(d.Version, 10) }, "200")
 	wantOne(t, cmds, func(c protocol.Command) string { return c.ID }, "cmd-ok")
 
 	unsigned := func(v any) []byte { b, _ := json.Marshal(v); return b }
@@ -117,10 +118,10 @@ func forgedMessages(t *testing.T, url string) {
 		{"replayed job", jobB, false, goodJob, "job-ok", "replayed"},
 		{"job addressed to A", jobB, false, seal(key.sealer, jobA, job("job-for-a")), "job-for-a", "misaddressed"},
 		{"expired job", jobB, false, seal(yesterday, jobB, job("job-expired")), "job-expired", "expired"},
-		{"unsigned config", cfgB, true, unsigned(cfg("cfg-unsigned")), "cfg-unsigned", "unsigned"},
-		{"config signed by another key", cfgB, true, seal(impostor.sealer, cfgB, cfg("cfg-impostor")), "cfg-impostor", "bad_signature"},
-		{"config addressed to A", cfgB, true, seal(key.sealer, cfgA, cfg("cfg-for-a")), "cfg-for-a", "misaddressed"},
-		{"older config replayed", cfgB, true, olderCfg, "cfg-old", "replayed"},
+		{"unsigned config", cfgB, true, unsigned(cfg(300)), "300", "unsigned"},
+		{"config signed by another key", cfgB, true, seal(impostor.sealer, cfgB, cfg(301)), "301", "bad_signature"},
+		{"config addressed to A", cfgB, true, seal(key.sealer, cfgA, cfg(302)), "302", "misaddressed"},
+		{"older config replayed", cfgB, true, olderCfg, "100", "replayed"},
 		{"unsigned command", cmdB, false, unsigned(cmd("cmd-unsigned")), "cmd-unsigned", "unsigned"},
 		{"command signed by another key", cmdB, false, seal(impostor.sealer, cmdB, cmd("cmd-impostor")), "cmd-impostor", "bad_signature"},
 		{"command addressed to A", cmdB, false, seal(key.sealer, cmdA, cmd("cmd-for-a")), "cmd-for-a", "misaddressed"},
@@ -147,7 +148,7 @@ func forgedMessages(t *testing.T, url string) {
 	case j := <-jobs:
 		t.Errorf("forged job %q reached the journal", j.ID)
 	case d := <-configs:
-		t.Errorf("forged config %q was applied", d.Version)
+		t.Errorf("forged config %d was applied", d.Version)
 	case c := <-cmds:
 		t.Errorf("forged command %q was executed", c.ID)
 	default:
@@ -171,13 +172,13 @@ func forgedMessages(t *testing.T, url string) {
 		count[e.ID]++
 	}
 	for id, n := range count {
-		if n > 1 && !(id == "cfg-old" && n == 2) {
+		if n > 1 && !(id == "100" && n == 2) {
 			t.Errorf("%q refused %d times: it came back after the reconnect", id, n)
 		}
 	}
 	select {
 	case d := <-configs:
-		t.Errorf("config %q applied after the reconnect", d.Version)
+		t.Errorf("config %d applied after the reconnect", d.Version)
 	default:
 	}
 }

@@ -82,6 +82,13 @@ type Options struct {
 	// OnConfig and OnCommand receive fleet config and commands.
 	OnConfig  func(protocol.ConfigDesired)
 	OnCommand func(protocol.Command)
+	// OnGroupConfig receives the desired config of the station's group.
+	OnGroupConfig func(group string, d protocol.ConfigDesired)
+	// Group, if set, names the group whose config and commands the station follows; read at
+	// every connect (SetGroup changes it while connected).
+	Group func() string
+	// Boot is the station's start counter, announced in presence and in the will.
+	Boot int64
 	// OnOnline is called with true after each (re)connect and subscription, false when lost.
 	OnOnline func(bool)
 	// Version is reported in presence.
@@ -143,6 +150,12 @@ type Link struct {
 	refusedSeen map[string]time.Time // refusal key → when first logged
 	refusedWin  time.Time            // start of the current minute of refusals
 	refusedN    int                  // refusals logged in it
+	group       string               // the group wanted; guarded by mu
+	// connGroup is the group onConnect subscribed to; guarded by mu. resubscribed tells
+	// groupLoop about it.
+	connGroup    string
+	regroup      chan struct{}
+	resubscribed chan struct{}
 }
 
 // New builds a link; Run connects it.
@@ -186,12 +199,15 @@ func New(opt Options) (*Link, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	l := &Link{opt: opt, log: opt.Logger, lost: make(chan struct{}, 1), kick: make(chan struct{}, 1), resync: make(chan struct{}, 1), presence: make(chan struct{}, 1), pending: map[string]chan []byte{}, state: "idle",
+	l := &Link{opt: opt, log: opt.Logger, lost: make(chan struct{}, 1), kick: make(chan struct{}, 1), resync: make(chan struct{}, 1), presence: make(chan struct{}, 1), regroup: make(chan struct{}, 1), resubscribed: make(chan struct{}, 1), pending: map[string]chan []byte{}, state: "idle",
 		closed: make(chan struct{}), refusedSeen: map[string]time.Time{}}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
-	will, _ := json.Marshal(protocol.Presence{V: protocol.Version, Station: opt.StationID, Online: false})
+	if opt.Group != nil {
+		l.group = opt.Group()
+	}
+	will, _ := json.Marshal(protocol.Presence{V: protocol.Version, Station: opt.StationID, Online: false, Boot: opt.Boot})
 	o := paho.NewClientOptions().
 		AddBroker(opt.Broker).
 		SetClientID(opt.StationID).
@@ -247,6 +263,15 @@ func (l *Link) Run(ctx context.Context) error {
 		})
 	}()
 	defer func() { pcancel(); <-pdone }()
+	gdone := make(chan struct{})
+	go func() {
+		defer close(gdone)
+		supervise.Loop(pctx, l.log, "cloud: group", supervise.Backoff{Max: 5 * time.Second}, func(ctx context.Context) error {
+			l.groupLoop(ctx)
+			return ctx.Err()
+		})
+	}()
+	defer func() { pcancel(); <-gdone }()
 	if l.opt.Outbox != nil {
 		octx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -375,7 +400,7 @@ func (l *Link) shutdown() {
 	l.closing = true
 	close(l.closed)
 	if l.client.IsConnectionOpen() {
-		if err := l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: false, TS: l.opt.Now()}); err != nil {
+		if err := l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: false, Boot: l.opt.Boot, TS: l.opt.Now()}); err != nil {
 			l.log.Warn("cloud: goodbye presence not sent; the broker's last will says offline instead", "err", err)
 		}
 	} else {
@@ -429,9 +454,20 @@ func (l *Link) onConnect(c paho.Client) {
 		return
 	}
 	l.mu.Lock()
-	state := l.state
+	group := l.group
 	l.mu.Unlock()
-	if err := l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: true, State: state, Version: l.opt.Version, TS: l.opt.Now()}); err != nil {
+	if group != "" {
+		if err := subscribeAll(c, groupFilters(group), l.route, 10*time.Second); err != nil {
+			l.log.Error("cloud: group subscribe failed; retried at the next connect", "group", group, "err", err)
+			group = ""
+		}
+	}
+	l.mu.Lock()
+	state := l.state
+	l.connGroup = group
+	l.mu.Unlock()
+	signal(l.resubscribed)
+	if err := l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: true, State: state, Version: l.opt.Version, Boot: l.opt.Boot, TS: l.opt.Now()}); err != nil {
 		l.log.Warn("cloud: presence", "err", err)
 	}
 	l.log.Info("cloud: online", "broker", l.opt.Broker, "station", l.opt.StationID)
@@ -575,7 +611,12 @@ func (l *Link) route(_ paho.Client, m paho.Message) {
 	if first {
 		record()
 	}
-	if err := supervise.Safe(func() error { l.handle(leaf, payload); return nil }); err != nil {
+	handle := func() error { l.handle(leaf, payload); return nil }
+	if group, gleaf, gerr := protocol.ParseGroupTopic(m.Topic()); gerr == nil {
+		// Verified above against the group's audience, like a station message against ours.
+		handle = func() error { l.handleGroup(group, gleaf, payload); return nil }
+	}
+	if err := supervise.Safe(handle); err != nil {
 		supervise.Log(l.log, "cloud: message handler failed", err, "leaf", leaf)
 		if leaf == protocol.LeafJob {
 			l.reject(protocol.MessageID(payload), fmt.Errorf("cloud: job handler: %w", err))
@@ -655,7 +696,7 @@ func (l *Link) handle(leaf string, payload []byte) {
 		if err := protocol.Decode(payload, &d); err != nil {
 			l.log.Error("cloud: undecodable config refused", "err", err)
 			// Reported, so the fleet manager sees why the station kept its last good config.
-			r := protocol.ConfigReported{Version: protocol.MessageID(payload), Applied: false, Error: "undecodable config: " + err.Error(), TS: l.opt.Now()}
+			r := protocol.ConfigReported{Applied: false, Error: "undecodable config: " + err.Error(), TS: l.opt.Now()}
 			if err := l.ReportConfig(r); err != nil {
 				l.log.Warn("cloud: config refusal not reported", "err", err)
 			}
@@ -674,6 +715,121 @@ func (l *Link) handle(leaf string, payload []byte) {
 			l.opt.OnCommand(c)
 		}
 	}
+}
+
+// handleGroup takes a message of a group: only the group's config and commands, and only of
+// the group the station follows now (a message of the group it just left is dropped).
+func (l *Link) handleGroup(group, leaf string, payload []byte) {
+	l.mu.Lock()
+	cur := l.group
+	l.mu.Unlock()
+	if group != cur {
+		return
+	}
+	switch leaf {
+	case protocol.LeafConfigDesired:
+		var d protocol.ConfigDesired
+		if err := protocol.Decode(payload, &d); err != nil {
+			l.log.Error("cloud: undecodable group config refused", "group", group, "err", err)
+			r := protocol.ConfigReported{Source: protocol.SourceGroup, Group: group, Error: "undecodable config: " + err.Error(), TS: l.opt.Now()}
+			if err := l.ReportConfig(r); err != nil {
+				l.log.Warn("cloud: config refusal not reported", "err", err)
+			}
+		} else if l.opt.OnGroupConfig != nil {
+			l.opt.OnGroupConfig(group, d)
+		}
+	case protocol.LeafCmd:
+		l.handle(leaf, payload)
+	}
+}
+
+// SetGroup follows another group's config and commands from now on ("" for none). It never
+// blocks: the subscription changes in the background (groupLoop), since it is usually called
+// from a message handler, before the broker got that message's acknowledgement.
+func (l *Link) SetGroup(group string) {
+	l.mu.Lock()
+	l.group = group
+	l.mu.Unlock()
+	signal(l.regroup)
+}
+
+// groupLoop keeps the broker subscription on the wanted group. A refusal (a broker may reject a
+// SUBSCRIBE whose packet id is still in use by a message in flight to us) is retried.
+func (l *Link) groupLoop(ctx context.Context) {
+	subscribed := ""
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.regroup:
+		case <-retry.C:
+		case <-l.resubscribed:
+			l.mu.Lock()
+			subscribed = l.connGroup
+			l.mu.Unlock()
+		}
+		l.mu.Lock()
+		want, online := l.group, l.online
+		l.mu.Unlock()
+		if want == subscribed || !online {
+			continue
+		}
+		l.log.Info("cloud: following group", "group", want, "was", subscribed)
+		if subscribed != "" {
+			if t := l.client.Unsubscribe(protocol.GroupTopics(subscribed)...); !t.WaitTimeout(l.opt.RequestTimeout) || t.Error() != nil {
+				l.log.Warn("cloud: group unsubscribe", "group", subscribed, "err", t.Error())
+			}
+			subscribed = ""
+		}
+		if want != "" {
+			if err := subscribeAll(l.client, groupFilters(want), l.route, l.opt.RequestTimeout); err != nil {
+				l.log.Warn("cloud: group subscribe failed; retrying", "group", want, "err", err)
+				retry.Reset(l.opt.MinBackoff)
+				continue
+			}
+			subscribed = want
+		}
+	}
+}
+
+// subscribeAll subscribes to every filter and fails when the broker refused any: a SUBACK
+// failure code is not a token error in paho.
+func subscribeAll(c paho.Client, filters map[string]byte, h paho.MessageHandler, timeout time.Duration) error {
+	t := c.SubscribeMultiple(filters, h)
+	if !t.WaitTimeout(timeout) {
+		return ErrTimeout
+	}
+	if err := t.Error(); err != nil {
+		return err
+	}
+	if st, ok := t.(*paho.SubscribeToken); ok {
+		for f, code := range st.Result() {
+			if code >= 0x80 {
+				return fmt.Errorf("cloud: subscribe %s: refused by the broker (code %#x)", f, code)
+			}
+		}
+	}
+	return nil
+}
+
+func groupFilters(group string) map[string]byte {
+	m := map[string]byte{}
+	for _, t := range protocol.GroupTopics(group) {
+		m[t] = 1
+	}
+	return m
+}
+
+// Telemetry publishes a health report (not retained: only the newest matters, and the cloud
+// keeps it).
+func (l *Link) Telemetry(t protocol.Telemetry) error {
+	if !l.Online() {
+		return ErrOffline
+	}
+	t.V = protocol.Version
+	return l.publish(protocol.LeafTelemetry, false, t)
 }
 
 // reject hands a job the station will not print to OnReject.
@@ -859,7 +1015,7 @@ func (l *Link) presenceLoop(ctx context.Context) {
 			l.mu.Lock()
 			state := l.state
 			l.mu.Unlock()
-			if err := l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: true, State: state, Version: l.opt.Version, TS: l.opt.Now()}); err != nil {
+			if err := l.publish(protocol.LeafPresence, true, protocol.Presence{V: protocol.Version, Station: l.opt.StationID, Online: true, State: state, Version: l.opt.Version, Boot: l.opt.Boot, TS: l.opt.Now()}); err != nil {
 				l.log.Info("cloud: presence not published", "err", err)
 			}
 		}

@@ -67,7 +67,17 @@ type Config struct {
 	Release Release `json:"release"`
 	Journal Journal `json:"journal"`
 	Log     Log     `json:"log"`
+	// Telemetry is how often the station sends a health report (fleet-settable).
+	Telemetry Telemetry `json:"telemetry"`
 }
+
+// Telemetry sets the health report's period.
+type Telemetry struct {
+	IntervalS int `json:"interval_s"` // seconds between reports; default 60
+}
+
+// Interval is IntervalS as a duration.
+func (t Telemetry) Interval() time.Duration { return time.Duration(t.IntervalS) * time.Second }
 
 // Journal bounds the job journal on the station's storage.
 type Journal struct {
@@ -201,15 +211,16 @@ const (
 // cloud.issuer, cloud.broker, printer.url) are empty.
 func Defaults() Config {
 	return Config{
-		V:       Version,
-		Cloud:   Cloud{ClientID: "station", Scopes: []string{"openid", "offline_access", "printing"}, StationClaim: "sub"},
-		Board:   Board{Kind: "sim"},
-		Printer: Printer{Lang: "zpl", DPI: 203},
-		Display: Display{Kind: "sim", Width: 128, Height: 64, Contrast: 255, Bus: "i2c", Model: "2in13v4", DimSeconds: 60, BlankSeconds: 600},
-		Badge:   Badge{Reader: "sim", Encoding: "hex", ByteOrder: "msb", RepeatMS: 2000},
-		Release: Release{Mode: "all", ScreenSeconds: 5},
-		Journal: Journal{KeepDays: 7, MaxMB: 256},
-		Log:     Log{Level: "info"},
+		V:         Version,
+		Cloud:     Cloud{ClientID: "station", Scopes: []string{"openid", "offline_access", "printing"}, StationClaim: "sub"},
+		Board:     Board{Kind: "sim"},
+		Printer:   Printer{Lang: "zpl", DPI: 203},
+		Display:   Display{Kind: "sim", Width: 128, Height: 64, Contrast: 255, Bus: "i2c", Model: "2in13v4", DimSeconds: 60, BlankSeconds: 600},
+		Badge:     Badge{Reader: "sim", Encoding: "hex", ByteOrder: "msb", RepeatMS: 2000},
+		Release:   Release{Mode: "all", ScreenSeconds: 5},
+		Journal:   Journal{KeepDays: 7, MaxMB: 256},
+		Log:       Log{Level: "info"},
+		Telemetry: Telemetry{IntervalS: 60},
 	}
 }
 
@@ -316,6 +327,7 @@ func (c Config) validateFleet() error {
 		checkHashKey(c.Badge.HashKey),
 		oneOf("release.mode", c.Release.Mode, releaseModes),
 		inRange("release.screen_seconds", c.Release.ScreenSeconds, 1, maxScreenSeconds),
+		inRange("telemetry.interval_s", c.Telemetry.IntervalS, 1, 86400),
 	}
 	for _, err := range checks {
 		if err != nil {
