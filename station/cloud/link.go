@@ -443,9 +443,18 @@ func (l *Link) onConnect(c paho.Client) {
 	if l.closing {
 		return
 	}
-	t := c.Subscribe(protocol.StationFilter(l.opt.StationID), 1, l.route)
-	if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-		l.log.Error("cloud: subscribe failed", "err", t.Error())
+	own := map[string]byte{protocol.StationFilter(l.opt.StationID): 1}
+	var err error
+	// A broker may refuse a SUBSCRIBE whose packet id collides with one of its own queued
+	// deliveries to us (mochi answers 0x91 then); a second try carries a new id.
+	for try := 0; try < 3; try++ {
+		if err = subscribeAll(c, own, l.route, 10*time.Second); err == nil {
+			break
+		}
+		l.log.Warn("cloud: subscribe refused; trying again", "try", try+1, "err", err)
+	}
+	if err != nil {
+		l.log.Error("cloud: subscribe failed", "err", err)
 		c.Disconnect(0)
 		select {
 		case l.lost <- struct{}{}:
