@@ -18,7 +18,10 @@ GO=${GO:-go}
 #                            tool; natively they cover the same code `make test` runs
 #   display/cmd/screenshots  a documentation generator
 #   packaging                builds and installs the .deb with the host's go, nfpm and dpkg
-EXCLUDE='^labelstation/(devcloud|cmd/devcloud|cmd/stationd|cmd/stationctl|display/cmd/screenshots|packaging)(/|$)'
+#   internal/chaos, cmd/chaos, cmd/bench-e2e, cmd/simprinter, internal/fleettest
+#                            harnesses that run devcloud and whole station processes; the code
+#                            they drive is covered by its own packages above
+EXCLUDE='^labelstation/(devcloud|cmd/devcloud|cmd/stationd|cmd/stationctl|display/cmd/screenshots|packaging|internal/chaos|cmd/chaos|cmd/bench-e2e|cmd/simprinter|internal/fleettest)(/|$)'
 
 need_qemu() {
   if command -v qemu-aarch64-static >/dev/null && command -v qemu-arm-static >/dev/null; then

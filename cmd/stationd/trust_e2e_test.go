@@ -25,6 +25,7 @@ import (
 	"labelstation/protocol"
 	"labelstation/provisioning"
 	"labelstation/station"
+	"labelstation/station/config"
 	"labelstation/station/trust"
 	"labelstation/station/trust/trusttest"
 )
@@ -115,7 +116,7 @@ func TestForgedMessagesNeitherPrintNorApply(t *testing.T) {
 	jobA := mallory.captured(t, protocol.StationTopic(idA, protocol.LeafJob))
 	jobB := mallory.captured(t, protocol.StationTopic(idB, protocol.LeafJob))
 	cfgA := mallory.captured(t, protocol.StationTopic(idA, protocol.LeafConfigDesired))
-	fleetB, err := os.ReadFile(filepath.Join(b.app.Config.Station.StateDir, "fleet.json"))
+	fleetB, err := os.ReadFile(filepath.Join(b.app.Config.Station.StateDir, config.SourcesFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +199,7 @@ func TestForgedMessagesNeitherPrintNorApply(t *testing.T) {
 			t.Errorf("B printed an injected label")
 		}
 	}
-	if now, _ := os.ReadFile(filepath.Join(b.app.Config.Station.StateDir, "fleet.json")); !bytes.Equal(now, fleetB) {
+	if now, _ := os.ReadFile(filepath.Join(b.app.Config.Station.StateDir, config.SourcesFile)); !bytes.Equal(now, fleetB) {
 		t.Errorf("B's fleet config changed:\n%s\nwas\n%s", now, fleetB)
 	}
 	if b.app.Prov.StationID() != idB || !b.app.Prov.Enrolled() {
@@ -312,7 +313,7 @@ func TestStateFileModes(t *testing.T) {
 		t.Fatalf("state dir mode %v, want 0700", fi.Mode().Perm())
 	}
 	h.enroll()
-	for _, name := range []string{provisioning.TokenFile, "fleet.json", "journal.db", trust.KeysFile, trust.WindowFile} {
+	for _, name := range []string{provisioning.TokenFile, config.SourcesFile, "journal.db", trust.KeysFile, trust.WindowFile} {
 		fi, err := os.Stat(filepath.Join(state, name))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

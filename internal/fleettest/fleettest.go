@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +30,7 @@ import (
 	"labelstation/station/cloud"
 	"labelstation/station/config"
 	"labelstation/station/journal"
+	"labelstation/station/trust"
 )
 
 // seedPath finds the example seed from this file, whatever the test's directory.
@@ -149,15 +151,38 @@ func RunStation(t *testing.T, c *devcloud.Cloud, dir, serial string) (string, *P
 	if err != nil {
 		t.Fatal(err)
 	}
+	keys, err := trust.OpenKeys(trust.KeysOptions{URL: strings.TrimRight(c.URL, "/") + "/oauth/keys", File: filepath.Join(dir, trust.KeysFile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	window, err := trust.OpenWindow(filepath.Join(dir, trust.WindowFile))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := config.Defaults()
 	cfg.Station.StateDir = dir
 	cfg.Cloud.Issuer, cfg.Cloud.Broker, cfg.Printer.URL = c.URL, c.BrokerURL, "tcp://127.0.0.1:9"
 	pr := &Paper{}
 	s, err := station.New(station.Options{
 		Config: cfg, Panel: display.None(image.Pt(128, 64)), Printer: pr, Journal: j,
-		Enroller:  staticEnroller{id: p.StationID, tok: tok},
-		DialCloud: func(o cloud.Options) (station.Cloud, error) { return cloud.New(o) },
-		Badges:    make(chan badge.Badge), Version: "test", Logger: debugLog(),
+		Enroller: staticEnroller{id: p.StationID, tok: tok},
+		DialCloud: func(o cloud.Options) (station.Cloud, error) {
+			// Verified like stationd does: the cloud's keys from its JWKS, group messages
+			// for the group the station follows.
+			v, err := trust.NewVerifier(trust.VerifierOptions{Station: o.StationID, Keys: keys, Window: window,
+				Groups: func() []string {
+					if g := o.Group(); g != "" {
+						return []string{g}
+					}
+					return nil
+				}})
+			if err != nil {
+				return nil, err
+			}
+			o.Verify = v
+			return cloud.New(o)
+		},
+		Badges: make(chan badge.Badge), Version: "test", Logger: debugLog(),
 	})
 	if err != nil {
 		t.Fatal(err)
