@@ -41,7 +41,7 @@ func (s *benchStation) offer(base config.Config, source string, group string, m 
 		doc.Group = group
 	}
 	next, c, err := s.src.Offer(base, source, doc)
-	rep := protocol.ConfigReported{V: 1, Source: source, Version: d.Version, Applied: err == nil, TS: time.Now()}
+	rep := protocol.ConfigReported{V: protocol.Version, Source: source, Version: d.Version, Applied: err == nil, TS: time.Now()}
 	if err == nil {
 		s.src = next
 		rep.Hash = c.Hash()

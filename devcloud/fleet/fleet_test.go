@@ -155,7 +155,7 @@ func TestFleetEndToEnd(t *testing.T) {
 	if boot != 6 {
 		t.Fatalf("boot %d in presence, want 6", boot)
 	}
-	late := protocol.Presence{V: 1, Station: id, Online: false, Boot: boot - 1}
+	late := protocol.Presence{V: protocol.Version, Station: id, Online: false, Boot: boot - 1}
 	if err := c.Jobs.Publish(protocol.StationTopic(id, protocol.LeafPresence), false, late); err != nil {
 		t.Fatal(err)
 	}
