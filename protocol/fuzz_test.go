@@ -15,34 +15,34 @@ import (
 // Seeds are the examples of docs/protocol.md and what devcloud sends.
 var (
 	jobSeeds = []string{
-		`{"v":1,"id":"job_1","title":"Shipping labels","user":{"id":"alice","name":"Alice Adler"},"layout":{"v":1,"size_mm":[100,150],"items":[{"type":"text","at_mm":[5,5],"value":"{{name}}"}]},"format":"csv","data":"bmFtZQpBZGEK","labels":3}`,
-		`{"v":1,"id":"job_2","title":"","user":{"id":"","name":""},"layout":null,"format":"json","data":"W3siYSI6MX1d","labels":0}`,
-		`{"v":2,"id":"job_1"}`,
+		`{"v":2,"id":"job_1","title":"Shipping labels","user":{"id":"alice","name":"Alice Adler"},"layout":{"v":1,"size_mm":[100,150],"items":[{"type":"text","at_mm":[5,5],"value":"{{name}}"}]},"format":"csv","data":"bmFtZQpBZGEK","labels":3}`,
+		`{"v":2,"id":"job_2","title":"","user":{"id":"","name":""},"layout":null,"format":"json","data":"W3siYSI6MX1d","labels":0}`,
+		`{"v":0,"id":"job_1"}`,
 		`{"id":"job_1"}`,
-		`{"v":1,"id":"job_1","data":"not base64!","labels":-1}`,
+		`{"v":2,"id":"job_1","data":"not base64!","labels":-1}`,
 	}
 	lookupSeeds = []string{
-		`{"v":1,"req":"9c1d","user":{"id":"alice","name":"Alice Adler"},"jobs":[{"id":"job_1","title":"Shipping labels","labels":3}]}`,
-		`{"v":1,"req":"9c1d","jobs":[],"error":{"code":"unknown_badge","message":"this badge is not registered"}}`,
-		`{"v":1,"req":"9c1d","jobs":null}`,
+		`{"v":2,"req":"9c1d","user":{"id":"alice","name":"Alice Adler"},"jobs":[{"id":"job_1","title":"Shipping labels","labels":3}]}`,
+		`{"v":2,"req":"9c1d","jobs":[],"error":{"code":"unknown_badge","message":"this badge is not registered"}}`,
+		`{"v":2,"req":"9c1d","jobs":null}`,
 	}
 	releaseSeeds = []string{
-		`{"v":1,"req":"77ab","released":["job_1"]}`,
-		`{"v":1,"req":"77ab","released":[],"error":{"code":"not_found","message":"job_9"}}`,
+		`{"v":2,"req":"77ab","released":["job_1"]}`,
+		`{"v":2,"req":"77ab","released":[],"error":{"code":"not_found","message":"job_9"}}`,
 	}
 	configSeeds = []string{
-		`{"v":1,"version":"cfg_81f0","config":{"v":1,"badge":{"hash_key":"k"},"printer":{"dpi":300}}}`,
-		`{"v":1,"version":"cfg_1","config":"not an object"}`,
-		`{"v":1,"version":"","config":null}`,
+		`{"v":2,"version":1796040000917,"config":{"v":1,"badge":{"hash_key":"k"},"printer":{"dpi":300}}}`,
+		`{"v":2,"version":2,"config":"not an object"}`,
+		`{"v":2,"version":0,"config":null}`,
 	}
 	statusAckSeeds = []string{
-		`{"v":1,"job":"job_1","state":"printed","seq":4}`,
-		`{"v":1,"job":"job_9","state":"printing","seq":2,"error":"unknown job"}`,
+		`{"v":2,"job":"job_1","state":"printed","seq":4}`,
+		`{"v":2,"job":"job_9","state":"printing","seq":2,"error":"unknown job"}`,
 	}
 	commandSeeds = []string{
-		`{"v":1,"id":"cmd_1","name":"test_print","args":{}}`,
-		`{"v":1,"id":"cmd_2","name":"reenroll"}`,
-		`{"v":1,"id":"cmd_3","name":"identify","args":[1,2,{"x":null}]}`,
+		`{"v":2,"id":"cmd_1","name":"test_print","args":{}}`,
+		`{"v":2,"id":"cmd_2","name":"reenroll"}`,
+		`{"v":2,"id":"cmd_3","name":"identify","args":[1,2,{"x":null}]}`,
 	}
 )
 
@@ -107,6 +107,6 @@ func TestDocumentedExamplesDecode(t *testing.T) {
 	check("command", &Command{}, commandSeeds[0])
 	check("status ack", &JobStatusAck{}, statusAckSeeds[0])
 	if err := Decode([]byte(jobSeeds[2]), &Job{}); !errors.Is(err, ErrVersion) {
-		t.Errorf("v=2 job: %v, want ErrVersion", err)
+		t.Errorf("v=0 job: %v, want ErrVersion", err)
 	}
 }

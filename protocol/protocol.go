@@ -214,14 +214,13 @@ func MessageID(b []byte) string {
 		return ""
 	}
 	for _, raw := range []json.RawMessage{head.ID, head.Version} {
-		var s string
-		var n json.Number
-		switch {
-		case json.Unmarshal(raw, &s) == nil && s != "" && len(s) <= 200:
+		if s := ""; json.Unmarshal(raw, &s) == nil && s != "" && len(s) <= 200 {
 			return s
-		case json.Unmarshal(raw, &n) == nil && n != "" && len(n) <= 20:
-			return n.String() // a config version is an integer
 		}
+	}
+	// A config version is an integer; an id never is.
+	if n := json.Number(""); json.Unmarshal(head.Version, &n) == nil && n != "" && len(n) <= 20 {
+		return n.String()
 	}
 	return ""
 }
