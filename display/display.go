@@ -114,18 +114,24 @@ var (
 	ErrKind = errors.New("display: unknown kind")
 )
 
-// MinSize returns the smallest panel the screens are designed for: the
-// SSD1306's 128×64 in landscape, or a 2.13" e-paper's 122×250 in portrait
-// (a width of 120 px still holds 17 small characters a line).
+// MinSize returns the smallest landscape panel the screens are designed
+// for: the SSD1306's 128×64, or a 2.13" e-paper's 122×250 in portrait (a
+// width of 120 px still holds 17 small characters a line).
 func MinSize() image.Point { return image.Pt(120, 64) }
+
+// MinPortrait is the smallest narrow portrait panel: an SSD1306 turned
+// upright, 64×128. It gets the compact layout (see frame.narrow): eight
+// characters a line, and room for a version 3 QR code at 2 px a module.
+func MinPortrait() image.Point { return image.Pt(64, 128) }
 
 // CheckSize says whether Render can draw on a panel of size, naming the
 // size and the smallest usable one when it cannot; the daemon calls it at
 // start so a panel that would stay blank is refused with a reason.
 func CheckSize(size image.Point) error {
-	if m := MinSize(); size.X < m.X || size.Y < m.Y {
-		return fmt.Errorf("%w: %dx%d, need at least %dx%d (a 128x32 panel is too short for a headline and two lines; turn a portrait panel with display.rotate)",
-			ErrTooSmall, size.X, size.Y, m.X, m.Y)
+	m, p := MinSize(), MinPortrait()
+	if (size.X < m.X || size.Y < m.Y) && (size.X < p.X || size.Y < p.Y) {
+		return fmt.Errorf("%w: %dx%d, need at least %dx%d, or %dx%d upright (a 128x32 panel is too short for a headline and two lines)",
+			ErrTooSmall, size.X, size.Y, m.X, m.Y, p.X, p.Y)
 	}
 	return nil
 }

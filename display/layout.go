@@ -118,7 +118,7 @@ func words(f *bitmapFont, s string) block {
 	for _, w := range strings.Fields(s) {
 		longest = max(longest, len(w))
 	}
-	return block{f: f, lines: func(n int) []string { return wrap(s, n) }, word: longest}
+	return block{f: f, lines: func(n int) []string { return hyphenWrap(s, n) }, word: longest}
 }
 
 // chars breaks where it must: URLs and codes have no spaces, so a line
@@ -205,8 +205,8 @@ func measure(bs []block, w, k int) placed {
 			continue
 		}
 		bk := b.scale(k)
-		if b.up > 0 && b.word > b.f.cols(w, bk) {
-			p.h = 1 << 30 // a hero line may wrap between words, never inside one
+		if (b.up > 0 || b.f == large) && b.word > b.f.cols(w, bk) {
+			p.h = 1 << 30 // a large line may wrap between words, never inside one
 		}
 		ls := b.lines(b.f.cols(w, bk))
 		p.lines = append(p.lines, ls)

@@ -251,18 +251,96 @@ func jobRows(jobs []JobLine, rows int) block {
 	}}
 }
 
-// barHeight is the height of the inverted headline bar.
-func (fr *frame) barHeight() int { return large.h*fr.k + 2*fr.k }
+// narrow says the panel is too narrow for the headline beside the status
+// icon (a 64×128 OLED upright): the headline then takes the bar's whole
+// width over up to two small lines, and the icon moves to the bottom-right
+// corner, under the body.
+func (fr *frame) narrow() bool { return fr.size.X < MinSize().X }
 
-// body is the area under the headline bar.
+// barHeight is the height of the inverted headline bar.
+func (fr *frame) barHeight() int {
+	if fr.narrow() {
+		return 2*small.h*fr.k + 3*fr.k
+	}
+	return large.h*fr.k + 2*fr.k
+}
+
+// body is the area under the headline bar (and above the status icon of a
+// narrow panel).
 func (fr *frame) body() image.Rectangle {
 	k := fr.k
-	return image.Rect(2*k, fr.barHeight()+k, fr.size.X-2*k, fr.size.Y)
+	bottom := fr.size.Y
+	if fr.narrow() {
+		bottom -= small.h*k + k // the icon and page mark's row
+	}
+	return image.Rect(2*k, fr.barHeight()+k, fr.size.X-2*k, bottom)
+}
+
+// narrowHeader is header for a narrow panel: the title over up to two
+// lines of the full bar width (a word too long for a line is broken with
+// a hyphen), the page mark and the icon at the bottom-right corner.
+func (fr *frame) narrowHeader(title string, icon, online bool, mark string) {
+	k, w, h := fr.k, fr.size.X, fr.size.Y
+	barH := fr.barHeight()
+	fr.bg = append(fr.bg, image.Rect(0, 0, w, barH))
+	cols := small.cols(w-4*k, k)
+	ls := hyphenWrap(fold(title), cols)
+	if len(ls) > 2 {
+		ls = append(ls[:1], clip(ls[1]+"...", len(ls[1])))
+	}
+	var head []textItem
+	y := (barH - (len(ls)*small.h*k + (len(ls)-1)*k)) / 2
+	for _, l := range ls {
+		head = append(head, textItem{at: image.Pt(2*k, y), s: l, f: small, k: k, white: true})
+		y += small.h*k + k
+	}
+	right := w - 2*k
+	if icon {
+		pat := iconOffline
+		if online {
+			pat = iconOnline
+		}
+		ic := iconItem{pat: pat, k: k}
+		ic.at = image.Pt(right-len(pat[0])*k, h-k-len(pat)*k)
+		fr.icons = append(fr.icons, ic)
+		right = ic.at.X - 2*k
+	}
+	if mark != "" {
+		// The page mark shares the bottom row, left of the icon.
+		mw := small.width(mark, k)
+		head = append(head, textItem{at: image.Pt(max(right-mw, 0), h-small.h*k), s: mark, f: small, k: k})
+	}
+	fr.texts = append(head, fr.texts...)
+}
+
+// hyphenWrap is wrap that breaks a word longer than a line after n-1
+// characters with a hyphen, so "Connecting" on 8 columns reads
+// "Connect-" "ing" rather than being cut mid-word without a sign.
+func hyphenWrap(s string, n int) []string {
+	if n < 2 {
+		return wrap(s, n)
+	}
+	var parts []string
+	for _, w := range strings.Fields(s) {
+		if len(w) > n && len(strings.TrimRight(w, ".")) <= n {
+			w = w[:n] // "Sending..." keeps a dot or two, not a line of them
+		}
+		for len(w) > n {
+			parts = append(parts, w[:n-1]+"-")
+			w = w[n-1:]
+		}
+		parts = append(parts, w)
+	}
+	return wrap(strings.Join(parts, " "), n)
 }
 
 // header draws the inverted headline bar: the title, then right-aligned
 // the page mark ("1/2") of a paged body and the link status icon.
 func (fr *frame) header(title string, icon, online bool, mark string) {
+	if fr.narrow() {
+		fr.narrowHeader(title, icon, online, mark)
+		return
+	}
 	k, w := fr.k, fr.size.X
 	barH := fr.barHeight()
 	fr.bg = append(fr.bg, image.Rect(0, 0, w, barH))

@@ -15,8 +15,9 @@ import (
 )
 
 // sizes are the panels the screens are designed for: SSD1306 OLED,
-// 2.13" e-paper (landscape, and portrait last), 1.3" ST7789 and 2.4" ILI9341.
-var sizes = []image.Point{{128, 64}, {250, 122}, {240, 240}, {320, 240}, {122, 250}}
+// 2.13" e-paper (landscape, and portrait), 1.3" ST7789, 2.4" ILI9341 and
+// the SSD1306 upright (64x128, the compact layout).
+var sizes = []image.Point{{128, 64}, {250, 122}, {240, 240}, {320, 240}, {122, 250}, {64, 128}}
 
 var now = time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
 
@@ -273,7 +274,7 @@ func TestQRModules(t *testing.T) {
 		size    image.Point
 		minM    int
 		modules int
-	}{{image.Pt(128, 64), 2, 29}, {image.Pt(250, 122), 3, 29}, {image.Pt(240, 240), 3, 29}, {image.Pt(320, 240), 3, 29}} {
+	}{{image.Pt(128, 64), 2, 29}, {image.Pt(250, 122), 3, 29}, {image.Pt(240, 240), 3, 29}, {image.Pt(320, 240), 3, 29}, {image.Pt(64, 128), 2, 29}} {
 		fr, err := layout(v, c.size)
 		if err != nil {
 			t.Fatal(err)

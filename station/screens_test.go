@@ -73,8 +73,9 @@ func goldenStates() []struct {
 	}
 }
 
-// goldenSizes: the SSD1306 OLED, the 2.13" e-paper and a 240×240 LCD.
-var goldenSizes = []image.Point{{128, 64}, {250, 122}, {240, 240}}
+// goldenSizes: the SSD1306 OLED, the 2.13" e-paper, a 240×240 LCD and the
+// SSD1306 upright.
+var goldenSizes = []image.Point{{128, 64}, {250, 122}, {240, 240}, {64, 128}}
 
 // The golden screens in docs/screens are what the daemon draws for every state (ViewOf, then
 // Render) on each panel size; a screen that drifts fails here until it is looked at and
