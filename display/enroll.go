@@ -96,13 +96,17 @@ func (fr *frame) qrBeside(q qrCode, attempts [][]block) bool {
 		fr.place(bs, p, col, true)
 	} else {
 		reserve := min((n+2)*minModule*k, h*2/3)
-		bs, p, ok := fits(attempts, w-4*k, h-reserve-k, k)
+		margin := k
+		if fr.narrow() {
+			margin = 0 // a line more under the QR: glyph cells have blank bottom rows, and the QR's quiet zone is the gap above the text
+		}
+		bs, p, ok := fits(attempts, w-4*k, h-reserve-margin, k)
 		if !ok {
 			return false
 		}
-		col = image.Rect(2*k, h-k-p.h, w-2*k, h-k)
+		col = image.Rect(2*k, h-margin-p.h, w-2*k, h-margin)
 		fr.place(bs, p, col, true)
-		side := min(w, col.Min.Y-k)
+		side := min(w, col.Min.Y-min(margin, k))
 		zone = image.Rect((w-side)/2, 0, (w-side)/2+side, side)
 	}
 	fr.setQR(q, zone)
@@ -174,10 +178,13 @@ func enrollScreen(v View, size image.Point, k int) *frame {
 		}, fr.body(), true, v.Now))
 		return fr
 	}
-	var heading, cd, u, c, cs []block
+	var heading, cd, cdShort, u, c, cs []block
 	heading = []block{words(small, or(v.Title, "Scan to set up"))}
 	if s := countdown(v); s != "" {
 		cd = []block{words(small, s)}
+		// "5:00" alone still reads as time left beside "Scan to set up",
+		// and keeps the countdown on a 64 px wide panel's QR page.
+		cdShort = []block{words(small, strings.TrimSuffix(s, " left"))}
 	}
 	if v.URL != "" {
 		u = []block{chars(small, displayURL(v.URL))}
@@ -194,7 +201,7 @@ func enrollScreen(v View, size image.Point, k int) *frame {
 		return out
 	}
 	if q, ok := fitQR([]string{v.QR, v.URL}, size, k); ok {
-		noURL := [][]block{cat(heading, c, cd, extra), cat(heading, c, cd), cat(heading, cs, cd), cat(heading, cs), cs}
+		noURL := [][]block{cat(heading, c, cd, extra), cat(heading, c, cd), cat(heading, cs, cd), cat(heading, cs, cdShort), cat(heading, cs), cs}
 		if u != nil && fr.qrBeside(q, [][]block{cat(heading, c, u, cd, extra), cat(heading, c, u, cd), cat(heading, cs, u, cd)}) {
 			return fr
 		}
