@@ -56,7 +56,7 @@ func openPanel(c config.Display, b board.Board) (display.Panel, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A panel the screens cannot fill (a 128x32 OLED, a 64x128 portrait one) is refused here
+	// A panel the screens cannot fill (a 128x32 OLED) is refused here
 	// with its size, rather than starting a station whose screen stays blank.
 	if err := display.CheckSize(d.Bounds().Size()); err != nil {
 		d.Halt()
