@@ -37,20 +37,29 @@ type Opts struct {
 	// Model is "2in13v2", "2in13v3" (partial refresh) or "2in13v4" (periph
 	// supports full refresh only).
 	Model string
-	// MaxPartial partial refreshes before a full one is due; default 20.
+	// MaxPartial partial refreshes before a full one is due; 0 means
+	// DefaultMaxPartial.
 	MaxPartial int
-	// MinFullInterval between full refreshes; default 180s.
+	// MinFullInterval between full refreshes; 0 means DefaultMinFullInterval.
 	MinFullInterval time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
+// The refresh policy's defaults: Waveshare asks for a full refresh after
+// several partial ones (ghosting builds up) and at most one stressful full
+// refresh every 180 s.
+const (
+	DefaultMaxPartial      = 20
+	DefaultMinFullInterval = 180 * time.Second
+)
+
 func (o Opts) withDefaults() Opts {
 	if o.MaxPartial == 0 {
-		o.MaxPartial = 20
+		o.MaxPartial = DefaultMaxPartial
 	}
 	if o.MinFullInterval == 0 {
-		o.MinFullInterval = 180 * time.Second
+		o.MinFullInterval = DefaultMinFullInterval
 	}
 	if o.Now == nil {
 		o.Now = time.Now
