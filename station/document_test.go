@@ -101,7 +101,7 @@ func TestWorkerPrefixesZPLDocument(t *testing.T) {
 // printer.font_dir gives the worker fonts beyond the built-in ones: a job whose characters
 // only that font has prints (the text drawn as a graphic, as label.Render draws it with the
 // same fonts) instead of being refused; a directory that cannot be read is named in the
-// refusal.
+// refusal of a job that needed it and stops no other.
 func TestWorkerPrintsWithStationFonts(t *testing.T) {
 	const fontFile = "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"
 	if _, err := os.Stat(fontFile); err != nil {
@@ -160,5 +160,12 @@ func TestWorkerPrintsWithStationFonts(t *testing.T) {
 	err = s2.printJob(context.Background(), e)
 	if err == nil || !strings.Contains(err.Error(), `'李' (U+674E) in field "name"`) || !strings.Contains(err.Error(), "printer.font_dir: ") || fp2.count() != 0 {
 		t.Errorf("unreadable font dir: %v, %d labels sent", err, fp2.count())
+	}
+	// The built-in fonts still serve the jobs they cover.
+	latin := testJob(t)
+	latin.ID = "job-latin"
+	e, _, _ = j2.Claim(latin)
+	if err := s2.printJob(context.Background(), e); err != nil || fp2.count() != 3 {
+		t.Errorf("latin job with an unreadable font dir: %v, %d labels sent", err, fp2.count())
 	}
 }
