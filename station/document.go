@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"labelstation/label"
+	"labelstation/station/config"
 	"labelstation/station/journal"
 )
 
@@ -30,6 +32,11 @@ func (s *Station) printDocument(ctx context.Context, e journal.Entry) (err error
 	labels, err := label.RenderDocument(ctx, f, e.Job.Data, opt, target)
 	if err != nil {
 		return fmt.Errorf("document: %w", err)
+	}
+	if f == label.DocZPL && cfg.ZPLPrefix != "" {
+		for i := range labels {
+			labels[i] = prefixZPL(labels[i], cfg.ZPLPrefix)
+		}
 	}
 	// The cloud counted the labels; a document that renders more prints none of them.
 	if err := e.Job.CheckLabel(len(labels)); err != nil {
@@ -114,4 +121,59 @@ func checkJob(lay *label.Layout, f label.Format, data []byte, target label.Targe
 			return fmt.Errorf("record %d: %w", n, err)
 		}
 	}
+}
+
+// prefixZPL puts the station's setup commands (printer.zpl_prefix, checked by the config)
+// right after the label's ^XA, so they apply to this label and any setting the document makes
+// itself still wins. The label is a block SplitZPLDocument returned, so it has a ^XA; downloads
+// before it hold no ^.
+func prefixZPL(lbl []byte, prefix string) []byte {
+	i := bytes.Index(bytes.ToUpper(lbl), []byte("^XA"))
+	if i < 0 {
+		return lbl
+	}
+	out := make([]byte, 0, len(lbl)+len(prefix))
+	out = append(out, lbl[:i+3]...)
+	out = append(out, prefix...)
+	return append(out, lbl[i+3:]...)
+}
+
+// fontCache holds the fonts of printer.font_dir, read once per directory: a CJK font is
+// megabytes to parse, too slow to repeat for every job.
+type fontCache struct {
+	mu  sync.Mutex
+	dir string
+	fs  *label.FontSet
+}
+
+func (c *fontCache) get(dir string) (*label.FontSet, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fs != nil && c.dir == dir {
+		return c.fs, nil
+	}
+	fs, err := label.LoadFontDir(dir)
+	if err != nil {
+		return nil, err // not cached: a directory fixed later is read by the next job
+	}
+	c.dir, c.fs = dir, fs
+	return fs, nil
+}
+
+// target is how labels are rendered for this station's printer, with the fonts of
+// printer.font_dir. A font directory that cannot be read leaves the built-in fonts, so jobs
+// they cover still print; the error is logged and returned for the message of a job that
+// needed more.
+func (s *Station) target(cfg config.Printer) (label.Target, error) {
+	t := label.Target{Lang: label.Lang(cfg.Lang), DPI: cfg.DPI, Raster: cfg.Raster}
+	fs, err := s.fonts.get(cfg.FontDir)
+	if err != nil {
+		s.log.Error("station: printer.font_dir", "err", err)
+		return t, fmt.Errorf("printer.font_dir: %w", err)
+	}
+	t.Fonts = fs
+	return t, nil
 }

@@ -117,6 +117,8 @@ type Station struct {
 
 	// printMu serialises printer access between the print worker and pairing labels.
 	printMu sync.Mutex
+	// fonts holds the fonts of printer.font_dir (document.go).
+	fonts fontCache
 	// bg counts effects and cloud callbacks under way; Run waits for them, so nothing writes to
 	// the state directory after Run returned.
 	bg sync.WaitGroup

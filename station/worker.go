@@ -127,9 +127,12 @@ func (s *Station) printJob(ctx context.Context, e journal.Entry) (err error) {
 	if err != nil {
 		return fmt.Errorf("data: %w", err)
 	}
-	target := label.Target{Lang: label.Lang(cfg.Lang), DPI: cfg.DPI, Raster: cfg.Raster}
+	target, fontErr := s.target(cfg)
 	if e.Printed == 0 {
 		if err := checkJob(lay, f, e.Job.Data, target); err != nil {
+			if fontErr != nil {
+				err = fmt.Errorf("%w (%v)", err, fontErr)
+			}
 			return fmt.Errorf("data: %w", err)
 		}
 	}

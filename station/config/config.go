@@ -143,6 +143,13 @@ type Printer struct {
 	// enrollment attempt (at boot, or a button press on the denied screen); later codes that
 	// replace an expired one are only shown.
 	PairingLabel bool `json:"pairing_label"`
+	// FontDir holds TTF/OTF fonts for characters the built-in Go fonts lack (CJK, Arabic…);
+	// without one, a job with such a character is refused before anything prints.
+	FontDir string `json:"font_dir"`
+	// ZPLPrefix is ZPL setup (darkness, speed, media tracking, label home) put at the start of
+	// every label of a ready-made ZPL document, so the station's media settings apply to
+	// carrier labels too; empty sends documents byte for byte.
+	ZPLPrefix string `json:"zpl_prefix"`
 }
 
 // Display is the panel showing the station's screens.
@@ -291,6 +298,7 @@ func (c Config) Validate() error {
 		checkSerial(c.Board),
 		checkBoard(c.Board),
 		checkPrinterURL(c.Printer.URL),
+		checkFontDir(c.Printer.FontDir),
 		oneOf("display.kind", c.Display.Kind, displayKinds),
 		inRange("display.width", c.Display.Width, 1, maxPanel),
 		inRange("display.height", c.Display.Height, 1, maxPanel),
@@ -317,6 +325,7 @@ func (c Config) validateFleet() error {
 	checks := []error{
 		oneOf("printer.lang", c.Printer.Lang, printerLangs),
 		oneOf("printer.dpi", c.Printer.DPI, printerDPIs),
+		checkZPLPrefix(c.Printer.ZPLPrefix),
 		oneOf("display.rotate", c.Display.Rotate, rotations),
 		inRange("display.contrast", c.Display.Contrast, 0, 255),
 		oneOf("badge.encoding", c.Badge.Encoding, encodings),
@@ -446,6 +455,57 @@ func checkBoard(b Board) error {
 func checkSerial(b Board) error {
 	if b.Serial != "" && b.Kind != "sim" {
 		return invalid("board.serial", "only allowed with board.kind \"sim\" (real boards report their own)")
+	}
+	return nil
+}
+
+// checkFontDir: a path, or empty for the built-in fonts alone. Whether it holds fonts is
+// found when the first job needs them, so a missing directory never stops the station.
+func checkFontDir(s string) error {
+	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return invalid("printer.font_dir", "%q contains a control character", s)
+	}
+	return nil
+}
+
+// zplSetup are the ZPL commands printer.zpl_prefix may hold: they set up media and print
+// quality for the label they start and change nothing the printer saves.
+var zplSetup = []string{"^MD", "^PR", "^MN", "^MT", "^LH", "^LT", "^LS", "^PW", "^LL", "^PO"}
+
+const maxZPLPrefix = 256
+
+// checkZPLPrefix accepts a run of zplSetup commands whose parameters are letters, digits,
+// commas, signs and dots, so the prefix can neither end the label nor smuggle in another
+// command.
+func checkZPLPrefix(s string) error {
+	const path = "printer.zpl_prefix"
+	if s == "" {
+		return nil
+	}
+	if len(s) > maxZPLPrefix {
+		return invalid(path, "%d bytes, more than %d", len(s), maxZPLPrefix)
+	}
+	if s[0] != '^' {
+		return invalid(path, "%q does not start with a ^ command", s)
+	}
+	for i := 0; i < len(s); {
+		end := strings.IndexByte(s[i+1:], '^')
+		if end < 0 {
+			end = len(s)
+		} else {
+			end += i + 1
+		}
+		cmd := s[i:end]
+		name := strings.ToUpper(cmd[:min(len(cmd), 3)])
+		if !slices.Contains(zplSetup, name) {
+			return invalid(path, "%s at offset %d is not one of %s", name, i, strings.Join(zplSetup, ", "))
+		}
+		if j := strings.IndexFunc(cmd[3:], func(r rune) bool {
+			return !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || strings.ContainsRune(",.+-", r))
+		}); j >= 0 {
+			return invalid(path, "%q at offset %d is not a parameter of %s", cmd[3+j], i+3+j, name)
+		}
+		i = end
 	}
 	return nil
 }

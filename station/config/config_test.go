@@ -193,6 +193,16 @@ func TestParseBad(t *testing.T) {
 		{"badge key short", with(t, "badge", `{"hash_key": "00112233"}`), ErrInvalid, "config: badge.hash_key: 4 bytes, want at least 16"},
 		{"release mode", with(t, "release", `{"mode": "some"}`), ErrInvalid, `config: release.mode: "some" is not one of "all", "confirm"`},
 		{"screen seconds", with(t, "release", `{"screen_seconds": 0}`), ErrInvalid, "config: release.screen_seconds: 0 is not in 1-300"},
+		{"zpl prefix saves settings", with(t, "printer", `{"url": "tcp://h:9100", "zpl_prefix": "^MD10^JUS"}`), ErrInvalid,
+			"config: printer.zpl_prefix: ^JU at offset 5 is not one of ^MD, ^PR, ^MN, ^MT, ^LH, ^LT, ^LS, ^PW, ^LL, ^PO"},
+		{"zpl prefix ends the label", with(t, "printer", `{"url": "tcp://h:9100", "zpl_prefix": "^XZ"}`), ErrInvalid,
+			"config: printer.zpl_prefix: ^XZ at offset 0 is not one of ^MD, ^PR, ^MN, ^MT, ^LH, ^LT, ^LS, ^PW, ^LL, ^PO"},
+		{"zpl prefix tilde command", with(t, "printer", `{"url": "tcp://h:9100", "zpl_prefix": "^MD5~JR"}`), ErrInvalid,
+			`config: printer.zpl_prefix: '~' at offset 4 is not a parameter of ^MD`},
+		{"zpl prefix not a command", with(t, "printer", `{"url": "tcp://h:9100", "zpl_prefix": "MD10"}`), ErrInvalid,
+			`config: printer.zpl_prefix: "MD10" does not start with a ^ command`},
+		{"font dir control", with(t, "printer", `{"url": "tcp://h:9100", "font_dir": "/usr/share/fonts\n"}`), ErrInvalid,
+			`config: printer.font_dir: "/usr/share/fonts\n" contains a control character`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse(tc.doc)
@@ -344,6 +354,16 @@ func TestCleartextAllowed(t *testing.T) {
 		}
 		if strings.Contains(cloud, "allow_insecure") && (!c.Cloud.AllowInsecure || c.Cloud.CAFile != "/etc/ca.pem" || c.Cloud.KeysURL != "http://lab.example/keys") {
 			t.Errorf("fields not read: %+v", c.Cloud)
+		}
+	}
+}
+
+// A prefix of setup commands is accepted in any case and kept as written.
+func TestZPLPrefixGood(t *testing.T) {
+	for _, p := range []string{"^MD10", "^md-5^PR4,4,4^MNY^LH10,20", "^MTD^PW812^LL1218^POI^LT-10^LS0"} {
+		c, err := Parse(with(t, "printer", `{"url": "tcp://h:9100", "zpl_prefix": "`+p+`"}`))
+		if err != nil || c.Printer.ZPLPrefix != p {
+			t.Errorf("%s: %v, %q", p, err, c.Printer.ZPLPrefix)
 		}
 	}
 }

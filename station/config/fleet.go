@@ -42,7 +42,8 @@ type FleetPrinter struct {
 	DPI    *int    `json:"dpi,omitempty"`
 	Raster *bool   `json:"raster,omitempty"`
 
-	PairingLabel *bool `json:"pairing_label,omitempty"`
+	PairingLabel *bool   `json:"pairing_label,omitempty"`
+	ZPLPrefix    *string `json:"zpl_prefix,omitempty"`
 }
 
 // FleetDisplay holds the fleet-settable display fields.
@@ -100,6 +101,7 @@ func (c Config) merge(f Fleet) Config {
 	set(&c.Printer.DPI, f.Printer, func(p *FleetPrinter) *int { return p.DPI })
 	set(&c.Printer.Raster, f.Printer, func(p *FleetPrinter) *bool { return p.Raster })
 	set(&c.Printer.PairingLabel, f.Printer, func(p *FleetPrinter) *bool { return p.PairingLabel })
+	set(&c.Printer.ZPLPrefix, f.Printer, func(p *FleetPrinter) *string { return p.ZPLPrefix })
 	set(&c.Display.Rotate, f.Display, func(d *FleetDisplay) *int { return d.Rotate })
 	set(&c.Display.Contrast, f.Display, func(d *FleetDisplay) *int { return d.Contrast })
 	set(&c.Badge.Encoding, f.Badge, func(b *FleetBadge) *string { return b.Encoding })
@@ -307,7 +309,7 @@ func (s Sources) Effective(base Config) (Config, error) {
 
 // View is the fleet-settable part of c, every field set.
 func (c Config) View() Fleet {
-	return Fleet{
+	f := Fleet{
 		V:         Version,
 		Printer:   &FleetPrinter{Lang: &c.Printer.Lang, DPI: &c.Printer.DPI, Raster: &c.Printer.Raster, PairingLabel: &c.Printer.PairingLabel},
 		Display:   &FleetDisplay{Rotate: &c.Display.Rotate, Contrast: &c.Display.Contrast},
@@ -315,6 +317,11 @@ func (c Config) View() Fleet {
 		Release:   &FleetRelease{Mode: &c.Release.Mode, ScreenSeconds: &c.Release.ScreenSeconds},
 		Telemetry: &FleetTelemetry{IntervalS: &c.Telemetry.IntervalS},
 	}
+	if c.Printer.ZPLPrefix != "" {
+		// Shown only when set, so stations without one keep the hash they had.
+		f.Printer.ZPLPrefix = &c.Printer.ZPLPrefix
+	}
+	return f
 }
 
 // Hash is the SHA-256 (hex) of c's fleet settings: two stations running the same fleet

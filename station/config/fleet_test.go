@@ -48,6 +48,9 @@ func TestParseFleetBad(t *testing.T) {
 		{`{"v": 1, "printer": {"dpi": 250}}`, ErrInvalid, "config: printer.dpi: 250 is not one of 203, 300, 600"},
 		{`{"v": 1, "badge": {"hash_key": "0011"}}`, ErrInvalid, "config: badge.hash_key: 2 bytes, want at least 16"},
 		{`{"v": 1, "release": {"screen_seconds": null}}`, ErrInvalid, "config: release.screen_seconds: want an integer, got null"},
+		{`{"v": 1, "printer": {"zpl_prefix": "^MD10^HH"}}`, ErrInvalid,
+			"config: printer.zpl_prefix: ^HH at offset 5 is not one of ^MD, ^PR, ^MN, ^MT, ^LH, ^LT, ^LS, ^PW, ^LL, ^PO"},
+		{`{"v": 1, "printer": {"font_dir": "/tmp"}}`, ErrUnknownField, "config: printer.font_dir: unknown field"},
 		{`{"printer": {"dpi": 300}}`, ErrVersion, "config: v: missing (want 1)"},
 		{`{"v": 1} x`, ErrSyntax, "config: trailing data after the document at line 1, column 10"},
 	} {
@@ -248,5 +251,28 @@ func TestFleetLogLevelRefusedWithPath(t *testing.T) {
 	c, err := Parse([]byte(minimal))
 	if err != nil || c.Log.Level != "info" {
 		t.Fatalf("default log.level = %q, %v; want info", c.Log.Level, err)
+	}
+}
+
+// A fleet may set the ZPL prefix; the view shows it only when set, so the hash of a station
+// without one does not change.
+func TestFleetZPLPrefix(t *testing.T) {
+	base := Defaults()
+	f, err := ParseFleet([]byte(`{"v": 1, "printer": {"zpl_prefix": "^MD12^PR3"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := base.merge(f)
+	if c.Printer.ZPLPrefix != "^MD12^PR3" {
+		t.Fatalf("prefix %q", c.Printer.ZPLPrefix)
+	}
+	if v := c.View(); v.Printer.ZPLPrefix == nil || *v.Printer.ZPLPrefix != "^MD12^PR3" {
+		t.Errorf("view %+v", v.Printer)
+	}
+	if v := base.View(); v.Printer.ZPLPrefix != nil {
+		t.Errorf("unset prefix in the view: %q", *v.Printer.ZPLPrefix)
+	}
+	if base.Hash() == c.Hash() {
+		t.Error("the prefix does not change the hash")
 	}
 }
