@@ -14,8 +14,8 @@ import (
 	"time"
 )
 
-// Kind is the screen to show; one per station state (SYSTEM.md, "Station
-// states") plus the outcomes a person needs to see after a tap.
+// Kind is the screen to show; one per station state (docs/architecture.md) plus the outcomes
+// a person needs to see after a tap.
 type Kind int
 
 // The screens. The zero value is Boot so an empty View is still drawable.

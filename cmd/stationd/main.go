@@ -176,7 +176,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 		return nil, err
 	}
 
-	// Board: the serial number is the station's identity across resets (seed 001).
+	// Board: the serial number is the station's identity across resets, as release-station device flows send it with the authorization request.
 	b, buttonNames, err := openBoard(cfg.Board)
 	if err != nil {
 		return nil, fmt.Errorf("board: %w", err)

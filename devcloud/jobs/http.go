@@ -85,7 +85,7 @@ func (st *submitState) init(o SubmitOptions) error {
 	return nil
 }
 
-// apiError is the error body of every failed call, in the shape of seed 002's APIs:
+// apiError is the error body of every failed call, in the shape common to public REST APIs:
 // a stable code to branch on, a message for people, and an id to find the request in logs.
 type apiError struct {
 	Code    string `json:"code"`
@@ -140,7 +140,7 @@ func (s *Service) Handler() http.Handler {
 }
 
 // user authenticates the request: an OAuth bearer token in the Authorization header (RFC 6750
-// §2.1) or the oauth_token parameter, as seed 000 allows.
+// §2.1) or the oauth_token parameter, as the Submit Print Job API allows.
 func (s *Service) user(r *http.Request) (string, error) {
 	tok := ""
 	if h := r.Header.Get("Authorization"); h != "" {

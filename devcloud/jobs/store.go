@@ -1,4 +1,4 @@
-// Package jobs is devcloud's print job service: the Submit Print Job HTTP API (seed 000), the
+// Package jobs is devcloud's print job service: the Submit Print Job HTTP API, the
 // store of held jobs, and the MQTT side that answers stations' badge lookups and releases.
 package jobs
 
