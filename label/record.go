@@ -15,7 +15,7 @@ type Record map[string]string
 // Format is a data format of a print job.
 type Format string
 
-// Data formats (seed 000: CSV, JSON, XML or Excel).
+// Data formats a job may carry: CSV, JSON, XML or Excel.
 const (
 	FormatCSV  Format = "csv"
 	FormatJSON Format = "json"

@@ -43,36 +43,11 @@ func (s *Station) printDocument(ctx context.Context, e journal.Entry) (err error
 		return fmt.Errorf("document: %w", err)
 	}
 	total := len(labels)
-	r := &printRun{s: s, id: e.Job.ID, title: e.Job.Title, total: total, limit: 1}
-	defer func() {
-		if err != nil && r.confirmed > r.recorded {
-			if rerr := r.record(true); rerr != nil {
-				s.log.Error("station: journal", "job", e.Job.ID, "err", rerr)
-			}
-		}
-	}()
-	if lc, ok := s.opt.Printer.(labelCounter); ok {
-		c, err := s.settledCounter(ctx, lc)
-		switch {
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case err != nil:
-			s.log.Info("station: printer reports no label counter; confirming each label by status", "err", err)
-		default:
-			r.counter, r.base, r.limit = lc, c, counterWindow
-		}
-	}
-	if r.counter == nil {
-		if err := s.waitReady(ctx); err != nil {
-			return err
-		}
-	}
-	done, err := r.reconcile(ctx, e)
+	r, done, err := s.startRun(ctx, e, total)
+	defer func() { r.keepConfirmed(err) }()
 	if err != nil {
 		return err
 	}
-	r.confirmed, r.recorded = done, done
-	s.post(PrintProgress{Title: e.Job.Title, Done: done, Total: total})
 	for i, data := range labels {
 		if i+1 <= done {
 			continue // confirmed before a restart

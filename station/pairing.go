@@ -7,8 +7,8 @@ import (
 	"labelstation/label"
 )
 
-// pairingLayout is the enrollment label (seed 001: the pairing code and URL are "shown or
-// printed out along with use instructions"; the serial lets an admin tell stations apart).
+// pairingLayout is the enrollment label: the pairing code and URL with instructions, for a
+// station whose screen an admin cannot reach; the serial lets an admin tell stations apart.
 // 4 × 2 in, the common stock of desktop label printers.
 const pairingLayout = `{"version":1,"id":"pairing","name":"Station pairing","width_mm":101.6,"height_mm":50.8,
  "elements":[

@@ -186,7 +186,7 @@ type (
 		Jobs  []string
 	}
 
-	// DoPrintPairing prints the pairing code on a label (seed 001: "shown or printed out").
+	// DoPrintPairing prints the pairing code on a label, for an admin who cannot see the screen.
 	DoPrintPairing struct{ Code PairingCode }
 	// DoRetryPairing asks for a new code now instead of after the denied screen's delay.
 	DoRetryPairing struct{}

@@ -138,37 +138,11 @@ func (s *Station) printJob(ctx context.Context, e journal.Entry) (err error) {
 	}
 	total := e.Job.Labels
 
-	r := &printRun{s: s, id: e.Job.ID, title: e.Job.Title, total: total, limit: 1}
-	defer func() {
-		if err != nil && r.confirmed > r.recorded {
-			// A failed or interrupted job still records what the printer confirmed.
-			if rerr := r.record(true); rerr != nil {
-				s.log.Error("station: journal", "job", e.Job.ID, "err", rerr)
-			}
-		}
-	}()
-	if lc, ok := s.opt.Printer.(labelCounter); ok {
-		c, err := s.settledCounter(ctx, lc)
-		switch {
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case err != nil:
-			s.log.Info("station: printer reports no label counter; confirming each label by status", "err", err)
-		default:
-			r.counter, r.base, r.limit = lc, c, counterWindow
-		}
-	}
-	if r.counter == nil {
-		if err := s.waitReady(ctx); err != nil {
-			return err
-		}
-	}
-	done, err := r.reconcile(ctx, e)
+	r, done, err := s.startRun(ctx, e, total)
+	defer func() { r.keepConfirmed(err) }()
 	if err != nil {
 		return err
 	}
-	r.confirmed, r.recorded = done, done
-	s.post(PrintProgress{Title: e.Job.Title, Done: done, Total: total})
 	n := 0
 	for {
 		rec, err := rr.Next()
@@ -540,6 +514,43 @@ func (s *Station) waitReady(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(s.opt.PrinterRetry):
+		}
+	}
+}
+
+// startRun prepares printing e: how each label will be confirmed (the printer's label counter
+// in windows, else a status reply per label) and where to resume after a restart.
+func (s *Station) startRun(ctx context.Context, e journal.Entry, total int) (r *printRun, done int, err error) {
+	r = &printRun{s: s, id: e.Job.ID, title: e.Job.Title, total: total, limit: 1}
+	if lc, ok := s.opt.Printer.(labelCounter); ok {
+		c, err := s.settledCounter(ctx, lc)
+		switch {
+		case ctx.Err() != nil:
+			return r, 0, ctx.Err()
+		case err != nil:
+			s.log.Info("station: printer reports no label counter; confirming each label by status", "err", err)
+		default:
+			r.counter, r.base, r.limit = lc, c, counterWindow
+		}
+	}
+	if r.counter == nil {
+		if err := s.waitReady(ctx); err != nil {
+			return r, 0, err
+		}
+	}
+	if done, err = r.reconcile(ctx, e); err != nil {
+		return r, 0, err
+	}
+	r.confirmed, r.recorded = done, done
+	s.post(PrintProgress{Title: e.Job.Title, Done: done, Total: total})
+	return r, done, nil
+}
+
+// keepConfirmed records, after a failed or interrupted run, what the printer confirmed.
+func (r *printRun) keepConfirmed(err error) {
+	if err != nil && r.confirmed > r.recorded {
+		if rerr := r.record(true); rerr != nil {
+			r.s.log.Error("station: journal", "job", r.id, "err", rerr)
 		}
 	}
 }
