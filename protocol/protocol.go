@@ -104,6 +104,10 @@ type JobSummary struct {
 	ID     string `json:"id"`
 	Title  string `json:"title"`
 	Labels int    `json:"labels"`
+	// Submitted and Expires let the station show a job's age and the time it has left; a held
+	// job is never printed after Expires. Zero when the cloud does not say.
+	Submitted time.Time `json:"submitted,omitzero"`
+	Expires   time.Time `json:"expires,omitzero"`
 }
 
 // User identifies the badge's owner.
@@ -164,6 +168,8 @@ type Job struct {
 	Format string          `json:"format"` // csv, json, xml, xlsx
 	Data   []byte          `json:"data"`   // base64 in JSON
 	Labels int             `json:"labels"` // total labels (records × copies), counted at submit
+	// Expires is when the held job lapses; a station does not start printing it after that.
+	Expires time.Time `json:"expires,omitzero"`
 }
 
 // Job states reported on job/status.
