@@ -69,6 +69,8 @@ type Entry struct {
 	// Reprinted counts labels sent twice because whether the first copy printed was unknown
 	// (inflight.go).
 	Reprinted int
+	// Held is set while the job waits on the station for its owner (Hold): it is not in Pending.
+	Held bool
 }
 
 // Finished reports whether the job reached a final state.
@@ -157,6 +159,10 @@ type record struct {
 	Order    uint64        `json:"order"`
 
 	Reprinted int `json:"reprinted,omitempty"`
+	// Expires is the job's own expiry (protocol.Job.Expires); Held keeps it out of the print
+	// queue until its owner releases it at the station (Hold).
+	Expires time.Time `json:"expires,omitzero"`
+	Held    bool      `json:"held,omitempty"`
 }
 
 type payload struct {
@@ -348,7 +354,7 @@ func (j *Journal) Claim(job protocol.Job) (e Entry, existed bool, err error) {
 		now := j.timestamp()
 		r := record{
 			JobV: job.V, ID: job.ID, Title: job.Title, User: job.User, Format: job.Format, Labels: job.Labels,
-			State: protocol.JobClaimed, Seq: 1, Claimed: now, Updated: now, Order: order,
+			State: protocol.JobClaimed, Seq: 1, Claimed: now, Updated: now, Order: order, Expires: job.Expires,
 		}
 		p := payload{Layout: bytes.Clone(job.Layout), Data: bytes.Clone(job.Data)}
 		pb, err := json.Marshal(p)
@@ -542,27 +548,83 @@ func (j *Journal) update(id string, change func(*record) (bool, error), e *Entry
 	}))
 }
 
-// Pending returns the unfinished jobs (claimed or printing), oldest claim first: the print queue,
-// also after a restart.
+// Pending returns the unfinished jobs (claimed or printing) that are not held, oldest claim
+// first: the print queue, also after a restart.
 func (j *Journal) Pending() ([]Entry, error) {
+	out, err := j.queued(false)
+	if err != nil {
+		return nil, fmt.Errorf("journal: pending: %w", err)
+	}
+	return out, nil
+}
+
+// Held returns the unfinished jobs waiting on the station for their owner (Hold), oldest claim
+// first, without payloads.
+func (j *Journal) Held() ([]Entry, error) {
+	out, err := j.queued(true)
+	if err != nil {
+		return nil, fmt.Errorf("journal: held: %w", err)
+	}
+	return out, nil
+}
+
+// queued lists the queue's held or printable entries; only printable ones carry their payload.
+func (j *Journal) queued(held bool) ([]Entry, error) {
 	var out []Entry
 	err := j.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketQueue).ForEach(func(_, id []byte) error {
-			e, ok, err := load(tx, id)
+			e, ok, err := loadRecord(tx, id)
 			if err != nil {
 				return err
 			}
 			if !ok {
 				return fmt.Errorf("queue names %q, which has no record", id)
 			}
+			if e.Held != held {
+				return nil
+			}
+			if !held {
+				if e, _, err = load(tx, id); err != nil {
+					return err
+				}
+			}
 			out = append(out, e)
 			return nil
 		})
 	})
+	return out, err
+}
+
+// Hold keeps an unfinished job out of the print queue (held true) until its owner releases it
+// at the station, or puts it back (held false). It changes no reported state, so Seq stays.
+func (j *Journal) Hold(id string, held bool) error {
+	err := full(j.write(func(tx *bolt.Tx) error {
+		key := []byte(id)
+		jobs := tx.Bucket(bucketJobs)
+		v := jobs.Get(key)
+		if v == nil {
+			if tx.Bucket(bucketTombstones).Get(key) != nil {
+				return fmt.Errorf("%w (pruned)", ErrFinished)
+			}
+			return ErrNotFound
+		}
+		var r record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("corrupt record: %w", err)
+		}
+		if finished(r.State) {
+			return fmt.Errorf("%w (%s)", ErrFinished, r.State)
+		}
+		if r.Held == held {
+			return nil
+		}
+		r.Held = held
+		return put(jobs, key, r)
+	}))
 	if err != nil {
-		return nil, fmt.Errorf("journal: pending: %w", err)
+		return wrap("hold", id, err)
 	}
-	return out, nil
+	return nil
 }
 
 // Unreported returns the entries whose Seq > Reported, oldest claim first, without payloads: the
@@ -771,7 +833,9 @@ func entryOf(r record, p *payload) Entry {
 	e := Entry{
 		Job: protocol.Job{
 			V: r.JobV, ID: r.ID, Title: r.Title, User: r.User, Format: r.Format, Labels: r.Labels,
+			Expires: r.Expires,
 		},
+		Held:     r.Held,
 		State:    r.State,
 		Printed:  r.Printed,
 		Error:    r.Error,
