@@ -180,8 +180,18 @@ type Badge struct {
 
 // Release controls how held jobs are released after a tap.
 type Release struct {
-	Mode          string `json:"mode"`           // all (print everything at once) or confirm; default all
+	Mode          string `json:"mode"`           // all (print everything at once), confirm, or select (choose one job with the buttons); default all
 	ScreenSeconds int    `json:"screen_seconds"` // how long result screens stay; default 5
+	// Order is the list's order in select mode: oldest or newest first; default oldest.
+	Order string `json:"order"`
+	// SelectSeconds is how long the job list and the preview wait for a button before
+	// returning to idle without printing; default 30.
+	SelectSeconds int `json:"select_seconds"`
+	// Preview shows the chosen job's first label before it prints (select mode).
+	Preview bool `json:"preview"`
+	// OfflineSeconds is how long a badge the cloud recognised may release, while the cloud is
+	// unreachable, the jobs already on the station for its owner; 0 turns offline release off.
+	OfflineSeconds int `json:"offline_seconds"`
 }
 
 // Log is how much the daemon logs.
@@ -201,7 +211,8 @@ var (
 	badgeReaders = []string{"sim", "pn532-i2c", "pn532-spi", "pn532-uart", "mfrc522", "rdm6300", "wedge"}
 	encodings    = []string{"hex", "dec"}
 	byteOrders   = []string{"msb", "lsb"}
-	releaseModes = []string{"all", "confirm"}
+	releaseModes = []string{"all", "confirm", "select"}
+	releaseOrder = []string{"oldest", "newest"}
 	logLevels    = []string{"debug", "info", "warn", "error"}
 )
 
@@ -211,7 +222,8 @@ const (
 	maxBits          = 80    // a 10-byte (ISO 14443 triple-size) UID
 	maxRepeatMS      = 60000 // one minute
 	maxScreenSeconds = 300
-	minHashKey       = 16 // bytes; HMAC-SHA256 keys shorter than this are easy to brute force (RFC 2104 §3)
+	maxOffline       = 7 * 24 * 3600 // a week: a badge seen last week may still release what is here
+	minHashKey       = 16            // bytes; HMAC-SHA256 keys shorter than this are easy to brute force (RFC 2104 §3)
 )
 
 // Defaults returns a Config with every default applied; the required fields (station.state_dir,
@@ -224,7 +236,7 @@ func Defaults() Config {
 		Printer:   Printer{Lang: "zpl", DPI: 203},
 		Display:   Display{Kind: "sim", Width: 128, Height: 64, Contrast: 255, Bus: "i2c", Model: "2in13v4", DimSeconds: 60, BlankSeconds: 600},
 		Badge:     Badge{Reader: "sim", Encoding: "hex", ByteOrder: "msb", RepeatMS: 2000},
-		Release:   Release{Mode: "all", ScreenSeconds: 5},
+		Release:   Release{Mode: "all", ScreenSeconds: 5, Order: "oldest", SelectSeconds: 30},
 		Journal:   Journal{KeepDays: 7, MaxMB: 256},
 		Log:       Log{Level: "info"},
 		Telemetry: Telemetry{IntervalS: 60},
@@ -336,6 +348,9 @@ func (c Config) validateFleet() error {
 		checkHashKey(c.Badge.HashKey),
 		oneOf("release.mode", c.Release.Mode, releaseModes),
 		inRange("release.screen_seconds", c.Release.ScreenSeconds, 1, maxScreenSeconds),
+		oneOf("release.order", c.Release.Order, releaseOrder),
+		inRange("release.select_seconds", c.Release.SelectSeconds, 5, maxScreenSeconds),
+		inRange("release.offline_seconds", c.Release.OfflineSeconds, 0, maxOffline),
 		inRange("telemetry.interval_s", c.Telemetry.IntervalS, 1, 86400),
 	}
 	for _, err := range checks {
@@ -594,3 +609,9 @@ func (b Badge) Repeat() time.Duration { return time.Duration(b.RepeatMS) * time.
 
 // ScreenTime is ScreenSeconds as a duration.
 func (r Release) ScreenTime() time.Duration { return time.Duration(r.ScreenSeconds) * time.Second }
+
+// SelectTime is how long the job list and the preview wait for a button.
+func (r Release) SelectTime() time.Duration { return time.Duration(r.SelectSeconds) * time.Second }
+
+// OfflineTime is how long a recognised badge may release jobs already here while offline.
+func (r Release) OfflineTime() time.Duration { return time.Duration(r.OfflineSeconds) * time.Second }

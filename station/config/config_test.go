@@ -89,6 +89,11 @@ func TestParseGood(t *testing.T) {
 			}},
 		{"release", "release", `{"mode": "confirm", "screen_seconds": 10}`,
 			func(c Config) bool { return c.Release.Mode == "confirm" && c.Release.ScreenTime() == 10*time.Second }},
+		{"release select", "release", `{"mode": "select", "order": "newest", "select_seconds": 20, "preview": true, "offline_seconds": 3600}`,
+			func(c Config) bool {
+				r := c.Release
+				return r.Mode == "select" && r.Order == "newest" && r.SelectTime() == 20*time.Second && r.Preview && r.OfflineTime() == time.Hour
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse(with(t, tc.section, tc.value))
@@ -191,7 +196,10 @@ func TestParseBad(t *testing.T) {
 		{"badge bits", with(t, "badge", `{"bits": -1}`), ErrInvalid, "config: badge.bits: -1 is not in 0-80"},
 		{"badge key not hex", with(t, "badge", `{"hash_key": "zz"}`), ErrInvalid, "config: badge.hash_key: not hex"},
 		{"badge key short", with(t, "badge", `{"hash_key": "00112233"}`), ErrInvalid, "config: badge.hash_key: 4 bytes, want at least 16"},
-		{"release mode", with(t, "release", `{"mode": "some"}`), ErrInvalid, `config: release.mode: "some" is not one of "all", "confirm"`},
+		{"release mode", with(t, "release", `{"mode": "some"}`), ErrInvalid, `config: release.mode: "some" is not one of "all", "confirm", "select"`},
+		{"release order", with(t, "release", `{"mode": "select", "order": "random"}`), ErrInvalid, `config: release.order: "random" is not one of "oldest", "newest"`},
+		{"select seconds", with(t, "release", `{"select_seconds": 1}`), ErrInvalid, "config: release.select_seconds: 1 is not in 5-300"},
+		{"offline seconds", with(t, "release", `{"offline_seconds": -1}`), ErrInvalid, "config: release.offline_seconds: -1 is not in 0-604800"},
 		{"screen seconds", with(t, "release", `{"screen_seconds": 0}`), ErrInvalid, "config: release.screen_seconds: 0 is not in 1-300"},
 		{"zpl prefix saves settings", with(t, "printer", `{"url": "tcp://h:9100", "zpl_prefix": "^MD10^JUS"}`), ErrInvalid,
 			"config: printer.zpl_prefix: ^JU at offset 5 is not one of ^MD, ^PR, ^MN, ^MT, ^LH, ^LT, ^LS, ^PW, ^LL, ^PO"},

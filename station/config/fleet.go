@@ -65,6 +65,10 @@ type FleetBadge struct {
 type FleetRelease struct {
 	Mode          *string `json:"mode,omitempty"`
 	ScreenSeconds *int    `json:"screen_seconds,omitempty"`
+	Order         *string `json:"order,omitempty"`
+	SelectSeconds *int    `json:"select_seconds,omitempty"`
+	Preview       *bool   `json:"preview,omitempty"`
+	OfflineSecs   *int    `json:"offline_seconds,omitempty"`
 }
 
 // ParseFleet decodes a pushed fleet document with the same strictness as Parse ("v" required,
@@ -111,6 +115,10 @@ func (c Config) merge(f Fleet) Config {
 	set(&c.Badge.HashKey, f.Badge, func(b *FleetBadge) *string { return b.HashKey })
 	set(&c.Release.Mode, f.Release, func(r *FleetRelease) *string { return r.Mode })
 	set(&c.Release.ScreenSeconds, f.Release, func(r *FleetRelease) *int { return r.ScreenSeconds })
+	set(&c.Release.Order, f.Release, func(r *FleetRelease) *string { return r.Order })
+	set(&c.Release.SelectSeconds, f.Release, func(r *FleetRelease) *int { return r.SelectSeconds })
+	set(&c.Release.Preview, f.Release, func(r *FleetRelease) *bool { return r.Preview })
+	set(&c.Release.OfflineSeconds, f.Release, func(r *FleetRelease) *int { return r.OfflineSecs })
 	set(&c.Log.Level, f.Log, func(l *FleetLog) *string { return l.Level })
 	set(&c.Telemetry.IntervalS, f.Telemetry, func(t *FleetTelemetry) *int { return t.IntervalS })
 	return c

@@ -60,6 +60,9 @@ func TestOfferRefusesBadDocuments(t *testing.T) {
 		{`{"v": 1, "release": {"screen_seconds": 301}}`, "release.screen_seconds"},
 		{`{"v": 1, "release": {"screen_seconds": 1.5}}`, "release.screen_seconds"},
 		{`{"v": 1, "release": {"screen_seconds": null}}`, "release.screen_seconds"},
+		{`{"v": 1, "release": {"order": "sideways"}}`, "release.order"},
+		{`{"v": 1, "release": {"offline_seconds": 604801}}`, "release.offline_seconds"},
+		{`{"v": 1, "release": {"preview": "yes"}}`, "release.preview"},
 		{`{"v": 1, "telemetry": {"interval_s": 0}}`, "telemetry.interval_s"},
 		{`{"v": 1, "telemetry": {"period": 5}}`, "telemetry.period"},
 	}
