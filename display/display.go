@@ -34,6 +34,8 @@ const (
 	Paused
 	Done
 	Error
+	Select  // one held job (or "Print all", "Back") to choose with the buttons
+	Preview // a job's first label (View.Image) before it prints
 	numKinds
 )
 
@@ -52,6 +54,8 @@ var kindNames = [...]string{
 	Paused:       "Paused",
 	Done:         "Done",
 	Error:        "Error",
+	Select:       "Select",
+	Preview:      "Preview",
 }
 
 func (k Kind) String() string {
@@ -88,12 +92,15 @@ type View struct {
 	Total   int       // Printing progress: labels in the job(s)
 	Station string    // station id or name
 	Online  bool      // status indicator in the headline bar
+	// Image is the Preview screen's label, drawn scaled to the panel in black and white.
+	Image image.Image
 }
 
 // JobLine is one held job on the List screen.
 type JobLine struct {
 	Title  string
 	Labels int
+	Note   string // optional, shown when the row has room: the time the job has left
 }
 
 // Panel is what a real or simulated display implements. Show takes any

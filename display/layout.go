@@ -21,6 +21,7 @@ type frame struct {
 	icons []iconItem
 	bars  []barItem
 	qr    *qrItem
+	pic   *picItem // the Preview screen's label
 	pages int // pages taking turns; 0 or 1 when the screen fits
 }
 

@@ -46,6 +46,9 @@ func layout(v View, size image.Point) (*frame, error) {
 			return fr, nil
 		}
 	}
+	if v.Kind == Preview && v.Image != nil && !v.Image.Bounds().Empty() {
+		return previewScreen(v, size, k), nil
+	}
 	fr := &frame{size: size, k: k}
 	title, icon, body := screen(v)
 	r := fr.body()
@@ -154,6 +157,12 @@ func screen(v View) (title string, icon bool, body []block) {
 	case Error:
 		title, icon = "Error", true
 		body = lines("Something went wrong.", "Tap again. If it repeats, call IT.")
+	case Select:
+		title, icon = "Choose a job", true
+		body = lines(previewHint)
+	case Preview: // without an image: the label could not be drawn
+		title, icon = "Preview", true
+		body = lines(previewHint)
 	}
 	return or(v.Title, title), icon, body
 }
@@ -241,6 +250,9 @@ func jobRows(jobs []JobLine, rows int) block {
 		var out []string
 		for _, j := range show {
 			cnt := "x" + strconv.Itoa(j.Labels)
+			if note := fold(j.Note); note != "" && n-len(cnt)-len(note)-2 >= 8 {
+				cnt = note + " " + cnt // the time left, where the title keeps 8 columns
+			}
 			t := clip(fold(j.Title), max(n-len(cnt)-1, 0))
 			out = append(out, t+strings.Repeat(" ", max(n-len(t)-len(cnt), 1))+cnt)
 		}
@@ -403,6 +415,11 @@ func (fr *frame) paint() *image.Gray {
 			done := min(max(b.done, 0), b.total)
 			in.Max.X = in.Min.X + in.Dx()*done/b.total
 			fill(img, in, 0)
+		}
+	}
+	if p := fr.pic; p != nil {
+		for y := range p.img.Rect.Dy() {
+			copy(img.Pix[(p.at.Y+y)*img.Stride+p.at.X:], p.img.Pix[y*p.img.Stride:y*p.img.Stride+p.img.Rect.Dx()])
 		}
 	}
 	if q := fr.qr; q != nil {

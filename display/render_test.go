@@ -35,7 +35,8 @@ func hard() []View {
 			View{Kind: k},
 			View{Kind: k, Now: now, Title: long, Lines: []string{long, long, "Łódź Straße 日本"}, User: "Zoë Ångström-Øster" + long,
 				Station: long, QR: "http://10.0.0.2:8780/pair?user_code=WDJB-MJHT", Code: "WDJB-MJHT-XXXX-YYYY",
-				URL: "https://" + long, Expires: now.Add(time.Hour), Jobs: jobs, Done: 7, Total: 5, Online: true},
+				URL: "https://" + long, Expires: now.Add(time.Hour), Jobs: jobs, Done: 7, Total: 5, Online: true,
+				Image: image.NewGray(image.Rect(0, 0, 3000, 7))},
 		)
 	}
 	return vs
@@ -47,7 +48,7 @@ func sample() []View {
 		vs = append(vs, View{Kind: k, Now: now, Station: "LS-0042", Online: true, User: "Ann",
 			QR:   map[bool]string{true: "http://10.0.0.2:8780/pair?user_code=WDJB-MJHT"}[k == Enrolling],
 			Code: "WDJB-MJHT", URL: "http://10.0.0.2:8780/pair", Expires: now.Add(5 * time.Minute),
-			Jobs: []JobLine{{"Shipping labels", 3}, {"Shelf tags", 12}}, Done: 1, Total: 3})
+			Jobs: []JobLine{{Title: "Shipping labels", Labels: 3}, {Title: "Shelf tags", Labels: 12, Note: "7h left"}}, Done: 1, Total: 3})
 	}
 	return vs
 }
@@ -111,6 +112,9 @@ func checkFrame(t *testing.T, name string, fr *frame) {
 		if !image.Rect(fr.qr.at.X, fr.qr.at.Y, fr.qr.at.X+n, fr.qr.at.Y+n).In(fr.qr.zone) {
 			t.Errorf("%s: QR modules outside their zone", name)
 		}
+	}
+	if fr.pic != nil {
+		items = append(items, item{"picture", fr.pic.rect()})
 	}
 	for i, a := range items {
 		if a.r.Empty() || !a.r.In(bounds) {
@@ -407,7 +411,7 @@ func TestHero(t *testing.T) {
 }
 
 func TestListKeepsInstructions(t *testing.T) {
-	jobs := []JobLine{{"One", 1}, {"Two", 2}, {"Three", 3}, {"Four", 4}}
+	jobs := []JobLine{{Title: "One", Labels: 1}, {Title: "Two", Labels: 2}, {Title: "Three", Labels: 3}, {Title: "Four", Labels: 4}}
 	fr, err := layout(View{Kind: List, User: "Ann", Jobs: jobs, Lines: []string{"A: print all"}}, sizes[0])
 	if err != nil {
 		t.Fatal(err)

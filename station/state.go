@@ -5,6 +5,7 @@ package station
 
 import (
 	"errors"
+	"image"
 	"time"
 
 	"labelstation/protocol"
@@ -30,9 +31,12 @@ const (
 	Offline            // a tap while the cloud is unreachable
 	Failed             // something went wrong; Message says what
 	SetupProblem       // the authorization server refuses the station's settings; Setup says how
+	Select             // release.mode select: the user picks a job with the buttons
+	Preview            // the chosen job's first label, before it prints
+	Kept               // a previewed job was not printed; it waits on the station
 )
 
-var phaseNames = [...]string{"boot", "enrolling", "denied", "connecting", "idle", "lookup", "list", "printing", "paused", "done", "no_jobs", "unknown_badge", "offline", "failed", "setup_problem"}
+var phaseNames = [...]string{"boot", "enrolling", "denied", "connecting", "idle", "lookup", "list", "printing", "paused", "done", "no_jobs", "unknown_badge", "offline", "failed", "setup_problem", "select", "preview", "kept"}
 
 func (p Phase) String() string {
 	if int(p) < len(phaseNames) {
@@ -85,6 +89,12 @@ type Model struct {
 	// Notice is a short line shown on the printing screens (a tap while busy) until NoticeUntil.
 	Notice      string
 	NoticeUntil time.Time
+
+	// Select mode, preview and offline release (release.go).
+	Cursor         int         // the entry under the cursor on the Select screen
+	PreviewJob     string      // the job on the Preview screen, held on the station
+	PreviewImage   image.Image // its first label, as the printer would print it
+	OfflineRelease bool        // jobs already on the station print without the cloud
 }
 
 // Settings are the parts of the config that steer transitions.
@@ -97,6 +107,13 @@ type Settings struct {
 	// released job to reach the worker. Past them the station shows why and returns to idle,
 	// so a lost reply or job cannot leave it stuck. Zero means no bound.
 	Answer, Arrive time.Duration
+
+	// Select (release.mode select) lists the jobs to choose from, Newest first if set; the
+	// list and the preview wait SelectWait for a button. Preview shows a chosen job's first
+	// label before it prints. OfflineRelease lets a recently seen badge release the jobs
+	// already on the station while the cloud is unreachable.
+	Select, Newest, Preview, OfflineRelease bool
+	SelectWait                              time.Duration
 }
 
 // Event is an input to Step.
@@ -184,6 +201,9 @@ type (
 	DoRelease struct {
 		Badge string
 		Jobs  []string
+		// Preview holds the released jobs on the station and shows the first one's label
+		// (PreviewReady) instead of printing them.
+		Preview bool
 	}
 
 	// DoPrintPairing prints the pairing code on a label, for an admin who cannot see the screen.
@@ -210,13 +230,16 @@ func ready(m Model) Phase {
 
 // result shows a result screen until s.ResultScreen has passed.
 func result(m Model, p Phase, now time.Time, s Settings) Model {
-	m.Phase, m.Until, m.Badge = p, now.Add(s.ResultScreen), ""
+	m.Phase, m.Until, m.Badge, m.OfflineRelease = p, now.Add(s.ResultScreen), "", false
 	return m
 }
 
 // Step is the station's state machine: a pure function of the model, one event and the time.
 // Every transition is in this switch and in the table test beside it.
 func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
+	if r, eff, ok := stepRelease(m, ev, now, s); ok {
+		return r, eff
+	}
 	switch e := ev.(type) {
 	case EnrollCode:
 		m = Model{Phase: Enrolling, Code: e.Code, Online: m.Online, Configured: m.Configured}
@@ -252,12 +275,15 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 			m.Notice, m.NoticeUntil = busyNotice, now.Add(s.ResultScreen)
 			return m, nil
 		}
-		if m.Phase != Idle && m.Phase != Done && m.Phase != NoJobs && m.Phase != UnknownBadge && m.Phase != Offline && m.Phase != Failed && m.Phase != Connecting {
+		if m.Phase != Idle && m.Phase != Done && m.Phase != NoJobs && m.Phase != UnknownBadge && m.Phase != Offline && m.Phase != Failed && m.Phase != Connecting && m.Phase != Kept {
 			return m, nil // busy: enrolling, looking up, listing or printing
 		}
 		if e.Err != nil {
 			m.Message = e.Err.Error()
 			return result(m, Failed, now, s), nil
+		}
+		if !m.Online && s.OfflineRelease && m.Configured {
+			return offlineTap(m, e.Hash, now, s)
 		}
 		if !m.Online {
 			m.Message = "Cloud unreachable"
@@ -267,14 +293,17 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 			m.Message = "Not configured yet"
 			return result(m, Failed, now, s), nil
 		}
-		m.Phase, m.Badge, m.User, m.Jobs, m.Message = Lookup, e.Hash, "", nil, ""
+		m.Phase, m.Badge, m.User, m.Jobs, m.Message, m.OfflineRelease = Lookup, e.Hash, "", nil, "", false
 		if s.Answer > 0 {
 			m.Until = now.Add(s.Answer)
 		}
 		return m, []Effect{DoLookup{Badge: e.Hash}}
 	case LookupDone:
-		if m.Phase != Lookup {
+		if m.Phase != Lookup || m.OfflineRelease {
 			return m, nil
+		}
+		if s.OfflineRelease && (errors.Is(e.Err, cloud.ErrOffline) || errors.Is(e.Err, cloud.ErrTimeout)) {
+			return offlineTap(m, m.Badge, now, s)
 		}
 		if r, failed := requestFailed(m, e.Err, e.Reply.Error, now, s); failed {
 			return r, nil
@@ -282,9 +311,12 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 		if e.Reply.User != nil {
 			m.User = e.Reply.User.Name
 		}
-		m.Jobs = e.Reply.Jobs
+		m.Jobs = liveJobs(e.Reply.Jobs, now, s.Newest)
 		if len(m.Jobs) == 0 {
 			return result(m, NoJobs, now, s), nil
+		}
+		if s.Select {
+			return choose(m, now, s), nil
 		}
 		m.Phase, m.Until, m.Confirm = List, time.Time{}, s.ConfirmRelease
 		if s.ConfirmRelease {
@@ -302,7 +334,7 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 			return m, []Effect{DoRetryPairing{}}
 		}
 	case ReleaseDone:
-		if m.Phase != List {
+		if m.Phase != List && m.Phase != Select {
 			return m, nil
 		}
 		m.Releasing = false
@@ -384,7 +416,7 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 		case m.Phase == Lookup && expired:
 			m.Message = "No answer from the cloud"
 			return result(m, Offline, now, s), nil
-		case m.Phase == List && m.Releasing && expired:
+		case (m.Phase == List || m.Phase == Select) && m.Releasing && expired:
 			m.Message, m.Releasing = "No answer from the cloud", false
 			return result(m, Offline, now, s), nil
 		case m.Phase == Printing && !m.Busy && expired:
@@ -392,7 +424,7 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 			return result(m, Failed, now, s), nil
 		}
 		switch m.Phase {
-		case Done, NoJobs, UnknownBadge, Offline, Failed, List:
+		case Done, NoJobs, UnknownBadge, Offline, Failed, List, Kept:
 			if !m.Until.IsZero() && !now.Before(m.Until) {
 				if m.Busy {
 					m.Phase = Printing
