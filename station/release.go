@@ -125,9 +125,12 @@ func stepRelease(m Model, ev Event, now time.Time, s Settings) (Model, []Effect,
 	case PreviewReady:
 		// The preview answers a release made from this screen; a job arriving later stays
 		// held on the station for its owner's next tap.
-		if m.Phase != Printing || m.Busy {
+		// It may overtake the release's reply, which then finds the preview on screen.
+		waiting := (m.Phase == Printing && !m.Busy) || (m.Phase == Select && m.Releasing)
+		if !waiting {
 			return m, nil, true
 		}
+		m.Releasing = false
 		m.Phase, m.PreviewJob, m.PreviewImage, m.Title, m.Total = Preview, e.ID, e.Image, e.Title, e.Labels
 		m.Until = now.Add(s.SelectWait)
 		return m, nil, true

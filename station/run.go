@@ -152,6 +152,8 @@ type Station struct {
 	scr *screen
 	// wantLabel is set when the next pairing code should be printed (see pairingCode).
 	wantLabel atomic.Bool
+	// rel is what choosing, previewing and offline release remember (release_run.go).
+	rel releaseState
 }
 
 // New checks the wiring.
@@ -256,7 +258,10 @@ func (s *Station) currentCloud() Cloud {
 
 func (s *Station) settings() Settings {
 	c := s.config()
-	return Settings{ConfirmRelease: c.Release.Mode == "confirm", ResultScreen: c.Release.ScreenTime(), Answer: s.opt.Answer, Arrive: s.opt.Arrive}
+	r := c.Release
+	return Settings{ConfirmRelease: r.Mode == "confirm", ResultScreen: r.ScreenTime(), Answer: s.opt.Answer, Arrive: s.opt.Arrive,
+		Select: r.Mode == "select", Newest: r.Order == "newest", Preview: r.Preview, OfflineRelease: r.OfflineSeconds > 0,
+		SelectWait: r.SelectTime()}
 }
 
 // EnrollEvent receives provisioning's progress (wire it as provisioning.Config.OnEvent).
@@ -461,6 +466,8 @@ func (s *Station) do(ctx context.Context, e Effect) {
 			s.post(LookupDone{Err: err})
 		case DoRelease:
 			s.post(ReleaseDone{Err: err})
+		case DoOfflineRelease:
+			s.post(OfflineReleased{Err: err})
 		}
 	}()
 }
@@ -474,6 +481,9 @@ func (s *Station) effect(ctx context.Context, e Effect) {
 			return
 		}
 		rep, err := c.Lookup(ctx, e.Badge)
+		if err == nil {
+			rep = s.afterLookup(e.Badge, rep)
+		}
 		s.post(LookupDone{Reply: rep, Err: err})
 	case DoRelease:
 		if c == nil {
@@ -486,7 +496,7 @@ func (s *Station) effect(ctx context.Context, e Effect) {
 			s.post(ReleaseDone{Err: err})
 			return
 		}
-		rep, err := c.Release(ctx, e.Badge, e.Jobs)
+		rep, err := s.release(ctx, c, e)
 		s.post(ReleaseDone{Reply: rep, Err: err})
 	case DoPrintPairing:
 		if err := s.printPairing(ctx, e.Code); err != nil {
@@ -495,6 +505,8 @@ func (s *Station) effect(ctx context.Context, e Effect) {
 	case DoRetryPairing:
 		s.wantLabel.Store(true) // an admin asked for a new attempt: its first code is printed
 		s.opt.Enroller.RetryNow()
+	case DoHold, DoOfflineRelease:
+		s.releaseEffect(e)
 	}
 }
 
@@ -749,6 +761,7 @@ func (s *Station) maintain(ctx context.Context) {
 			s.log.Error("station: journal size", "err", serr)
 		}
 		s.log.Info("station: journal", "pruned", n, "bytes", size)
+		s.expireHeld()
 		select {
 		case <-ctx.Done():
 			return

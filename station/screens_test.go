@@ -13,6 +13,7 @@ import (
 
 	"labelstation/display"
 	"labelstation/drivers/printer"
+	"labelstation/label"
 	"labelstation/protocol"
 )
 
@@ -31,6 +32,10 @@ func goldenStates() []struct {
 		URIComplete: "https://pair.labelcloud.example.com/device?user_code=WDJB-MJHT", Expires: exp}
 	jobs := []protocol.JobSummary{{ID: "1", Title: "Shipping labels", Labels: 3}, {ID: "2", Title: "Shelf tags aisle 4", Labels: 12},
 		{ID: "3", Title: "Asset tags", Labels: 1}, {ID: "4", Title: "Returns", Labels: 2}}
+	aged := []protocol.JobSummary{
+		{ID: "1", Title: "Shipping labels", Labels: 3, Submitted: t0.Add(-2 * time.Hour), Expires: t0.Add(6*time.Hour + 40*time.Minute)},
+		{ID: "2", Title: "Shelf tags aisle 4", Labels: 12, Submitted: t0.Add(-25 * time.Minute), Expires: t0.Add(7*time.Hour + 35*time.Minute)},
+		{ID: "3", Title: "Returns", Labels: 2, Submitted: t0.Add(-3 * time.Minute), Expires: t0.Add(40 * time.Minute)}}
 	fault := func(st printer.Status) string { return fmt.Errorf("%w: %v", ErrPrinterNotReady, st.Fault()).Error() }
 	on := Model{Online: true, WasOnline: true, Configured: true}
 	with := func(m Model, f func(*Model)) Model { f(&m); return m }
@@ -70,7 +75,31 @@ func goldenStates() []struct {
 		{"failed-not-configured", with(on, func(m *Model) { m.Phase, m.Message = Failed, "not configured yet: no badge key from the fleet" })},
 		{"failed-setup", with(on, func(m *Model) { m.Phase, m.Message = Failed, "journal: database not open" })},
 		{"failed", with(on, func(m *Model) { m.Phase, m.Message = Failed, "Parcels: data: line 3: bad quote" })},
+		{"list-time-left", with(on, func(m *Model) { m.Phase, m.User, m.Jobs, m.Confirm = List, "Ann", aged, true })},
+		{"select-all", with(on, func(m *Model) { m.Phase, m.User, m.Jobs = Select, "Ann", aged })},
+		{"select-job", with(on, func(m *Model) { m.Phase, m.User, m.Jobs, m.Cursor = Select, "Ann", aged, 2 })},
+		{"select-back", with(on, func(m *Model) { m.Phase, m.User, m.Jobs, m.Cursor = Select, "Ann", aged, 4 })},
+		{"select-sending", with(on, func(m *Model) { m.Phase, m.User, m.Jobs, m.Cursor, m.Releasing = Select, "Ann", aged, 1, true })},
+		{"preview", with(on, func(m *Model) { m.Phase, m.Title, m.PreviewJob, m.PreviewImage = Preview, "Three parcels", "1", goldenLabel() })},
+		{"kept", with(on, func(m *Model) { m.Phase, m.User = Kept, "Ann" })},
+		{"printing-offline", with(Model{Configured: true, WasOnline: true}, func(m *Model) {
+			m.Phase, m.User, m.Title, m.Done, m.Total, m.OfflineRelease = Printing, "Ann", "Shipping labels", 1, 3, true
+		})},
 	}
+}
+
+// goldenLabel is the first label of the example shipping layout, as the preview shows it.
+func goldenLabel() image.Image {
+	layout, err := os.ReadFile(filepath.Join("..", "examples", "layouts", "shipping.json"))
+	if err != nil {
+		panic(err)
+	}
+	img, err := firstLabel(protocol.Job{Layout: layout, Format: "csv", Data: []byte("name,street,zip,city,tracking\nAda Lovelace,12 Square,4JH,London,TRK0000000001\n")},
+		label.Target{Lang: label.LangZPL, DPI: 203})
+	if err != nil {
+		panic(err)
+	}
+	return img
 }
 
 // goldenSizes: the SSD1306 OLED, the 2.13" e-paper, a 240×240 LCD and the

@@ -158,7 +158,7 @@ func ViewOf(m Model, now time.Time, stationName string) display.View {
 	case List:
 		v.Kind = display.List
 		for _, j := range m.Jobs {
-			v.Jobs = append(v.Jobs, display.JobLine{Title: j.Title, Labels: j.Labels})
+			v.Jobs = append(v.Jobs, display.JobLine{Title: j.Title, Labels: j.Labels, Note: timeLeft(j.Expires, now)})
 		}
 		switch {
 		case m.Releasing:
@@ -166,10 +166,15 @@ func ViewOf(m Model, now time.Time, stationName string) display.View {
 		case m.Confirm:
 			v.Lines = []string{"Press A to print"}
 		}
+	case Select, Preview, Kept:
+		viewRelease(&v, m, now)
 	case Printing:
 		v.Kind, v.Done, v.Total = display.Printing, m.Done, m.Total
+		if m.OfflineRelease {
+			v.Lines = []string{OfflineNotice}
+		}
 		if m.Title != "" {
-			v.Lines = []string{m.Title}
+			v.Lines = append(v.Lines, m.Title)
 		}
 		if m.Notice != "" {
 			v.Lines = append(v.Lines, m.Notice)

@@ -38,9 +38,17 @@ func (s *Station) worker(ctx context.Context) {
 		}
 		busy = true
 		for _, e := range pending {
+			if s.holdForPreview(e) {
+				continue // shown, not printed: it waits on the station for a button
+			}
 			// A panic while rendering or sending fails this job instead of restarting the
 			// worker into the same job forever.
-			err := supervise.Safe(func() error { return s.printJob(ctx, e) })
+			err := supervise.Safe(func() error {
+				if err := expired(e, s.opt.Now()); err != nil {
+					return err
+				}
+				return s.printJob(ctx, e)
+			})
 			if ctx.Err() != nil {
 				return
 			}

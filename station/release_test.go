@@ -1,0 +1,132 @@
+package station
+
+import (
+	"image"
+	"reflect"
+	"testing"
+	"time"
+
+	"labelstation/protocol"
+	"labelstation/station/cloud"
+)
+
+var (
+	selecting = Settings{ResultScreen: 5 * time.Second, Select: true, SelectWait: 30 * time.Second, Answer: 15 * time.Second, Arrive: 30 * time.Second}
+	aged      = []protocol.JobSummary{
+		{ID: "new", Title: "New", Labels: 1, Submitted: t0.Add(-time.Minute), Expires: t0.Add(8 * time.Hour)},
+		{ID: "old", Title: "Old", Labels: 2, Submitted: t0.Add(-2 * time.Hour), Expires: t0.Add(6 * time.Hour)},
+		{ID: "gone", Title: "Gone", Labels: 3, Submitted: t0.Add(-9 * time.Hour), Expires: t0},
+	}
+)
+
+func selectModel(f func(*Model)) Model {
+	return with(idle(), func(m *Model) {
+		m.Phase, m.Badge, m.User, m.Jobs, m.Until = Select, "h1", "Alice", twoJobs, t0.Add(30*time.Second)
+		f(m)
+	})
+}
+
+func TestStepRelease(t *testing.T) {
+	pic := image.NewGray(image.Rect(0, 0, 8, 8))
+	withPreview := selecting
+	withPreview.Preview = true
+	newest := selecting
+	newest.Newest = true
+	offline := settings
+	offline.OfflineRelease, offline.Answer, offline.Arrive = true, 15*time.Second, 30*time.Second
+	tests := []struct {
+		name    string
+		from    Model
+		ev      Event
+		s       Settings
+		want    Model
+		effects []Effect
+	}{
+		{"select mode lists live jobs oldest first", with(idle(), func(m *Model) { m.Phase, m.Badge = Lookup, "h1" }),
+			LookupDone{Reply: protocol.LookupReply{User: &protocol.User{Name: "Alice"}, Jobs: aged}}, selecting,
+			with(idle(), func(m *Model) {
+				m.Phase, m.Badge, m.User, m.Jobs, m.Until = Select, "h1", "Alice", []protocol.JobSummary{aged[1], aged[0]}, t0.Add(30*time.Second)
+			}), nil},
+		{"newest first", with(idle(), func(m *Model) { m.Phase, m.Badge = Lookup, "h1" }),
+			LookupDone{Reply: protocol.LookupReply{User: &protocol.User{Name: "Alice"}, Jobs: aged}}, newest,
+			with(idle(), func(m *Model) {
+				m.Phase, m.Badge, m.User, m.Jobs, m.Until = Select, "h1", "Alice", []protocol.JobSummary{aged[0], aged[1]}, t0.Add(30*time.Second)
+			}), nil},
+		{"only expired jobs: nothing to print", with(idle(), func(m *Model) { m.Phase, m.Badge = Lookup, "h1" }),
+			LookupDone{Reply: protocol.LookupReply{Jobs: aged[2:]}}, selecting,
+			with(idle(), func(m *Model) { m.Phase, m.Until = NoJobs, t0.Add(5*time.Second) }), nil},
+		{"A moves to the next entry", selectModel(func(*Model) {}), ButtonPressed{Name: "A"}, selecting,
+			selectModel(func(m *Model) { m.Cursor = 1 }), nil},
+		{"A wraps after Back", selectModel(func(m *Model) { m.Cursor = 3 }), ButtonPressed{Name: "A"}, selecting,
+			selectModel(func(m *Model) { m.Cursor = 0 }), nil},
+		{"B on Print all releases every job", selectModel(func(*Model) {}), ButtonPressed{Name: "B"}, selecting,
+			selectModel(func(m *Model) { m.Releasing, m.Until = true, t0.Add(15*time.Second) }), []Effect{DoRelease{Badge: "h1", Jobs: []string{"j1", "j2"}}}},
+		{"B on the second job releases only it", selectModel(func(m *Model) { m.Cursor = 2 }), ButtonPressed{Name: "B"}, selecting,
+			selectModel(func(m *Model) { m.Cursor, m.Releasing, m.Until = 2, true, t0.Add(15*time.Second) }), []Effect{DoRelease{Badge: "h1", Jobs: []string{"j2"}}}},
+		{"ok is a print button too", selectModel(func(m *Model) { m.Cursor = 1 }), ButtonPressed{Name: "ok"}, withPreview,
+			selectModel(func(m *Model) { m.Cursor, m.Releasing, m.Until = 1, true, t0.Add(15*time.Second) }), []Effect{DoRelease{Badge: "h1", Jobs: []string{"j1"}, Preview: true}}},
+		{"B on Back returns to idle", selectModel(func(m *Model) { m.Cursor = 3 }), ButtonPressed{Name: "B"}, selecting, idle(), nil},
+		{"buttons ignored while releasing", selectModel(func(m *Model) { m.Releasing = true }), ButtonPressed{Name: "A"}, selecting,
+			selectModel(func(m *Model) { m.Releasing = true }), nil},
+		{"nobody chose: idle, nothing printed", selectModel(func(m *Model) { m.Cursor, m.Until = 2, t0 }), Tick{}, selecting, idle(), nil},
+		{"tap ignored while choosing", selectModel(func(*Model) {}), BadgeTapped{Hash: "h2"}, selecting, selectModel(func(*Model) {}), nil},
+		{"released from the list: wait for the job", selectModel(func(m *Model) { m.Releasing = true }),
+			ReleaseDone{Reply: protocol.ReleaseReply{Released: []string{"j2"}}}, selecting,
+			selectModel(func(m *Model) { m.Phase, m.Badge, m.Until = Printing, "", t0.Add(30*time.Second) }), nil},
+		{"release unanswered from the list", selectModel(func(m *Model) { m.Releasing, m.Until = true, t0 }), Tick{}, selecting,
+			selectModel(func(m *Model) {
+				m.Phase, m.Badge, m.Message, m.Until = Offline, "", "No answer from the cloud", t0.Add(5*time.Second)
+			}), nil},
+
+		// Preview.
+		{"preview arrives", with(idle(), func(m *Model) { m.Phase, m.Until = Printing, t0.Add(time.Second) }),
+			PreviewReady{ID: "j2", Title: "B", Labels: 1, Image: pic}, withPreview,
+			with(idle(), func(m *Model) {
+				m.Phase, m.PreviewJob, m.PreviewImage, m.Title, m.Total, m.Until = Preview, "j2", pic, "B", 1, t0.Add(30*time.Second)
+			}), nil},
+		{"preview overtakes the release reply", selectModel(func(m *Model) { m.Releasing = true }),
+			PreviewReady{ID: "j2", Title: "B", Labels: 1, Image: pic}, withPreview,
+			selectModel(func(m *Model) {
+				m.Phase, m.PreviewJob, m.PreviewImage, m.Title, m.Total = Preview, "j2", pic, "B", 1
+			}), nil},
+		{"late preview stays held", idle(), PreviewReady{ID: "j2", Image: pic}, withPreview, idle(), nil},
+		{"B prints the previewed job", with(idle(), func(m *Model) { m.Phase, m.PreviewJob, m.PreviewImage, m.Until = Preview, "j2", pic, t0 }),
+			ButtonPressed{Name: "B"}, withPreview,
+			with(idle(), func(m *Model) { m.Phase, m.Until = Printing, t0.Add(30*time.Second) }), []Effect{DoHold{ID: "j2", Held: false}}},
+		{"A keeps it here", with(idle(), func(m *Model) { m.Phase, m.PreviewJob, m.PreviewImage = Preview, "j2", pic }),
+			ButtonPressed{Name: "A"}, withPreview,
+			with(idle(), func(m *Model) { m.Phase, m.Until = Kept, t0.Add(5*time.Second) }), nil},
+		{"preview left alone keeps it here", with(idle(), func(m *Model) { m.Phase, m.PreviewJob, m.PreviewImage, m.Until = Preview, "j2", pic, t0 }),
+			Tick{}, withPreview, with(idle(), func(m *Model) { m.Phase, m.Until = Kept, t0.Add(5*time.Second) }), nil},
+		{"kept screen ends", with(idle(), func(m *Model) { m.Phase, m.Until = Kept, t0 }), Tick{}, withPreview, idle(), nil},
+
+		// Offline release.
+		{"offline tap looks for jobs here", Model{Phase: Connecting, Configured: true}, BadgeTapped{Hash: "h1"}, offline,
+			Model{Phase: Lookup, Configured: true, Badge: "h1", OfflineRelease: true, Until: t0.Add(15 * time.Second)}, []Effect{DoOfflineRelease{Badge: "h1"}}},
+		{"lookup finds the cloud gone", with(idle(), func(m *Model) { m.Phase, m.Badge = Lookup, "h1" }), LookupDone{Err: cloud.ErrOffline}, offline,
+			with(idle(), func(m *Model) {
+				m.Phase, m.Badge, m.OfflineRelease, m.Until = Lookup, "h1", true, t0.Add(15*time.Second)
+			}), []Effect{DoOfflineRelease{Badge: "h1"}}},
+		{"offline release prints", Model{Phase: Lookup, Configured: true, Badge: "h1", OfflineRelease: true}, OfflineReleased{User: "Alice", Jobs: 1}, offline,
+			Model{Phase: Printing, Configured: true, User: "Alice", OfflineRelease: true, Until: t0.Add(30 * time.Second)}, nil},
+		{"nothing here: offline screen", Model{Phase: Lookup, Configured: true, Badge: "h1", OfflineRelease: true}, OfflineReleased{}, offline,
+			Model{Phase: Offline, Configured: true, Message: "Cloud unreachable", Until: t0.Add(5 * time.Second)}, nil},
+		{"late cloud answer ignored offline", Model{Phase: Lookup, Configured: true, Badge: "h1", OfflineRelease: true}, LookupDone{Reply: protocol.LookupReply{Jobs: twoJobs}}, offline,
+			Model{Phase: Lookup, Configured: true, Badge: "h1", OfflineRelease: true}, nil},
+		{"offline release off: as before", Model{Phase: Connecting, Configured: true}, BadgeTapped{Hash: "h1"}, settings,
+			Model{Phase: Offline, Configured: true, Message: "Cloud unreachable", Until: t0.Add(5 * time.Second)}, nil},
+		{"done after offline printing clears it", Model{Phase: Printing, Configured: true, Busy: true, OfflineRelease: true}, PrintIdle{}, offline,
+			Model{Phase: Done, Configured: true, Until: t0.Add(5 * time.Second)}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, eff := Step(tc.from, tc.ev, t0, tc.s)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("model\n got %+v\nwant %+v", got, tc.want)
+			}
+			if !reflect.DeepEqual(eff, tc.effects) {
+				t.Errorf("effects\n got %#v\nwant %#v", eff, tc.effects)
+			}
+		})
+	}
+}
