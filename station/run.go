@@ -383,9 +383,6 @@ func (s *Station) Run(ctx context.Context) error {
 					c.SetState(m.Phase.String())
 				}
 			}
-			for _, e := range effects {
-				s.do(ctx, e)
-			}
 			if m.Phase == Printing && before == Printing && time.Since(lastDraw) < minRedraw {
 				if redrawC == nil {
 					if redraw == nil {
@@ -398,6 +395,11 @@ func (s *Station) Run(ctx context.Context) error {
 			} else {
 				s.show(m, &shown)
 				lastDraw = time.Now()
+			}
+			// The screen and the signals above are a tap's feedback: they are handed over
+			// before any effect goes to the network.
+			for _, e := range effects {
+				s.do(ctx, e)
 			}
 			return nil
 		})
