@@ -280,7 +280,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 	taps := make(chan badge.Badge, 4)
 	var panel display.Panel
 	if cfg.Display.Kind == "sim" {
-		sp, err := a.startSimPanel(ctx, cfg, f, buttons, log)
+		sp, err := a.startSimPanel(ctx, cfg, f, buttons, buttonNames, log)
 		if err != nil {
 			return nil, err
 		}
@@ -384,12 +384,12 @@ func openTrust(ctx context.Context, cfg config.Config, ep endpoints, hc *http.Cl
 
 // startSimPanel builds the simulated panel and its web page, where a person sees the screen,
 // taps demo badges and presses the buttons.
-func (a *appliance) startSimPanel(ctx context.Context, cfg config.Config, f flags, buttons chan string, log *slog.Logger) (*displaysim.Panel, error) {
+func (a *appliance) startSimPanel(ctx context.Context, cfg config.Config, f flags, buttons chan string, names []string, log *slog.Logger) (*displaysim.Panel, error) {
 	demo, err := parseDemoBadges(f.Demo)
 	if err != nil {
 		return nil, fmt.Errorf("--demo-badges: %w", err)
 	}
-	panel, err := displaysim.New(displaysim.Options{Dir: filepath.Join(cfg.Station.StateDir, "display"), Keep: 1000, Size: image2(cfg.Display.Width, cfg.Display.Height), Badges: demo})
+	panel, err := displaysim.New(displaysim.Options{Dir: filepath.Join(cfg.Station.StateDir, "display"), Keep: 1000, Size: image2(cfg.Display.Width, cfg.Display.Height), Badges: demo, Buttons: names})
 	if err != nil {
 		return nil, fmt.Errorf("display: %w", err)
 	}
