@@ -22,7 +22,7 @@ type frame struct {
 	bars  []barItem
 	qr    *qrItem
 	pic   *picItem // the Preview screen's label
-	pages int // pages taking turns; 0 or 1 when the screen fits
+	pages int      // pages taking turns; 0 or 1 when the screen fits
 }
 
 type textItem struct {

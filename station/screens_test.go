@@ -80,7 +80,9 @@ func goldenStates() []struct {
 		{"select-job", with(on, func(m *Model) { m.Phase, m.User, m.Jobs, m.Cursor = Select, "Ann", aged, 2 })},
 		{"select-back", with(on, func(m *Model) { m.Phase, m.User, m.Jobs, m.Cursor = Select, "Ann", aged, 4 })},
 		{"select-sending", with(on, func(m *Model) { m.Phase, m.User, m.Jobs, m.Cursor, m.Releasing = Select, "Ann", aged, 1, true })},
-		{"preview", with(on, func(m *Model) { m.Phase, m.Title, m.PreviewJob, m.PreviewImage = Preview, "Three parcels", "1", goldenLabel() })},
+		{"preview", with(on, func(m *Model) {
+			m.Phase, m.Title, m.PreviewJob, m.PreviewImage = Preview, "Three parcels", "1", goldenLabel()
+		})},
 		{"kept", with(on, func(m *Model) { m.Phase, m.User = Kept, "Ann" })},
 		{"printing-offline", with(Model{Configured: true, WasOnline: true}, func(m *Model) {
 			m.Phase, m.User, m.Title, m.Done, m.Total, m.OfflineRelease = Printing, "Ann", "Shipping labels", 1, 3, true

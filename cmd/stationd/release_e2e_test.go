@@ -35,7 +35,6 @@ func (h *harness) press(name string) {
 	}
 }
 
-
 // Select mode: a tap lists alice's two jobs; A moves past "Print all" and the first job, B
 // prints the second job only; the first stays held in the cloud.
 func TestSelectModePrintsOnlyTheChosenJob(t *testing.T) {
