@@ -118,6 +118,22 @@ func Views(now time.Time) []display.View {
 		{Kind: display.Paused, Title: "Paper out", Lines: []string{"Load labels, close the lid.", "Your jobs wait."}, Done: 1, Total: 3, Station: station, Online: true, Now: now},
 		{Kind: display.Done, User: "Ann", Done: 3, Total: 3, Station: station, Online: true, Now: now},
 		{Kind: display.Error, Lines: []string{"Printer not reachable at 10.0.0.7:9100"}, Station: station, Online: true, Now: now},
+		{Kind: display.Select, Title: "Shelf tags aisle 4", Lines: []string{"x12, 25m old", "7h 35m left", "A next  B print"}, Station: station, Online: true, Now: now},
+		{Kind: display.Preview, Title: "Shelf tags aisle 4", Image: bars(), Station: station, Online: true, Now: now},
 	}
 	return vs
+}
+
+// bars is a label-sized picture of a frame and bars of several widths, for the preview.
+func bars() *image.Gray {
+	img := image.NewGray(image.Rect(0, 0, 400, 200))
+	for y := range 200 {
+		for x := range 400 {
+			ink := x < 4 || x >= 396 || y < 4 || y >= 196 || (y > 60 && y < 170 && x > 40 && x < 360 && (x/4)%3 != 0)
+			if !ink {
+				img.Pix[y*img.Stride+x] = 0xff
+			}
+		}
+	}
+	return img
 }

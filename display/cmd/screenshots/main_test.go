@@ -4,6 +4,7 @@ import (
 	"flag"
 	"image"
 	"image/png"
+	"labelstation/display"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,8 +31,8 @@ func TestScreenshotsCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(names) != 28 {
-		t.Errorf("%d screenshots, want 14 kinds at 2 sizes", len(names))
+	if want := 2 * len(display.Kinds()); len(names) != want {
+		t.Errorf("%d screenshots, want %d kinds at 2 sizes", len(names), len(display.Kinds()))
 	}
 	for _, n := range names {
 		want := decode(t, n)
