@@ -84,3 +84,23 @@ func scaleOf(w, h int, box image.Point) float64 {
 	}
 	return min(float64(box.X)/float64(w), float64(box.Y)/float64(h))
 }
+
+// selectScreen shows a Select entry's title (v.Hero) large above its details, under a
+// headline bar with v.Title, when that fits on one page; ok is false on panels too small.
+func selectScreen(v View, size image.Point, k int) (*frame, bool) {
+	fr := &frame{size: size, k: k}
+	r := fr.body()
+	body := []block{words(large, v.Hero)}
+	for _, l := range v.Lines {
+		if strings.TrimSpace(l) != "" {
+			body = append(body, words(small, l))
+		}
+	}
+	bs, p, ok := fits([][]block{hero(body, k), body}, r.Dx(), r.Dy(), k)
+	if !ok {
+		return nil, false
+	}
+	fr.place(bs, p, r, true)
+	fr.header(or(v.Title, "Choose a job"), true, v.Online, "")
+	return fr, true
+}

@@ -49,6 +49,13 @@ func layout(v View, size image.Point) (*frame, error) {
 	if v.Kind == Preview && v.Image != nil && !v.Image.Bounds().Empty() {
 		return previewScreen(v, size, k), nil
 	}
+	if v.Kind == Select && v.Hero != "" {
+		if fr, ok := selectScreen(v, size, k); ok {
+			return fr, nil
+		}
+		// Too small for the entry's title in the body: it goes in the headline bar.
+		v.Title, v.Hero = v.Hero, ""
+	}
 	fr := &frame{size: size, k: k}
 	title, icon, body := screen(v)
 	r := fr.body()

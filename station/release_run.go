@@ -110,11 +110,15 @@ func (s *Station) release(ctx context.Context, c Cloud, e DoRelease) (protocol.R
 	var rep protocol.ReleaseReply
 	if len(remote) > 0 {
 		if rep, err = c.Release(ctx, e.Badge, remote); err != nil || rep.Error != nil {
-			s.rel.mu.Lock()
-			for _, id := range remote {
-				delete(s.rel.preview, id)
+			if rep.Error != nil {
+				// Refused: those jobs will not come. After a lost reply they may, and are then
+				// held rather than printed for someone who has walked away.
+				s.rel.mu.Lock()
+				for _, id := range remote {
+					delete(s.rel.preview, id)
+				}
+				s.rel.mu.Unlock()
 			}
-			s.rel.mu.Unlock()
 			return rep, err
 		}
 	}

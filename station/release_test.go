@@ -1,7 +1,10 @@
 package station
 
 import (
+	"context"
+	"errors"
 	"image"
+	"strings"
 	"reflect"
 	"testing"
 	"time"
@@ -128,5 +131,57 @@ func TestStepRelease(t *testing.T) {
 				t.Errorf("effects\n got %#v\nwant %#v", eff, tc.effects)
 			}
 		})
+	}
+}
+
+// An expired job is never printed: the worker fails it with the reason, reported through the
+// outbox, and a held job is failed at expiry by maintenance; a job not yet expired prints.
+func TestWorkerNeverPrintsExpiredJob(t *testing.T) {
+	fp := &fakePrinter{}
+	s, j := workerStation(t, fp)
+	s.kick = make(chan struct{}, 1)
+	now := time.Now()
+	old := testJob(t)
+	old.ID, old.Title, old.Expires = "old", "Old", now.Add(-time.Minute)
+	fresh := testJob(t)
+	fresh.ID, fresh.Title, fresh.Expires = "fresh", "Fresh", now.Add(time.Hour)
+	kept := testJob(t)
+	kept.ID, kept.Expires = "kept", now.Add(-time.Second)
+	for _, jb := range []protocol.Job{old, fresh, kept} {
+		if _, _, err := j.Claim(jb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Hold("kept", true); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.worker(ctx) }()
+	defer func() { cancel(); <-done }()
+	finished := map[string]error{}
+	for len(finished) < 2 {
+		if e, ok := next(t, s).(JobFinished); ok {
+			finished[e.Title] = e.Err
+		}
+	}
+	if err := finished[old.Title]; !errors.Is(err, errExpired) {
+		t.Errorf("expired job finished with %v, want errExpired", err)
+	}
+	if e, _ := j.Get("old"); e.State != protocol.JobFailed || !strings.Contains(e.Error, "expired") {
+		t.Errorf("expired job journaled as %s %q", e.State, e.Error)
+	}
+	if e, _ := j.Get("fresh"); e.State != protocol.JobPrinted {
+		t.Errorf("fresh job is %s, want printed", e.State)
+	}
+	fp.mu.Lock()
+	n := len(fp.labels)
+	fp.mu.Unlock()
+	if n != fresh.Labels {
+		t.Errorf("printer got %d labels, want only the fresh job's %d", n, fresh.Labels)
+	}
+	s.expireHeld()
+	if e, _ := j.Get("kept"); e.State != protocol.JobFailed {
+		t.Errorf("held job past its expiry is %s, want failed", e.State)
 	}
 }

@@ -24,19 +24,22 @@ func viewRelease(v *display.View, m Model, now time.Time) {
 	case Select:
 		v.Kind = display.Select
 		j, all, back := SelectedJob(m)
+		_, n := selectEntries(m.Jobs)
+		// The entry's name is the large line where the panel has room, else the headline.
+		v.Title = fmt.Sprintf("Choose %d/%d", m.Cursor+1, n)
 		switch {
 		case all:
-			n := 0
+			labels := 0
 			for _, j := range m.Jobs {
-				n += j.Labels
+				labels += j.Labels
 			}
-			v.Title = fmt.Sprintf("Print all %d jobs", len(m.Jobs))
-			v.Lines = []string{plural(n, "label"), selectHint}
+			v.Hero = fmt.Sprintf("Print all %d jobs", len(m.Jobs))
+			v.Lines = []string{plural(labels, "label"), selectHint}
 		case back:
-			v.Title = "Back"
+			v.Hero = "Back"
 			v.Lines = []string{"Print nothing now.", backHint}
 		default:
-			v.Title = j.Title
+			v.Hero = j.Title
 			v.Lines = []string{"x" + strconv.Itoa(j.Labels)}
 			if age := ago(j.Submitted, now); age != "" {
 				v.Lines[0] += ", " + age

@@ -84,6 +84,9 @@ func goldenStates() []struct {
 			m.Phase, m.Title, m.PreviewJob, m.PreviewImage = Preview, "Three parcels", "1", goldenLabel()
 		})},
 		{"kept", with(on, func(m *Model) { m.Phase, m.User = Kept, "Ann" })},
+		{"failed-expired", with(on, func(m *Model) {
+			m.Phase, m.Message = Failed, "Returns: "+errExpired.Error()+" (expired 2026-11-22T09:00:00Z)"
+		})},
 		{"printing-offline", with(Model{Configured: true, WasOnline: true}, func(m *Model) {
 			m.Phase, m.User, m.Title, m.Done, m.Total, m.OfflineRelease = Printing, "Ann", "Shipping labels", 1, 3, true
 		})},

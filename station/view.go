@@ -38,6 +38,7 @@ var (
 	ProblemNotSetUp   = Problem{"Not set up", "Try again later.", jobsKept}
 	ProblemSetup      = Problem{"Setup problem", "Tell IT.", jobsKept}
 	ProblemUnknown    = Problem{"Did not work", "Tap again.", jobsKept}
+	ProblemExpired    = Problem{"Job expired", "Send it again.", "It was kept too long."}
 )
 
 // What happens to the jobs: a printer fault keeps released jobs on the station and prints
@@ -75,6 +76,8 @@ func ProblemOf(msg string) (p Problem, ok bool) {
 	switch {
 	case msg == "":
 		return Problem{}, false
+	case has(errExpired.Error()):
+		return ProblemExpired, true
 	case has("journal", "storage full"):
 		if has("full", "no space") {
 			return ProblemStorage, true
