@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"image"
-	"strings"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
