@@ -3,31 +3,87 @@ package station
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
 	"labelstation/label"
 	"labelstation/protocol"
+	"labelstation/station/config"
 	"labelstation/station/journal"
 )
 
 // releaseState is what the runtime remembers for choosing, previewing and offline release.
 type releaseState struct {
-	mu sync.Mutex
+	load sync.Once // seen is read from the state directory on first use
+	mu   sync.Mutex
 	// preview names released jobs to hold and show rather than print when they arrive.
 	preview map[string]bool
 	// seen maps the keyed hash of a badge the cloud recognised to its owner, until the
-	// offline lifetime (release.offline_seconds) ends. Memory only: a restart forgets it.
+	// offline lifetime (release.offline_seconds) ends. It is kept in offlineFile, so a station
+	// that restarts during an outage still knows who was here.
 	seen map[string]seenBadge
 }
 
 type seenBadge struct {
-	user  protocol.User
-	until time.Time
+	User  protocol.User `json:"user"`
+	Until time.Time     `json:"until"`
+}
+
+// offlineFile holds the recently recognised badges: keyed hashes only, never card numbers.
+const offlineFile = "offline-badges.json"
+
+// seenBadges returns the remembered badges, read from the state directory on first use.
+// Call with s.rel.mu held.
+func (s *Station) seenBadges() map[string]seenBadge {
+	s.rel.load.Do(func() {
+		s.rel.seen = map[string]seenBadge{}
+		dir := s.config().Station.StateDir
+		if dir == "" {
+			return
+		}
+		b, err := os.ReadFile(filepath.Join(dir, offlineFile))
+		if errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		if err == nil {
+			err = json.Unmarshal(b, &s.rel.seen)
+		}
+		if err != nil {
+			s.log.Error("station: recently seen badges unreadable; offline release starts empty", "err", err)
+			s.rel.seen = map[string]seenBadge{}
+		}
+	})
+	return s.rel.seen
+}
+
+// remember records badge as its owner's until d from now, dropping lapsed entries, and
+// stores the set.
+func (s *Station) remember(badge string, u protocol.User, d time.Duration) {
+	s.rel.mu.Lock()
+	seen := s.seenBadges()
+	now := s.opt.Now()
+	for h, b := range seen {
+		if !now.Before(b.Until) {
+			delete(seen, h)
+		}
+	}
+	seen[badge] = seenBadge{User: u, Until: now.Add(d)}
+	raw, err := json.Marshal(seen)
+	s.rel.mu.Unlock()
+	dir := s.config().Station.StateDir
+	if err == nil && dir != "" {
+		err = config.WriteFile(dir, offlineFile, raw)
+	}
+	if err != nil {
+		s.log.Warn("station: recently seen badges not stored; a restart forgets them", "err", err)
+	}
 }
 
 // errExpired fails a job whose retention ended before it could print.
@@ -55,18 +111,7 @@ func (s *Station) afterLookup(badge string, rep protocol.LookupReply) protocol.L
 		return rep
 	}
 	if d := s.config().Release.OfflineTime(); d > 0 {
-		s.rel.mu.Lock()
-		if s.rel.seen == nil {
-			s.rel.seen = map[string]seenBadge{}
-		}
-		now := s.opt.Now()
-		for h, b := range s.rel.seen {
-			if !now.Before(b.until) {
-				delete(s.rel.seen, h)
-			}
-		}
-		s.rel.seen[badge] = seenBadge{user: *rep.User, until: now.Add(d)}
-		s.rel.mu.Unlock()
+		s.remember(badge, *rep.User, d)
 	}
 	held, err := s.opt.Journal.Held()
 	if err != nil {
@@ -206,9 +251,9 @@ func (s *Station) releaseEffect(e Effect) {
 		s.kickWorker()
 	case DoOfflineRelease:
 		s.rel.mu.Lock()
-		b, ok := s.rel.seen[e.Badge]
+		b, ok := s.seenBadges()[e.Badge]
 		s.rel.mu.Unlock()
-		if !ok || !s.opt.Now().Before(b.until) {
+		if !ok || !s.opt.Now().Before(b.Until) {
 			s.post(OfflineReleased{})
 			return
 		}
@@ -219,7 +264,7 @@ func (s *Station) releaseEffect(e Effect) {
 		}
 		n := 0
 		for _, h := range held {
-			if h.Job.User.ID != b.user.ID || expired(h, s.opt.Now()) != nil {
+			if h.Job.User.ID != b.User.ID || expired(h, s.opt.Now()) != nil {
 				continue
 			}
 			if err := s.opt.Journal.Hold(h.Job.ID, false); err != nil {
@@ -230,7 +275,7 @@ func (s *Station) releaseEffect(e Effect) {
 		}
 		s.log.Info("station: offline release of jobs already here", "jobs", n)
 		s.kickWorker()
-		s.post(OfflineReleased{User: b.user.Name, Jobs: n})
+		s.post(OfflineReleased{User: b.User.Name, Jobs: n})
 	}
 }
 

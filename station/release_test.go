@@ -11,6 +11,7 @@ import (
 
 	"labelstation/protocol"
 	"labelstation/station/cloud"
+	"labelstation/station/journal"
 )
 
 var (
@@ -183,5 +184,66 @@ func TestWorkerNeverPrintsExpiredJob(t *testing.T) {
 	s.expireHeld()
 	if e, _ := j.Get("kept"); e.State != protocol.JobFailed {
 		t.Errorf("held job past its expiry is %s, want failed", e.State)
+	}
+}
+
+// A badge the cloud recognised may release, while the cloud is unreachable, its owner's jobs
+// held on the station — also after a restart — until its offline lifetime ends; another
+// owner's jobs stay held.
+func TestOfflineReleaseRemembersBadgeAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	clock := time.Now()
+	station := func(j *journal.Journal) *Station {
+		s, _ := workerStation(t, &fakePrinter{})
+		if j != nil {
+			s.opt.Journal = j
+		}
+		s.kick = make(chan struct{}, 1)
+		s.opt.Now = func() time.Time { return clock }
+		s.cfg.Station.StateDir = dir
+		s.cfg.Release.OfflineSeconds = 600
+		return s
+	}
+	s1 := station(nil)
+	j := s1.opt.Journal
+	mine, theirs := testJob(t), testJob(t)
+	mine.ID, mine.User = "mine", protocol.User{ID: "u-ann", Name: "Ann"}
+	theirs.ID, theirs.User = "theirs", protocol.User{ID: "u-bob", Name: "Bob"}
+	for _, jb := range []protocol.Job{mine, theirs} {
+		if _, _, err := j.Claim(jb); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Hold(jb.ID, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep := s1.afterLookup("hash-ann", protocol.LookupReply{User: &protocol.User{ID: "u-ann", Name: "Ann"}})
+	if len(rep.Jobs) != 1 || rep.Jobs[0].ID != "mine" {
+		t.Fatalf("lookup lists %+v, want Ann's job held here", rep.Jobs)
+	}
+
+	s2 := station(j) // a restart: nothing in memory
+	s2.releaseEffect(DoOfflineRelease{Badge: "hash-unknown"})
+	if ev := next(t, s2); ev != (OfflineReleased{}) {
+		t.Fatalf("unknown badge: %#v, want nothing released", ev)
+	}
+	s2.releaseEffect(DoOfflineRelease{Badge: "hash-ann"})
+	if ev := next(t, s2); ev != (OfflineReleased{User: "Ann", Jobs: 1}) {
+		t.Fatalf("Ann's badge: %#v, want her one job", ev)
+	}
+	pending, _ := j.Pending()
+	held, _ := j.Held()
+	if len(pending) != 1 || pending[0].Job.ID != "mine" || len(held) != 1 || held[0].Job.ID != "theirs" {
+		t.Fatalf("pending %d held %d: want Ann's job queued and Bob's still held", len(pending), len(held))
+	}
+
+	clock = clock.Add(601 * time.Second)
+	if err := j.Hold("mine", true); err != nil {
+		t.Fatal(err)
+	}
+	s3 := station(j)
+	s3.releaseEffect(DoOfflineRelease{Badge: "hash-ann"})
+	if ev := next(t, s3); ev != (OfflineReleased{}) {
+		t.Fatalf("after the lifetime: %#v, want nothing released", ev)
 	}
 }
