@@ -400,7 +400,7 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 			msg = "Storage full: job refused"
 		}
 		// Waiting for released jobs, this is the answer; otherwise it is news for the screen.
-		if (m.Phase == Printing && !m.Busy) || m.Phase == List || m.Phase == Idle {
+		if (m.Phase == Printing && !m.Busy) || m.Phase == List || m.Phase == Select || m.Phase == Idle {
 			m.Message = msg
 			return result(m, Failed, now, s), nil
 		}
