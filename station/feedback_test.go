@@ -153,26 +153,28 @@ func TestTapFeedbackBeforeNetwork(t *testing.T) {
 			_, _, l := tl.first("lookup", start)
 			_, _, f := tl.first("frame", start)
 			_, _, z := tl.first("sim:buzzer on", start)
-			if l && f && z {
+			_, _, d := tl.first("sim:led on", start)
+			if l && f && z && d {
 				break
 			}
 			select {
 			case <-tl.seen:
 			case <-deadline:
-				t.Fatalf("tap %d: lookup %v, frame %v, beep %v", i, l, f, z)
+				t.Fatalf("tap %d: lookup %v, frame %v, beep %v, LED %v", i, l, f, z, d)
 			}
 		}
 		iSig, atSig, _ := tl.first("signal lookup", start)
 		iLook, atLook, _ := tl.first("lookup", start)
 		_, atFrame, _ := tl.first("frame", start)
 		_, atBeep, _ := tl.first("sim:buzzer on", start)
+		_, atLED, _ := tl.first("sim:led on", start) // lit while online: set again with each signal
 		if iSig > iLook {
 			t.Errorf("tap %d: the lookup went out before the tap's signal", i)
 		}
-		lat := max(atSig.Sub(start), atFrame.Sub(start), atBeep.Sub(start))
+		lat := max(atSig.Sub(start), atFrame.Sub(start), atBeep.Sub(start), atLED.Sub(start))
 		worst = max(worst, lat)
-		t.Logf("tap %d: signal %v, frame %v, beep %v, lookup sent %v after the tap", i,
-			atSig.Sub(start), atFrame.Sub(start), atBeep.Sub(start), atLook.Sub(start))
+		t.Logf("tap %d: signal %v, frame %v, LED %v, beep %v, lookup sent %v after the tap", i,
+			atSig.Sub(start), atFrame.Sub(start), atLED.Sub(start), atBeep.Sub(start), atLook.Sub(start))
 		// Back to idle for the next tap: the lookup found no jobs.
 		s.post(Tick{})
 		waitIdle := time.After(20 * time.Second)
