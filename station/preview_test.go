@@ -109,11 +109,9 @@ func writePNG(path string, img image.Image) error {
 	if err != nil {
 		return err
 	}
-	if err := pngEncode(f, img); err != nil {
+	if err := png.Encode(f, img); err != nil {
 		f.Close()
 		return err
 	}
 	return f.Close()
 }
-
-var pngEncode = png.Encode
