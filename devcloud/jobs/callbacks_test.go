@@ -212,8 +212,8 @@ func TestCallbackSurvivesRestart(t *testing.T) {
 func TestCallbackRefusedInput(t *testing.T) {
 	e := newAPIEnv(t, NewMemStore(), APIOptions{}, SubmitOptions{})
 	for _, c := range []struct{ token, cb, want string }{
-		{"alice:erp", "ftp://erp.example/x", "callback: \"ftp://erp.example/x\" is neither an http(s) URL"},
-		{"alice:erp", "alert(1);x", "callback: \"alert(1);x\" is neither"},
+		{"alice:erp", "ftp://erp.example/x", "callback: \"ftp://erp.example/x\" is not an absolute http(s) URL"},
+		{"alice:erp", "alert(1);x", "callback: \"alert(1);x\" is not an absolute"},
 		{"alice:", "https://erp.example/x", "callback: the access token names no application"},
 		{"alice:ghost", "https://erp.example/x", "callback: application \"ghost\" is not registered"},
 	} {

@@ -74,7 +74,7 @@ func (s *Service) checkCallback(sub submission) error {
 	}
 	u, err := url.Parse(sub.Callback)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is neither an http(s) URL nor a JSONP function name", sub.Callback)
+		return fmt.Errorf("%q is not an absolute http(s) URL (a JSONP function name is taken only in a form or the query)", sub.Callback)
 	}
 	if len(sub.Callback) > 2000 {
 		return errors.New("longer than 2000 bytes")
