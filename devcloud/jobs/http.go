@@ -486,6 +486,10 @@ func (s *Service) validateLater(id, notifyURL string, prepare func() (int, []byt
 		reason = "data: " + err.Error()
 	}
 	j, uerr := s.store.Validated(id, n, out, warnings, reason, s.now())
+	if uerr != nil && j.State == StateCancelled {
+		s.log.Info("jobs: validated a job cancelled meanwhile", "job", id)
+		return
+	}
 	if uerr != nil {
 		s.log.Error("jobs: validation result", "job", id, "err", uerr)
 		return
