@@ -56,6 +56,8 @@ type Options struct {
 	FleetAdmins []string
 	// Submit sets the job API's limits (labels and bytes per job, background validation).
 	Submit jobs.SubmitOptions
+	// JobAPI sets retention, rate limits and callbacks of the job API.
+	JobAPI jobs.APIOptions
 	Now    func() time.Time
 	Logger *slog.Logger
 	// TLS, if set, serves the web side as https:// and the embedded broker as mqtts:// with
@@ -77,6 +79,8 @@ type Cloud struct {
 	now       func() time.Time
 	// MessageKeyID is the kid of the key the job service signs messages with now.
 	MessageKeyID string
+	// Apps holds the registered applications' callback secrets and retention (app settings).
+	Apps *jobs.AppDirectory
 
 	mu       sync.Mutex
 	groups   map[string][]string // set by SetGroups, by station id
@@ -181,12 +185,18 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		users = append(users, au)
 	}
 	var apps []auth.App
+	c.Apps = jobs.NewAppDirectory()
 	for i, a := range opt.Seed.Apps {
 		if a.Secret == "" {
 			opt.Seed.Apps[i].Secret = randomHex(16)
 			a = opt.Seed.Apps[i]
 		}
 		apps = append(apps, auth.App{ClientID: a.ClientID, Secret: a.Secret, UserID: a.User})
+		keep, err := a.RetentionDuration()
+		if err != nil {
+			return nil, fmt.Errorf("devcloud: apps[%d].retention: %w", i, err)
+		}
+		c.Apps.Put(jobs.App{ID: a.ClientID, Secret: a.Secret, Retention: keep})
 	}
 	as, err := auth.New(auth.Options{
 		Issuer: c.URL, Users: users, Apps: apps,
@@ -259,16 +269,16 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 				reg.Handle(topic, payload)
 			}
 		},
-		Now: opt.Now, Logger: log.With("component", "jobs"),
-		VerifyUser: func(ctx context.Context, tok string) (string, error) {
+		Now: opt.Now, Logger: log.With("component", "jobs"), API: opt.JobAPI, Apps: c.Apps,
+		VerifyCaller: func(ctx context.Context, tok string) (jobs.Caller, error) {
 			p, err := as.Verify(ctx, tok)
 			if err != nil {
-				return "", err
+				return jobs.Caller{}, err
 			}
 			if p.Kind != "user" {
-				return "", fmt.Errorf("a %s token cannot submit jobs", p.Kind)
+				return jobs.Caller{}, fmt.Errorf("a %s token cannot submit jobs", p.Kind)
 			}
-			return p.UserID, nil
+			return jobs.Caller{User: p.UserID, App: p.ClientID}, nil
 		},
 	})
 	if err != nil {

@@ -187,10 +187,11 @@ func TestSubmitFormatsAndJSONP(t *testing.T) {
 	if status != http.StatusCreated || !strings.HasPrefix(string(b), "done({") || hdr.Get("Content-Type") != "application/javascript" {
 		t.Fatalf("jsonp: %d %s %s", status, hdr.Get("Content-Type"), b)
 	}
+	// A callback that is neither a plain name nor an http(s) URL is refused, naming the field.
 	v.Set("callback", "alert(1);x")
 	status, b, _ = do(t, form(t, c, tok, v))
-	if status != http.StatusCreated || !strings.HasPrefix(string(b), "{") {
-		t.Fatalf("unsafe jsonp name was used: %d %s", status, b)
+	if status != http.StatusBadRequest || !strings.HasPrefix(string(b), "{") || !strings.Contains(string(b), `"callback: `) {
+		t.Fatalf("unsafe jsonp name: %d %s", status, b)
 	}
 }
 

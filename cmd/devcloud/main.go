@@ -32,6 +32,7 @@ type flags struct {
 	// Users who may use the fleet API, comma-separated.
 	FleetAdmins string
 	Submit      jobs.SubmitOptions
+	JobAPI      jobs.APIOptions
 }
 
 func main() {
@@ -58,6 +59,9 @@ func main() {
 	flag.IntVar(&f.Submit.MaxLabels, "max-labels", jobs.DefaultMaxLabels, "labels per job, copies included (more is 422)")
 	flag.Int64Var(&f.Submit.MaxBytes, "max-job-bytes", jobs.MaxSubmitBytes, "bytes per submission (more is 413)")
 	flag.Int64Var(&f.Submit.SyncBytes, "sync-bytes", jobs.DefaultSyncBytes, "larger data is accepted as 202 and validated in the background")
+	flag.DurationVar(&f.JobAPI.Retention, "job-retention", jobs.DefaultRetention, "how long a held job waits for its owner's badge before it expires (an app's own retention overrides it)")
+	flag.IntVar(&f.JobAPI.RateLimit, "rate-limit", jobs.DefaultRateLimit, "job API requests per --rate-window and access token (more is 429)")
+	flag.DurationVar(&f.JobAPI.RateWindow, "rate-window", jobs.DefaultRateWindow, "the window of --rate-limit")
 	flag.StringVar(&f.Submit.FontDir, "font-dir", "", "fonts the stations have beyond the built-in ones (.ttf/.otf/.ttc), for the submission check")
 	flag.Parse()
 	if err := run(f, os.Stdout); err != nil {
@@ -109,7 +113,7 @@ func run(f flags, out io.Writer) error {
 		return err
 	}
 	opt := devcloud.Options{
-		HTTP: httpLn, Seed: sd, Logger: log, Submit: f.Submit, Store: store, ShareGroup: f.ShareGroup, ServiceClientID: f.ClientID,
+		HTTP: httpLn, Seed: sd, Logger: log, Submit: f.Submit, JobAPI: f.JobAPI, Store: store, ShareGroup: f.ShareGroup, ServiceClientID: f.ClientID,
 		AccessTTL: f.AccessTTL, RefreshTTL: f.RefreshTTL, DeviceCodeTTL: f.CodeTTL, PollEvery: f.Poll,
 		FleetAdmins: strings.Split(f.FleetAdmins, ","),
 	}

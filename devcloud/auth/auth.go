@@ -91,6 +91,7 @@ type Principal struct {
 	Kind      string // KindStation | KindUser
 	StationID string // for stations
 	UserID    string // the user an app acts for; for stations the approving admin
+	ClientID  string // for users: the application (OAuth client) the token was issued to
 	Serial    string // for stations: the hardware serial sent at enrollment
 	Expiry    time.Time
 	// TokenID, IssuedAt and Generation identify this access token; Generation grows with every
@@ -409,7 +410,7 @@ func (s *Server) Verify(_ context.Context, accessToken string) (Principal, error
 	case a.subject != c.Subject:
 		return Principal{}, fmt.Errorf("%w: subject mismatch", ErrInvalidToken)
 	}
-	p := Principal{Kind: a.kind, UserID: a.userID, Expiry: a.expires, TokenID: c.ID, IssuedAt: a.issued, Generation: a.gen}
+	p := Principal{Kind: a.kind, UserID: a.userID, ClientID: a.clientID, Expiry: a.expires, TokenID: c.ID, IssuedAt: a.issued, Generation: a.gen}
 	if a.kind == KindStation {
 		p.StationID, p.Serial, p.Enrollment, p.EnrollmentSeq = a.fam.stationID, a.fam.serial, a.fam.id, a.fam.seq
 	}

@@ -82,6 +82,8 @@ type accessRec struct {
 	issued  time.Time // by the injected clock
 	gen     uint64    // issue order: a frozen test clock cannot order tokens, this can
 	expires time.Time
+
+	clientID string // the application a user token was issued to
 }
 
 type store struct {
@@ -300,7 +302,7 @@ func (s *store) CreateAccessToken(_ context.Context, req op.TokenRequest) (strin
 	var a *accessRec
 	switch r := req.(type) {
 	case *userGrant:
-		a = &accessRec{kind: KindUser, subject: r.subject, userID: r.subject}
+		a = &accessRec{kind: KindUser, subject: r.subject, userID: r.subject, clientID: r.clientID}
 	case *op.DeviceAuthorizationState:
 		// A station that did not ask for offline_access: access token only.
 		fam, err := s.consumeDeviceLocked(r)

@@ -36,8 +36,12 @@ func OpenBolt(path string) (*BoltStore, error) {
 		return nil, fmt.Errorf("jobs: open bolt store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(boltJobs)
-		return err
+		for _, name := range [][]byte{boltJobs, boltCallbacks} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		db.Close()
@@ -134,7 +138,7 @@ func (s *BoltStore) Release(user, station string, ids []string, now time.Time) (
 			if err != nil {
 				return err
 			}
-			if !releasable(&j, user, station) {
+			if !releasable(&j, user, station, now) {
 				continue
 			}
 			j.State, j.Station, j.Updated = StateReleased, station, now
@@ -163,6 +167,7 @@ func (s *BoltStore) ApplyStatus(station, id, state string, printed, seq int, err
 		if j, err = boltGet(b, id); err != nil {
 			return err
 		}
+		prev := j.State
 		changed, err := applyStatus(&j, station, state, printed, seq, errMsg, now)
 		if err != nil {
 			refused = err
@@ -170,6 +175,11 @@ func (s *BoltStore) ApplyStatus(station, id, state string, printed, seq int, err
 		}
 		if !changed {
 			return errUnchanged
+		}
+		if ev := statusEvent(prev, &j); ev != "" {
+			if err := boltQueue(b.Tx(), &j, ev, now); err != nil {
+				return err
+			}
 		}
 		return boltPut(b, j)
 	})

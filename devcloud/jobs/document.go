@@ -135,6 +135,7 @@ func (s *Service) submitDocument(w http.ResponseWriter, r *http.Request, user st
 		ID: newID("job_"), Title: sub.Title, Layout: sub.Layout, User: user,
 		DataFormat: string(f), Created: now, Updated: now,
 	}
+	s.stamp(&j, sub)
 	prepare := func() (int, []byte, []string, error) {
 		n, err := st.checkDocument(context.Background(), f, doc, wMM, hMM)
 		return n, doc, nil, err

@@ -109,7 +109,13 @@ func (s *Service) reply(w http.ResponseWriter, r *http.Request, status int, v an
 	if err != nil {
 		status, body = http.StatusInternalServerError, []byte(`{"code":"internal","message":"encoding the response failed"}`)
 	}
-	if cb := r.FormValue("callback"); cb != "" && jsonpName.MatchString(cb) {
+	// The name comes from a form already parsed, else the query: parsing a body here could
+	// read an unbounded upload just to answer an error.
+	cb := r.URL.Query().Get("callback")
+	if r.Form != nil {
+		cb = r.Form.Get("callback")
+	}
+	if cb != "" && jsonpName.MatchString(cb) {
 		w.Header().Set("Content-Type", "application/javascript")
 		w.WriteHeader(status)
 		fmt.Fprintf(w, "%s(%s);\n", cb, body)
@@ -129,37 +135,34 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, status int, code,
 	s.reply(w, r, status, e)
 }
 
-// Handler serves POST /v1/jobs (Submit Print Job), GET /v1/jobs (the caller's jobs) and
-// GET /v1/jobs/{id}.
-func (s *Service) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/jobs", s.submit)
-	mux.HandleFunc("GET /v1/jobs", s.list)
-	mux.HandleFunc("GET /v1/jobs/{id}", s.get)
-	return mux
-}
-
-// user authenticates the request: an OAuth bearer token in the Authorization header (RFC 6750
+// caller authenticates the request: an OAuth bearer token in the Authorization header (RFC 6750
 // §2.1) or the oauth_token parameter, as the Submit Print Job API allows.
-func (s *Service) user(r *http.Request) (string, error) {
+func (s *Service) caller(r *http.Request) (Caller, error) {
 	tok := ""
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, rest, _ := strings.Cut(h, " ")
 		if !strings.EqualFold(scheme, "Bearer") || rest == "" {
-			return "", errors.New("the Authorization header is not a Bearer token")
+			return Caller{}, errors.New("the Authorization header is not a Bearer token")
 		}
 		tok = strings.TrimSpace(rest)
 	} else {
 		tok = r.FormValue("oauth_token")
 	}
 	if tok == "" {
-		return "", errors.New("no access token: send Authorization: Bearer <token> or oauth_token")
+		return Caller{}, errors.New("no access token: send Authorization: Bearer <token> or oauth_token")
+	}
+	if s.opt.VerifyCaller != nil {
+		c, err := s.opt.VerifyCaller(r.Context(), tok)
+		if err != nil {
+			return Caller{}, fmt.Errorf("the access token is not valid: %v", err)
+		}
+		return c, nil
 	}
 	uid, err := s.verifyUser(r.Context(), tok)
 	if err != nil {
-		return "", fmt.Errorf("the access token is not valid: %v", err)
+		return Caller{}, fmt.Errorf("the access token is not valid: %v", err)
 	}
-	return uid, nil
+	return Caller{User: uid}, nil
 }
 
 // submission is the Submit Print Job request: title, format (layout id), data.
@@ -177,6 +180,11 @@ type submission struct {
 	DocURL    string
 	// NotifyURL is told (POST of the job as JSON) when a job accepted as 202 is held or rejected.
 	NotifyURL string
+	// Callback is the webhook URL told of the job's end; in a form, a plain JavaScript name
+	// there asks for a JSONP answer instead.
+	Callback string
+	// Caller submitted the job.
+	Caller Caller
 }
 
 func (s *Service) parseSubmission(r *http.Request) (submission, error) {
@@ -193,6 +201,7 @@ func (s *Service) parseSubmission(r *http.Request) (submission, error) {
 			DocFormat  string          `json:"document_format"`
 			DocURL     string          `json:"document_url"`
 			NotifyURL  string          `json:"notify_url"`
+			Callback   string          `json:"callback"`
 		}
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
@@ -201,6 +210,7 @@ func (s *Service) parseSubmission(r *http.Request) (submission, error) {
 		}
 		sub.Title, sub.Layout, sub.DataFormat = body.Title, body.Format, body.DataFormat
 		sub.Doc, sub.DocFormat, sub.DocURL, sub.NotifyURL = body.Document, body.DocFormat, body.DocURL, body.NotifyURL
+		sub.Callback = body.Callback
 		var str string
 		switch {
 		case len(body.Data) == 0 || string(body.Data) == "null":
@@ -238,6 +248,7 @@ func (s *Service) parseSubmission(r *http.Request) (submission, error) {
 			sub.Data = []byte(r.FormValue("data"))
 		}
 		sub.DocFormat, sub.DocURL, sub.NotifyURL = r.FormValue("document_format"), r.FormValue("document_url"), r.FormValue("notify_url")
+		sub.Callback = formCallback(r.FormValue("callback"))
 		if f, hdr, err := r.FormFile("document"); err == nil {
 			defer f.Close()
 			b, err := io.ReadAll(f)
@@ -259,6 +270,7 @@ func (s *Service) parseSubmission(r *http.Request) (submission, error) {
 		sub.Data = []byte(r.FormValue("data"))
 		sub.Doc, sub.DocFormat, sub.DocURL = []byte(r.FormValue("document")), r.FormValue("document_format"), r.FormValue("document_url")
 		sub.NotifyURL = r.FormValue("notify_url")
+		sub.Callback = formCallback(r.FormValue("callback"))
 	}
 	return sub, nil
 }
@@ -344,12 +356,14 @@ func (st *submitState) prepare(l *label.Layout, f label.Format, data []byte, cha
 func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 	st := &s.submitCfg
 	r.Body = http.MaxBytesReader(w, r.Body, st.opt.MaxBytes)
-	user, err := s.user(r)
+	caller, err := s.caller(r)
 	if err != nil {
 		s.fail(w, r, http.StatusUnauthorized, "unauthorized", "%v", err)
 		return
 	}
+	user := caller.User
 	sub, err := s.parseSubmission(r)
+	sub.Caller = caller
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
@@ -372,6 +386,10 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, http.StatusBadRequest, "invalid_request", "notify_url: %q is not an http(s) URL", sub.NotifyURL)
 			return
 		}
+	}
+	if err := s.checkCallback(sub); err != nil {
+		s.fail(w, r, http.StatusBadRequest, "invalid_request", "callback: %v", err)
+		return
 	}
 	if len(sub.Doc) > 0 || sub.DocURL != "" {
 		s.submitDocument(w, r, user, sub)
@@ -410,6 +428,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request) {
 		ID: newID("job_"), Title: sub.Title, Layout: sub.Layout, User: user,
 		DataFormat: string(f), Created: now, Updated: now,
 	}
+	s.stamp(&j, sub)
 	if int64(len(sub.Data)) > st.opt.SyncBytes {
 		// Too large to check within the request: the caller follows the job's state.
 		j.State = StateValidating
@@ -467,6 +486,10 @@ func (s *Service) validateLater(id, notifyURL string, prepare func() (int, []byt
 		reason = "data: " + err.Error()
 	}
 	j, uerr := s.store.Validated(id, n, out, warnings, reason, s.now())
+	if uerr != nil && j.State == StateCancelled {
+		s.log.Info("jobs: validated a job cancelled meanwhile", "job", id)
+		return
+	}
 	if uerr != nil {
 		s.log.Error("jobs: validation result", "job", id, "err", uerr)
 		return
@@ -501,43 +524,6 @@ func notify(u string, j Job) error {
 		return fmt.Errorf("%s answered %s", u, resp.Status)
 	}
 	return nil
-}
-
-func (s *Service) list(w http.ResponseWriter, r *http.Request) {
-	user, err := s.user(r)
-	if err != nil {
-		s.fail(w, r, http.StatusUnauthorized, "unauthorized", "%v", err)
-		return
-	}
-	jobs, err := s.store.List(user)
-	if err != nil {
-		s.log.Error("jobs: store", "err", err)
-		s.fail(w, r, http.StatusInternalServerError, "server_error", "the jobs could not be read")
-		return
-	}
-	if jobs == nil {
-		jobs = []Job{}
-	}
-	s.reply(w, r, http.StatusOK, map[string]any{"jobs": jobs})
-}
-
-func (s *Service) get(w http.ResponseWriter, r *http.Request) {
-	user, err := s.user(r)
-	if err != nil {
-		s.fail(w, r, http.StatusUnauthorized, "unauthorized", "%v", err)
-		return
-	}
-	j, err := s.store.Get(r.PathValue("id"))
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		s.log.Error("jobs: store", "job", r.PathValue("id"), "err", err)
-		s.fail(w, r, http.StatusInternalServerError, "server_error", "the job could not be read")
-		return
-	}
-	if err != nil || j.User != user {
-		s.fail(w, r, http.StatusNotFound, "not_found", "job %q: not found", r.PathValue("id"))
-		return
-	}
-	s.reply(w, r, http.StatusOK, j)
 }
 
 // add stores a new job, or answers 500 and reports false.

@@ -11,13 +11,16 @@ import (
 type MemStore struct {
 	mu   sync.Mutex
 	jobs map[string]*Job
+	cbs  map[string]*Callback
 	n    notifier
 }
 
 var _ Store = (*MemStore)(nil)
 
 // NewMemStore returns an empty in-memory store.
-func NewMemStore() *MemStore { return &MemStore{jobs: map[string]*Job{}} }
+func NewMemStore() *MemStore {
+	return &MemStore{jobs: map[string]*Job{}, cbs: map[string]*Callback{}}
+}
 
 // WaitFor implements Store.
 func (s *MemStore) WaitFor(ctx context.Context, id string, cond func(Job) bool) (Job, error) {
@@ -69,7 +72,7 @@ func (s *MemStore) Release(user, station string, ids []string, now time.Time) ([
 	var out []Job
 	for _, id := range ids {
 		j, ok := s.jobs[id]
-		if !ok || !releasable(j, user, station) {
+		if !ok || !releasable(j, user, station, now) {
 			continue
 		}
 		j.State, j.Station, j.Updated = StateReleased, station, now
@@ -89,11 +92,18 @@ func (s *MemStore) ApplyStatus(station, id, state string, printed, seq int, errM
 	if !ok {
 		return Job{}, false, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
-	changed, err := applyStatus(j, station, state, printed, seq, errMsg, now)
+	next := *j
+	changed, err := applyStatus(&next, station, state, printed, seq, errMsg, now)
 	if changed {
+		if ev := statusEvent(j.State, &next); ev != "" {
+			if err := s.queueLocked(&next, ev, now); err != nil {
+				return *j, false, err
+			}
+		}
+		*j = next
 		s.n.touch()
 	}
-	return *j, changed, err
+	return next, changed, err
 }
 
 // Validated implements Store.

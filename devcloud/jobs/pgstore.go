@@ -118,13 +118,14 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
-const pgCols = `id, user_id, state, station, printed, error, last_seq, created, updated, doc, data`
+const pgCols = `id, user_id, state, station, printed, error, last_seq, created, updated, doc, data, expires`
 
 func pgScan(row pgx.Row) (Job, error) {
 	var j Job
 	var doc []byte
 	var seq int64
-	err := row.Scan(&j.ID, &j.User, &j.State, &j.Station, &j.Printed, &j.Error, &seq, &j.Created, &j.Updated, &doc, &j.Data)
+	var expires *time.Time
+	err := row.Scan(&j.ID, &j.User, &j.State, &j.Station, &j.Printed, &j.Error, &seq, &j.Created, &j.Updated, &doc, &j.Data, &expires)
 	if err != nil {
 		return Job{}, err
 	}
@@ -135,6 +136,10 @@ func pgScan(row pgx.Row) (Job, error) {
 	// The columns are the truth for what a status or release changes.
 	j.ID, j.User, j.State, j.Station, j.Printed, j.Error = cols.ID, cols.User, cols.State, cols.Station, cols.Printed, cols.Error
 	j.Created, j.Updated, j.Data, j.lastSeq = cols.Created, cols.Updated, cols.Data, int(seq)
+	j.Expires = time.Time{}
+	if expires != nil {
+		j.Expires = *expires
+	}
 	return j, nil
 }
 
@@ -153,8 +158,8 @@ func (s *PGStore) Add(j Job) error {
 	if j.Data == nil {
 		j.Data = []byte{}
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO jobs (`+pgCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
-		j.ID, j.User, j.State, j.Station, j.Printed, j.Error, int64(j.lastSeq), j.Created, j.Updated, doc, j.Data)
+	_, err = s.pool.Exec(ctx, `INSERT INTO jobs (`+pgCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
+		j.ID, j.User, j.State, j.Station, j.Printed, j.Error, int64(j.lastSeq), j.Created, j.Updated, doc, j.Data, pgTime(j.Expires))
 	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "23505" {
 		return fmt.Errorf("%w: %q", ErrExists, j.ID)
 	}
@@ -206,7 +211,8 @@ func (s *PGStore) Release(user, station string, ids []string, now time.Time) ([]
 	ctx, cancel := s.ctx()
 	defer cancel()
 	rows, err := s.pool.Query(ctx, `UPDATE jobs SET state = $4, station = $3, updated = $5
-		WHERE id = ANY($1) AND user_id = $2 AND (state = $6 OR state = $4 AND station = $3) RETURNING `+pgCols,
+		WHERE id = ANY($1) AND user_id = $2
+		  AND (state = $6 AND (expires IS NULL OR expires > $5) OR state = $4 AND station = $3) RETURNING `+pgCols,
 		ids, user, station, StateReleased, now, StateHeld)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: release: %w", err)
@@ -244,9 +250,15 @@ func (s *PGStore) ApplyStatus(station, id, state string, printed, seq int, errMs
 		if err != nil {
 			return err
 		}
+		prev := j.State
 		changed, refused = applyStatus(&j, station, state, printed, seq, errMsg, now)
 		if !changed {
 			return nil
+		}
+		if ev := statusEvent(prev, &j); ev != "" {
+			if err := pgQueue(ctx, tx, &j, ev, now); err != nil {
+				return err
+			}
 		}
 		_, err = tx.Exec(ctx, `UPDATE jobs SET state = $2, printed = $3, error = $4, last_seq = $5, updated = $6 WHERE id = $1`,
 			id, j.State, j.Printed, j.Error, int64(seq), now)

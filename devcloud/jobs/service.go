@@ -36,6 +36,14 @@ type Options struct {
 	ShareGroup string
 	// VerifyUser checks a user's access token (Submit Print Job) and returns the user id.
 	VerifyUser func(ctx context.Context, token string) (string, error)
+	// VerifyCaller, if set, is used instead of VerifyUser: it also names the application
+	// acting for the user, whose secret signs the job's callbacks.
+	VerifyCaller func(ctx context.Context, token string) (Caller, error)
+	// Apps finds applications' callback secrets and retention; nil: none is registered, and a
+	// submission with a callback URL is refused.
+	Apps Apps
+	// API sets retention, rate limits and callbacks.
+	API APIOptions
 	// TLS is the client TLS config for an mqtts:// Broker.
 	TLS *tls.Config
 	// BadgeKey keys the badge hash (protocol.BadgeHash); stations receive it in fleet config.
@@ -68,6 +76,7 @@ type Service struct {
 	sealer     atomic.Pointer[protocol.Sealer]
 
 	submitCfg submitState
+	api       apiState
 
 	mu         sync.Mutex
 	events     map[string][]protocol.Event // station → its latest reports on the event leaf
@@ -79,8 +88,8 @@ type Service struct {
 
 // New builds the service; Start connects it to the broker.
 func New(opt Options) (*Service, error) {
-	if opt.Seed == nil || opt.VerifyUser == nil || len(opt.BadgeKey) < 16 || opt.Sealer == nil {
-		return nil, errors.New("jobs: Seed, VerifyUser, Sealer and a BadgeKey of at least 16 bytes are required")
+	if opt.Seed == nil || (opt.VerifyUser == nil && opt.VerifyCaller == nil) || len(opt.BadgeKey) < 16 || opt.Sealer == nil {
+		return nil, errors.New("jobs: Seed, VerifyUser (or VerifyCaller), Sealer and a BadgeKey of at least 16 bytes are required")
 	}
 	s := &Service{
 		seed: opt.Seed, store: opt.Store, verifyUser: opt.VerifyUser, badgeKey: opt.BadgeKey,
@@ -101,6 +110,9 @@ func New(opt Options) (*Service, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if err := s.submitCfg.init(opt.Submit); err != nil {
+		return nil, err
+	}
+	if err := s.initAPI(opt.API); err != nil {
 		return nil, err
 	}
 	for _, u := range opt.Seed.Users {
@@ -151,6 +163,7 @@ func (s *Service) Start(ctx context.Context) error {
 		s.client.Disconnect(0)
 		return fmt.Errorf("jobs: connect %s: %w", s.opt.Broker, ctx.Err())
 	}
+	s.StartBackground()
 	return nil
 }
 
@@ -181,8 +194,9 @@ func (s *Service) WaitOnline(ctx context.Context) error {
 	}
 }
 
-// Close disconnects from the broker.
+// Close stops the sweeper and the callback sender and disconnects from the broker.
 func (s *Service) Close() {
+	s.stopBackground()
 	if s.client != nil {
 		s.client.Disconnect(250)
 	}
@@ -281,8 +295,12 @@ func (s *Service) onLookup(_ paho.Client, m paho.Message) {
 			s.log.Error("jobs: store", "station", station, "err", err)
 			rep.Error = storeError
 		}
+		now := s.now()
 		for _, j := range held {
-			rep.Jobs = append(rep.Jobs, protocol.JobSummary{ID: j.ID, Title: j.Title, Labels: j.Labels})
+			if j.expired(now) {
+				continue // the sweeper has not marked it yet; Release would refuse it
+			}
+			rep.Jobs = append(rep.Jobs, protocol.JobSummary{ID: j.ID, Title: j.Title, Labels: j.Labels, Submitted: j.Created, Expires: j.Expires})
 		}
 	}
 	if err := s.publish(protocol.StationTopic(station, protocol.LeafLookupReply), false, rep); err != nil {
@@ -310,6 +328,7 @@ func (s *Service) onRelease(_ paho.Client, m paho.Message) {
 			msg := protocol.Job{
 				V: protocol.Version, ID: j.ID, Title: j.Title, User: protocol.User{ID: u.ID, Name: u.Name},
 				Layout: s.seed.Layouts[j.Layout].Raw, Format: j.DataFormat, Data: j.Data, Labels: j.Labels,
+				Expires: j.Expires,
 			}
 			if err := s.publish(protocol.StationTopic(station, protocol.LeafJob), false, msg); err != nil {
 				// The persistent session still holds it if the broker accepted it; log and go on.
@@ -337,6 +356,7 @@ func (s *Service) onStatus(_ paho.Client, m paho.Message) {
 		ack.Error = err.Error()
 	} else if changed {
 		s.log.Info("jobs: status", "station", station, "job", j.ID, "state", j.State, "printed", j.Printed, "of", j.Labels)
+		s.callbackQueued()
 	}
 	// Acknowledged only now that the store holds it; a repeat (same or older seq) is
 	// acknowledged again, since the station resends until it hears this.

@@ -23,6 +23,9 @@ const (
 	// (Error says why). Stations never see either.
 	StateValidating = "validating"
 	StateRejected   = "rejected"
+	// A held job its owner withdrew, or one nobody released before Expires.
+	StateCancelled = "cancelled"
+	StateExpired   = "expired"
 )
 
 // Job is a submitted job.
@@ -42,6 +45,12 @@ type Job struct {
 	Warnings []string  `json:"warnings,omitempty"`
 	Created  time.Time `json:"created"`
 	Updated  time.Time `json:"updated"`
+	// Expires is when a held job lapses: no station gets it after that. Zero: never.
+	Expires time.Time `json:"expires,omitzero"`
+	// App is the application (OAuth client) that submitted the job; "" when the token named none.
+	App string `json:"app,omitempty"`
+	// Callback is the webhook told when the job is printed, failed, cancelled or expired.
+	Callback string `json:"callback,omitempty"`
 	// lastSeq is the highest status sequence applied; older or repeated reports are ignored.
 	lastSeq int
 }
@@ -73,13 +82,27 @@ type Store interface {
 	Release(user, station string, ids []string, now time.Time) ([]Job, error)
 	// ApplyStatus applies a station's status report. A report from another station than the
 	// job was released to is an error; one with a sequence not above the last applied, or for
-	// a printed job, changes nothing (changed is false).
+	// a printed job, changes nothing (changed is false). A change to printed or failed queues
+	// the job's Callback call in the same transaction.
 	ApplyStatus(station, id, state string, printed, seq int, errMsg string, now time.Time) (j Job, changed bool, err error)
 	// Validated ends the validation of a job: held with its label count and normalised data,
 	// or rejected with the reason when reason is not empty. A job not validating is an error.
 	Validated(id string, labels int, data []byte, warnings []string, reason string, now time.Time) (Job, error)
 	// WaitFor returns job id once cond holds for it (the status page and tests follow a job so).
 	WaitFor(ctx context.Context, id string, cond func(Job) bool) (Job, error)
+	// Cancel withdraws a held or validating job; a job in another state is ErrNotCancellable.
+	// When the job has a Callback, its "cancelled" call is queued in the same transaction.
+	Cancel(id string, now time.Time) (Job, error)
+	// Expire moves every held job whose Expires is not after now to StateExpired and returns
+	// them, queueing their "expired" calls in the same transaction.
+	Expire(now time.Time) ([]Job, error)
+	// ClaimCallbacks returns up to limit queued calls due at now, oldest first, and moves each
+	// one's Next to now+lease, so another replica does not send it meanwhile.
+	ClaimCallbacks(now time.Time, lease time.Duration, limit int) ([]Callback, error)
+	// RetryCallback records a failed attempt: the call is due again at next.
+	RetryCallback(id string, attempts int, next time.Time, lastErr string) error
+	// DeleteCallback removes a call that was delivered or given up.
+	DeleteCallback(id string) error
 	// Close releases the store's files or connections.
 	Close() error
 }
@@ -97,10 +120,15 @@ func applyStatus(j *Job, station, state string, printed, seq int, errMsg string,
 	return true, nil
 }
 
-// releasable reports whether Release hands j to station.
-func releasable(j *Job, user, station string) bool {
-	return j.User == user && (j.State == StateHeld || j.State == StateReleased && j.Station == station)
+// releasable reports whether Release hands j to station at now. A held job past its expiry
+// stays where it is until the sweeper marks it; a repeat of a release made before then is
+// answered, since the station already has the job.
+func releasable(j *Job, user, station string, now time.Time) bool {
+	return j.User == user && (j.State == StateHeld && !j.expired(now) || j.State == StateReleased && j.Station == station)
 }
+
+// expired reports whether j's hold time is over at now.
+func (j *Job) expired(now time.Time) bool { return !j.Expires.IsZero() && !now.Before(j.Expires) }
 
 // keep reports whether j is listed for user and states.
 func keep(j *Job, user string, states []string) bool {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"labelstation/label"
 )
@@ -42,6 +43,8 @@ type App struct {
 	ClientID string `json:"client_id"`
 	Secret   string `json:"secret"`
 	User     string `json:"user"`
+	// Retention, a Go duration ("2h"), overrides how long the app's held jobs wait.
+	Retention string `json:"retention,omitempty"`
 }
 
 // Group names a set of stations (by hardware serial) that share fleet config and commands.
@@ -116,6 +119,9 @@ func Load(path string) (*Seed, error) {
 		if !users[a.User] {
 			return nil, fmt.Errorf("seed: apps[%d].user: unknown user %q", i, a.User)
 		}
+		if _, err := a.RetentionDuration(); err != nil {
+			return nil, fmt.Errorf("seed: apps[%d].retention: %w", i, err)
+		}
 	}
 	for i, p := range f.Layouts {
 		if !filepath.IsAbs(p) {
@@ -153,4 +159,16 @@ func (s *Seed) UserByID(id string) (User, error) {
 		}
 	}
 	return User{}, fmt.Errorf("%w: %q", ErrNoUser, id)
+}
+
+// RetentionDuration parses Retention; 0 when it is empty.
+func (a App) RetentionDuration() (time.Duration, error) {
+	if a.Retention == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(a.Retention)
+	if err == nil && d <= 0 {
+		err = fmt.Errorf("%q is not positive", a.Retention)
+	}
+	return d, err
 }
