@@ -99,6 +99,10 @@ type Options struct {
 	Reboot func() error
 	// LogLevel, if set, is changed by the log_level command.
 	LogLevel *slog.LevelVar
+	// Apply, if set, brings the hardware in line with a new effective config before the
+	// station takes it (fleet.go): an error leaves the hardware as it was, and the config is
+	// refused and reported with the error's field path (a *config.Error).
+	Apply func(ctx context.Context, next config.Config) error
 }
 
 // Station is the running appliance.
@@ -147,6 +151,7 @@ type Station struct {
 	startedAt time.Time
 	labels    atomic.Int64
 	phase     atomic.Value // string
+	online    atomic.Bool
 	lastErr   atomic.Value // string
 	// scr draws the screens off the state loop.
 	scr *screen
@@ -368,6 +373,7 @@ func (s *Station) Run(ctx context.Context) error {
 		err := supervise.Safe(func() error {
 			next, effects := Step(m, ev, s.opt.Now(), s.settings())
 			m = next
+			s.online.Store(m.Online)
 			if s.opt.Signals != nil && (m.Phase != before || m.Online != wasOnline) {
 				s.opt.Signals.Phase(m.Phase, m.Online)
 			}
