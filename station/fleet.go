@@ -131,6 +131,10 @@ func (s *Station) apply(next config.Sources, c config.Config) error {
 	}
 	s.mu.Unlock()
 	s.scr.redraw() // a new turn or contrast shows at once
+	select {
+	case s.reconfigured <- struct{}{}:
+	default:
+	}
 	return nil
 }
 
@@ -401,15 +405,18 @@ func nextBoot(dir string, now time.Time) (int64, error) {
 // Boot is this start's number.
 func (s *Station) Boot() int64 { return s.boot }
 
-// telemetry sends a health report every telemetry.interval_s while the link is up.
+// telemetry sends a health report every telemetry.interval_s while the link is up. A pushed
+// interval starts over at once: the next report is due one new interval after the change.
 func (s *Station) telemetry(ctx context.Context) {
 	for {
-		// Read every round, so a pushed interval takes effect with the next report.
 		t := time.NewTimer(s.config().Telemetry.Interval())
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-s.reconfigured:
+			t.Stop()
+			continue
 		case <-t.C:
 		}
 		fc, ok := s.currentCloud().(fleetCloud)

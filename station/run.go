@@ -151,12 +151,15 @@ type Station struct {
 	startedAt time.Time
 	labels    atomic.Int64
 	phase     atomic.Value // string
-	online    atomic.Bool
 	lastErr   atomic.Value // string
 	// scr draws the screens off the state loop.
 	scr *screen
 	// wantLabel is set when the next pairing code should be printed (see pairingCode).
 	wantLabel atomic.Bool
+	// online is the link state of the newest model (identify puts the LED back to it).
+	online atomic.Bool
+	// reconfigured has a value after every applied config change (telemetry reads it).
+	reconfigured chan struct{}
 }
 
 // New checks the wiring.
@@ -195,7 +198,7 @@ func New(opt Options) (*Station, error) {
 		opt: opt, log: opt.Logger, cfg: opt.Config,
 		events: make(chan Event, 256), kick: make(chan struct{}, 1), reenroll: make(chan struct{}, 1),
 		stopped: make(chan struct{}), volatile: map[string]protocol.JobStatus{},
-		reader: make(chan error, 1),
+		reader: make(chan error, 1), reconfigured: make(chan struct{}, 1),
 	}
 	s.loadFleet()
 	s.loadSeen()
