@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -19,9 +21,11 @@ import (
 	"labelstation/board/fakepi"
 	boardsim "labelstation/board/sim"
 	"labelstation/devcloud/fleet"
+	"labelstation/drivers/panel/rotate"
 	"labelstation/drivers/printer"
 	"labelstation/protocol"
 	"labelstation/station"
+	"labelstation/station/config"
 )
 
 // Fleet fields that reach the hardware take effect while stationd runs: each test pushes a
@@ -371,4 +375,61 @@ func TestPrinterLanguageRollback(t *testing.T) {
 	}
 	j := submit(t, c, userToken(t, c, "alice"), "After the refusal", "shipping", threeRecords)
 	h.tapAndPrint(aliceBadge, j, 3)
+}
+
+// panel120 is a 120×64 panel: wide enough upright, too short for the screens turned upright.
+type panel120 struct{}
+
+func (panel120) String() string          { return "panel120" }
+func (panel120) ColorModel() color.Model { return color.GrayModel }
+func (panel120) Bounds() image.Rectangle { return image.Rect(0, 0, 120, 64) }
+func (panel120) Halt() error             { return nil }
+func (panel120) Draw(image.Rectangle, image.Image, image.Point) error {
+	return nil
+}
+
+// A turn whose size the screens cannot fill is refused at display.rotate, before anything
+// changed.
+func TestTurnTheScreensCannotFillRefused(t *testing.T) {
+	sw, err := rotate.NewSwitch(panel120{}, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Defaults()
+	cfg.Printer.URL = "tcp://127.0.0.1:9"
+	h := newLiveHardware(cfg, printer.NewRedialer(cfg.Printer.URL, cfg.Printer.Lang), sw, slog.New(slog.DiscardHandler))
+	next := cfg
+	next.Display.Rotate = 90
+	next.Badge.RepeatMS = 5
+	err = h.Apply(t.Context(), next)
+	var ce *config.Error
+	if !errors.As(err, &ce) || ce.Path != "display.rotate" || !strings.Contains(err.Error(), "64x120") {
+		t.Fatalf("Apply: %v, want a refusal at display.rotate naming 64x120", err)
+	}
+	if sw.Degrees() != 0 || h.Repeat() != cfg.Badge.Repeat() {
+		t.Fatalf("after the refusal: turned %d, repeat %v; want nothing changed", sw.Degrees(), h.Repeat())
+	}
+}
+
+// A printer that answers in neither language is away, not broken by the change: the new
+// language is taken.
+func TestLanguageTakenWhilePrinterAway(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	away := "tcp://" + ln.Addr().String()
+	ln.Close() // nobody listens there now: every dial is refused
+	cfg := config.Defaults()
+	cfg.Printer.URL = away
+	pr := printer.NewRedialer(away, cfg.Printer.Lang)
+	h := newLiveHardware(cfg, pr, nil, slog.New(slog.DiscardHandler))
+	next := cfg
+	next.Printer.Lang = "tspl"
+	if err := h.Apply(t.Context(), next); err != nil {
+		t.Fatalf("Apply with the printer away: %v", err)
+	}
+	if pr.Lang() != "tspl" {
+		t.Fatalf("printer language %q, want tspl", pr.Lang())
+	}
 }
