@@ -47,6 +47,7 @@ func (h *harness) push(id, patch string) protocol.ConfigReported {
 		h.t.Fatal(err)
 	}
 	merged, _ := json.Marshal(fleet.MergePatch(target, p))
+	start := time.Now()
 	doc, err := reg.SetStationConfig(id, merged)
 	if err != nil {
 		h.t.Fatal(err)
@@ -54,6 +55,7 @@ func (h *harness) push(id, patch string) protocol.ConfigReported {
 	deadline := time.After(30 * time.Second)
 	for {
 		if st, _ := reg.Get(id); st.Reported != nil && st.Reported.Source == protocol.SourceStation && st.Reported.Version == doc.Version {
+			h.t.Logf("push %s answered in %v (applied %v)", patch, time.Since(start).Round(time.Millisecond), st.Reported.Applied)
 			return *st.Reported
 		}
 		select {
