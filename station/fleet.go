@@ -57,12 +57,11 @@ func (s *Station) offer(source string, doc config.Doc) {
 	s.mu.Lock()
 	before := s.sources
 	next, c, err := before.Offer(s.opt.Config, source, doc)
+	s.mu.Unlock()
 	if err == nil {
-		err = config.SaveSources(s.opt.Config.Station.StateDir, next)
+		err = s.apply(next, c)
 	}
-	if err == nil {
-		s.sources, s.cfg = next, c
-	}
+	s.mu.Lock()
 	rep := s.reportLocked(source, doc.Version)
 	s.mu.Unlock()
 
@@ -97,6 +96,46 @@ func (s *Station) offer(source string, doc config.Doc) {
 			s.log.Info("station: config report not delivered; sent again on reconnect", "err", err)
 		}
 	}
+}
+
+// apply makes c the effective config: the hardware is brought in line first (Options.Apply),
+// then the documents are saved, then the station switches. Printing waits meanwhile, so no
+// label goes out half in the old settings and half in the new. Any failure leaves the
+// hardware, the saved documents and the running config as they were: the last good config
+// keeps printing.
+func (s *Station) apply(next config.Sources, c config.Config) error {
+	s.printMu.Lock()
+	defer s.printMu.Unlock()
+	cur := s.config()
+	if s.opt.Apply != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.opt.Apply(ctx, c); err != nil {
+			return err
+		}
+	}
+	if err := config.SaveSources(s.opt.Config.Station.StateDir, next); err != nil {
+		if s.opt.Apply != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if rerr := s.opt.Apply(ctx, cur); rerr != nil {
+				s.log.Error("station: hardware not put back after a config that could not be saved", "err", rerr)
+			}
+		}
+		return err
+	}
+	s.mu.Lock()
+	s.sources, s.cfg = next, c
+	if s.opt.Apply != nil {
+		s.started = c // the hardware runs it now: nothing waits for a restart
+	}
+	s.mu.Unlock()
+	s.scr.redraw() // a new turn or contrast shows at once
+	select {
+	case s.reconfigured <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // resendReport publishes the newest config report again once the link is up: a retained
@@ -279,15 +318,7 @@ func (s *Station) runCommand(c protocol.Command) (any, error) {
 		}
 		return nil, s.printPairing(ctx, *code)
 	case protocol.CmdIdentify:
-		if s.opt.Signals == nil {
-			return nil, errors.New("no LED or buzzer on this station")
-		}
-		// Blink and beep through the signals the station already drives.
-		for range 3 {
-			s.opt.Signals.Phase(Failed, false)
-			s.opt.Signals.Phase(Done, true)
-		}
-		return nil, nil
+		return s.identify(ctx, c.Args)
 	case protocol.CmdLogLevel:
 		var a struct {
 			Level string `json:"level"`
@@ -374,15 +405,18 @@ func nextBoot(dir string, now time.Time) (int64, error) {
 // Boot is this start's number.
 func (s *Station) Boot() int64 { return s.boot }
 
-// telemetry sends a health report every telemetry.interval_s while the link is up.
+// telemetry sends a health report every telemetry.interval_s while the link is up. A pushed
+// interval starts over at once: the next report is due one new interval after the change.
 func (s *Station) telemetry(ctx context.Context) {
 	for {
-		// Read every round, so a pushed interval takes effect with the next report.
 		t := time.NewTimer(s.config().Telemetry.Interval())
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-s.reconfigured:
+			t.Stop()
+			continue
 		case <-t.C:
 		}
 		fc, ok := s.currentCloud().(fleetCloud)

@@ -99,6 +99,10 @@ type Options struct {
 	Reboot func() error
 	// LogLevel, if set, is changed by the log_level command.
 	LogLevel *slog.LevelVar
+	// Apply, if set, brings the hardware in line with a new effective config before the
+	// station takes it (fleet.go): an error leaves the hardware as it was, and the config is
+	// refused and reported with the error's field path (a *config.Error).
+	Apply func(ctx context.Context, next config.Config) error
 }
 
 // Station is the running appliance.
@@ -154,6 +158,10 @@ type Station struct {
 	wantLabel atomic.Bool
 	// rel is what choosing, previewing and offline release remember (release_run.go).
 	rel releaseState
+	// online is the link state of the newest model (identify puts the LED back to it).
+	online atomic.Bool
+	// reconfigured has a value after every applied config change (telemetry reads it).
+	reconfigured chan struct{}
 }
 
 // New checks the wiring.
@@ -192,7 +200,7 @@ func New(opt Options) (*Station, error) {
 		opt: opt, log: opt.Logger, cfg: opt.Config,
 		events: make(chan Event, 256), kick: make(chan struct{}, 1), reenroll: make(chan struct{}, 1),
 		stopped: make(chan struct{}), volatile: map[string]protocol.JobStatus{},
-		reader: make(chan error, 1),
+		reader: make(chan error, 1), reconfigured: make(chan struct{}, 1),
 	}
 	s.loadFleet()
 	s.loadSeen()
@@ -373,6 +381,7 @@ func (s *Station) Run(ctx context.Context) error {
 		err := supervise.Safe(func() error {
 			next, effects := Step(m, ev, s.opt.Now(), s.settings())
 			m = next
+			s.online.Store(m.Online)
 			if s.opt.Signals != nil && (m.Phase != before || m.Online != wasOnline) {
 				s.opt.Signals.Phase(m.Phase, m.Online)
 			}

@@ -23,8 +23,10 @@ type screen struct {
 	// after is time.After; tests drive it.
 	after func(time.Duration) <-chan time.Time
 
-	views chan display.View // capacity 1: the newest view
-	wakes chan struct{}     // capacity 1
+	views   chan display.View  // capacity 1: the newest view
+	wakes   chan struct{}      // capacity 1
+	redraws chan struct{}      // capacity 1: the panel changed (identify.go)
+	flashes chan time.Duration // capacity 1: flash the screen this long (identify.go)
 
 	// Owned by run; kept across restarts so a restarted worker redraws what it should.
 	view     display.View
@@ -32,11 +34,13 @@ type screen struct {
 	shown    *image.Gray
 	contrast int // last contrast set; -1 unknown
 	active   time.Time
+	flashEnd time.Time // frames are inverted by turns until then
 }
 
 func newScreen(p display.Panel, log *slog.Logger, now func() time.Time, care func() (display.Care, bool)) *screen {
 	return &screen{panel: p, log: log, now: now, care: care, after: time.After,
-		views: make(chan display.View, 1), wakes: make(chan struct{}, 1), contrast: -1, active: now()}
+		views: make(chan display.View, 1), wakes: make(chan struct{}, 1), contrast: -1, active: now(),
+		redraws: make(chan struct{}, 1), flashes: make(chan time.Duration, 1)}
 }
 
 // set hands v to the worker, replacing a view it has not drawn yet. Only the state loop calls
@@ -87,6 +91,10 @@ func (s *screen) run(ctx context.Context) error {
 			s.view, s.have = v, true
 		case <-s.wakes:
 			s.active = s.now()
+		case <-s.redraws:
+			s.shown, s.contrast = nil, -1
+		case d := <-s.flashes:
+			s.flashEnd = s.now().Add(d)
 		case <-timer:
 		}
 	}
@@ -117,7 +125,8 @@ func (s *screen) draw() (time.Duration, error) {
 			}
 		}
 	}
-	if s.shown != nil && string(s.shown.Pix) == string(img.Pix) {
+	img, wait = s.flash(img, wait)
+	if s.shown != nil && s.shown.Rect == img.Rect && string(s.shown.Pix) == string(img.Pix) {
 		return wait, nil
 	}
 	if err := s.panel.Show(img); err != nil {

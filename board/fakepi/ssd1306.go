@@ -115,3 +115,10 @@ func (s *SSD1306) Frame() *image.Gray {
 	}
 	return img
 }
+
+// Contrast is the last contrast level set (command 81, §10.1.7).
+func (s *SSD1306) Contrast() byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.contrast
+}

@@ -16,6 +16,7 @@ import (
 	boardsim "labelstation/board/sim"
 	"labelstation/display"
 	"labelstation/drivers/badge"
+	"labelstation/drivers/panel/rotate"
 	"labelstation/drivers/parts"
 	"labelstation/station"
 	"labelstation/station/config"
@@ -47,22 +48,24 @@ func openBoard(c config.Board) (board.Board, []string, error) {
 	}
 }
 
-// openPanel opens a hardware panel; the sim panel is built by the caller, which also serves it.
-func openPanel(c config.Display, b board.Board) (display.Panel, error) {
+// openPanel opens a hardware panel, turned in software so a pushed display.rotate applies
+// live (the returned switch; nil for display.kind none). The sim panel is built by the caller,
+// which also serves it.
+func openPanel(c config.Display, b board.Board) (display.Panel, *rotate.Switch, error) {
 	if c.Kind == "none" {
-		return display.None(image.Pt(c.Width, c.Height)), nil
+		return display.None(image.Pt(c.Width, c.Height)), nil, nil
 	}
-	d, err := parts.OpenPanel(c.Kind, parts.PanelOpts{Width: c.Width, Height: c.Height, Rotate: c.Rotate, Contrast: c.Contrast, Bus: c.Bus, Model: c.Model}, b)
+	d, err := parts.OpenTurnablePanel(c.Kind, parts.PanelOpts{Width: c.Width, Height: c.Height, Rotate: c.Rotate, Contrast: c.Contrast, Bus: c.Bus, Model: c.Model}, b)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// A panel the screens cannot fill (a 128x32 OLED) is refused here
 	// with its size, rather than starting a station whose screen stays blank.
 	if err := display.CheckSize(d.Bounds().Size()); err != nil {
 		d.Halt()
-		return nil, fmt.Errorf("%s (display.kind %s, display.rotate %d): %w", d, c.Kind, c.Rotate, err)
+		return nil, nil, fmt.Errorf("%s (display.kind %s, display.rotate %d): %w", d, c.Kind, c.Rotate, err)
 	}
-	return display.OnDrawer(d), nil
+	return display.OnDrawer(d), d, nil
 }
 
 // openReader opens a hardware badge reader and returns it with the function that opens it
@@ -84,13 +87,13 @@ func openReader(ctx context.Context, c config.Badge, b board.Board) (badge.Reade
 
 // superviseReader pumps the reader's debounced taps into out for as long as ctx lasts,
 // reopening it with backoff when it fails; health hears when it keeps failing (err) and when it
-// works again (nil). The returned closer stops the reader and waits for it.
-func superviseReader(ctx context.Context, r badge.Reader, reopen func(context.Context) (badge.Reader, error), out chan<- badge.Badge, repeat time.Duration, health func(error), log *slog.Logger) func() error {
+// works again (nil); repeat is asked for the repeat window at every card. The returned closer stops the reader and waits for it.
+func superviseReader(ctx context.Context, r badge.Reader, reopen func(context.Context) (badge.Reader, error), out chan<- badge.Badge, repeat func() time.Duration, health func(error), log *slog.Logger) func() error {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
 		err := badge.Supervise(ctx, r, out, badge.SuperviseOptions{
-			Pump: badge.PumpOptions{Repeat: repeat, OnBadFrame: func(err error) {
+			Pump: badge.PumpOptions{RepeatNow: repeat, OnBadFrame: func(err error) {
 				log.Debug("stationd: badge frame skipped", "err", err)
 			}},
 			Open:      reopen,

@@ -24,6 +24,7 @@ import (
 	"labelstation/display"
 	displaysim "labelstation/display/sim"
 	"labelstation/drivers/badge"
+	"labelstation/drivers/panel/rotate"
 	"labelstation/drivers/printer"
 	"labelstation/drivers/printer/simprinter"
 	"labelstation/internal/buildinfo"
@@ -279,6 +280,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 	}
 	taps := make(chan badge.Badge, 4)
 	var panel display.Panel
+	var turn *rotate.Switch
 	if cfg.Display.Kind == "sim" {
 		sp, err := a.startSimPanel(ctx, cfg, f, buttons, buttonNames, log)
 		if err != nil {
@@ -286,7 +288,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 		}
 		panel = sp
 	} else {
-		if panel, err = openPanel(hw.Display, b); err != nil {
+		if panel, turn, err = openPanel(hw.Display, b); err != nil {
 			return nil, fmt.Errorf("display: %w", err)
 		}
 	}
@@ -300,6 +302,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 		return nil, fmt.Errorf("badge.reader sim needs display.kind sim: its taps come from the panel's web page")
 	}
 
+	live := newLiveHardware(hw, pr, turn, log)
 	st, err = station.New(station.Options{
 		Config: cfg, Panel: panel, Printer: pr, Journal: j, Enroller: prov,
 		DialCloud: func(o cloud.Options) (station.Cloud, error) {
@@ -318,13 +321,13 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 		Badges: taps, Buttons: buttons, Version: buildinfo.Version, Logger: log, Observe: f.observe,
 		Serial: serial, TokenCheck: f.tokenCheck, Signals: signals(ctx, b),
 		Heartbeat: a.heartbeat(ctx, f, level, recent, log),
-		LogLevel:  level, Reboot: f.reboot,
+		LogLevel:  level, Reboot: f.reboot, Apply: live.Apply,
 	})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("station: %w", err), reader.Halt())
 	}
 	a.Station = st
-	a.closers = append(a.closers, superviseReader(ctx, reader, reopen, taps, hw.Badge.Repeat(), st.ReaderHealth, log))
+	a.closers = append(a.closers, superviseReader(ctx, reader, reopen, taps, live.Repeat, st.ReaderHealth, log))
 	a.serveStatus(f, log)
 	return a, nil
 }

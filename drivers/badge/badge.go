@@ -57,6 +57,9 @@ type PumpOptions struct {
 	// event; it counts again once it was absent for Repeat. 0 means
 	// DefaultRepeat.
 	Repeat time.Duration
+	// RepeatNow, if set, is asked for the window at every read and wins over Repeat, so a
+	// window changed while the reader runs (a fleet push) applies from the next card on.
+	RepeatNow func() time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// OnBadFrame, if set, is told about each skipped ErrBadFrame read.
@@ -96,6 +99,11 @@ func Pump(ctx context.Context, r Reader, out chan<- Badge, opt PumpOptions) erro
 		}
 		if opt.OnRead != nil {
 			opt.OnRead()
+		}
+		if opt.RepeatNow != nil {
+			if repeat = opt.RepeatNow(); repeat == 0 {
+				repeat = DefaultRepeat
+			}
 		}
 		t := now()
 		uid := string(b.UID)

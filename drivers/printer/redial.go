@@ -150,3 +150,24 @@ func (r *Redialer) Close() error {
 	r.drop()
 	return nil
 }
+
+// Lang is the language the printer is spoken to in.
+func (r *Redialer) Lang() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lang
+}
+
+// SetLang switches the language — the status query's dialect and the label counter — for
+// every later call. The current connection is closed, so a reply still in flight to a query in
+// the old dialect is never read as the answer to one in the new.
+func (r *Redialer) SetLang(lang string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if lang == r.lang {
+		return
+	}
+	r.lang = lang
+	r.drop()
+	r.delay, r.nextDial, r.dialErr = 0, time.Time{}, nil
+}

@@ -139,8 +139,14 @@ func (p *Paper) Labels() int {
 	return p.n
 }
 
-// runStation runs the real station core with sim hardware against the cloud's broker.
+// RunStation runs the real station core with sim hardware against the cloud's broker.
 func RunStation(t *testing.T, c *devcloud.Cloud, dir, serial string) (string, *Paper, func()) {
+	t.Helper()
+	return RunStationVia(t, c, dir, serial, c.BrokerURL)
+}
+
+// RunStationVia is RunStation connecting to the broker at brokerURL (a proxy in front of it).
+func RunStationVia(t *testing.T, c *devcloud.Cloud, dir, serial, brokerURL string) (string, *Paper, func()) {
 	t.Helper()
 	tok := Enroll(t, c, serial)
 	p, err := c.Auth.Verify(context.Background(), tok)
@@ -161,7 +167,7 @@ func RunStation(t *testing.T, c *devcloud.Cloud, dir, serial string) (string, *P
 	}
 	cfg := config.Defaults()
 	cfg.Station.StateDir = dir
-	cfg.Cloud.Issuer, cfg.Cloud.Broker, cfg.Printer.URL = c.URL, c.BrokerURL, "tcp://127.0.0.1:9"
+	cfg.Cloud.Issuer, cfg.Cloud.Broker, cfg.Printer.URL = c.URL, brokerURL, "tcp://127.0.0.1:9"
 	pr := &Paper{}
 	s, err := station.New(station.Options{
 		Config: cfg, Panel: display.None(image.Pt(128, 64)), Printer: pr, Journal: j,
