@@ -36,7 +36,10 @@ func OpenBolt(path string) (*BoltStore, error) {
 		return nil, fmt.Errorf("jobs: open bolt store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(boltJobs)
+		if _, err := tx.CreateBucketIfNotExists(boltJobs); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucketIfNotExists(boltRecords)
 		return err
 	})
 	if err != nil {

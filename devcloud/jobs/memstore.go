@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"labelstation/devcloud/records"
 )
 
 // MemStore keeps jobs in memory: tests and throw-away demos, where a restart may start empty.
 type MemStore struct {
+	*records.Mem
 	mu   sync.Mutex
 	jobs map[string]*Job
 	n    notifier
@@ -17,7 +20,7 @@ type MemStore struct {
 var _ Store = (*MemStore)(nil)
 
 // NewMemStore returns an empty in-memory store.
-func NewMemStore() *MemStore { return &MemStore{jobs: map[string]*Job{}} }
+func NewMemStore() *MemStore { return &MemStore{Mem: records.NewMem(), jobs: map[string]*Job{}} }
 
 // WaitFor implements Store.
 func (s *MemStore) WaitFor(ctx context.Context, id string, cond func(Job) bool) (Job, error) {

@@ -98,7 +98,7 @@ func TestPostgresMigrationsApplyOnce(t *testing.T) {
 		err := r.Scan(&v, &n)
 		return fmt.Sprint(v, " ", n), err
 	})
-	if err != nil || len(got) != 1 || got[0] != "1 0001_jobs.sql" {
+	if err != nil || fmt.Sprint(got) != "[1 0001_jobs.sql 3 0003_records.sql]" {
 		t.Fatalf("schema_migrations = %q, %v", got, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -92,12 +93,18 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return fmt.Errorf("jobs: migrate: %w", err)
 	}
-	var have int
-	if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+	// Each version is looked up, not compared with the highest: numbers given out to parallel
+	// branches may land out of order, and a lower one merged later must still run.
+	rows, err := conn.Query(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("jobs: migrate: %w", err)
+	}
+	have, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
 		return fmt.Errorf("jobs: migrate: %w", err)
 	}
 	for _, m := range list {
-		if m.version <= have {
+		if slices.Contains(have, m.version) {
 			continue
 		}
 		sql, err := migrations.ReadFile(m.name)
