@@ -14,6 +14,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"labelstation/devcloud/records"
 	"labelstation/devcloud/seed"
 	"labelstation/protocol"
 )
@@ -42,6 +43,9 @@ type Options struct {
 	BadgeKey []byte
 	// Store keeps the jobs; nil means a fresh in-memory store. The service does not close it.
 	Store Store
+	// Records is where state beside the jobs is kept (devcloud passes the store's records);
+	// nil means in memory.
+	Records records.Store
 	// Sealer signs every message to a station (protocol.Seal); its public key is in the
 	// issuer's JWKS.
 	Sealer *protocol.Sealer
@@ -90,6 +94,9 @@ func New(opt Options) (*Service, error) {
 	if s.store == nil {
 		s.store = NewMemStore()
 	}
+	if s.opt.Records == nil {
+		s.opt.Records = records.NewMem()
+	}
 	s.sealer.Store(opt.Sealer)
 	if s.now == nil {
 		s.now = time.Now
@@ -110,6 +117,9 @@ func New(opt Options) (*Service, error) {
 	}
 	return s, nil
 }
+
+// Records returns where state beside the jobs is kept, for the service's other parts.
+func (s *Service) Records() records.Store { return s.opt.Records }
 
 // Store exposes the job store (for devcloud's status page and tests).
 func (s *Service) Store() Store { return s.store }
