@@ -82,6 +82,9 @@ type Cloud struct {
 	records records.Store
 	log     *slog.Logger
 
+	closeOnce sync.Once
+	closeErr  error
+
 	mu       sync.Mutex
 	groups   map[string][]string // set by SetGroups, by station id; stored
 	refusals []broker.Refusal    // the latest maxRefusals
@@ -406,8 +409,14 @@ func (c *Cloud) StartBroker() error {
 	return nil
 }
 
-// Close stops every part.
+// Close stops every part. Closing again does nothing: a test that restarts the cloud closes
+// it itself and again at its end.
 func (c *Cloud) Close() error {
+	c.closeOnce.Do(func() { c.closeErr = c.close() })
+	return c.closeErr
+}
+
+func (c *Cloud) close() error {
 	if c.Jobs != nil {
 		c.Jobs.Close()
 	}
