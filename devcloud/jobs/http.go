@@ -466,7 +466,7 @@ func (s *Service) validateLater(id, notifyURL string, prepare func() (int, []byt
 	if err != nil {
 		reason = "data: " + err.Error()
 	}
-	j, uerr := s.store.Validated(id, n, out, warnings, reason, s.now())
+	j, uerr := untilNotBusy(func() (Job, error) { return s.store.Validated(id, n, out, warnings, reason, s.now()) })
 	if uerr != nil {
 		s.log.Error("jobs: validation result", "job", id, "err", uerr)
 		return
@@ -511,8 +511,7 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request) {
 	}
 	jobs, err := s.store.List(user)
 	if err != nil {
-		s.log.Error("jobs: store", "err", err)
-		s.fail(w, r, http.StatusInternalServerError, "server_error", "the jobs could not be read")
+		s.storeFailed(w, r, err, "the jobs could not be read")
 		return
 	}
 	if jobs == nil {
@@ -529,8 +528,7 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) {
 	}
 	j, err := s.store.Get(r.PathValue("id"))
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		s.log.Error("jobs: store", "job", r.PathValue("id"), "err", err)
-		s.fail(w, r, http.StatusInternalServerError, "server_error", "the job could not be read")
+		s.storeFailed(w, r, err, "the job could not be read")
 		return
 	}
 	if err != nil || j.User != user {
@@ -543,8 +541,7 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) {
 // add stores a new job, or answers 500 and reports false.
 func (s *Service) add(w http.ResponseWriter, r *http.Request, j Job) bool {
 	if err := s.store.Add(j); err != nil {
-		s.log.Error("jobs: store", "job", j.ID, "err", err)
-		s.fail(w, r, http.StatusInternalServerError, "server_error", "the job could not be stored; submit it again")
+		s.storeFailed(w, r, err, "the job could not be stored; submit it again")
 		return false
 	}
 	return true

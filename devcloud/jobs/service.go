@@ -289,7 +289,7 @@ func (s *Service) onLookup(_ paho.Client, m paho.Message) {
 		held, err := s.store.List(u.ID, StateHeld)
 		if err != nil {
 			s.log.Error("jobs: store", "station", station, "err", err)
-			rep.Error = storeError
+			rep.Error = replyError(err)
 		}
 		for _, j := range held {
 			rep.Jobs = append(rep.Jobs, protocol.JobSummary{ID: j.ID, Title: j.Title, Labels: j.Labels})
@@ -314,7 +314,7 @@ func (s *Service) onRelease(_ paho.Client, m paho.Message) {
 		if err != nil {
 			// Nothing was released: the transaction rolled back, the jobs stay held.
 			s.log.Error("jobs: store", "station", station, "err", err)
-			rep.Error = storeError
+			rep.Error = replyError(err)
 		}
 		for _, j := range released {
 			msg := protocol.Job{
@@ -340,6 +340,11 @@ func (s *Service) onStatus(_ paho.Client, m paho.Message) {
 	}
 	j, changed, err := s.store.ApplyStatus(station, st.Job, st.State, st.Printed, st.Seq, st.Error, s.now())
 	ack := protocol.JobStatusAck{V: protocol.Version, Job: st.Job, State: st.State, Seq: st.Seq}
+	if errors.Is(err, ErrBusy) {
+		// Not stored: no acknowledgement, so the station sends it again.
+		s.log.Warn("jobs: status not stored, store busy; the station will resend", "station", station, "job", st.Job)
+		return
+	}
 	if err != nil {
 		// Refusals are final (unknown job, another station's job): say so, or the station would
 		// resend the status forever.
