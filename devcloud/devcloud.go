@@ -187,7 +187,7 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 	as, err := auth.New(auth.Options{
 		Issuer: c.URL, Users: users, Apps: apps,
 		AccessTTL: opt.AccessTTL, RefreshTTL: opt.RefreshTTL, DeviceCodeTTL: opt.DeviceCodeTTL, PollInterval: opt.PollEvery,
-		Now: opt.Now, Logger: log.With("component", "auth"), Records: c.records,
+		Now: opt.Now, Logger: log.With("component", "auth"), Records: durable(opt.Store, c.records),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("devcloud: auth.New: %w", err)
@@ -284,7 +284,7 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 			}
 			return ""
 		},
-		Records: c.records,
+		Records: durable(opt.Store, c.records),
 		OnGroupSet: func(station, group string) {
 			if group == "" {
 				c.SetGroups(station)

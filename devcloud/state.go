@@ -31,6 +31,16 @@ func recordsOf(st jobs.Store) records.Store {
 	return records.NewMem()
 }
 
+// durable returns rec when the store outlives a restart, nil for the in-memory store: the
+// authorization server and the fleet registry keep everything in memory anyway, and a second
+// copy of every station and token would only cost memory.
+func durable(st jobs.Store, rec records.Store) records.Store {
+	if _, mem := st.(*jobs.MemStore); mem {
+		return nil
+	}
+	return rec
+}
+
 // badgeKey returns the key of the badge hash: stations hash badges with the key in their fleet
 // config, so a new key at every start would make every badge unknown until they got the new one.
 func badgeKey(rec records.Store) ([]byte, error) {
