@@ -5,8 +5,6 @@ package devcloud
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
@@ -23,8 +21,8 @@ import (
 	"labelstation/devcloud/broker"
 	"labelstation/devcloud/fleet"
 	"labelstation/devcloud/jobs"
+	"labelstation/devcloud/records"
 	"labelstation/devcloud/seed"
-	"labelstation/protocol"
 )
 
 // Options configures a development cloud.
@@ -42,7 +40,9 @@ type Options struct {
 	// ShareGroup makes the job service one replica of a shared subscription group (see
 	// jobs.Options.ShareGroup); give each replica its own ServiceClientID.
 	ShareGroup string
-	// Store keeps the jobs (jobs.Open); nil means in memory. The caller closes it.
+	// Store keeps the jobs (jobs.Open) and, when it keeps records (every store jobs.Open
+	// returns does), all the rest of the cloud's state: keys, enrolled stations and their
+	// grants, the fleet, group memberships. Nil means in memory. The caller closes it.
 	Store                    jobs.Store
 	Seed                     *seed.Seed
 	AccessTTL, RefreshTTL    time.Duration
@@ -82,8 +82,15 @@ type Cloud struct {
 	// Apps holds the registered applications' callback secrets and retention (app settings).
 	Apps *jobs.AppDirectory
 
+	// records keeps the cloud's state beside the jobs (state.go).
+	records records.Store
+	log     *slog.Logger
+
+	closeOnce sync.Once
+	closeErr  error
+
 	mu       sync.Mutex
-	groups   map[string][]string // set by SetGroups, by station id
+	groups   map[string][]string // set by SetGroups, by station id; stored
 	refusals []broker.Refusal    // the latest maxRefusals
 }
 
@@ -108,28 +115,11 @@ func (c *Cloud) Refusals() []broker.Refusal {
 	return slices.Clone(c.refusals)
 }
 
-// newMessageKey makes a message-signing key (ES256) and publishes its public half in the
-// issuer's JWKS. devcloud keeps its keys in memory: a restart is a key rotation, which stations
-// follow by fetching the JWKS again on the first unknown kid.
-func (c *Cloud) newMessageKey(now func() time.Time) (*protocol.Sealer, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("devcloud: message key: %w", err)
-	}
-	s, err := protocol.NewSealer(key, "msg-"+randomHex(8), now, nil)
-	if err != nil {
-		return nil, fmt.Errorf("devcloud: message key: %w", err)
-	}
-	c.Auth.PublishKey(s.PublicJWK(key))
-	c.MessageKeyID = s.KeyID()
-	return s, nil
-}
-
 // RotateMessageKey publishes a new message-signing key, signs with it from now on and, with
 // retire, takes the old one out of the JWKS.
 func (c *Cloud) RotateMessageKey(retire bool) error {
 	old := c.MessageKeyID
-	s, err := c.newMessageKey(c.now)
+	s, err := c.newMessageKey(c.now, true)
 	if err != nil {
 		return err
 	}
@@ -160,7 +150,13 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Cloud{Seed: opt.Seed, URL: "http://" + opt.HTTP.Addr().String()}
+	if opt.Store == nil {
+		opt.Store = jobs.NewMemStore()
+	}
+	c := &Cloud{Seed: opt.Seed, URL: "http://" + opt.HTTP.Addr().String(), records: recordsOf(opt.Store), log: log}
+	if err := c.loadGroups(); err != nil {
+		return nil, err
+	}
 	if opt.TLS != nil {
 		c.URL = "https://" + opt.HTTP.Addr().String()
 		opt.HTTP = tls.NewListener(opt.HTTP, opt.TLS)
@@ -201,7 +197,7 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 	as, err := auth.New(auth.Options{
 		Issuer: c.URL, Users: users, Apps: apps,
 		AccessTTL: opt.AccessTTL, RefreshTTL: opt.RefreshTTL, DeviceCodeTTL: opt.DeviceCodeTTL, PollInterval: opt.PollEvery,
-		Now: opt.Now, Logger: log.With("component", "auth"),
+		Now: opt.Now, Logger: log.With("component", "auth"), Records: durable(opt.Store, c.records),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("devcloud: auth.New: %w", err)
@@ -253,17 +249,21 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		c.BrokerURL = opt.Broker
 	}
 
-	sealer, err := c.newMessageKey(opt.Now)
+	sealer, err := c.newMessageKey(opt.Now, false)
 	if err != nil {
 		c.Close()
 		return nil, err
 	}
 	c.now = opt.Now
 	var reg *fleet.Registry
-	badgeKey, _ := hex.DecodeString(randomHex(32))
+	badgeKey, err := badgeKey(c.records)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
 	js, err := jobs.New(jobs.Options{
 		Seed: opt.Seed, Broker: c.BrokerURL, Username: svcUser, Password: svcPass, BadgeKey: badgeKey, Sealer: sealer,
-		ClientID: opt.ServiceClientID, Submit: opt.Submit, Store: opt.Store, ShareGroup: opt.ShareGroup, TLS: opt.ClientTLS,
+		ClientID: opt.ServiceClientID, Submit: opt.Submit, Store: opt.Store, Records: c.records, ShareGroup: opt.ShareGroup, TLS: opt.ClientTLS,
 		OnFleetMessage: func(topic string, payload []byte) {
 			if reg != nil {
 				reg.Handle(topic, payload)
@@ -294,6 +294,7 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 			}
 			return ""
 		},
+		Records: durable(opt.Store, c.records),
 		OnGroupSet: func(station, group string) {
 			if group == "" {
 				c.SetGroups(station)
@@ -333,6 +334,11 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 	if err := js.Start(ctx); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("devcloud: jobs.Start: %w", err)
+	}
+	// The embedded broker starts without retained messages: stations and group members that
+	// subscribe later find their config again only if it is published again.
+	if err := reg.Republish(); err != nil {
+		log.Warn("devcloud: desired config not republished", "err", err)
 	}
 	return c, nil
 }
@@ -374,6 +380,11 @@ func (c *Cloud) SetGroups(station string, groups ...string) {
 		c.groups = map[string][]string{}
 	}
 	c.groups[station] = slices.Clone(groups)
+	if err := records.PutJSON(c.records, kindGroups, station, c.groups[station]); err != nil {
+		// The broker follows the membership in memory; only a restart before the next change
+		// would forget it.
+		c.log.Error("devcloud: group membership not stored", "station", station, "err", err)
+	}
 }
 
 // StopBroker stops the embedded broker, as an outage would; StartBroker brings it back on the
@@ -408,8 +419,14 @@ func (c *Cloud) StartBroker() error {
 	return nil
 }
 
-// Close stops every part.
+// Close stops every part. Closing again does nothing: a test that restarts the cloud closes
+// it itself and again at its end.
 func (c *Cloud) Close() error {
+	c.closeOnce.Do(func() { c.closeErr = c.close() })
+	return c.closeErr
+}
+
+func (c *Cloud) close() error {
 	if c.Jobs != nil {
 		c.Jobs.Close()
 	}

@@ -43,7 +43,7 @@ func main() {
 	flag.StringVar(&f.BrokerUser, "broker-user", "", "username of the job service at the external broker")
 	flag.StringVar(&f.BrokerPass, "broker-pass", "", "password of the job service at the external broker (or $DEVCLOUD_BROKER_PASS)")
 	flag.StringVar(&f.Seed, "seed", "examples/devcloud-seed.json", "seed file: users, badges, API clients, layouts")
-	flag.StringVar(&f.Store, "store", "memory", "job store: memory, bolt:PATH (one file, survives restarts) or postgres://user@host:port/db (fleets, several devclouds)")
+	flag.StringVar(&f.Store, "store", "memory", "where devcloud keeps its state (jobs, enrolled stations and their grants, keys, fleet, groups): memory, bolt:PATH (one file, survives restarts) or postgres://user@host:port/db?pool_max_conns=N (fleets, several devclouds; docs/deploy.md)")
 	flag.StringVar(&f.ShareGroup, "share-group", "", "with --broker: take stations' requests as one replica of this shared subscription group (docs/deploy.md)")
 	flag.StringVar(&f.ClientID, "client-id", "", "MQTT client id of the job service (default devcloud-jobs); each replica needs its own")
 	flag.DurationVar(&f.AccessTTL, "access-ttl", time.Hour, "access token lifetime")

@@ -3,14 +3,12 @@
 // stations (with refresh-token rotation and reuse detection), the
 // client_credentials grant for the applications that submit print jobs, an
 // approval page, and in-process token verification for the broker and the
-// job API. It is a development server: all state is in memory.
+// job API. Its keys, enrolled stations, grants and tokens are kept in
+// Options.Records when given (devcloud's --store), in memory otherwise.
 package auth
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -25,6 +23,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"labelstation/devcloud/records"
 )
 
 const (
@@ -84,6 +84,10 @@ type Options struct {
 
 	Now    func() time.Time // injected clock; nil = time.Now
 	Logger *slog.Logger     // nil = slog.Default()
+
+	// Records, if set, keeps the signing keys, enrolled stations, grants and tokens, so a
+	// restart neither re-pairs stations nor invalidates their tokens. Nil: memory only.
+	Records records.Store
 }
 
 // Principal is who an access token speaks for.
@@ -194,14 +198,15 @@ func New(opt Options) (*Server, error) {
 		}
 		s.apps[a.ClientID] = a
 	}
-	// ES256: key generation is instant, unlike RSA, and every JOSE library verifies it.
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, kid, cryptoKey, err := loadKeys(opt.Records)
 	if err != nil {
-		return nil, fmt.Errorf("auth: signing key: %w", err)
+		return nil, err
 	}
 	s.store = newStore(s, key)
-	var cryptoKey [32]byte
-	rand.Read(cryptoKey[:])
+	s.store.kid, s.store.rec = kid, opt.Records
+	if err := s.store.load(); err != nil {
+		return nil, err
+	}
 	cfg := &op.Config{
 		CryptoKey:             cryptoKey,
 		GrantTypeRefreshToken: true,
@@ -322,6 +327,9 @@ func (s *Server) Approve(userCode, userID string) error {
 		if d.serial != "" {
 			s.store.serials[d.serial] = id
 		}
+	}
+	if err := s.store.saveStationLocked(id, d.serial); err != nil {
+		return fmt.Errorf("auth: approve: %w", err)
 	}
 	s.store.stations[id] = d.serial
 	d.done, d.stationID, d.approvedBy = true, id, userID
@@ -477,6 +485,7 @@ func (s *Server) RevokeStation(stationID string) int {
 	}
 	for f := range fams {
 		f.revoked = true
+		s.store.logged(s.store.saveFamilyLocked(f))
 	}
 	if len(fams) > 0 {
 		s.log.Info("auth: station revoked", "station_id", stationID, "grants", len(fams))

@@ -16,11 +16,13 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"labelstation/devcloud/records"
 )
 
-// The op calls back into this storage for every grant. All state lives in
-// memory: devcloud is a development server, and a restart forgetting tokens is
-// exactly the "server lost my refresh token" case stations must survive.
+// The op calls back into this storage for every grant. State lives in memory
+// and, with Options.Records, is written through to the store, so a restart of
+// devcloud keeps stations enrolled; device authorizations in progress are not kept.
 var (
 	_ op.Storage                        = (*store)(nil)
 	_ op.DeviceAuthorizationStorage     = (*store)(nil)
@@ -102,6 +104,9 @@ type store struct {
 	access    map[string]*accessRec // by token id (jti)
 	gen       uint64                // access tokens issued so far
 	famSeq    uint64                // station enrollments so far
+	// refresh is keyed by refreshKey(token). rec, if set, keeps stations, grants and
+	// tokens across restarts (persist.go).
+	rec records.Store
 }
 
 func newStore(srv *Server, key *ecdsa.PrivateKey) *store {
@@ -222,12 +227,14 @@ func (s *store) purgeLocked(now time.Time) {
 	for id, a := range s.access {
 		if now.After(a.expires) {
 			delete(s.access, id)
+			s.logged(s.del(kindAccess, id))
 		}
 	}
 	// Rotated tokens are kept until they expire, to recognise reuse.
 	for rt, r := range s.refresh {
 		if now.After(r.expires) {
 			delete(s.refresh, rt)
+			s.logged(s.del(kindRefresh, rt))
 		}
 	}
 }
@@ -317,6 +324,9 @@ func (s *store) CreateAccessToken(_ context.Context, req op.TokenRequest) (strin
 	s.gen++
 	a.issued, a.gen = now, s.gen
 	a.expires = now.Add(s.srv.accessTTL)
+	if err := errors.Join(s.saveAccessLocked(id, a), s.saveCountersLocked()); err != nil {
+		return "", time.Time{}, err
+	}
 	s.access[id] = a
 	return id, a.expires, nil
 }
@@ -328,7 +338,11 @@ func (s *store) consumeDeviceLocked(r *op.DeviceAuthorizationState) (*family, er
 		if d.done && !d.consumed && d.stationID == r.Subject && d.clientID == r.ClientID {
 			d.consumed = true
 			s.famSeq++
-			return &family{id: randomID(8), seq: s.famSeq, kind: KindStation, stationID: d.stationID, userID: d.approvedBy, serial: d.serial}, nil
+			fam := &family{id: randomID(8), seq: s.famSeq, kind: KindStation, stationID: d.stationID, userID: d.approvedBy, serial: d.serial}
+			if err := errors.Join(s.saveFamilyLocked(fam), s.saveCountersLocked()); err != nil {
+				return nil, err
+			}
+			return fam, nil
 		}
 	}
 	return nil, oidc.ErrInvalidGrant().WithDescription("device code already used")
@@ -350,17 +364,22 @@ func (s *store) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequ
 			audience: r.GetAudience(), authTime: r.AuthTime, amr: r.AMR,
 		}
 	case *refreshGrant:
-		old, ok := s.refresh[current]
+		old, ok := s.refresh[refreshKey(current)]
 		if !ok || old.fam.revoked {
 			return "", "", time.Time{}, oidc.ErrInvalidGrant()
 		}
 		if old.used {
 			// Two refreshes raced with the same token: treat as reuse.
 			old.fam.revoked = true
+			s.logged(s.saveFamilyLocked(old.fam))
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token reused; grant revoked")
 		}
 		// Rotation: the presented token dies now (Security BCP §4.14.2).
 		old.used = true
+		if err := s.saveRefreshLocked(refreshKey(current), old); err != nil {
+			old.used = false
+			return "", "", time.Time{}, err
+		}
 		next = *old
 		next.used = false
 		next.scopes = r.scopes
@@ -369,11 +388,15 @@ func (s *store) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequ
 	}
 	next.expires = now.Add(s.srv.refreshTTL)
 	rt := randomID(32)
-	s.refresh[rt] = &next
 	id := randomID(16)
 	exp := now.Add(s.srv.accessTTL)
 	s.gen++
-	s.access[id] = &accessRec{fam: next.fam, kind: next.fam.kind, subject: next.subject, userID: next.fam.userID, issued: now, gen: s.gen, expires: exp}
+	a := &accessRec{fam: next.fam, kind: next.fam.kind, subject: next.subject, userID: next.fam.userID, issued: now, gen: s.gen, expires: exp}
+	if err := errors.Join(s.saveRefreshLocked(refreshKey(rt), &next), s.saveAccessLocked(id, a), s.saveCountersLocked()); err != nil {
+		return "", "", time.Time{}, err
+	}
+	s.refresh[refreshKey(rt)] = &next
+	s.access[id] = a
 	return id, rt, exp, nil
 }
 
@@ -381,7 +404,7 @@ func (s *store) TokenRequestByRefreshToken(_ context.Context, token string) (op.
 	now := s.srv.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.refresh[token]
+	r, ok := s.refresh[refreshKey(token)]
 	switch {
 	case !ok:
 		return nil, errors.New("auth: unknown refresh token")
@@ -389,6 +412,7 @@ func (s *store) TokenRequestByRefreshToken(_ context.Context, token string) (op.
 		return nil, errors.New("auth: refresh token family revoked")
 	case r.used:
 		r.fam.revoked = true
+		s.logged(s.saveFamilyLocked(r.fam))
 		s.srv.log.Warn("auth: rotated refresh token reused; grant revoked", "station_id", r.fam.stationID, "family", r.fam.id)
 		return nil, errors.New("auth: rotated refresh token reused; grant revoked")
 	case now.After(r.expires):
@@ -421,10 +445,12 @@ func (s *store) TerminateSession(context.Context, string, string) error { return
 func (s *store) RevokeToken(_ context.Context, tokenOrID, _, _ string) *oidc.Error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r, ok := s.refresh[tokenOrID]; ok {
+	if r, ok := s.refresh[refreshKey(tokenOrID)]; ok {
 		r.fam.revoked = true
+		s.logged(s.saveFamilyLocked(r.fam))
 	} else {
 		delete(s.access, tokenOrID)
+		s.logged(s.del(kindAccess, tokenOrID))
 	}
 	return nil
 }
@@ -432,7 +458,7 @@ func (s *store) RevokeToken(_ context.Context, tokenOrID, _, _ string) *oidc.Err
 func (s *store) GetRefreshTokenInfo(_ context.Context, _, token string) (string, string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.refresh[token]
+	r, ok := s.refresh[refreshKey(token)]
 	if !ok {
 		return "", "", op.ErrInvalidRefreshToken
 	}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"labelstation/devcloud/records"
 	"labelstation/protocol"
 )
 
@@ -29,8 +30,11 @@ type Options struct {
 	// OnGroupSet, if set, hears every membership change before the station is told, so the
 	// broker lets the station subscribe to its new group (devcloud: Cloud.SetGroups).
 	OnGroupSet func(station, group string)
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// Records, if set, keeps stations, desired documents and commands across restarts; New
+	// loads what it holds. Nil keeps them in memory only.
+	Records records.Store
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // Doc is a desired document of a station or a group.
@@ -73,7 +77,8 @@ type Event struct {
 	Data    any    `json:"data"`
 }
 
-// Registry is the fleet's state, in memory.
+// Registry is the fleet's state, in memory and, with Options.Records, written through to the
+// store on every change.
 type Registry struct {
 	opt Options
 	log *slog.Logger
@@ -99,7 +104,11 @@ func New(opt Options) (*Registry, error) {
 	if opt.DefaultConfig == nil {
 		opt.DefaultConfig = json.RawMessage(`{"v":1}`)
 	}
-	return &Registry{opt: opt, log: opt.Logger, stations: map[string]*Station{}, groups: map[string]*Doc{}, cmds: map[string]*Command{}, subs: map[chan Event]struct{}{}}, nil
+	r := &Registry{opt: opt, log: opt.Logger, stations: map[string]*Station{}, groups: map[string]*Doc{}, cmds: map[string]*Command{}, subs: map[chan Event]struct{}{}}
+	if err := r.load(); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // Filters are the topics the registry's Handle wants.
@@ -158,6 +167,7 @@ func (r *Registry) Handle(topic string, payload []byte) {
 				st.Reported = &c
 			}
 			st.LastSeen = r.opt.Now()
+			r.saveStationLocked(st)
 			r.mu.Unlock()
 			r.emit(Event{Kind: "config", Station: id, Data: c})
 		}
@@ -170,9 +180,12 @@ func (r *Registry) Handle(topic string, payload []byte) {
 			if cmd := r.cmds[c.ID]; cmd != nil && slices.Contains(cmd.Members, id) {
 				if prev, ok := cmd.Results[id]; !ok || prev.Status == protocol.CmdAccepted || prev.Status == "" {
 					cmd.Results[id] = c
+					r.saveCommandLocked(cmd)
 				}
 			}
-			r.station(id).LastSeen = r.opt.Now()
+			st := r.station(id)
+			st.LastSeen = r.opt.Now()
+			r.saveStationLocked(st)
 			r.mu.Unlock()
 			r.emit(Event{Kind: "command", Station: id, Data: c})
 		}
@@ -182,6 +195,7 @@ func (r *Registry) Handle(topic string, payload []byte) {
 			r.mu.Lock()
 			st := r.station(id)
 			st.Telemetry, st.LastSeen = &t, r.opt.Now()
+			r.saveStationLocked(st)
 			r.mu.Unlock()
 			r.emit(Event{Kind: "telemetry", Station: id, Data: t})
 		}
@@ -224,6 +238,7 @@ func (r *Registry) presence(id string, p protocol.Presence) {
 		st.Desired = &Doc{Version: r.nextVersion(0), Config: r.opt.DefaultConfig}
 		d = protocol.ConfigDesired{V: protocol.Version, Version: st.Desired.Version, Config: st.Desired.Config, Group: st.Group}
 	}
+	r.saveStationLocked(st)
 	snap := *st
 	r.mu.Unlock()
 	r.emit(Event{Kind: "presence", Station: id, Data: snap})
@@ -322,10 +337,18 @@ func (r *Registry) updateStation(id string, change func(*Station)) (Doc, error) 
 	if st.Desired == nil {
 		st.Desired = &Doc{Config: r.opt.DefaultConfig}
 	}
+	prev, prevDoc := *st, *st.Desired
 	change(st)
 	st.Desired.Version = r.nextVersion(st.Desired.Version)
 	doc := *st.Desired
 	d := protocol.ConfigDesired{V: protocol.Version, Version: doc.Version, Config: doc.Config, Group: st.Group}
+	if err := r.saveStationLocked(st); err != nil {
+		// Not stored, so not published: a restart would otherwise forget what stations run.
+		*st = prev
+		*st.Desired = prevDoc
+		r.mu.Unlock()
+		return Doc{}, err
+	}
 	r.mu.Unlock()
 	r.emit(Event{Kind: "desired", Station: id, Data: doc})
 	if err := r.opt.Publish(protocol.StationTopic(id, protocol.LeafConfigDesired), true, d); err != nil {
@@ -345,6 +368,10 @@ func (r *Registry) SetGroupConfig(group string, cfg json.RawMessage) (Doc, error
 		prev = d.Version
 	}
 	doc := Doc{Version: r.nextVersion(prev), Config: cfg}
+	if err := r.save(kindGroup, group, doc); err != nil {
+		r.mu.Unlock()
+		return Doc{}, err
+	}
 	r.groups[group] = &doc
 	r.mu.Unlock()
 	r.emit(Event{Kind: "desired", Group: group, Data: doc})
@@ -378,6 +405,10 @@ func (r *Registry) Send(target, id, name string, args json.RawMessage, ttl time.
 		}
 		c.Members = []string{target}
 		topic = protocol.StationTopic(target, protocol.LeafCmd)
+	}
+	if err := r.saveCommandLocked(c); err != nil {
+		r.mu.Unlock()
+		return Command{}, err
 	}
 	r.cmds[id] = c
 	snap := *c

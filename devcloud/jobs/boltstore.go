@@ -36,7 +36,7 @@ func OpenBolt(path string) (*BoltStore, error) {
 		return nil, fmt.Errorf("jobs: open bolt store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{boltJobs, boltCallbacks} {
+		for _, name := range [][]byte{boltJobs, boltCallbacks, boltRecords} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -485,7 +485,7 @@ func (s *Service) validateLater(id, notifyURL string, prepare func() (int, []byt
 	if err != nil {
 		reason = "data: " + err.Error()
 	}
-	j, uerr := s.store.Validated(id, n, out, warnings, reason, s.now())
+	j, uerr := untilNotBusy(func() (Job, error) { return s.store.Validated(id, n, out, warnings, reason, s.now()) })
 	if uerr != nil && j.State == StateCancelled {
 		s.log.Info("jobs: validated a job cancelled meanwhile", "job", id)
 		return
@@ -529,8 +529,7 @@ func notify(u string, j Job) error {
 // add stores a new job, or answers 500 and reports false.
 func (s *Service) add(w http.ResponseWriter, r *http.Request, j Job) bool {
 	if err := s.store.Add(j); err != nil {
-		s.log.Error("jobs: store", "job", j.ID, "err", err)
-		s.fail(w, r, http.StatusInternalServerError, "server_error", "the job could not be stored; submit it again")
+		s.storeFailed(w, r, err, "the job could not be stored; submit it again")
 		return false
 	}
 	return true

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"labelstation/devcloud/records"
 )
 
 // MemStore keeps jobs in memory: tests and throw-away demos, where a restart may start empty.
 type MemStore struct {
+	*records.Mem
 	mu   sync.Mutex
 	jobs map[string]*Job
 	cbs  map[string]*Callback
@@ -19,7 +22,7 @@ var _ Store = (*MemStore)(nil)
 
 // NewMemStore returns an empty in-memory store.
 func NewMemStore() *MemStore {
-	return &MemStore{jobs: map[string]*Job{}, cbs: map[string]*Callback{}}
+	return &MemStore{Mem: records.NewMem(), jobs: map[string]*Job{}, cbs: map[string]*Callback{}}
 }
 
 // WaitFor implements Store.

@@ -2,73 +2,20 @@ package jobs
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io/fs"
-	"net/url"
-	"os"
-	"path"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"labelstation/internal/pgtest"
 )
 
-// testPostgres creates a throw-away database on the PostgreSQL named by $LRS_TEST_POSTGRES
-// (default: 127.0.0.1:5432, trust auth as postgres or root, database test), drops it when the
-// test ends, and returns its URL. It skips the test when no server answers.
-func testPostgres(t testing.TB) string {
-	t.Helper()
-	bases := []string{os.Getenv("LRS_TEST_POSTGRES")}
-	if bases[0] == "" {
-		bases = []string{
-			"postgres://postgres@127.0.0.1:5432/test?sslmode=disable",
-			"postgres://root@127.0.0.1:5432/test?sslmode=disable",
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var errs []error
-	for _, base := range bases {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		defer conn.Close(ctx)
-		var b [6]byte
-		rand.Read(b[:])
-		name := "lrs_test_" + hex.EncodeToString(b[:])
-		if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-			t.Fatalf("postgres: create test database: %v", err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			c, err := pgx.Connect(ctx, base)
-			if err != nil {
-				t.Errorf("postgres: drop %s: %v", name, err)
-				return
-			}
-			defer c.Close(ctx)
-			if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-				t.Errorf("postgres: drop %s: %v", name, err)
-			}
-		})
-		u, err := url.Parse(base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u.Path = "/" + name
-		return u.String()
-	}
-	t.Skip(fmt.Sprintf("no PostgreSQL to test against (%v); start one on 127.0.0.1:5432 with trust auth and a database named test, or set LRS_TEST_POSTGRES=postgres://user@host:port/db", errs))
-	return ""
-}
+// testPostgres is pgtest.Database: a throw-away database, or the test skips.
+func testPostgres(t testing.TB) string { return pgtest.Database(t) }
 
 // Replicas starting together on an empty database migrate it once; the schema records each
 // migration's version.
@@ -106,11 +53,12 @@ func TestPostgresMigrationsApplyOnce(t *testing.T) {
 	files, _ := fs.Glob(migrations, "migrations/*.sql")
 	var want []string
 	for _, f := range files {
-		base := path.Base(f)
-		v, _ := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		base := strings.TrimPrefix(f, "migrations/")
+		num, _, _ := strings.Cut(base, "_")
+		v, _ := strconv.Atoi(num)
 		want = append(want, fmt.Sprint(v, " ", base))
 	}
-	if err != nil || !slices.Equal(got, want) {
-		t.Fatalf("schema_migrations = %q, %v; want each migration once, %q", got, err, want)
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) || len(want) < 2 {
+		t.Fatalf("schema_migrations = %q, %v", got, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +25,8 @@ type PGStore struct {
 	n    notifier
 	// timeout bounds each call: the MQTT handlers that call the store have no deadline of their own.
 	timeout time.Duration
+	// gate lets no more calls at the pool than it has connections (pool_max_conns in the URL).
+	gate *gate
 }
 
 var _ Store = (*PGStore)(nil)
@@ -53,7 +56,8 @@ func OpenPostgres(ctx context.Context, url string) (*PGStore, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &PGStore{pool: pool, timeout: 10 * time.Second}, nil
+	conns := int(cfg.MaxConns)
+	return &PGStore{pool: pool, timeout: 10 * time.Second, gate: newGate(conns, BusyQueue*conns, BusyWait)}, nil
 }
 
 // migrate applies, in version order, each migrations/NNNN_name.sql not yet in schema_migrations,
@@ -92,12 +96,18 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return fmt.Errorf("jobs: migrate: %w", err)
 	}
-	var have int
-	if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+	// Each version is looked up, not compared with the highest: numbers given out to parallel
+	// branches may land out of order, and a lower one merged later must still run.
+	rows, err := conn.Query(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("jobs: migrate: %w", err)
+	}
+	have, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
 		return fmt.Errorf("jobs: migrate: %w", err)
 	}
 	for _, m := range list {
-		if m.version <= have {
+		if slices.Contains(have, m.version) {
 			continue
 		}
 		sql, err := migrations.ReadFile(m.name)
@@ -117,6 +127,13 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	return nil
 }
+
+// A call to a PostgreSQL store waits at most BusyWait for a free connection, behind at most
+// BusyQueue callers per connection; beyond either it gets ErrBusy.
+var (
+	BusyWait  = 2 * time.Second
+	BusyQueue = 8
+)
 
 const pgCols = `id, user_id, state, station, printed, error, last_seq, created, updated, doc, data, expires`
 
@@ -147,10 +164,23 @@ func (s *PGStore) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), s.timeout)
 }
 
+// call starts one call: it takes one of the store's connection slots (see gate) and bounds the
+// call with the store's timeout; done ends it.
+func (s *PGStore) call() (ctx context.Context, done func(), err error) {
+	if err := s.gate.enter(); err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := s.ctx()
+	return ctx, func() { cancel(); s.gate.leave() }, nil
+}
+
 // Add implements Store.
 func (s *PGStore) Add(j Job) error {
-	ctx, cancel := s.ctx()
-	defer cancel()
+	ctx, done, err := s.call()
+	if err != nil {
+		return err
+	}
+	defer done()
 	doc, err := json.Marshal(j)
 	if err != nil {
 		return fmt.Errorf("jobs: add %q: %w", j.ID, err)
@@ -172,8 +202,11 @@ func (s *PGStore) Add(j Job) error {
 
 // Get implements Store.
 func (s *PGStore) Get(id string) (Job, error) {
-	ctx, cancel := s.ctx()
-	defer cancel()
+	ctx, done, err := s.call()
+	if err != nil {
+		return Job{}, err
+	}
+	defer done()
 	j, err := pgScan(s.pool.QueryRow(ctx, `SELECT `+pgCols+` FROM jobs WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Job{}, fmt.Errorf("%w: %q", ErrNotFound, id)
@@ -186,8 +219,11 @@ func (s *PGStore) Get(id string) (Job, error) {
 
 // List implements Store.
 func (s *PGStore) List(user string, states ...string) ([]Job, error) {
-	ctx, cancel := s.ctx()
-	defer cancel()
+	ctx, done, err := s.call()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	if states == nil {
 		states = []string{} // nil would be NULL, whose cardinality is not 0
 	}
@@ -208,8 +244,11 @@ func (s *PGStore) List(user string, states ...string) ([]Job, error) {
 // makes the second wait for the first's row lock and then re-checks its WHERE on the row the
 // first wrote, which now names the other station, so the job goes to exactly one of them.
 func (s *PGStore) Release(user, station string, ids []string, now time.Time) ([]Job, error) {
-	ctx, cancel := s.ctx()
-	defer cancel()
+	ctx, done, err := s.call()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	rows, err := s.pool.Query(ctx, `UPDATE jobs SET state = $4, station = $3, updated = $5
 		WHERE id = ANY($1) AND user_id = $2
 		  AND (state = $6 AND (expires IS NULL OR expires > $5) OR state = $4 AND station = $3) RETURNING `+pgCols,
@@ -239,12 +278,15 @@ func (s *PGStore) Release(user, station string, ids []string, now time.Time) ([]
 
 // ApplyStatus implements Store.
 func (s *PGStore) ApplyStatus(station, id, state string, printed, seq int, errMsg string, now time.Time) (Job, bool, error) {
-	ctx, cancel := s.ctx()
-	defer cancel()
+	ctx, done, err := s.call()
+	if err != nil {
+		return Job{}, false, err
+	}
+	defer done()
 	var j Job
 	var changed bool
 	var refused error
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		j, err = pgScan(tx.QueryRow(ctx, `SELECT `+pgCols+` FROM jobs WHERE id = $1 FOR UPDATE`, id))
 		if err != nil {
@@ -278,11 +320,14 @@ func (s *PGStore) ApplyStatus(station, id, state string, printed, seq int, errMs
 
 // Validated implements Store. It rewrites the whole row: validation sets fields kept in doc.
 func (s *PGStore) Validated(id string, labels int, data []byte, warnings []string, reason string, now time.Time) (Job, error) {
-	ctx, cancel := s.ctx()
-	defer cancel()
+	ctx, done, err := s.call()
+	if err != nil {
+		return Job{}, err
+	}
+	defer done()
 	var j Job
 	var refused error
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		j, err = pgScan(tx.QueryRow(ctx, `SELECT `+pgCols+` FROM jobs WHERE id = $1 FOR UPDATE`, id))
 		if err != nil {

@@ -31,11 +31,14 @@ func pgQueue(ctx context.Context, tx pgx.Tx, j *Job, event string, now time.Time
 
 // Cancel implements Store.
 func (s *PGStore) Cancel(id string, now time.Time) (Job, error) {
-	ctx, cancelCtx := s.ctx()
-	defer cancelCtx()
+	ctx, done, err := s.call()
+	if err != nil {
+		return Job{}, err
+	}
+	defer done()
 	var j Job
 	var refused error
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		j, err = pgScan(tx.QueryRow(ctx, `SELECT `+pgCols+` FROM jobs WHERE id = $1 FOR UPDATE`, id))
 		if err != nil {
@@ -64,10 +67,13 @@ func (s *PGStore) Cancel(id string, now time.Time) (Job, error) {
 // Expire implements Store. One UPDATE takes the row locks, so a release racing the sweeper
 // either comes first (the job is released) or finds the job expired.
 func (s *PGStore) Expire(now time.Time) ([]Job, error) {
-	ctx, cancel := s.ctx()
-	defer cancel()
+	ctx, done, err := s.call()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	var out []Job
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `UPDATE jobs SET state = $1, updated = $2
 			WHERE state = $3 AND expires <= $2 RETURNING `+pgCols, StateExpired, now, StateHeld)
 		if err != nil {
@@ -96,8 +102,11 @@ func (s *PGStore) Expire(now time.Time) ([]Job, error) {
 // ClaimCallbacks implements Store. SKIP LOCKED lets replicas claim side by side without
 // waiting on each other's rows.
 func (s *PGStore) ClaimCallbacks(now time.Time, lease time.Duration, limit int) ([]Callback, error) {
-	ctx, cancel := s.ctx()
-	defer cancel()
+	ctx, done, err := s.call()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	rows, err := s.pool.Query(ctx, `UPDATE callbacks SET next = $2
 		WHERE id IN (SELECT id FROM callbacks WHERE next <= $1 ORDER BY next, id LIMIT $3 FOR UPDATE SKIP LOCKED)
 		RETURNING id, job_id, app, url, event, body, created, next, attempts, last_error`, now, now.Add(lease), limit)
@@ -119,8 +128,11 @@ func (s *PGStore) ClaimCallbacks(now time.Time, lease time.Duration, limit int) 
 
 // RetryCallback implements Store.
 func (s *PGStore) RetryCallback(id string, attempts int, next time.Time, lastErr string) error {
-	ctx, cancel := s.ctx()
-	defer cancel()
+	ctx, done, err := s.call()
+	if err != nil {
+		return err
+	}
+	defer done()
 	tag, err := s.pool.Exec(ctx, `UPDATE callbacks SET attempts = $2, next = $3, last_error = $4 WHERE id = $1`, id, attempts, next, lastErr)
 	if err != nil {
 		return fmt.Errorf("jobs: retry callback: %w", err)
@@ -133,8 +145,11 @@ func (s *PGStore) RetryCallback(id string, attempts int, next time.Time, lastErr
 
 // DeleteCallback implements Store.
 func (s *PGStore) DeleteCallback(id string) error {
-	ctx, cancel := s.ctx()
-	defer cancel()
+	ctx, done, err := s.call()
+	if err != nil {
+		return err
+	}
+	defer done()
 	if _, err := s.pool.Exec(ctx, `DELETE FROM callbacks WHERE id = $1`, id); err != nil {
 		return fmt.Errorf("jobs: delete callback: %w", err)
 	}

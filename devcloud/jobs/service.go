@@ -14,6 +14,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"labelstation/devcloud/records"
 	"labelstation/devcloud/seed"
 	"labelstation/protocol"
 )
@@ -50,6 +51,9 @@ type Options struct {
 	BadgeKey []byte
 	// Store keeps the jobs; nil means a fresh in-memory store. The service does not close it.
 	Store Store
+	// Records is where state beside the jobs is kept (devcloud passes the store's records);
+	// nil means in memory.
+	Records records.Store
 	// Sealer signs every message to a station (protocol.Seal); its public key is in the
 	// issuer's JWKS.
 	Sealer *protocol.Sealer
@@ -99,6 +103,9 @@ func New(opt Options) (*Service, error) {
 	if s.store == nil {
 		s.store = NewMemStore()
 	}
+	if s.opt.Records == nil {
+		s.opt.Records = records.NewMem()
+	}
 	s.sealer.Store(opt.Sealer)
 	if s.now == nil {
 		s.now = time.Now
@@ -122,6 +129,9 @@ func New(opt Options) (*Service, error) {
 	}
 	return s, nil
 }
+
+// Records returns where state beside the jobs is kept, for the service's other parts.
+func (s *Service) Records() records.Store { return s.opt.Records }
 
 // Store exposes the job store (for devcloud's status page and tests).
 func (s *Service) Store() Store { return s.store }
@@ -293,7 +303,7 @@ func (s *Service) onLookup(_ paho.Client, m paho.Message) {
 		held, err := s.store.List(u.ID, StateHeld)
 		if err != nil {
 			s.log.Error("jobs: store", "station", station, "err", err)
-			rep.Error = storeError
+			rep.Error = replyError(err)
 		}
 		now := s.now()
 		for _, j := range held {
@@ -322,7 +332,7 @@ func (s *Service) onRelease(_ paho.Client, m paho.Message) {
 		if err != nil {
 			// Nothing was released: the transaction rolled back, the jobs stay held.
 			s.log.Error("jobs: store", "station", station, "err", err)
-			rep.Error = storeError
+			rep.Error = replyError(err)
 		}
 		for _, j := range released {
 			msg := protocol.Job{
@@ -349,6 +359,11 @@ func (s *Service) onStatus(_ paho.Client, m paho.Message) {
 	}
 	j, changed, err := s.store.ApplyStatus(station, st.Job, st.State, st.Printed, st.Seq, st.Error, s.now())
 	ack := protocol.JobStatusAck{V: protocol.Version, Job: st.Job, State: st.State, Seq: st.Seq}
+	if errors.Is(err, ErrBusy) {
+		// Not stored: no acknowledgement, so the station sends it again.
+		s.log.Warn("jobs: status not stored, store busy; the station will resend", "station", station, "job", st.Job)
+		return
+	}
 	if err != nil {
 		// Refusals are final (unknown job, another station's job): say so, or the station would
 		// resend the status forever.
