@@ -157,8 +157,7 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request) {
 	}
 	jobs, err := s.store.List(c.User, states...)
 	if err != nil {
-		s.log.Error("jobs: store", "err", err)
-		s.fail(w, r, http.StatusInternalServerError, "server_error", "the jobs could not be read")
+		s.storeFailed(w, r, err, "the jobs could not be read")
 		return
 	}
 	if afterID != "" {
@@ -188,8 +187,7 @@ func (s *Service) owned(w http.ResponseWriter, r *http.Request, c Caller) (Job, 
 	id := r.PathValue("id")
 	j, err := s.store.Get(id)
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		s.log.Error("jobs: store", "job", id, "err", err)
-		s.fail(w, r, http.StatusInternalServerError, "server_error", "the job could not be read")
+		s.storeFailed(w, r, err, "the job could not be read")
 		return j, false
 	}
 	if err != nil || j.User != c.User {
@@ -232,8 +230,7 @@ func (s *Service) cancelJob(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusConflict, "not_cancellable", "%s", strings.TrimPrefix(err.Error(), ErrNotCancellable.Error()+": "))
 		return
 	case err != nil:
-		s.log.Error("jobs: store", "job", j.ID, "err", err)
-		s.fail(w, r, http.StatusInternalServerError, "server_error", "the job could not be cancelled; try again")
+		s.storeFailed(w, r, err, "the job could not be cancelled; try again")
 		return
 	}
 	s.log.Info("jobs: cancelled", "job", j.ID, "user", j.User, "app", c.App)
