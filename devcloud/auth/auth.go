@@ -76,6 +76,8 @@ type Options struct {
 	Issuer string // external base URL, e.g. "http://127.0.0.1:8080"; endpoints live under it
 	Users  []User
 	Apps   []App
+	// AppStore keeps registered applications and their grants; nil keeps them in memory.
+	AppStore AppStore
 
 	AccessTTL     time.Duration // [60m] the seed's access-token lifetime
 	RefreshTTL    time.Duration // [30d] sliding: each rotation starts a new period
@@ -91,6 +93,10 @@ type Principal struct {
 	Kind      string // KindStation | KindUser
 	StationID string // for stations
 	UserID    string // the user an app acts for; for stations the approving admin
+	ClientID  string // the application the token was issued to; "" for stations
+	// Delegated: a registered application's token, given by a user's consent to submit jobs
+	// in the user's name and nothing else (no fleet or registration API).
+	Delegated bool
 	Serial    string // for stations: the hardware serial sent at enrollment
 	Expiry    time.Time
 	// TokenID, IssuedAt and Generation identify this access token; Generation grows with every
@@ -111,6 +117,7 @@ type Server struct {
 	users                                          map[string]User
 	userList                                       []User
 	apps                                           map[string]App
+	appStore                                       AppStore
 	accessTTL, refreshTTL, deviceTTL, pollInterval time.Duration
 	now                                            func() time.Time
 	log                                            *slog.Logger
@@ -154,6 +161,10 @@ func New(opt Options) (*Server, error) {
 		pollInterval: orDefault(opt.PollInterval, 5*time.Second),
 		now:          opt.Now,
 		log:          opt.Logger,
+		appStore:     opt.AppStore,
+	}
+	if s.appStore == nil {
+		s.appStore = NewMemAppStore()
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -204,6 +215,8 @@ func New(opt Options) (*Server, error) {
 	cfg := &op.Config{
 		CryptoKey:             cryptoKey,
 		GrantTypeRefreshToken: true,
+		CodeMethodS256:        true,
+		AuthMethodPost:        true,
 		SupportedScopes:       []string{ScopeOpenID, ScopePrinting, ScopeOfflineAccess},
 		SupportedClaims:       append(op.DefaultSupportedClaims, "station_id", "tp_id", "serial", "kind"),
 		DeviceAuthorization: op.DeviceAuthorizationConfig{
@@ -238,6 +251,7 @@ func New(opt Options) (*Server, error) {
 	s.mux.HandleFunc("POST "+pathLogout, s.handleLogout)
 	s.mux.HandleFunc("POST "+pathApprove, s.handleApprove)
 	s.mux.HandleFunc("POST "+pathDeny, s.handleDeny)
+	s.mountApps()
 	return s, nil
 }
 
@@ -409,7 +423,7 @@ func (s *Server) Verify(_ context.Context, accessToken string) (Principal, error
 	case a.subject != c.Subject:
 		return Principal{}, fmt.Errorf("%w: subject mismatch", ErrInvalidToken)
 	}
-	p := Principal{Kind: a.kind, UserID: a.userID, Expiry: a.expires, TokenID: c.ID, IssuedAt: a.issued, Generation: a.gen}
+	p := Principal{Kind: a.kind, UserID: a.userID, ClientID: a.clientID, Delegated: a.kind == KindUser && a.fam != nil, Expiry: a.expires, TokenID: c.ID, IssuedAt: a.issued, Generation: a.gen}
 	if a.kind == KindStation {
 		p.StationID, p.Serial, p.Enrollment, p.EnrollmentSeq = a.fam.stationID, a.fam.serial, a.fam.id, a.fam.seq
 	}

@@ -75,10 +75,11 @@ type refreshRec struct {
 }
 
 type accessRec struct {
-	fam     *family // nil for client_credentials tokens
-	kind    string
-	subject string
-	userID  string
+	fam      *family // nil for client_credentials tokens
+	kind     string
+	subject  string
+	userID   string
+	clientID string // the application's; "" for stations
 	issued  time.Time // by the injected clock
 	gen     uint64    // issue order: a frozen test clock cannot order tokens, this can
 	expires time.Time
@@ -100,6 +101,7 @@ type store struct {
 	access    map[string]*accessRec // by token id (jti)
 	gen       uint64                // access tokens issued so far
 	famSeq    uint64                // station enrollments so far
+	flow      codeState             // authorization code flow of registered applications
 }
 
 func newStore(srv *Server, key *ecdsa.PrivateKey) *store {
@@ -155,10 +157,19 @@ func (s *store) GetClientByClientID(_ context.Context, clientID string) (op.Clie
 			grants: []oidc.GrantType{oidc.GrantTypeClientCredentials},
 			scopes: []string{ScopePrinting}}, nil
 	}
+	if a, err := s.srv.appStore.GetApp(clientID); err == nil {
+		return newAppClient(a), nil
+	}
 	return nil, oidc.ErrInvalidClient().WithDescription("unknown client %q", clientID)
 }
 
 func (s *store) AuthorizeClientIDSecret(ctx context.Context, clientID, clientSecret string) error {
+	if _, seeded := s.srv.apps[clientID]; !seeded {
+		if a, err := s.srv.appStore.GetApp(clientID); err == nil && a.secretMatches(clientSecret) {
+			return nil
+		}
+		return errors.New("auth: bad client credentials")
+	}
 	_, err := s.ClientCredentials(ctx, clientID, clientSecret)
 	return err
 }
@@ -294,13 +305,17 @@ func (s *store) GetDeviceAuthorizatonState(_ context.Context, clientID, deviceCo
 // --- tokens ---
 
 func (s *store) CreateAccessToken(_ context.Context, req op.TokenRequest) (string, time.Time, error) {
+	if _, ok := req.(*authRequest); ok {
+		id, _, exp, err := s.createAppTokens(req, "", false)
+		return id, exp, err
+	}
 	now := s.srv.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var a *accessRec
 	switch r := req.(type) {
 	case *userGrant:
-		a = &accessRec{kind: KindUser, subject: r.subject, userID: r.subject}
+		a = &accessRec{kind: KindUser, subject: r.subject, userID: r.subject, clientID: r.clientID}
 	case *op.DeviceAuthorizationState:
 		// A station that did not ask for offline_access: access token only.
 		fam, err := s.consumeDeviceLocked(r)
@@ -333,6 +348,10 @@ func (s *store) consumeDeviceLocked(r *op.DeviceAuthorizationState) (*family, er
 }
 
 func (s *store) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
+	switch req.(type) {
+	case *authRequest, *appRefresh:
+		return s.createAppTokens(req, current, true)
+	}
 	now := s.srv.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -376,6 +395,9 @@ func (s *store) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequ
 }
 
 func (s *store) TokenRequestByRefreshToken(_ context.Context, token string) (op.RefreshTokenRequest, error) {
+	if strings.HasPrefix(token, appRefreshPrefix) {
+		return s.appRefreshRequest(token)
+	}
 	now := s.srv.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -416,7 +438,10 @@ func (s *store) GetPrivateClaimsFromScopes(context.Context, string, string, []st
 
 func (s *store) TerminateSession(context.Context, string, string) error { return nil }
 
-func (s *store) RevokeToken(_ context.Context, tokenOrID, _, _ string) *oidc.Error {
+func (s *store) RevokeToken(_ context.Context, tokenOrID, _, clientID string) *oidc.Error {
+	if clientID != StationClientID {
+		return s.revokeApp(tokenOrID, clientID)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.refresh[tokenOrID]; ok {
@@ -427,7 +452,10 @@ func (s *store) RevokeToken(_ context.Context, tokenOrID, _, _ string) *oidc.Err
 	return nil
 }
 
-func (s *store) GetRefreshTokenInfo(_ context.Context, _, token string) (string, string, error) {
+func (s *store) GetRefreshTokenInfo(_ context.Context, clientID, token string) (string, string, error) {
+	if strings.HasPrefix(token, appRefreshPrefix) {
+		return s.appRefreshInfo(clientID, token)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.refresh[token]
@@ -466,19 +494,8 @@ func (s *store) KeySet(context.Context) ([]op.Key, error) {
 	return append([]op.Key{publicKey{signingKey{id: s.kid, key: s.key}}}, s.published.list()...), nil
 }
 
-// --- interfaces the op requires but devcloud does not use (no code flow, no userinfo) ---
+// --- interfaces the op requires but devcloud does not use (no userinfo) ---
 
-func (s *store) CreateAuthRequest(context.Context, *oidc.AuthRequest, string) (op.AuthRequest, error) {
-	return nil, oidc.ErrRequestNotSupported().WithDescription("devcloud supports the device flow only")
-}
-func (s *store) AuthRequestByID(context.Context, string) (op.AuthRequest, error) {
-	return nil, errNotFound
-}
-func (s *store) AuthRequestByCode(context.Context, string) (op.AuthRequest, error) {
-	return nil, errNotFound
-}
-func (s *store) SaveAuthCode(context.Context, string, string) error { return errNotFound }
-func (s *store) DeleteAuthRequest(context.Context, string) error    { return nil }
 func (s *store) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, string, []string) error {
 	return nil
 }
