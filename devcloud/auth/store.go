@@ -79,10 +79,10 @@ type accessRec struct {
 	kind     string
 	subject  string
 	userID   string
-	clientID string // the application's; "" for stations
-	issued  time.Time // by the injected clock
-	gen     uint64    // issue order: a frozen test clock cannot order tokens, this can
-	expires time.Time
+	clientID string    // the application's; "" for stations
+	issued   time.Time // by the injected clock
+	gen      uint64    // issue order: a frozen test clock cannot order tokens, this can
+	expires  time.Time
 }
 
 type store struct {
