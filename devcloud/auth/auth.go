@@ -1,9 +1,12 @@
 // Package auth is devcloud's OAuth 2.0 authorization server, built on
 // zitadel's op package: the RFC 8628 device authorization grant for label
 // stations (with refresh-token rotation and reuse detection), the
-// client_credentials grant for the applications that submit print jobs, an
-// approval page, and in-process token verification for the broker and the
-// job API. It is a development server: all state is in memory.
+// client_credentials grant for the applications that submit print jobs, the
+// authorization code grant with PKCE for registered applications acting for
+// the users who allow them (codeflow.go), an approval page, a consent page, and
+// in-process token verification for the broker and the job API. Registered
+// applications and their refresh grants are kept by an AppStore; everything
+// else is in memory.
 package auth
 
 import (
