@@ -5,8 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,7 +102,16 @@ func TestPostgresMigrationsApplyOnce(t *testing.T) {
 		err := r.Scan(&v, &n)
 		return fmt.Sprint(v, " ", n), err
 	})
-	if err != nil || len(got) != 1 || got[0] != "1 0001_jobs.sql" {
-		t.Fatalf("schema_migrations = %q, %v", got, err)
+	// One row per embedded migration file, in version order.
+	files, _ := fs.Glob(migrations, "migrations/*.sql")
+	var want []string
+	for _, f := range files {
+		base := strings.TrimPrefix(f, "migrations/")
+		num, _, _ := strings.Cut(base, "_")
+		v, _ := strconv.Atoi(num)
+		want = append(want, fmt.Sprint(v, " ", base))
+	}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("schema_migrations = %q, %v; want %q", got, err, want)
 	}
 }
