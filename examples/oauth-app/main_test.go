@@ -26,20 +26,22 @@ import (
 	"labelstation/devcloud/seed"
 )
 
+// clock is the wall clock moved on by Advance: stations' polls keep their pace, tokens age
+// on demand.
 type clock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu  sync.Mutex
+	off time.Duration
 }
 
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.t
+	return time.Now().Add(c.off)
 }
 
 func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
-	c.t = c.t.Add(d)
+	c.off += d
 	c.mu.Unlock()
 }
 
@@ -58,10 +60,10 @@ func startCloud(t *testing.T, store jobs.Store) (*devcloud.Cloud, *clock, func()
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Now()}
+	clk := &clock{}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := devcloud.Start(ctx, devcloud.Options{HTTP: h, MQTT: m, Seed: sd, Now: clk.Now, FleetAdmins: []string{"alice"}, Store: store})
+	c, err := devcloud.Start(ctx, devcloud.Options{HTTP: h, MQTT: m, Seed: sd, Now: clk.Now, FleetAdmins: []string{"alice"}, Store: store, PollEvery: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
