@@ -420,3 +420,41 @@ func TestConsentInChromium(t *testing.T) {
 		t.Fatalf("job %+v not among bob's held jobs %v", job, heldFor(t, c, "bob"))
 	}
 }
+
+// TestAppTokenIsNotAnAdminToken: an administrator's consent lets an application submit jobs in
+// the administrator's name, not manage the fleet or register applications.
+func TestAppTokenIsNotAnAdminToken(t *testing.T) {
+	c, _, _ := startCloud(t, nil)
+	app := newApp(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := app.Authorize(ctx, signInAndAllow(t, "alice", password(t, c, "alice"))); err != nil {
+		t.Fatal(err)
+	}
+	own, err := c.UserToken(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet := func(tok string) int {
+		req, _ := http.NewRequest(http.MethodGet, c.URL+"/v1/fleet/stations", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := fleet(own); st != http.StatusOK {
+		t.Fatalf("fleet API with alice's own token: %d", st)
+	}
+	if st := fleet(app.Token().AccessToken); st != http.StatusUnauthorized {
+		t.Errorf("fleet API with the app's token for alice: %d, want 401", st)
+	}
+	if st, _ := register(t, c, app.Token().AccessToken); st != http.StatusForbidden {
+		t.Errorf("registration with the app's token for alice: %d, want 403", st)
+	}
+	if job, err := app.Submit(ctx, parcel); err != nil || job.User != "alice" {
+		t.Fatalf("submit: %+v, %v", job, err)
+	}
+}
