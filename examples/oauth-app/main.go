@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -40,7 +41,7 @@ func run() error {
 	id := flag.String("client", "", "the application's client id (from `stationctl app register`)")
 	secret := flag.String("secret", os.Getenv("OAUTH_APP_SECRET"), "the client secret (or $OAUTH_APP_SECRET)")
 	redirect := flag.String("redirect", "http://127.0.0.1/callback", "the registered redirect URI: a loopback one, any port (RFC 8252 §7.3)")
-	tokenFile := flag.String("token-file", "oauth-app-token.json", "where the refresh token is kept between runs")
+	tokenFile := flag.String("token-file", filepath.Join(".run", "oauth-app-token.json"), "where the refresh token is kept between runs (created 0600)")
 	title := flag.String("title", "Parcels from oauth-app", "job title shown on the station")
 	format := flag.String("format", "shipping", "layout id")
 	data := flag.String("data", `[{"name":"Ada","street":"1 Road","zip":"12345","city":"Town","tracking":"TRK1"}]`, "the job's records, JSON")
@@ -157,6 +158,9 @@ func (a *App) keep(t *oauth2.Token) error {
 	b, err := json.Marshal(t)
 	if err != nil {
 		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(a.TokenFile), 0o700); err != nil {
+		return fmt.Errorf("token file: %w", err)
 	}
 	tmp := a.TokenFile + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
