@@ -1,14 +1,22 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -86,8 +94,12 @@ func password(t *testing.T, c *devcloud.Cloud, user string) string {
 
 // register registers the example over the admin endpoint, as `stationctl app register` does.
 func register(t *testing.T, c *devcloud.Cloud, token string) (int, map[string]any) {
+	return registerWithIcon(t, c, token, "https://app.example/icon.png")
+}
+
+func registerWithIcon(t *testing.T, c *devcloud.Cloud, token, icon string) (int, map[string]any) {
 	t.Helper()
-	body := `{"client_name":"Example label app","description":"Prints parcel labels for you","logo_uri":"https://app.example/icon.png","redirect_uris":["http://127.0.0.1/callback"]}`
+	body := `{"client_name":"Example label app","description":"Prints parcel labels for you","logo_uri":"` + icon + `","redirect_uris":["http://127.0.0.1/callback"]}`
 	req, _ := http.NewRequest(http.MethodPost, c.URL+"/oauth/register", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -103,12 +115,16 @@ func register(t *testing.T, c *devcloud.Cloud, token string) (int, map[string]an
 }
 
 func newApp(t *testing.T, c *devcloud.Cloud) *App {
+	return newAppWithIcon(t, c, "https://app.example/icon.png")
+}
+
+func newAppWithIcon(t *testing.T, c *devcloud.Cloud, icon string) *App {
 	t.Helper()
 	admin, err := c.UserToken(context.Background(), "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, reg := register(t, c, admin)
+	st, reg := registerWithIcon(t, c, admin, icon)
 	if st != http.StatusCreated || reg["client_id"] == nil || reg["client_secret"] == nil {
 		t.Fatalf("register: %d %v", st, reg)
 	}
@@ -329,6 +345,8 @@ func psql(ctx context.Context, url, stmt string) error {
 	return err
 }
 
+var updateImg = flag.Bool("update-img", false, "write the consent page screenshot to docs/img")
+
 // TestConsentInChromium drives the consent page in headless Chromium: sign in, allow, and the
 // redirect with code and state reaches the example's listener; the job it then submits lands
 // in the consenting user's held jobs.
@@ -347,7 +365,20 @@ func TestConsentInChromium(t *testing.T) {
 		t.Skip("no Chromium: apt-get install -y chromium (the consent page browser test needs it)")
 	}
 	c, _, _ := startCloud(t, nil)
-	app := newApp(t, c)
+	// The application's icon, served where the browser can fetch it.
+	var icon bytes.Buffer
+	img := image.NewRGBA(image.Rect(0, 0, 96, 96))
+	draw.Draw(img, img.Bounds(), &image.Uniform{color.RGBA{0x1a, 0x5f, 0xb4, 0xff}}, image.Point{}, draw.Src)
+	draw.Draw(img, image.Rect(24, 24, 72, 72), &image.Uniform{color.White}, image.Point{}, draw.Src)
+	if err := png.Encode(&icon, img); err != nil {
+		t.Fatal(err)
+	}
+	icons := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		w.Write(icon.Bytes())
+	}))
+	defer icons.Close()
+	app := newAppWithIcon(t, c, icons.URL+"/icon.png")
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
 		chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(390, 844))
@@ -379,7 +410,18 @@ func TestConsentInChromium(t *testing.T) {
 		if consentText, err = chromedp.Run(bctx, chromedp.Text(chromedp.CSS("main"))); err != nil {
 			return err
 		}
-		if iconShown, err = chromedp.Run(bctx, chromedp.Evaluate[bool](`!!document.querySelector('.app img[src="https://app.example/icon.png"]')`)); err != nil {
+		if iconShown, err = chromedp.Run(bctx, chromedp.Evaluate[bool](`(() => { const i = document.querySelector('.app img'); return !!i && i.complete && i.naturalWidth === 96; })()`)); err != nil {
+			return err
+		}
+		png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			return err
+		}
+		dir := t.TempDir()
+		if *updateImg {
+			dir = filepath.Join("..", "..", "docs", "img")
+		}
+		if err := os.WriteFile(filepath.Join(dir, "consent.png"), png, 0o644); err != nil {
 			return err
 		}
 		// Authorize returns once the redirect has reached the app's listener.
@@ -407,7 +449,7 @@ func TestConsentInChromium(t *testing.T) {
 		}
 	}
 	if !iconShown {
-		t.Error("consent page shows no icon")
+		t.Error("consent page does not show the application's icon")
 	}
 	if u, err := url.Parse(landed); err != nil || u.Query().Get("code") == "" || u.Query().Get("state") == "" || u.Path != "/callback" {
 		t.Errorf("the browser landed on %q, want the app's /callback with code and state", landed)
