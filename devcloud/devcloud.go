@@ -316,7 +316,9 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/fleet/", api.Handler())
 	mux.Handle("/v1/", js.Handler())
-	mux.Handle(auth.RegisterPath, as.RegistrationHandler(auth.AllowUsers(admins)))
+	register := as.RegistrationHandler(auth.AllowUsers(admins))
+	mux.Handle(auth.RegisterPath, register)
+	mux.Handle(auth.RegisterPath+"/", register)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.Handle("/", as.Handler())
 	c.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -29,11 +30,11 @@ type registeredApp struct {
 	IssuedAt     int64    `json:"client_id_issued_at"`
 }
 
-// appCmd registers external applications that act for the users who authorize them, and
-// lists them: `app register` and `app ls`, with a fleet administrator's token.
+// appCmd registers external applications that act for the users who authorize them, lists
+// and removes them: `app register`, `app ls`, `app rm`, with a fleet administrator's token.
 func appCmd(args []string, out io.Writer) error {
-	if len(args) == 0 || (args[0] != "register" && args[0] != "ls") {
-		return fmt.Errorf("%w: app register|ls", errUsage)
+	if len(args) == 0 || (args[0] != "register" && args[0] != "ls" && args[0] != "rm") {
+		return fmt.Errorf("%w: app register|ls|rm", errUsage)
 	}
 	verb := args[0]
 	fs, f := fleetFlagSet("app " + verb)
@@ -56,7 +57,13 @@ func appCmd(args []string, out io.Writer) error {
 	if f.token == "" {
 		return fmt.Errorf("%w: --token (a fleet administrator's access token, or $STATIONCTL_TOKEN) is required", errUsage)
 	}
-	method, body := http.MethodGet, []byte(nil)
+	method, body, path := http.MethodGet, []byte(nil), "/oauth/register"
+	if verb == "rm" {
+		if fs.NArg() != 1 {
+			return fmt.Errorf("%w: app rm CLIENT_ID", errUsage)
+		}
+		method, path = http.MethodDelete, path+"/"+url.PathEscape(fs.Arg(0))
+	}
 	if verb == "register" {
 		if reg.Name == "" || len(redirects) == 0 {
 			return fmt.Errorf("%w: app register needs --name and at least one --redirect", errUsage)
@@ -64,7 +71,7 @@ func appCmd(args []string, out io.Writer) error {
 		reg.RedirectURIs = redirects
 		method, body = http.MethodPost, mustJSON(reg)
 	}
-	req, err := http.NewRequest(method, strings.TrimRight(f.cloud, "/")+"/oauth/register", bytes.NewReader(body))
+	req, err := http.NewRequest(method, strings.TrimRight(f.cloud, "/")+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -90,6 +97,10 @@ func appCmd(args []string, out io.Writer) error {
 			return fmt.Errorf("app %s: HTTP %d", verb, resp.StatusCode)
 		}
 		return fmt.Errorf("app %s: %s: %s", verb, e.Error, e.Desc)
+	}
+	if verb == "rm" {
+		fmt.Fprintf(out, "removed %s; the grants users gave it are revoked\n", fs.Arg(0))
+		return nil
 	}
 	if f.json {
 		_, err := out.Write(b)

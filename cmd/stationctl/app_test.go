@@ -31,6 +31,17 @@ func TestAppRegisterAndList(t *testing.T) {
 		t.Fatalf("ls: %v\n%s", err, out.String())
 	}
 	out.Reset()
+	if err := run("app", []string{"rm", "--cloud", c.URL, "--token", tok, a.ClientID}, &out); err != nil || !strings.Contains(out.String(), "removed "+a.ClientID) {
+		t.Fatalf("rm: %v\n%s", err, out.String())
+	}
+	if err := run("app", []string{"rm", "--cloud", c.URL, "--token", tok, a.ClientID}, &out); err == nil || !strings.Contains(err.Error(), "invalid_client_id") {
+		t.Fatalf("rm twice: %v", err)
+	}
+	out.Reset()
+	if err := run("app", []string{"ls", "--cloud", c.URL, "--token", tok}, &out); err != nil || strings.Contains(out.String(), a.ClientID) {
+		t.Fatalf("ls after rm: %v\n%s", err, out.String())
+	}
+	out.Reset()
 	err = run("app", []string{"register", "--cloud", c.URL, "--token", tok, "--name", "Bad", "--redirect", "https://x.example/cb#frag"}, &out)
 	if err == nil || !strings.Contains(err.Error(), "redirect_uris[0]") {
 		t.Fatalf("bad redirect: %v", err)

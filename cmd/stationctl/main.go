@@ -57,6 +57,7 @@ fleet (flags: --cloud URL --token TOKEN [--json] [--timeout 30s]; docs/fleet.md)
                                    register an application that acts for the users who allow
                                    it (docs/apps.md); prints its client id and secret
   app ls                           list the registered applications
+  app rm CLIENT_ID                 remove one; the grants users gave it are revoked
   watch                            follow the fleet's live events
 exit codes: 0 ok, 1 error, 2 usage, 3 rejected or failed, 4 timed out, 5 cloud unreachable
 `

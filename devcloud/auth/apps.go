@@ -69,6 +69,8 @@ type AppStore interface {
 	GetApp(clientID string) (RegisteredApp, error)
 	// ListApps returns every application, by client id.
 	ListApps() ([]RegisteredApp, error)
+	// DeleteApp removes an application; an unknown id is ErrUnknownApp.
+	DeleteApp(clientID string) error
 	// AddGrant stores a new refresh token.
 	AddGrant(g Grant) error
 	// GetGrant returns the refresh token with this hash; unknown is ErrUnknownGrant.
@@ -138,6 +140,16 @@ func (m *MemAppStore) ListApps() ([]RegisteredApp, error) {
 	}
 	slices.SortFunc(out, func(a, b RegisteredApp) int { return strings.Compare(a.ClientID, b.ClientID) })
 	return out, nil
+}
+
+func (m *MemAppStore) DeleteApp(id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.apps[id]; !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownApp, id)
+	}
+	delete(m.apps, id)
+	return nil
 }
 
 func (m *MemAppStore) AddGrant(g Grant) error {
@@ -294,6 +306,29 @@ func (s *Server) RegisterApp(r AppRegistration) (RegisteredApp, string, error) {
 	}
 	s.log.Info("auth: application registered", "client_id", a.ClientID, "name", a.Name)
 	return a, secret, nil
+}
+
+// DeleteApp removes an application and revokes every grant users gave it: its tokens answer
+// 401 and its client id is unknown from then on.
+func (s *Server) DeleteApp(clientID string) error {
+	if err := s.appStore.DeleteApp(clientID); err != nil {
+		return fmt.Errorf("auth: delete app: %w", err)
+	}
+	gs, err := s.appStore.ListGrants("")
+	if err != nil {
+		return fmt.Errorf("auth: delete app: %w", err)
+	}
+	done := map[string]bool{}
+	for _, g := range gs {
+		if g.ClientID == clientID && !done[g.Family] {
+			done[g.Family] = true
+			if err := s.revokeAppFamily(g.Family); err != nil {
+				return fmt.Errorf("auth: delete app: %w", err)
+			}
+		}
+	}
+	s.log.Info("auth: application deleted", "client_id", clientID, "grants_revoked", len(done))
+	return nil
 }
 
 // RegisteredApps returns the registered applications.

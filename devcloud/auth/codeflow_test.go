@@ -417,3 +417,29 @@ func TestRegisterAppRefusesBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestDeleteAppRevokesItsGrants(t *testing.T) {
+	a := newAppFixture(t, nil)
+	code, v := a.code("s")
+	tok, err := a.exchange(code, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.srv.DeleteApp(a.app.ClientID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.srv.Verify(context.Background(), tok.AccessToken); err == nil {
+		t.Fatal("a deleted app's access token still verifies")
+	}
+	if _, err := a.refresh(tok.RefreshToken); err == nil {
+		t.Fatal("a deleted app refreshed")
+	}
+	if err := a.srv.DeleteApp(a.app.ClientID); !errors.Is(err, auth.ErrUnknownApp) {
+		t.Fatalf("deleting twice: %v, want ErrUnknownApp", err)
+	}
+	// Its authorization requests are refused without a redirect: the client is unknown.
+	st, _, loc := a.visit(http.MethodGet, a.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(v)), nil)
+	if loc != "" || st != http.StatusBadRequest {
+		t.Fatalf("authorize for a deleted app: %d → %q, want 400 and no redirect", st, loc)
+	}
+}

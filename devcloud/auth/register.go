@@ -8,7 +8,8 @@ import (
 )
 
 // RegisterPath is where operators register applications: POST an RFC 7591 style client
-// metadata document, get the client id and secret; GET lists the applications.
+// metadata document, get the client id and secret; GET lists the applications; GET and DELETE
+// of RegisterPath/{client_id} read and remove one (RFC 7592).
 const RegisterPath = "/oauth/register"
 
 // registrationResponse is the RFC 7591 §3.2.1 answer, with devcloud's description field.
@@ -55,6 +56,31 @@ func (s *Server) RegistrationHandler(allow func(Principal) error) http.Handler {
 		}
 		if err := allow(p); err != nil {
 			fail(http.StatusForbidden, "insufficient_scope", err.Error())
+			return
+		}
+		if id, one := strings.CutPrefix(r.URL.Path, RegisterPath+"/"); one {
+			switch r.Method {
+			case http.MethodGet:
+				a, err := s.appStore.GetApp(id)
+				if err != nil {
+					fail(http.StatusNotFound, "invalid_client_id", err.Error())
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				json.NewEncoder(w).Encode(registration(a, ""))
+			case http.MethodDelete:
+				if err := s.DeleteApp(id); errors.Is(err, ErrUnknownApp) {
+					fail(http.StatusNotFound, "invalid_client_id", err.Error())
+				} else if err != nil {
+					fail(http.StatusInternalServerError, "server_error", err.Error())
+				} else {
+					s.log.Info("auth: application deleted over HTTP", "client_id", id, "by", p.UserID)
+					w.WriteHeader(http.StatusNoContent)
+				}
+			default:
+				w.Header().Set("Allow", "GET, DELETE")
+				fail(http.StatusMethodNotAllowed, "invalid_request", "use GET or DELETE")
+			}
 			return
 		}
 		switch r.Method {

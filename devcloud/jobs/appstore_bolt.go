@@ -88,6 +88,16 @@ func (s *BoltStore) ListApps() ([]auth.RegisteredApp, error) {
 	return out, err
 }
 
+// DeleteApp implements auth.AppStore.
+func (s *BoltStore) DeleteApp(id string) error {
+	return s.appUpdate(func(apps, _ *bolt.Bucket) error {
+		if apps.Get([]byte(id)) == nil {
+			return fmt.Errorf("%w: %q", auth.ErrUnknownApp, id)
+		}
+		return apps.Delete([]byte(id))
+	})
+}
+
 // AddGrant implements auth.AppStore.
 func (s *BoltStore) AddGrant(g auth.Grant) error {
 	return s.appUpdate(func(_, grants *bolt.Bucket) error { return boltPutJSON(grants, g.TokenHash, g) })

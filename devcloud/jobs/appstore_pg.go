@@ -74,6 +74,20 @@ func (s *PGStore) ListApps() ([]auth.RegisteredApp, error) {
 	return out, nil
 }
 
+// DeleteApp implements auth.AppStore.
+func (s *PGStore) DeleteApp(id string) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `DELETE FROM oauth_apps WHERE client_id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("jobs: delete app %q: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: %q", auth.ErrUnknownApp, id)
+	}
+	return nil
+}
+
 // pgExec is what a pool and a transaction share.
 type pgExec interface {
 	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)

@@ -46,6 +46,15 @@ func AppStore(t *testing.T, s auth.AppStore, reopen func() auth.AppStore) {
 	if err != nil || len(list) != 2 {
 		t.Fatalf("ListApps = %v, %v; want 2 apps", list, err)
 	}
+	if err := s.DeleteApp("app-0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteApp("app-0"); !errors.Is(err, auth.ErrUnknownApp) {
+		t.Fatalf("deleting a deleted app: %v, want ErrUnknownApp", err)
+	}
+	if list, _ := s.ListApps(); len(list) != 1 || list[0].ClientID != "app-1" {
+		t.Fatalf("ListApps after delete = %v", list)
+	}
 	if _, err := s.GetGrant("nope"); !errors.Is(err, auth.ErrUnknownGrant) {
 		t.Fatalf("GetGrant of an unknown hash: %v, want ErrUnknownGrant", err)
 	}
