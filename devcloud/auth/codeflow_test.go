@@ -443,3 +443,25 @@ func TestDeleteAppRevokesItsGrants(t *testing.T) {
 		t.Fatalf("authorize for a deleted app: %d → %q, want 400 and no redirect", st, loc)
 	}
 }
+
+func TestCodeIsBoundToItsClient(t *testing.T) {
+	a := newAppFixture(t, nil)
+	other, secret, err := a.srv.RegisterApp(auth.AppRegistration{Name: "Other", RedirectURIs: []string{appRedirect}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, v := a.code("s")
+	c := a.conf
+	c.ClientID, c.ClientSecret = other.ClientID, secret
+	if _, err := c.Exchange(context.Background(), code, oauth2.VerifierOption(v)); oauthErr(err) != "invalid_grant" {
+		t.Fatalf("another client's exchange: %v, want invalid_grant", err)
+	}
+	c = a.conf
+	c.ClientSecret = "wrong"
+	if _, err := c.Exchange(context.Background(), code, oauth2.VerifierOption(v)); err == nil {
+		t.Fatal("exchange with a wrong client secret succeeded")
+	}
+	if _, err := a.exchange(code, v); err != nil {
+		t.Fatalf("the right client's exchange after the refusals: %v", err)
+	}
+}
