@@ -194,8 +194,9 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		}
 		c.Apps.Put(jobs.App{ID: a.ClientID, Secret: a.Secret, Retention: keep})
 	}
+	appStore, _ := opt.Store.(auth.AppStore) // bolt and postgres keep applications and grants
 	as, err := auth.New(auth.Options{
-		Issuer: c.URL, Users: users, Apps: apps,
+		Issuer: c.URL, Users: users, Apps: apps, AppStore: appStore,
 		AccessTTL: opt.AccessTTL, RefreshTTL: opt.RefreshTTL, DeviceCodeTTL: opt.DeviceCodeTTL, PollInterval: opt.PollEvery,
 		Now: opt.Now, Logger: log.With("component", "auth"), Records: durable(opt.Store, c.records),
 	})
@@ -313,7 +314,7 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		if err != nil {
 			return "", err
 		}
-		if p.Kind != "user" || !slices.Contains(admins, p.UserID) {
+		if p.Kind != "user" || p.Delegated || !slices.Contains(admins, p.UserID) {
 			return "", fmt.Errorf("%s %q is not a fleet manager", p.Kind, p.UserID)
 		}
 		return p.UserID, nil
@@ -326,6 +327,9 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/fleet/", api.Handler())
 	mux.Handle("/v1/", js.Handler())
+	register := as.RegistrationHandler(auth.AllowUsers(admins))
+	mux.Handle(auth.RegisterPath, register)
+	mux.Handle(auth.RegisterPath+"/", register)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.Handle("/", as.Handler())
 	c.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

@@ -53,6 +53,11 @@ fleet (flags: --cloud URL --token TOKEN [--json] [--timeout 30s]; docs/fleet.md)
                                    run reboot, reenroll, test_print, print_pairing, identify,
                                    ping or log_level (level=debug) and wait for the answers
   group ID GROUP|-                  put a station in a group (- for none) and wait for its answer
+  app register --name NAME --redirect URL [--redirect URL...] [--description TEXT] [--icon URL]
+                                   register an application that acts for the users who allow
+                                   it (docs/apps.md); prints its client id and secret
+  app ls                           list the registered applications
+  app rm CLIENT_ID                 remove one; the grants users gave it are revoked
   watch                            follow the fleet's live events
 exit codes: 0 ok, 1 error, 2 usage, 3 rejected or failed, 4 timed out, 5 cloud unreachable
 `
@@ -105,6 +110,8 @@ func run(cmd string, args []string, out io.Writer) error {
 		return groupCmd(args, out)
 	case "hash-password":
 		return hashPasswordCmd(args, out)
+	case "app":
+		return appCmd(args, out)
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return nil

@@ -1,10 +1,13 @@
 // Package auth is devcloud's OAuth 2.0 authorization server, built on
 // zitadel's op package: the RFC 8628 device authorization grant for label
 // stations (with refresh-token rotation and reuse detection), the
-// client_credentials grant for the applications that submit print jobs, an
-// approval page, and in-process token verification for the broker and the
-// job API. Its keys, enrolled stations, grants and tokens are kept in
-// Options.Records when given (devcloud's --store), in memory otherwise.
+// client_credentials grant for the applications that submit print jobs, the
+// authorization code grant with PKCE for registered applications acting for
+// the users who allow them (codeflow.go), an approval page, a consent page, and
+// in-process token verification for the broker and the job API. Registered
+// applications and their refresh grants are kept by an AppStore; keys, enrolled
+// stations, grants and tokens in Options.Records when given (devcloud's
+// --store), in memory otherwise.
 package auth
 
 import (
@@ -76,6 +79,8 @@ type Options struct {
 	Issuer string // external base URL, e.g. "http://127.0.0.1:8080"; endpoints live under it
 	Users  []User
 	Apps   []App
+	// AppStore keeps registered applications and their grants; nil keeps them in memory.
+	AppStore AppStore
 
 	AccessTTL     time.Duration // [60m] the seed's access-token lifetime
 	RefreshTTL    time.Duration // [30d] sliding: each rotation starts a new period
@@ -95,7 +100,10 @@ type Principal struct {
 	Kind      string // KindStation | KindUser
 	StationID string // for stations
 	UserID    string // the user an app acts for; for stations the approving admin
-	ClientID  string // for users: the application (OAuth client) the token was issued to
+	ClientID  string // the application the token was issued to; "" for stations
+	// Delegated: a registered application's token, given by a user's consent to submit jobs
+	// in the user's name and nothing else (no fleet or registration API).
+	Delegated bool
 	Serial    string // for stations: the hardware serial sent at enrollment
 	Expiry    time.Time
 	// TokenID, IssuedAt and Generation identify this access token; Generation grows with every
@@ -116,6 +124,7 @@ type Server struct {
 	users                                          map[string]User
 	userList                                       []User
 	apps                                           map[string]App
+	appStore                                       AppStore
 	accessTTL, refreshTTL, deviceTTL, pollInterval time.Duration
 	now                                            func() time.Time
 	log                                            *slog.Logger
@@ -159,6 +168,10 @@ func New(opt Options) (*Server, error) {
 		pollInterval: orDefault(opt.PollInterval, 5*time.Second),
 		now:          opt.Now,
 		log:          opt.Logger,
+		appStore:     opt.AppStore,
+	}
+	if s.appStore == nil {
+		s.appStore = NewMemAppStore()
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -210,6 +223,8 @@ func New(opt Options) (*Server, error) {
 	cfg := &op.Config{
 		CryptoKey:             cryptoKey,
 		GrantTypeRefreshToken: true,
+		CodeMethodS256:        true,
+		AuthMethodPost:        true,
 		SupportedScopes:       []string{ScopeOpenID, ScopePrinting, ScopeOfflineAccess},
 		SupportedClaims:       append(op.DefaultSupportedClaims, "station_id", "tp_id", "serial", "kind"),
 		DeviceAuthorization: op.DeviceAuthorizationConfig{
@@ -244,6 +259,7 @@ func New(opt Options) (*Server, error) {
 	s.mux.HandleFunc("POST "+pathLogout, s.handleLogout)
 	s.mux.HandleFunc("POST "+pathApprove, s.handleApprove)
 	s.mux.HandleFunc("POST "+pathDeny, s.handleDeny)
+	s.mountApps()
 	return s, nil
 }
 
@@ -418,7 +434,7 @@ func (s *Server) Verify(_ context.Context, accessToken string) (Principal, error
 	case a.subject != c.Subject:
 		return Principal{}, fmt.Errorf("%w: subject mismatch", ErrInvalidToken)
 	}
-	p := Principal{Kind: a.kind, UserID: a.userID, ClientID: a.clientID, Expiry: a.expires, TokenID: c.ID, IssuedAt: a.issued, Generation: a.gen}
+	p := Principal{Kind: a.kind, UserID: a.userID, ClientID: a.clientID, Delegated: a.kind == KindUser && a.fam != nil, Expiry: a.expires, TokenID: c.ID, IssuedAt: a.issued, Generation: a.gen}
 	if a.kind == KindStation {
 		p.StationID, p.Serial, p.Enrollment, p.EnrollmentSeq = a.fam.stationID, a.fam.serial, a.fam.id, a.fam.seq
 	}

@@ -56,13 +56,15 @@ type storedRefresh struct {
 }
 
 type storedAccess struct {
-	Family  string    `json:"family,omitempty"`
-	Kind    string    `json:"kind"`
-	Subject string    `json:"subject"`
-	UserID  string    `json:"user_id,omitempty"`
-	Issued  time.Time `json:"issued"`
-	Gen     uint64    `json:"gen"`
-	Expires time.Time `json:"expires"`
+	Family  string `json:"family,omitempty"`
+	Kind    string `json:"kind"`
+	Subject string `json:"subject"`
+	UserID  string `json:"user_id,omitempty"`
+	// ClientID is the application a client-credentials token was issued to.
+	ClientID string    `json:"client_id,omitempty"`
+	Issued   time.Time `json:"issued"`
+	Gen      uint64    `json:"gen"`
+	Expires  time.Time `json:"expires"`
 }
 
 type storedCounters struct {
@@ -160,7 +162,7 @@ func (s *store) load() error {
 		return fmt.Errorf("auth: load access tokens: %w", err)
 	}
 	for id, a := range access {
-		rec := &accessRec{kind: a.Kind, subject: a.Subject, userID: a.UserID, issued: a.Issued, gen: a.Gen, expires: a.Expires}
+		rec := &accessRec{kind: a.Kind, subject: a.Subject, userID: a.UserID, clientID: a.ClientID, issued: a.Issued, gen: a.Gen, expires: a.Expires}
 		if a.Family != "" {
 			if rec.fam = byID[a.Family]; rec.fam == nil {
 				return fmt.Errorf("auth: access token record %q names unknown grant %q", id, a.Family)
@@ -211,7 +213,7 @@ func (s *store) saveRefreshLocked(key string, r *refreshRec) error {
 }
 
 func (s *store) saveAccessLocked(id string, a *accessRec) error {
-	st := storedAccess{Kind: a.kind, Subject: a.subject, UserID: a.userID, Issued: a.issued, Gen: a.gen, Expires: a.expires}
+	st := storedAccess{Kind: a.kind, Subject: a.subject, UserID: a.userID, ClientID: a.clientID, Issued: a.issued, Gen: a.gen, Expires: a.expires}
 	if a.fam != nil {
 		st.Family = a.fam.id
 	}

@@ -77,15 +77,14 @@ type refreshRec struct {
 }
 
 type accessRec struct {
-	fam     *family // nil for client_credentials tokens
-	kind    string
-	subject string
-	userID  string
-	issued  time.Time // by the injected clock
-	gen     uint64    // issue order: a frozen test clock cannot order tokens, this can
-	expires time.Time
-
-	clientID string // the application a user token was issued to
+	fam      *family // nil for client_credentials tokens
+	kind     string
+	subject  string
+	userID   string
+	clientID string    // the application's; "" for stations
+	issued   time.Time // by the injected clock
+	gen      uint64    // issue order: a frozen test clock cannot order tokens, this can
+	expires  time.Time
 }
 
 type store struct {
@@ -106,7 +105,8 @@ type store struct {
 	famSeq    uint64                // station enrollments so far
 	// refresh is keyed by refreshKey(token). rec, if set, keeps stations, grants and
 	// tokens across restarts (persist.go).
-	rec records.Store
+	rec  records.Store
+	flow codeState // authorization code flow of registered applications
 }
 
 func newStore(srv *Server, key *ecdsa.PrivateKey) *store {
@@ -162,10 +162,19 @@ func (s *store) GetClientByClientID(_ context.Context, clientID string) (op.Clie
 			grants: []oidc.GrantType{oidc.GrantTypeClientCredentials},
 			scopes: []string{ScopePrinting}}, nil
 	}
+	if a, err := s.srv.appStore.GetApp(clientID); err == nil {
+		return newAppClient(a), nil
+	}
 	return nil, oidc.ErrInvalidClient().WithDescription("unknown client %q", clientID)
 }
 
 func (s *store) AuthorizeClientIDSecret(ctx context.Context, clientID, clientSecret string) error {
+	if _, seeded := s.srv.apps[clientID]; !seeded {
+		if a, err := s.srv.appStore.GetApp(clientID); err == nil && a.secretMatches(clientSecret) {
+			return nil
+		}
+		return errors.New("auth: bad client credentials")
+	}
 	_, err := s.ClientCredentials(ctx, clientID, clientSecret)
 	return err
 }
@@ -303,6 +312,10 @@ func (s *store) GetDeviceAuthorizatonState(_ context.Context, clientID, deviceCo
 // --- tokens ---
 
 func (s *store) CreateAccessToken(_ context.Context, req op.TokenRequest) (string, time.Time, error) {
+	if _, ok := req.(*authRequest); ok {
+		id, _, exp, err := s.createAppTokens(req, "", false)
+		return id, exp, err
+	}
 	now := s.srv.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -349,6 +362,10 @@ func (s *store) consumeDeviceLocked(r *op.DeviceAuthorizationState) (*family, er
 }
 
 func (s *store) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
+	switch req.(type) {
+	case *authRequest, *appRefresh:
+		return s.createAppTokens(req, current, true)
+	}
 	now := s.srv.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -401,6 +418,9 @@ func (s *store) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequ
 }
 
 func (s *store) TokenRequestByRefreshToken(_ context.Context, token string) (op.RefreshTokenRequest, error) {
+	if strings.HasPrefix(token, appRefreshPrefix) {
+		return s.appRefreshRequest(token)
+	}
 	now := s.srv.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -442,7 +462,10 @@ func (s *store) GetPrivateClaimsFromScopes(context.Context, string, string, []st
 
 func (s *store) TerminateSession(context.Context, string, string) error { return nil }
 
-func (s *store) RevokeToken(_ context.Context, tokenOrID, _, _ string) *oidc.Error {
+func (s *store) RevokeToken(_ context.Context, tokenOrID, _, clientID string) *oidc.Error {
+	if clientID != StationClientID {
+		return s.revokeApp(tokenOrID, clientID)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.refresh[refreshKey(tokenOrID)]; ok {
@@ -455,7 +478,10 @@ func (s *store) RevokeToken(_ context.Context, tokenOrID, _, _ string) *oidc.Err
 	return nil
 }
 
-func (s *store) GetRefreshTokenInfo(_ context.Context, _, token string) (string, string, error) {
+func (s *store) GetRefreshTokenInfo(_ context.Context, clientID, token string) (string, string, error) {
+	if strings.HasPrefix(token, appRefreshPrefix) {
+		return s.appRefreshInfo(clientID, token)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.refresh[refreshKey(token)]
@@ -494,19 +520,8 @@ func (s *store) KeySet(context.Context) ([]op.Key, error) {
 	return append([]op.Key{publicKey{signingKey{id: s.kid, key: s.key}}}, s.published.list()...), nil
 }
 
-// --- interfaces the op requires but devcloud does not use (no code flow, no userinfo) ---
+// --- interfaces the op requires but devcloud does not use (no userinfo) ---
 
-func (s *store) CreateAuthRequest(context.Context, *oidc.AuthRequest, string) (op.AuthRequest, error) {
-	return nil, oidc.ErrRequestNotSupported().WithDescription("devcloud supports the device flow only")
-}
-func (s *store) AuthRequestByID(context.Context, string) (op.AuthRequest, error) {
-	return nil, errNotFound
-}
-func (s *store) AuthRequestByCode(context.Context, string) (op.AuthRequest, error) {
-	return nil, errNotFound
-}
-func (s *store) SaveAuthCode(context.Context, string, string) error { return errNotFound }
-func (s *store) DeleteAuthRequest(context.Context, string) error    { return nil }
 func (s *store) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, string, []string) error {
 	return nil
 }

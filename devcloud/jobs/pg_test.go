@@ -50,6 +50,7 @@ func TestPostgresMigrationsApplyOnce(t *testing.T) {
 		err := r.Scan(&v, &n)
 		return fmt.Sprint(v, " ", n), err
 	})
+	// One row per embedded migration file, in version order.
 	files, _ := fs.Glob(migrations, "migrations/*.sql")
 	var want []string
 	for _, f := range files {
