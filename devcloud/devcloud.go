@@ -270,7 +270,7 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 				reg.Handle(topic, payload)
 			}
 		},
-		Now: opt.Now, Logger: log.With("component", "jobs"), API: opt.JobAPI, Apps: c.Apps,
+		Now: opt.Now, Logger: log.With("component", "jobs"), API: opt.JobAPI, Apps: appsOf{c.Apps, c.Auth},
 		VerifyCaller: func(ctx context.Context, tok string) (jobs.Caller, error) {
 			p, err := as.Verify(ctx, tok)
 			if err != nil {
@@ -442,4 +442,25 @@ func (c *Cloud) close() error {
 		errs = append(errs, c.Broker.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// appsOf finds an application for the job service: a seeded one (its settings may change at
+// run time), else one registered over the API. A registered application's secret is kept only as
+// its hex SHA-256, so its callbacks are signed with that hash, which the application can compute.
+type appsOf struct {
+	seeded     *jobs.AppDirectory
+	registered *auth.Server
+}
+
+var _ jobs.Apps = appsOf{}
+
+func (a appsOf) App(id string) (jobs.App, bool) {
+	if app, ok := a.seeded.App(id); ok {
+		return app, true
+	}
+	r, err := a.registered.RegisteredApp(id)
+	if err != nil {
+		return jobs.App{}, false
+	}
+	return jobs.App{ID: r.ClientID, Secret: r.SecretHash}, true
 }

@@ -2,6 +2,8 @@ package devcloud
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"labelstation/devcloud/auth"
 	"labelstation/devcloud/jobs"
 	"labelstation/devcloud/seed"
 )
@@ -76,5 +79,39 @@ func TestJobCallbackSignedWithAppSecret(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("no callback")
+	}
+}
+
+// An application registered over the API (not seeded) can ask for callbacks: they are signed
+// with the hex SHA-256 of its client secret, the only form devcloud keeps.
+func TestRegisteredAppCallbackKey(t *testing.T) {
+	sd, err := seed.Load(filepath.Join("..", "examples", "devcloud-seed.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := net.Listen("tcp", "127.0.0.1:0")
+	m, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := Start(ctx, Options{HTTP: h, MQTT: m, Seed: sd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	reg, secret, err := c.Auth.RegisterApp(auth.AppRegistration{Name: "Shop", RedirectURIs: []string{"http://127.0.0.1/cb"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps := appsOf{c.Apps, c.Auth}
+	got, ok := apps.App(reg.ClientID)
+	sum := sha256.Sum256([]byte(secret))
+	if !ok || got.Secret != hex.EncodeToString(sum[:]) {
+		t.Fatalf("registered app: %+v %v; want its secret's SHA-256 as the callback key", got, ok)
+	}
+	if _, ok := apps.App("no-such-app"); ok {
+		t.Fatal("an unknown application was found")
+	}
+	if got, ok := apps.App(sd.Apps[0].ClientID); !ok || got.Secret != sd.Apps[0].Secret {
+		t.Fatalf("seeded app: %+v %v; want its own secret", got, ok)
 	}
 }

@@ -334,6 +334,11 @@ func (s *Server) DeleteApp(clientID string) error {
 // RegisteredApps returns the registered applications.
 func (s *Server) RegisteredApps() ([]RegisteredApp, error) { return s.appStore.ListApps() }
 
+// RegisteredApp returns one registered application; an unknown id is ErrUnknownApp.
+func (s *Server) RegisteredApp(clientID string) (RegisteredApp, error) {
+	return s.appStore.GetApp(clientID)
+}
+
 // AuthorizedApp is an application a user has authorized, for the user's "your apps" page.
 type AuthorizedApp struct {
 	App      RegisteredApp
