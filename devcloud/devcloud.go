@@ -56,8 +56,10 @@ type Options struct {
 	FleetAdmins []string
 	// Submit sets the job API's limits (labels and bytes per job, background validation).
 	Submit jobs.SubmitOptions
-	Now    func() time.Time
-	Logger *slog.Logger
+	// BadgeLinkTTL is how long a code for linking an unknown badge lives; zero means 5 minutes.
+	BadgeLinkTTL time.Duration
+	Now          func() time.Time
+	Logger       *slog.Logger
 	// TLS, if set, serves the web side as https:// and the embedded broker as mqtts:// with
 	// this server config; ClientTLS is what the job service trusts to reach that broker.
 	TLS, ClientTLS *tls.Config
@@ -260,6 +262,7 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 			}
 		},
 		Now: opt.Now, Logger: log.With("component", "jobs"),
+		BadgeLinkURL: as.BadgeLinkURL(), BadgeLinkTTL: opt.BadgeLinkTTL,
 		VerifyUser: func(ctx context.Context, tok string) (string, error) {
 			p, err := as.Verify(ctx, tok)
 			if err != nil {
@@ -276,6 +279,7 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		return nil, fmt.Errorf("devcloud: jobs.New: %w", err)
 	}
 	c.Jobs = js
+	as.EnableBadgeLinks(js.BadgeLinks())
 	if reg, err = fleet.New(fleet.Options{
 		Publish: js.Publish, DefaultConfig: js.DefaultFleetConfig(), Now: opt.Now, Logger: log.With("component", "fleet"),
 		InitialGroup: func(station string) string {
