@@ -461,6 +461,8 @@ func (s *Station) do(ctx context.Context, e Effect) {
 			s.post(LookupDone{Err: err})
 		case DoRelease:
 			s.post(ReleaseDone{Err: err})
+		case DoLinkBadge:
+			s.post(BadgeLinkDone{Err: err})
 		}
 	}()
 }
@@ -492,6 +494,8 @@ func (s *Station) effect(ctx context.Context, e Effect) {
 		if err := s.printPairing(ctx, e.Code); err != nil {
 			s.log.Error("station: pairing label", "err", err)
 		}
+	case DoLinkBadge:
+		s.linkBadge(ctx, c, e)
 	case DoRetryPairing:
 		s.wantLabel.Store(true) // an admin asked for a new attempt: its first code is printed
 		s.opt.Enroller.RetryNow()

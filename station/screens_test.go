@@ -70,6 +70,10 @@ func goldenStates() []struct {
 		{"failed-not-configured", with(on, func(m *Model) { m.Phase, m.Message = Failed, "not configured yet: no badge key from the fleet" })},
 		{"failed-setup", with(on, func(m *Model) { m.Phase, m.Message = Failed, "journal: database not open" })},
 		{"failed", with(on, func(m *Model) { m.Phase, m.Message = Failed, "Parcels: data: line 3: bad quote" })},
+		{"link-wait", with(on, func(m *Model) { m.Phase = LinkWait })},
+		{"link-code", with(on, func(m *Model) { m.Phase, m.Link = LinkCode, goldenLink(exp) })},
+		{"link-expired", with(on, func(m *Model) { m.Phase = LinkExpired })},
+		{"link-refused", with(on, func(m *Model) { m.Phase = LinkRefused })},
 	}
 }
 

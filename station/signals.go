@@ -44,7 +44,7 @@ func (b *BoardSignals) Signal(p Phase, online bool) {
 	switch p {
 	case Lookup, Done:
 		pat = board.BeepOK
-	case UnknownBadge, Offline, Failed, Paused:
+	case UnknownBadge, Offline, Failed, Paused, LinkRefused:
 		pat = board.BeepError
 	}
 	if b.Buzzer == nil || pat == nil {

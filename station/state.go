@@ -30,9 +30,14 @@ const (
 	Offline            // a tap while the cloud is unreachable
 	Failed             // something went wrong; Message says what
 	SetupProblem       // the authorization server refuses the station's settings; Setup says how
+	LinkWait           // an unknown badge: asking the cloud for a code to link it
+	LinkCode           // showing the code (a QR) that links the badge to whoever confirms it
+	LinkExpired        // the code ran out before anyone confirmed it
+	LinkRefused        // the badge belongs to someone else; no code
 )
 
-var phaseNames = [...]string{"boot", "enrolling", "denied", "connecting", "idle", "lookup", "list", "printing", "paused", "done", "no_jobs", "unknown_badge", "offline", "failed", "setup_problem"}
+var phaseNames = [...]string{"boot", "enrolling", "denied", "connecting", "idle", "lookup", "list", "printing", "paused", "done", "no_jobs", "unknown_badge", "offline", "failed", "setup_problem",
+	"link_wait", "link_code", "link_expired", "link_refused"}
 
 func (p Phase) String() string {
 	if int(p) < len(phaseNames) {
@@ -85,6 +90,9 @@ type Model struct {
 	// Notice is a short line shown on the printing screens (a tap while busy) until NoticeUntil.
 	Notice      string
 	NoticeUntil time.Time
+	// Link is the code that links an unknown badge, kept while it is valid so that a tap of the
+	// same badge shows it again (badgelink.go).
+	Link BadgeLink
 }
 
 // Settings are the parts of the config that steer transitions.
@@ -217,6 +225,10 @@ func result(m Model, p Phase, now time.Time, s Settings) Model {
 // Step is the station's state machine: a pure function of the model, one event and the time.
 // Every transition is in this switch and in the table test beside it.
 func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
+	m, effects, done := stepLink(m, ev, now, s)
+	if done {
+		return m, effects
+	}
 	switch e := ev.(type) {
 	case EnrollCode:
 		m = Model{Phase: Enrolling, Code: e.Code, Online: m.Online, Configured: m.Configured}

@@ -687,7 +687,7 @@ func (l *Link) handle(leaf string, payload []byte) {
 			return
 		}
 		l.ack(a)
-	case protocol.LeafLookupReply, protocol.LeafReleaseReply:
+	case protocol.LeafLookupReply, protocol.LeafReleaseReply, protocol.LeafBadgeLinkReply:
 		var head struct {
 			Req string `json:"req"`
 		}
