@@ -46,7 +46,9 @@ var _ BadgeLinker = (*cloud.Link)(nil)
 var errNoLinking = errors.New("station: the cloud link cannot link badges")
 
 // linkPhase reports whether p is one of the link screens.
-func linkPhase(p Phase) bool { return p == LinkWait || p == LinkCode || p == LinkExpired || p == LinkRefused }
+func linkPhase(p Phase) bool {
+	return p == LinkWait || p == LinkCode || p == LinkExpired || p == LinkRefused
+}
 
 // stepLink is the part of Step for linking badges; done false hands the (possibly updated)
 // model on to the rest of Step.

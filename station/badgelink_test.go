@@ -58,7 +58,9 @@ func TestStepBadgeLink(t *testing.T) {
 		{"offline while asking", waiting, BadgeLinkDone{Err: cloud.ErrOffline}, settings, t0,
 			with(idle(), func(m *Model) { m.Phase, m.Message, m.Until = Offline, "Cloud unreachable", t0.Add(5*time.Second) }), nil},
 		{"no answer in time", with(waiting, func(m *Model) { m.Until = t0 }), Tick{}, timed, t0,
-			with(idle(), func(m *Model) { m.Phase, m.Message, m.Until = Offline, "No answer from the cloud", t0.Add(5*time.Second) }), nil},
+			with(idle(), func(m *Model) {
+				m.Phase, m.Message, m.Until = Offline, "No answer from the cloud", t0.Add(5*time.Second)
+			}), nil},
 		{"a late answer is ignored", idle(), BadgeLinkDone{Reply: reply}, settings, t0, idle(), nil},
 		{"the code stays while valid", showing, Tick{}, settings, t0.Add(4 * time.Minute), showing, nil},
 		{"the code expires", showing, Tick{}, settings, link.Code.Expires,
@@ -70,11 +72,15 @@ func TestStepBadgeLink(t *testing.T) {
 		{"still unknown: the same code again", with(showing, func(m *Model) { m.Phase = Lookup }), unknown, settings, t0.Add(time.Minute), showing, nil},
 		{"linked meanwhile: the code is done with", with(showing, func(m *Model) { m.Phase = Lookup }),
 			LookupDone{Reply: protocol.LookupReply{User: &protocol.User{ID: "alice", Name: "Alice"}}}, settings, t0.Add(time.Minute),
-			with(idle(), func(m *Model) { m.Phase, m.Badge, m.User, m.Until = NoJobs, "", "Alice", t0.Add(time.Minute+5*time.Second) }), nil},
+			with(idle(), func(m *Model) {
+				m.Phase, m.Badge, m.User, m.Until = NoJobs, "", "Alice", t0.Add(time.Minute+5*time.Second)
+			}), nil},
 		{"another badge ends the code", showing, BadgeTapped{Hash: "h2"}, settings, t0.Add(time.Minute),
 			with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h2", link.Code.Expires }), []Effect{DoLookup{Badge: "h2"}}},
 		{"a tap on the code screen offline", with(showing, func(m *Model) { m.Online = false }), BadgeTapped{Hash: "h1"}, settings, t0,
-			with(showing, func(m *Model) { m.Online, m.Phase, m.Badge, m.Message, m.Until = false, Offline, "", "Cloud unreachable", t0.Add(5*time.Second) }), nil},
+			with(showing, func(m *Model) {
+				m.Online, m.Phase, m.Badge, m.Message, m.Until = false, Offline, "", "Cloud unreachable", t0.Add(5*time.Second)
+			}), nil},
 		{"an expired code is not shown again", with(showing, func(m *Model) { m.Phase = Lookup }), unknown, settings, link.Code.Expires,
 			with(waiting, func(m *Model) {}), []Effect{DoLinkBadge{Badge: "h1"}}},
 		{"a button puts the code away", showing, ButtonPressed{Name: "a"}, settings, t0,
