@@ -38,6 +38,9 @@ const (
 	// maxCodes bounds the codes kept (waiting, expired or used), so stations asking without
 	// end cannot grow the cloud's memory.
 	maxCodes = 10000
+	// maxPerStation bounds the codes one station has waiting, so a station asking without end
+	// cannot use up maxCodes for everyone else.
+	maxPerStation = 16
 	// keepDone is how long an expired or used code is remembered, so the page can say
 	// "expired" or "used" rather than "unknown".
 	keepDone = time.Hour
@@ -141,6 +144,15 @@ func (r *Registry) Request(station, badge string) (Pending, error) {
 	r.sweepLocked(now)
 	if len(r.codes) >= maxCodes {
 		return Pending{}, ErrFull
+	}
+	waiting := 0
+	for _, e := range r.codes {
+		if e.Station == station && !e.used && now.Before(e.Expires) {
+			waiting++
+		}
+	}
+	if waiting >= maxPerStation {
+		return Pending{}, fmt.Errorf("%w: station %q has %d codes waiting", ErrFull, station, waiting)
 	}
 	for {
 		code, err := newCode(r.opt.Rand)

@@ -3,6 +3,7 @@ package badgelink
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"regexp"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ func TestCodesAreRandomConsonants(t *testing.T) {
 	seen := map[string]bool{}
 	re := regexp.MustCompile(`^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$`)
 	for i := 0; i < 200; i++ {
-		p, err := r.Request("st-1", "badge")
+		p, err := r.Request(fmt.Sprintf("st-%d", i), "badge")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,5 +89,27 @@ func TestConfirmRules(t *testing.T) {
 	r.Request("st-1", "b3") // sweeps
 	if _, err := r.Look(x.Code, "alice"); !errors.Is(err, ErrUnknownCode) {
 		t.Fatalf("look long after: %v", err)
+	}
+}
+
+// One station cannot take every code: past maxPerStation waiting codes it is refused, others
+// are not, and codes that expired make room again.
+func TestCodesPerStationBounded(t *testing.T) {
+	c := &clock{t: time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)}
+	r := New(Options{Now: c.now})
+	for i := 0; i < maxPerStation; i++ {
+		if _, err := r.Request("st-noisy", "b"); err != nil {
+			t.Fatalf("code %d: %v", i+1, err)
+		}
+	}
+	if _, err := r.Request("st-noisy", "b"); !errors.Is(err, ErrFull) {
+		t.Fatalf("one code too many: %v, want ErrFull", err)
+	}
+	if _, err := r.Request("st-quiet", "b"); err != nil {
+		t.Fatalf("another station: %v", err)
+	}
+	c.t = c.t.Add(DefaultTTL)
+	if _, err := r.Request("st-noisy", "b"); err != nil {
+		t.Fatalf("after the codes expired: %v", err)
 	}
 }
