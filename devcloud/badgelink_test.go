@@ -107,6 +107,32 @@ func (e *linkEnv) ask(t *testing.T, leaf, replyLeaf string, req any, reqID strin
 	}
 }
 
+// await opens the next sealed message on one of the station's leaves.
+func (e *linkEnv) await(t *testing.T, leaf string, out any) {
+	t.Helper()
+	topic := protocol.StationTopic(e.st.id, leaf)
+	deadline := time.After(waitFor)
+	for {
+		select {
+		case m := <-e.cl.msgs:
+			if m.Topic() != topic {
+				continue
+			}
+			msg, settle, err := e.v.Open(context.Background(), m.Topic(), m.Payload())
+			if err != nil {
+				t.Fatalf("message on %s does not verify: %v", leaf, err)
+			}
+			settle(true)
+			if err := protocol.Decode(msg, out); err != nil {
+				t.Fatal(err)
+			}
+			return
+		case <-deadline:
+			t.Fatalf("nothing on %s", leaf)
+		}
+	}
+}
+
 func (e *linkEnv) badge(card string) string { return protocol.BadgeHash(e.key, card) }
 
 func (e *linkEnv) link(t *testing.T, badge string) protocol.BadgeLinkReply {
@@ -255,6 +281,12 @@ func TestBadgeLinkRequestConfirmLookup(t *testing.T) {
 	}
 	if st := p.confirm(rep.Code); st != http.StatusOK || !strings.Contains(p.last, "is now linked to Alice Adler") {
 		t.Fatalf("confirm: %d %s", st, p.last)
+	}
+	// The station showing the code hears that it was used.
+	var linked protocol.BadgeLinked
+	e.await(t, protocol.LeafBadgeLinked, &linked)
+	if linked.Code != rep.Code || linked.User.ID != "alice" || linked.User.Name != "Alice Adler" {
+		t.Fatalf("badge linked notice: %+v", linked)
 	}
 	r := e.lookup(t, badge)
 	if r.Error != nil || r.User == nil || r.User.ID != "alice" || len(r.Jobs) != 1 || r.Jobs[0].ID != job {

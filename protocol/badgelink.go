@@ -14,6 +14,7 @@ import (
 const (
 	LeafBadgeLink      = "badge/link"       // station → cloud
 	LeafBadgeLinkReply = "badge/link/reply" // cloud → station
+	LeafBadgeLinked    = "badge/linked"     // cloud → station: someone confirmed a code
 )
 
 // CodeBadgeLinked answers a link request for a badge that already belongs to someone.
@@ -39,6 +40,14 @@ type BadgeLinkReply struct {
 	URIComplete string `json:"uri_complete,omitempty"`
 	ExpiresIn   int    `json:"expires_in,omitempty"`
 	Error       *Error `json:"error,omitempty"`
+}
+
+// BadgeLinked tells the station that showed Code that its badge is now User's, so the code
+// screen can say so instead of waiting for its countdown.
+type BadgeLinked struct {
+	V    int    `json:"v"`
+	Code string `json:"code"`
+	User User   `json:"user"`
 }
 
 // MaxLinkCodeLife bounds ExpiresIn: a code on screen for longer than this is a code someone

@@ -12,7 +12,13 @@ var badgeLinkSeeds = []string{
 	`{"v":2,"req":"5e0f","code":"","expires_in":-1}`,
 }
 
+var badgeLinkedSeeds = []string{
+	`{"v":2,"code":"BDFG-HJKL","user":{"id":"alice","name":"Alice Adler"}}`,
+	`{"v":2,"code":""}`,
+}
+
 func FuzzDecodeBadgeLinkReply(f *testing.F) { fuzzDecode[BadgeLinkReply](f, badgeLinkSeeds) }
+func FuzzDecodeBadgeLinked(f *testing.F)    { fuzzDecode[BadgeLinked](f, badgeLinkedSeeds) }
 
 // Whatever decodes, Check either accepts or names the field it refuses; it never panics.
 func FuzzBadgeLinkReplyCheck(f *testing.F) {
@@ -38,6 +44,10 @@ func TestBadgeLinkExamplesDecode(t *testing.T) {
 	r = BadgeLinkReply{}
 	if err := Decode([]byte(badgeLinkSeeds[1]), &r); err != nil || r.Error == nil || r.Error.Code != CodeBadgeLinked || r.Check() != nil {
 		t.Fatalf("refusal example: %+v %v", r, err)
+	}
+	var l BadgeLinked
+	if err := Decode([]byte(badgeLinkedSeeds[0]), &l); err != nil || l.Code != "BDFG-HJKL" || l.User.Name != "Alice Adler" {
+		t.Fatalf("linked example: %+v %v", l, err)
 	}
 	var q BadgeLinkRequest
 	if err := Decode([]byte(`{"v":2,"req":"5e0f","badge":"9f2c1a2b"}`), &q); err != nil || q.Badge != "9f2c1a2b" {
@@ -74,7 +84,7 @@ func TestBadgeLinkReplyCheckNamesTheField(t *testing.T) {
 
 // The request is the station's; the reply is the cloud's and so travels sealed.
 func TestBadgeLinkLeaves(t *testing.T) {
-	if !FromStation(LeafBadgeLink) || !FromCloud(LeafBadgeLinkReply) {
+	if !FromStation(LeafBadgeLink) || !FromCloud(LeafBadgeLinkReply) || !FromCloud(LeafBadgeLinked) {
 		t.Fatalf("FromStation(%s)=%v FromCloud(%s)=%v", LeafBadgeLink, FromStation(LeafBadgeLink), LeafBadgeLinkReply, FromCloud(LeafBadgeLinkReply))
 	}
 	if Lifetime(LeafBadgeLinkReply) != Lifetime(LeafLookupReply) {

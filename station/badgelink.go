@@ -30,6 +30,11 @@ type BadgeLinkDone struct {
 
 func (BadgeLinkDone) event() {}
 
+// LinkConfirmed: someone confirmed the code Code; the badge is User's now.
+type LinkConfirmed struct{ Code, User string }
+
+func (LinkConfirmed) event() {}
+
 // DoLinkBadge asks the cloud for a code that links the badge.
 type DoLinkBadge struct{ Badge string }
 
@@ -47,7 +52,7 @@ var errNoLinking = errors.New("station: the cloud link cannot link badges")
 
 // linkPhase reports whether p is one of the link screens.
 func linkPhase(p Phase) bool {
-	return p == LinkWait || p == LinkCode || p == LinkExpired || p == LinkRefused
+	return p == LinkWait || p == LinkCode || p == LinkExpired || p == LinkRefused || p == LinkDone
 }
 
 // stepLink is the part of Step for linking badges; done false hands the (possibly updated)
@@ -93,6 +98,16 @@ func stepLink(m Model, ev Event, now time.Time, s Settings) (Model, []Effect, bo
 		m.Link = BadgeLink{Badge: m.Badge, Code: PairingCode{UserCode: r.Code, URI: r.URI, URIComplete: r.URIComplete, Expires: exp}}
 		m.Phase, m.Until, m.Message = LinkCode, exp, ""
 		return m, nil, true
+	case LinkConfirmed:
+		if e.Code == "" || e.Code != m.Link.Code.UserCode {
+			return m, nil, true // another code, or one this station no longer shows
+		}
+		m.Link = BadgeLink{}
+		if m.Phase != LinkCode {
+			return m, nil, true // a tap is being looked up: it finds the new owner
+		}
+		m.User = e.User
+		return result(m, LinkDone, now, s), nil, true
 	case BadgeTapped:
 		if !linkPhase(m.Phase) || m.Phase == LinkWait {
 			return m, nil, false
@@ -122,8 +137,8 @@ func stepLink(m Model, ev Event, now time.Time, s Settings) (Model, []Effect, bo
 		case m.Phase == LinkCode && !now.Before(m.Link.Code.Expires):
 			m.Link = BadgeLink{}
 			return result(m, LinkExpired, now, s), nil, true
-		case (m.Phase == LinkExpired || m.Phase == LinkRefused) && !m.Until.IsZero() && !now.Before(m.Until):
-			m.Phase, m.Until, m.Message = ready(m), time.Time{}, ""
+		case (m.Phase == LinkExpired || m.Phase == LinkRefused || m.Phase == LinkDone) && !m.Until.IsZero() && !now.Before(m.Until):
+			m.Phase, m.Until, m.Message, m.User = ready(m), time.Time{}, "", ""
 			if m.Busy {
 				m.Phase = Printing
 			}
@@ -153,6 +168,11 @@ func linkView(v *display.View, m Model, now time.Time) {
 			v.QR = c.URI
 		}
 		v.Code, v.URL, v.Expires = c.UserCode, c.URI, c.Expires
+	case m.Phase == LinkDone:
+		v.Kind, v.Title, v.Hero = display.Idle, "Badge linked", "Tap again"
+		if m.User != "" {
+			v.Lines = []string{m.User}
+		}
 	case m.Phase == LinkRefused:
 		v.Kind, v.Title = display.UnknownBadge, "Badge in use"
 		v.Lines = []string{"Linked to someone else.", "Ask IT."}

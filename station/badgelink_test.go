@@ -86,6 +86,16 @@ func TestStepBadgeLink(t *testing.T) {
 		{"a button puts the code away", showing, ButtonPressed{Name: "a"}, settings, t0,
 			with(showing, func(m *Model) { m.Phase, m.Until = Idle, time.Time{} }), nil},
 		{"a tap while asking is ignored", waiting, BadgeTapped{Hash: "h2"}, settings, t0, waiting, nil},
+		{"confirmed on a phone: the screen says so", showing, LinkConfirmed{Code: link.Code.UserCode, User: "Alice"}, settings, t0.Add(time.Minute),
+			with(idle(), func(m *Model) { m.Phase, m.User, m.Until = LinkDone, "Alice", t0.Add(time.Minute+5*time.Second) }), nil},
+		{"another code's confirmation changes nothing", showing, LinkConfirmed{Code: "XXXX-XXXX", User: "Bob"}, settings, t0, showing, nil},
+		{"confirmed while a tap is looked up: the lookup finds the owner", with(showing, func(m *Model) { m.Phase = Lookup }),
+			LinkConfirmed{Code: link.Code.UserCode, User: "Alice"}, settings, t0,
+			with(showing, func(m *Model) { m.Phase, m.Link = Lookup, BadgeLink{} }), nil},
+		{"the linked screen returns to idle", with(idle(), func(m *Model) { m.Phase, m.User, m.Until = LinkDone, "Alice", t0 }), Tick{}, settings, t0, idle(), nil},
+		{"a tap on the linked screen is looked up", with(idle(), func(m *Model) { m.Phase, m.User, m.Until = LinkDone, "Alice", t0.Add(time.Second) }),
+			BadgeTapped{Hash: "h1"}, settings, t0,
+			with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h1", t0.Add(time.Second) }), []Effect{DoLookup{Badge: "h1"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,6 +124,7 @@ func TestLinkScreensText(t *testing.T) {
 		{"expired", Model{Phase: LinkExpired, Online: true}, t0, []string{"Code expired", "again"}},
 		{"refused", Model{Phase: LinkRefused, Online: true}, t0, []string{"Badge in use", "someone else"}},
 		{"waiting", Model{Phase: LinkWait, Online: true}, t0, []string{"code to", "link"}},
+		{"linked", Model{Phase: LinkDone, User: "Alice", Online: true}, t0, []string{"Badge linked", "Alice", "Tap again"}},
 	} {
 		lines, err := display.Text(ViewOf(tt.m, tt.at, "Dock 3"), image.Pt(128, 64))
 		if err != nil {

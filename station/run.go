@@ -557,6 +557,9 @@ func (s *Station) lifecycle(ctx context.Context) {
 				defer s.bg.Done()
 				s.onGroupConfig(g, d)
 			},
+			OnBadgeLinked: func(b protocol.BadgeLinked) {
+				s.post(LinkConfirmed{Code: b.Code, User: b.User.Name})
+			},
 			OnCommand: func(c protocol.Command) { s.bg.Add(1); defer s.bg.Done(); s.onCommand(c) },
 			Group:     s.Group, Boot: s.boot,
 			OnOnline: func(up bool) {

@@ -74,6 +74,7 @@ func goldenStates() []struct {
 		{"link-code", with(on, func(m *Model) { m.Phase, m.Link = LinkCode, goldenLink(exp) })},
 		{"link-expired", with(on, func(m *Model) { m.Phase = LinkExpired })},
 		{"link-refused", with(on, func(m *Model) { m.Phase = LinkRefused })},
+		{"link-done", with(on, func(m *Model) { m.Phase, m.User = LinkDone, "Ann Müller" })},
 	}
 }
 

@@ -42,7 +42,7 @@ func (b *BoardSignals) Signal(p Phase, online bool) {
 	}
 	var pat board.Pattern
 	switch p {
-	case Lookup, Done:
+	case Lookup, Done, LinkDone:
 		pat = board.BeepOK
 	case UnknownBadge, Offline, Failed, Paused, LinkRefused:
 		pat = board.BeepError

@@ -34,10 +34,11 @@ const (
 	LinkCode           // showing the code (a QR) that links the badge to whoever confirms it
 	LinkExpired        // the code ran out before anyone confirmed it
 	LinkRefused        // the badge belongs to someone else; no code
+	LinkDone           // someone confirmed the code: the badge is theirs, the next tap works
 )
 
 var phaseNames = [...]string{"boot", "enrolling", "denied", "connecting", "idle", "lookup", "list", "printing", "paused", "done", "no_jobs", "unknown_badge", "offline", "failed", "setup_problem",
-	"link_wait", "link_code", "link_expired", "link_refused"}
+	"link_wait", "link_code", "link_expired", "link_refused", "link_done"}
 
 func (p Phase) String() string {
 	if int(p) < len(phaseNames) {

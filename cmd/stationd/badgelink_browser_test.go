@@ -153,7 +153,12 @@ func TestBadgeLinkInBrowser(t *testing.T) {
 		t.Fatalf("after confirming the page says %q", result)
 	}
 
-	// The code is still on screen; the same badge again now finds Alice's job and prints it.
+	// The station hears of it and says so; the same badge again now finds Alice's job and
+	// prints it.
+	linked := h.models.waitFor(t, "the badge linked screen", phase(station.LinkDone))
+	if linked.User != "Alice Adler" {
+		t.Errorf("the linked screen greets %q, want Alice Adler", linked.User)
+	}
 	h.tap(newBadge)
 	listed := h.models.waitFor(t, "Alice's jobs", func(m station.Model) bool {
 		return (m.Phase == station.List || m.Phase == station.Printing) && m.User == "Alice Adler"

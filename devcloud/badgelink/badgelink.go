@@ -60,6 +60,9 @@ type Options struct {
 	WrongWindow time.Duration
 	Now         func() time.Time
 	Rand        io.Reader
+	// OnLinked, if set, is told of every confirmed code (the station showing it is told so);
+	// it runs after the registry's lock is released.
+	OnLinked func(p Pending, user string)
 }
 
 // Pending is a code and the badge it would link.
@@ -239,16 +242,22 @@ func (r *Registry) Confirm(code, user string) (Pending, error) {
 		return e.Pending, ErrLinked
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if e.used {
+	switch owner, ok := r.links[badge]; {
+	case e.used:
+		r.mu.Unlock()
 		return Pending{}, ErrUsed // confirmed by a racing request meanwhile
-	}
-	if owner, ok := r.links[badge]; ok && owner != user {
+	case ok && owner != user:
+		r.mu.Unlock()
 		return e.Pending, ErrLinked
 	}
 	e.used = true
 	r.links[badge] = user
-	return e.Pending, nil
+	p := e.Pending
+	r.mu.Unlock()
+	if r.opt.OnLinked != nil {
+		r.opt.OnLinked(p, user)
+	}
+	return p, nil
 }
 
 // NormCode reads a code as typed: case, spaces and dashes do not matter.

@@ -51,7 +51,9 @@ func TestNormCode(t *testing.T) {
 
 func TestConfirmRules(t *testing.T) {
 	c := &clock{t: time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)}
-	r := New(Options{Now: c.now, Owner: func(b string) (string, bool) { return "carol", b == "seeded" }})
+	var linked []string
+	r := New(Options{Now: c.now, Owner: func(b string) (string, bool) { return "carol", b == "seeded" },
+		OnLinked: func(p Pending, user string) { linked = append(linked, p.Station+" "+p.Code+" "+user) }})
 	if _, err := r.Request("st-1", "seeded"); !errors.Is(err, ErrLinked) {
 		t.Fatalf("request for a seeded badge: %v", err)
 	}
@@ -65,6 +67,9 @@ func TestConfirmRules(t *testing.T) {
 	}
 	if u, ok := r.Owner("b1"); !ok || u != "alice" {
 		t.Fatalf("owner = %q %v", u, ok)
+	}
+	if len(linked) != 1 || linked[0] != "st-1 "+a.Code+" alice" {
+		t.Fatalf("OnLinked saw %q", linked)
 	}
 	if _, err := r.Confirm(a.Code, "alice"); !errors.Is(err, ErrUsed) {
 		t.Fatalf("second confirm: %v", err)

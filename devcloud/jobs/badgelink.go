@@ -14,7 +14,7 @@ import (
 // as linked already.
 func newBadgeLinks(s *Service) *badgelink.Registry {
 	return badgelink.New(badgelink.Options{
-		TTL: s.opt.BadgeLinkTTL, Now: s.now,
+		TTL: s.opt.BadgeLinkTTL, Now: s.now, OnLinked: s.badgeLinked,
 		Owner: func(badge string) (string, bool) { id, ok := s.badges[badge]; return id, ok },
 	})
 }
@@ -49,4 +49,22 @@ func (s *Service) onBadgeLink(_ paho.Client, m paho.Message) {
 	if err := s.publish(protocol.StationTopic(station, protocol.LeafBadgeLinkReply), false, rep); err != nil {
 		s.log.Error("jobs: badge link reply", "station", station, "err", err)
 	}
+}
+
+// badgeLinked tells the station that showed the code that the badge is linked now.
+func (s *Service) badgeLinked(p badgelink.Pending, user string) {
+	if s.client == nil {
+		return // not started: no station to tell
+	}
+	name := user
+	if u, err := s.seed.UserByID(user); err == nil {
+		name = u.Name
+	}
+	msg := protocol.BadgeLinked{V: protocol.Version, Code: p.Code, User: protocol.User{ID: user, Name: name}}
+	go func() {
+		if err := s.publish(protocol.StationTopic(p.Station, protocol.LeafBadgeLinked), false, msg); err != nil {
+			// The station's next tap works all the same; only the screen's notice is lost.
+			s.log.Warn("jobs: badge linked notice not sent", "station", p.Station, "err", err)
+		}
+	}()
 }

@@ -20,3 +20,15 @@ func (l *Link) LinkBadge(ctx context.Context, badge string) (protocol.BadgeLinkR
 	}
 	return rep, nil
 }
+
+// badgeLinked hands a verified badge/linked message to Options.OnBadgeLinked.
+func (l *Link) badgeLinked(payload []byte) {
+	var b protocol.BadgeLinked
+	if err := protocol.Decode(payload, &b); err != nil {
+		l.log.Error("cloud: undecodable badge linked notice", "err", err)
+		return
+	}
+	if l.opt.OnBadgeLinked != nil {
+		l.opt.OnBadgeLinked(b)
+	}
+}

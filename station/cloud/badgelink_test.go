@@ -15,8 +15,8 @@ import (
 )
 
 // LinkBadge over a real broker: the request carries only the hash, the sealed reply is opened
-// and checked; an unsigned reply is refused (the request times out), and a sealed reply the
-// station could not show is an error naming the field.
+// and checked, and the notice of a confirmation arrives; an unsigned reply is refused (the
+// request times out), and a sealed reply the station could not show is an error naming the field.
 func TestLinkBadge(t *testing.T) {
 	url := embedded(t)
 	station := uniq("st-link")
@@ -47,10 +47,12 @@ func TestLinkBadge(t *testing.T) {
 		t.Fatal(sub.Error())
 	}
 	online := make(chan struct{})
+	linked := make(chan protocol.BadgeLinked, 1)
 	var once sync.Once
 	l, err := New(Options{Broker: url, StationID: station, Verify: verifier(t, station),
 		Password: func(context.Context) (string, error) { return "token-" + station, nil },
 		OnJob:    func(protocol.Job) error { return nil }, RequestTimeout: 2 * time.Second,
+		OnBadgeLinked: func(b protocol.BadgeLinked) { linked <- b },
 		OnOnline: func(up bool) {
 			if up {
 				once.Do(func() { close(online) })
@@ -77,6 +79,18 @@ func TestLinkBadge(t *testing.T) {
 	json.Unmarshal([]byte(<-badges), &sent)
 	if sent["badge"] != "5f0e1a2b" || len(sent) != 3 {
 		t.Fatalf("the request carried %v, want v, req and the badge hash only", sent)
+	}
+
+	// Someone confirmed the code: the station hears it, sealed.
+	b, _ := json.Marshal(protocol.BadgeLinked{V: protocol.Version, Code: "BDFG-HJKL", User: protocol.User{ID: "alice", Name: "Alice"}})
+	cl.publishSealed(t, protocol.StationTopic(station, protocol.LeafBadgeLinked), b)
+	select {
+	case got := <-linked:
+		if got.Code != "BDFG-HJKL" || got.User.Name != "Alice" {
+			t.Fatalf("badge linked notice = %+v", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("badge linked notice not delivered")
 	}
 
 	mode.Store("bad")
