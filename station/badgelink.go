@@ -82,11 +82,12 @@ func stepLink(m Model, ev Event, now time.Time, s Settings) (Model, []Effect, bo
 			return m, nil, true
 		}
 		switch {
-		case errors.Is(e.Err, cloud.ErrOffline) || errors.Is(e.Err, cloud.ErrTimeout):
+		case errors.Is(e.Err, cloud.ErrOffline):
 			m.Message = "Cloud unreachable"
 			return result(m, Offline, now, s), nil, true
 		case e.Err != nil:
-			// Linking is not to be had (an older cloud, a bad reply): the badge stays unknown.
+			// Linking is not to be had: a cloud that answered the lookup but not this (an
+			// older one), or a reply the station cannot show. The badge stays unknown.
 			return result(m, UnknownBadge, now, s), nil, true
 		case e.Reply.Error != nil && e.Reply.Error.Code == protocol.CodeBadgeLinked:
 			return result(m, LinkRefused, now, s), nil, true

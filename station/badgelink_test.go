@@ -55,6 +55,8 @@ func TestStepBadgeLink(t *testing.T) {
 			with(idle(), func(m *Model) { m.Phase, m.Until = UnknownBadge, t0.Add(5*time.Second) }), nil},
 		{"a bad reply: unknown badge", waiting, BadgeLinkDone{Err: protocol.ErrBadgeLinkReply}, settings, t0,
 			with(idle(), func(m *Model) { m.Phase, m.Until = UnknownBadge, t0.Add(5*time.Second) }), nil},
+		{"no answer from a cloud that looked the badge up: unknown badge", waiting, BadgeLinkDone{Err: cloud.ErrTimeout}, settings, t0,
+			with(idle(), func(m *Model) { m.Phase, m.Until = UnknownBadge, t0.Add(5*time.Second) }), nil},
 		{"offline while asking", waiting, BadgeLinkDone{Err: cloud.ErrOffline}, settings, t0,
 			with(idle(), func(m *Model) { m.Phase, m.Message, m.Until = Offline, "Cloud unreachable", t0.Add(5*time.Second) }), nil},
 		{"no answer in time", with(waiting, func(m *Model) { m.Until = t0 }), Tick{}, timed, t0,
