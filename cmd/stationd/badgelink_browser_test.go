@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"image"
 	"image/png"
 	"io"
@@ -126,6 +127,7 @@ func TestBadgeLinkInBrowser(t *testing.T) {
 	watchdog := time.AfterFunc(2*time.Minute, bcancel)
 	defer watchdog.Stop()
 	if err := chromedp.Do(bctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(1)),
 		chromedp.Navigate(u),
 		chromedp.WaitVisible(chromedp.ID("user")),
 		chromedp.SendKeys(chromedp.ID("user"), "alice"),
@@ -138,6 +140,25 @@ func TestBadgeLinkInBrowser(t *testing.T) {
 	question, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("p.big")))
 	if err != nil {
 		t.Fatalf("browser: read the question: %v", err)
+	}
+	// On a phone both buttons are in view without scrolling and big enough to tap.
+	js, err := chromedp.Run(bctx, chromedp.Evaluate[string](`JSON.stringify({vw: window.innerWidth, vh: window.innerHeight,
+		boxes: ["link", "cancel"].map(id => { const r = document.getElementById(id).getBoundingClientRect();
+			return {top: r.top, left: r.left, width: r.width, height: r.height}; })})`))
+	if err != nil {
+		t.Fatalf("browser: measure the buttons: %v", err)
+	}
+	var layout struct {
+		VW, VH float64
+		Boxes  []struct{ Top, Left, Width, Height float64 }
+	}
+	if err := json.Unmarshal([]byte(js), &layout); err != nil || len(layout.Boxes) != 2 || layout.VW != 390 {
+		t.Fatalf("button layout %s: %v", js, err)
+	}
+	for i, b := range layout.Boxes {
+		if b.Height < 44 || b.Top < 0 || b.Top+b.Height > layout.VH || b.Left < 0 || b.Left+b.Width > layout.VW {
+			t.Errorf("button %d %+v: want ≥ 44 px tall, inside the %vx%v viewport", i, b, layout.VW, layout.VH)
+		}
 	}
 	if err := chromedp.Do(bctx, chromedp.Click(chromedp.ID("link")), chromedp.WaitVisible(chromedp.ID("message"))); err != nil {
 		t.Fatalf("browser: confirm: %v", err)
