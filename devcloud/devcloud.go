@@ -58,8 +58,10 @@ type Options struct {
 	Submit jobs.SubmitOptions
 	// JobAPI sets retention, rate limits and callbacks of the job API.
 	JobAPI jobs.APIOptions
-	Now    func() time.Time
-	Logger *slog.Logger
+	// BadgeLinkTTL is how long a code for linking an unknown badge lives; zero means 5 minutes.
+	BadgeLinkTTL time.Duration
+	Now          func() time.Time
+	Logger       *slog.Logger
 	// TLS, if set, serves the web side as https:// and the embedded broker as mqtts:// with
 	// this server config; ClientTLS is what the job service trusts to reach that broker.
 	TLS, ClientTLS *tls.Config
@@ -271,6 +273,7 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 			}
 		},
 		Now: opt.Now, Logger: log.With("component", "jobs"), API: opt.JobAPI, Apps: appsOf{c.Apps, c.Auth},
+		BadgeLinkURL: as.BadgeLinkURL(), BadgeLinkTTL: opt.BadgeLinkTTL,
 		VerifyCaller: func(ctx context.Context, tok string) (jobs.Caller, error) {
 			p, err := as.Verify(ctx, tok)
 			if err != nil {
@@ -287,6 +290,7 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		return nil, fmt.Errorf("devcloud: jobs.New: %w", err)
 	}
 	c.Jobs = js
+	as.EnableBadgeLinks(js.BadgeLinks())
 	if reg, err = fleet.New(fleet.Options{
 		Publish: js.Publish, DefaultConfig: js.DefaultFleetConfig(), Now: opt.Now, Logger: log.With("component", "fleet"),
 		InitialGroup: func(station string) string {

@@ -39,7 +39,7 @@ const GroupAudience = "grp:"
 // remembering to list it.
 var stationLeaves = []string{
 	LeafPresence, LeafLookup, LeafRelease, LeafJobStatus, LeafConfigReported, LeafCmdResult,
-	LeafTelemetry, LeafEvent,
+	LeafTelemetry, LeafEvent, LeafBadgeLink,
 }
 
 // StationLeaves lists the station → cloud leaves, for brokers' ACLs.
@@ -63,7 +63,7 @@ func Lifetime(leaf string) time.Duration {
 		return 24 * time.Hour
 	case LeafConfigDesired:
 		return 0
-	case LeafLookupReply, LeafReleaseReply:
+	case LeafLookupReply, LeafReleaseReply, LeafBadgeLinkReply:
 		return 2 * time.Minute
 	default: // commands and any other cloud → station leaf
 		return 10 * time.Minute

@@ -479,6 +479,8 @@ func (s *Station) do(ctx context.Context, e Effect) {
 			s.post(ReleaseDone{Err: err})
 		case DoOfflineRelease:
 			s.post(OfflineReleased{Err: err})
+		case DoLinkBadge:
+			s.post(BadgeLinkDone{Err: err})
 		}
 	}()
 }
@@ -513,6 +515,8 @@ func (s *Station) effect(ctx context.Context, e Effect) {
 		if err := s.printPairing(ctx, e.Code); err != nil {
 			s.log.Error("station: pairing label", "err", err)
 		}
+	case DoLinkBadge:
+		s.linkBadge(ctx, c, e)
 	case DoRetryPairing:
 		s.wantLabel.Store(true) // an admin asked for a new attempt: its first code is printed
 		s.opt.Enroller.RetryNow()
@@ -575,6 +579,9 @@ func (s *Station) lifecycle(ctx context.Context) {
 				s.bg.Add(1)
 				defer s.bg.Done()
 				s.onGroupConfig(g, d)
+			},
+			OnBadgeLinked: func(b protocol.BadgeLinked) {
+				s.post(LinkConfirmed{Code: b.Code, User: b.User.Name})
 			},
 			OnCommand: func(c protocol.Command) { s.bg.Add(1); defer s.bg.Done(); s.onCommand(c) },
 			Group:     s.Group, Boot: s.boot,

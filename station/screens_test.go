@@ -90,6 +90,11 @@ func goldenStates() []struct {
 		{"printing-offline", with(Model{Configured: true, WasOnline: true}, func(m *Model) {
 			m.Phase, m.User, m.Title, m.Done, m.Total, m.OfflineRelease = Printing, "Ann", "Shipping labels", 1, 3, true
 		})},
+		{"link-wait", with(on, func(m *Model) { m.Phase = LinkWait })},
+		{"link-code", with(on, func(m *Model) { m.Phase, m.Link = LinkCode, goldenLink(exp) })},
+		{"link-expired", with(on, func(m *Model) { m.Phase = LinkExpired })},
+		{"link-refused", with(on, func(m *Model) { m.Phase = LinkRefused })},
+		{"link-done", with(on, func(m *Model) { m.Phase, m.User = LinkDone, "Ann Müller" })},
 	}
 }
 

@@ -42,9 +42,9 @@ func (b *BoardSignals) Signal(p Phase, online bool) {
 	}
 	var pat board.Pattern
 	switch p {
-	case Lookup, Done:
+	case Lookup, Done, LinkDone:
 		pat = board.BeepOK
-	case UnknownBadge, Offline, Failed, Paused:
+	case UnknownBadge, Offline, Failed, Paused, LinkRefused:
 		pat = board.BeepError
 	}
 	if b.Buzzer == nil || pat == nil {

@@ -34,9 +34,15 @@ const (
 	Select             // release.mode select: the user picks a job with the buttons
 	Preview            // the chosen job's first label, before it prints
 	Kept               // a previewed job was not printed; it waits on the station
+	LinkWait           // an unknown badge: asking the cloud for a code to link it
+	LinkCode           // showing the code (a QR) that links the badge to whoever confirms it
+	LinkExpired        // the code ran out before anyone confirmed it
+	LinkRefused        // the badge belongs to someone else; no code
+	LinkDone           // someone confirmed the code: the badge is theirs, the next tap works
 )
 
-var phaseNames = [...]string{"boot", "enrolling", "denied", "connecting", "idle", "lookup", "list", "printing", "paused", "done", "no_jobs", "unknown_badge", "offline", "failed", "setup_problem", "select", "preview", "kept"}
+var phaseNames = [...]string{"boot", "enrolling", "denied", "connecting", "idle", "lookup", "list", "printing", "paused", "done", "no_jobs", "unknown_badge", "offline", "failed", "setup_problem",
+	"select", "preview", "kept", "link_wait", "link_code", "link_expired", "link_refused", "link_done"}
 
 func (p Phase) String() string {
 	if int(p) < len(phaseNames) {
@@ -95,6 +101,9 @@ type Model struct {
 	PreviewJob     string      // the job on the Preview screen, held on the station
 	PreviewImage   image.Image // its first label, as the printer would print it
 	OfflineRelease bool        // jobs already on the station print without the cloud
+	// Link is the code that links an unknown badge, kept while it is valid so that a tap of the
+	// same badge shows it again (badgelink.go).
+	Link BadgeLink
 }
 
 // Settings are the parts of the config that steer transitions.
@@ -237,6 +246,10 @@ func result(m Model, p Phase, now time.Time, s Settings) Model {
 // Step is the station's state machine: a pure function of the model, one event and the time.
 // Every transition is in this switch and in the table test beside it.
 func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
+	m, effects, done := stepLink(m, ev, now, s)
+	if done {
+		return m, effects
+	}
 	if r, eff, ok := stepRelease(m, ev, now, s); ok {
 		return r, eff
 	}

@@ -204,6 +204,8 @@ func ViewOf(m Model, now time.Time, stationName string) display.View {
 		// The server's error code is what IT needs to fix it; it comes before the jobs line.
 		v.Kind, v.Title = display.Error, ProblemSetup.Title
 		v.Lines = []string{"Tell IT: " + m.Setup, ProblemSetup.Jobs}
+	case LinkWait, LinkCode, LinkExpired, LinkRefused, LinkDone:
+		linkView(&v, m, now)
 	default:
 		v.Kind = display.Error
 		v.Lines = []string{fmt.Sprintf("unknown state %d", m.Phase)}

@@ -147,7 +147,7 @@ func run(f flags, out io.Writer) error {
 }
 
 func printWelcome(out io.Writer, c *devcloud.Cloud) {
-	fmt.Fprintf(out, "devcloud is up.\n  web:    %s   (pairing page: %s/device)\n  broker: %s\n", c.URL, c.URL, c.BrokerURL)
+	fmt.Fprintf(out, "devcloud is up.\n  web:    %s   (pairing page: %s/device, badge page: %s)\n  broker: %s\n", c.URL, c.URL, c.Auth.BadgeLinkURL(), c.BrokerURL)
 	fmt.Fprintln(out, "\nSign in to the pairing page as:")
 	for _, u := range c.Seed.Users {
 		if u.Password != "" {

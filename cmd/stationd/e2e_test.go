@@ -354,8 +354,7 @@ func TestUnknownBadgePrintsNothing(t *testing.T) {
 	h.enroll()
 	submit(t, c, userToken(t, c, "alice"), "Held", "shipping", threeRecords)
 	h.tap("DEADBEEF")
-	h.models.waitFor(t, "unknown badge screen", phase(station.UnknownBadge))
-	h.models.waitFor(t, "back to idle", phase(station.Idle))
+	h.models.waitFor(t, "the code that links the badge", phase(station.LinkCode))
 	if n := len(h.app.SimPrinter.Labels()); n != 0 {
 		t.Fatalf("printer received %d labels for an unknown badge", n)
 	}

@@ -386,6 +386,7 @@ var stationWrites = map[string]bool{
 	protocol.LeafPresence: true, protocol.LeafConfigReported: true,
 	protocol.LeafLookup: false, protocol.LeafRelease: false, protocol.LeafJobStatus: false,
 	protocol.LeafCmdResult: false, protocol.LeafTelemetry: false, protocol.LeafEvent: false,
+	protocol.LeafBadgeLink: false,
 }
 
 // validStation is a station id that cannot widen a topic.

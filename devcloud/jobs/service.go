@@ -14,6 +14,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"labelstation/devcloud/badgelink"
 	"labelstation/devcloud/records"
 	"labelstation/devcloud/seed"
 	"labelstation/protocol"
@@ -64,6 +65,10 @@ type Options struct {
 	Logger         *slog.Logger
 	// Submit sets the job API's limits and what submissions are validated for.
 	Submit SubmitOptions
+	// BadgeLinkURL is the page where a person confirms linking a badge (badge/link); empty
+	// refuses link requests. BadgeLinkTTL is how long a code lives; zero means 5 minutes.
+	BadgeLinkURL string
+	BadgeLinkTTL time.Duration
 }
 
 // Service is the job service.
@@ -73,6 +78,7 @@ type Service struct {
 	verifyUser func(ctx context.Context, token string) (string, error)
 	badgeKey   []byte
 	badges     map[string]string // badge hash → user id
+	links      *badgelink.Registry
 	now        func() time.Time
 	log        *slog.Logger
 	opt        Options
@@ -127,6 +133,7 @@ func New(opt Options) (*Service, error) {
 			s.badges[protocol.BadgeHash(opt.BadgeKey, b)] = u.ID
 		}
 	}
+	s.links = newBadgeLinks(s)
 	return s, nil
 }
 
@@ -220,6 +227,7 @@ func (s *Service) subscribe(c paho.Client) {
 		protocol.AllStations(protocol.LeafPresence):       s.onPresence,
 		protocol.AllStations(protocol.LeafConfigReported): s.onConfigReported,
 		protocol.AllStations(protocol.LeafEvent):          s.onEvent,
+		protocol.AllStations(protocol.LeafBadgeLink):      s.onBadgeLink,
 	}
 	if s.opt.OnFleetMessage != nil {
 		fwd := func(_ paho.Client, m paho.Message) { s.opt.OnFleetMessage(m.Topic(), m.Payload()) }
@@ -282,7 +290,7 @@ func decode[T any](s *Service, m paho.Message) (station string, v T, ok bool) {
 }
 
 func (s *Service) userByBadge(hash string) (seed.User, bool) {
-	id, ok := s.badges[hash]
+	id, ok := s.links.Owner(hash)
 	if !ok {
 		return seed.User{}, false
 	}

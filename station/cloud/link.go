@@ -82,6 +82,8 @@ type Options struct {
 	// OnConfig and OnCommand receive fleet config and commands.
 	OnConfig  func(protocol.ConfigDesired)
 	OnCommand func(protocol.Command)
+	// OnBadgeLinked, if set, hears that someone confirmed a badge link code this station showed.
+	OnBadgeLinked func(protocol.BadgeLinked)
 	// OnGroupConfig receives the desired config of the station's group.
 	OnGroupConfig func(group string, d protocol.ConfigDesired)
 	// Group, if set, names the group whose config and commands the station follows; read at
@@ -687,7 +689,7 @@ func (l *Link) handle(leaf string, payload []byte) {
 			return
 		}
 		l.ack(a)
-	case protocol.LeafLookupReply, protocol.LeafReleaseReply:
+	case protocol.LeafLookupReply, protocol.LeafReleaseReply, protocol.LeafBadgeLinkReply:
 		var head struct {
 			Req string `json:"req"`
 		}
@@ -700,6 +702,8 @@ func (l *Link) handle(leaf string, payload []byte) {
 				ch <- payload
 			}
 		}
+	case protocol.LeafBadgeLinked:
+		l.badgeLinked(payload)
 	case protocol.LeafConfigDesired:
 		var d protocol.ConfigDesired
 		if err := protocol.Decode(payload, &d); err != nil {
