@@ -24,6 +24,7 @@ func (s *Station) worker(ctx context.Context) {
 		if err != nil {
 			s.log.Error("station: journal", "err", err)
 		}
+		s.first.idle.Store(len(pending) == 0 && err == nil)
 		if len(pending) == 0 {
 			if busy {
 				s.post(PrintIdle{})
@@ -41,6 +42,7 @@ func (s *Station) worker(ctx context.Context) {
 			// A panic while rendering or sending fails this job instead of restarting the
 			// worker into the same job forever.
 			err := supervise.Safe(func() error { return s.printJob(ctx, e) })
+			s.takeClaimed(e.Job.ID) // a job that failed before its first label leaves it
 			if ctx.Err() != nil {
 				return
 			}
@@ -522,6 +524,14 @@ func (s *Station) waitReady(ctx context.Context) error {
 // in windows, else a status reply per label) and where to resume after a restart.
 func (s *Station) startRun(ctx context.Context, e journal.Entry, total int) (r *printRun, done int, err error) {
 	r = &printRun{s: s, id: e.Job.ID, title: e.Job.Title, total: total, limit: 1}
+	if fl, ok := s.takeClaimed(e.Job.ID); ok && e.Printed == 0 {
+		// The claim recorded the first window with a counter reading of the idle printer and
+		// nothing was sent since: send it as it is.
+		lc, _ := s.opt.Printer.(labelCounter)
+		r.counter, r.base, r.limit, r.begun = lc, fl.Counter, counterWindow, true
+		s.post(PrintProgress{Title: e.Job.Title, Done: 0, Total: total})
+		return r, 0, nil
+	}
 	if lc, ok := s.opt.Printer.(labelCounter); ok {
 		c, err := s.settledCounter(ctx, lc)
 		switch {

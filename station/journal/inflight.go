@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"labelstation/protocol"
 )
 
 // bucketInFlight holds, per job, the labels sent to the printer whose printing is not confirmed
@@ -52,6 +54,15 @@ func (j *Journal) BeginInFlight(id string, f InFlight) error {
 		return wrap("begin in flight", id, err)
 	}
 	return nil
+}
+
+// ClaimInFlight is Claim that also records the job's first window of labels as in flight in the
+// same commit, so a job can go to the printer after one fsync instead of two. The window is
+// recorded (windowed) only when the job is new and no other job is unfinished: an earlier job
+// would print first and move the printer's counter past first.Counter. first.From must be 0
+// and first.To within Job.Labels. Without windowed, call BeginInFlight before sending.
+func (j *Journal) ClaimInFlight(job protocol.Job, first InFlight) (e Entry, existed, windowed bool, err error) {
+	return j.claim(job, &first)
 }
 
 // InFlight returns the job's unconfirmed window, if one was recorded and not ended.

@@ -79,3 +79,57 @@ func TestInFlightSurvivesReopen(t *testing.T) {
 		t.Fatalf("finished job: %v", err)
 	}
 }
+
+// ClaimInFlight records the first window in the claim's own commit when nothing else is
+// unfinished, leaves it out when another job would print first, and changes nothing for a
+// redelivery; a window outside the job is refused with nothing recorded.
+func TestClaimInFlight(t *testing.T) {
+	var commits int
+	j, err := Open(filepath.Join(t.TempDir(), "journal.db"), Options{Committed: func() { commits++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	first := InFlight{From: 0, To: 3, Counter: 77, HasCounter: true}
+	_, existed, windowed, err := j.ClaimInFlight(job("a", 5), first)
+	if err != nil || existed || !windowed {
+		t.Fatalf("first job: existed %v, windowed %v, %v", existed, windowed, err)
+	}
+	if commits != 1 {
+		t.Fatalf("%d commits for the claim and its window, want 1", commits)
+	}
+	if got, ok, err := j.InFlight("a"); err != nil || !ok || got != first {
+		t.Fatalf("window: %+v, %v, %v; want %+v", got, ok, err, first)
+	}
+	// "a" is unfinished: "b" prints after it, so its window cannot be known yet.
+	if _, _, windowed, err := j.ClaimInFlight(job("b", 5), first); err != nil || windowed {
+		t.Fatalf("second job: windowed %v, %v", windowed, err)
+	}
+	if _, ok, _ := j.InFlight("b"); ok {
+		t.Fatal("second job has a window")
+	}
+	// A redelivery changes nothing.
+	if _, existed, windowed, err := j.ClaimInFlight(job("a", 5), InFlight{To: 1}); err != nil || !existed || windowed {
+		t.Fatalf("redelivery: existed %v, windowed %v, %v", existed, windowed, err)
+	}
+	if got, _, _ := j.InFlight("a"); got != first {
+		t.Fatalf("redelivery changed the window to %+v", got)
+	}
+	for _, bad := range []InFlight{{From: 1, To: 2}, {From: 0, To: 0}, {From: 0, To: 6}} {
+		if _, _, _, err := j.ClaimInFlight(job("c", 5), bad); !errors.Is(err, ErrRange) {
+			t.Errorf("%+v: got %v, want ErrRange", bad, err)
+		}
+	}
+	if _, err := j.Get("c"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("refused claim recorded the job: %v", err)
+	}
+	// Once every job is finished, a new one gets its window again.
+	for _, id := range []string{"a", "b"} {
+		if _, err := j.Finish(id, protocol.JobFailed, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, windowed, err := j.ClaimInFlight(job("d", 1), InFlight{To: 1}); err != nil || !windowed {
+		t.Fatalf("after the others finished: windowed %v, %v", windowed, err)
+	}
+}

@@ -328,11 +328,21 @@ func (j *Journal) timestamp() time.Time { return j.now().UTC().Round(0) }
 // already known — journaled or tombstoned — it returns that entry with existed=true and changes
 // nothing: a redelivered QoS 1 message must not restart a job.
 func (j *Journal) Claim(job protocol.Job) (e Entry, existed bool, err error) {
+	e, existed, _, err = j.claim(job, nil)
+	return e, existed, err
+}
+
+// claim is Claim that, given first, also records that window as in flight in the same commit
+// when the job is new and no other job is unfinished (windowed).
+func (j *Journal) claim(job protocol.Job, first *InFlight) (e Entry, existed, windowed bool, err error) {
 	if job.ID == "" {
-		return Entry{}, false, wrap("claim", job.ID, fmt.Errorf("%w: job.id is empty", ErrRange))
+		return Entry{}, false, false, wrap("claim", job.ID, fmt.Errorf("%w: job.id is empty", ErrRange))
 	}
 	if job.Labels < 0 {
-		return Entry{}, false, wrap("claim", job.ID, fmt.Errorf("%w: job.labels is %d", ErrRange, job.Labels))
+		return Entry{}, false, false, wrap("claim", job.ID, fmt.Errorf("%w: job.labels is %d", ErrRange, job.Labels))
+	}
+	if first != nil && (first.From != 0 || first.To <= 0 || first.To > job.Labels) {
+		return Entry{}, false, false, wrap("claim", job.ID, fmt.Errorf("%w: first window [%d, %d) of %d labels", ErrRange, first.From, first.To, job.Labels))
 	}
 	err = j.write(func(tx *bolt.Tx) error {
 		id := []byte(job.ID)
@@ -341,6 +351,9 @@ func (j *Journal) Claim(job protocol.Job) (e Entry, existed bool, err error) {
 			return err
 		}
 		queue := tx.Bucket(bucketQueue)
+		// Another unfinished job prints first and moves the printer's counter: the window's
+		// counter reading would be stale by then.
+		idle := first != nil && isEmpty(queue)
 		order, err := queue.NextSequence()
 		if err != nil {
 			return err
@@ -367,13 +380,24 @@ func (j *Journal) Claim(job protocol.Job) (e Entry, existed bool, err error) {
 		if err := queue.Put(orderKey(order), id); err != nil {
 			return err
 		}
+		if idle {
+			if err := put(tx.Bucket(bucketInFlight), id, *first); err != nil {
+				return err
+			}
+			windowed = true
+		}
 		e = entryOf(r, &p)
 		return nil
 	})
 	if err != nil {
-		return Entry{}, false, wrap("claim", job.ID, full(err))
+		return Entry{}, false, false, wrap("claim", job.ID, full(err))
 	}
-	return e, existed, nil
+	return e, existed, windowed, nil
+}
+
+func isEmpty(b *bolt.Bucket) bool {
+	k, _ := b.Cursor().First()
+	return k == nil
 }
 
 // freeTx is the free space inside the file, which a new payload reuses before the file grows.
