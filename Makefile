@@ -7,7 +7,7 @@ HTTP  ?= 127.0.0.1:8780
 MQTT  ?= 127.0.0.1:18830
 WEB   ?= 127.0.0.1:8781
 
-.PHONY: all build cross test bench bench-e2e bench-fleet fuzz chaos run vet clean
+.PHONY: all build cross test bench bench-e2e bench-e2e-stationd bench-fleet fuzz chaos run vet clean
 
 all: build
 
@@ -42,6 +42,13 @@ bench-fleet:
 BENCH_E2E ?=
 bench-e2e:
 	$(GO) run ./cmd/bench-e2e $(BENCH_E2E)
+
+# The station alone: a release build of stationd (as make dist builds it) runs as its own
+# process against devcloud in the harness; its RSS is sampled through the taps and the long job.
+bench-e2e-stationd:
+	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
+	CGO_ENABLED=0 $(GO) build $(DISTTAGS) -trimpath -ldflags "-s -w" -o "$$d/stationd" ./cmd/stationd; \
+	$(GO) run ./cmd/bench-e2e -stationd "$$d/stationd" $(BENCH_E2E)
 
 # Run every fuzz target briefly (FUZZTIME=5m for a longer run by hand). Minimisation is capped so
 # a slow target (XLSX) does not spend the whole budget shrinking one input.

@@ -149,7 +149,7 @@ func measure(what string) memSample {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	rss, _ := procStatus()
+	rss, _ := procStatus("/proc/self/status")
 	s := memSample{heap: ms.HeapInuse, rss: rss, stack: ms.StackInuse, goroutines: runtime.NumGoroutine()}
 	fmt.Printf("  %-20s heap in use %6.1f MB, stacks %5.1f MB, RSS %6.1f MB, goroutines %d\n", what, float64(s.heap)/(1<<20), float64(s.stack)/(1<<20), mb(s.rss), s.goroutines)
 	return s
