@@ -67,10 +67,7 @@ func (s *Station) worker(ctx context.Context) {
 				<-ctx.Done()
 				return
 			}
-			if err := s.opt.Journal.EndInFlight(e.Job.ID); err != nil {
-				s.log.Error("station: journal", "err", err)
-			}
-			s.report(done)
+			s.report(done) // Finish ended the in-flight window too
 			s.post(JobFinished{Title: e.Job.Title, Err: err})
 		}
 	}
@@ -191,13 +188,7 @@ func (s *Station) printJob(ctx context.Context, e journal.Entry) (err error) {
 			return err
 		}
 	}
-	if err := r.record(true); err != nil {
-		return err
-	}
-	if err := s.opt.Journal.EndInFlight(e.Job.ID); err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	return nil
+	return r.settle()
 }
 
 // printRun is one job's labels on their way to the printer.
@@ -300,6 +291,15 @@ func (r *printRun) record(final bool) error {
 		return nil
 	}
 	if _, err := r.s.opt.Journal.Progress(r.id, r.confirmed); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	r.recorded = r.confirmed
+	return nil
+}
+
+// settle records the final confirmed count and ends the in-flight window in one commit.
+func (r *printRun) settle() error {
+	if _, err := r.s.opt.Journal.Settle(r.id, r.confirmed); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	r.recorded = r.confirmed

@@ -133,3 +133,43 @@ func TestClaimInFlight(t *testing.T) {
 		t.Fatalf("after the others finished: windowed %v, %v", windowed, err)
 	}
 }
+
+// Settle records the last progress and ends the window in one commit; Finish ends a window
+// left open; ending a window that is not there writes nothing.
+func TestSettleAndFinishEndTheWindow(t *testing.T) {
+	var commits int
+	j, err := Open(filepath.Join(t.TempDir(), "journal.db"), Options{Committed: func() { commits++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if _, _, _, err := j.ClaimInFlight(job("a", 3), InFlight{To: 3, HasCounter: true}); err != nil {
+		t.Fatal(err)
+	}
+	commits = 0
+	e, err := j.Settle("a", 3)
+	if err != nil || e.Printed != 3 || e.State != protocol.JobPrinting {
+		t.Fatalf("settle: %+v, %v", e, err)
+	}
+	if _, ok, _ := j.InFlight("a"); ok || commits != 1 {
+		t.Fatalf("after Settle: window left %v, %d commits; want none and 1", ok, commits)
+	}
+	if err := j.EndInFlight("a"); err != nil || commits != 1 {
+		t.Fatalf("ending no window: %v, %d commits; want no new commit", err, commits)
+	}
+	if _, err := j.Settle("a", 2); !errors.Is(err, ErrBackwards) {
+		t.Fatalf("settle backwards: %v", err)
+	}
+	if _, _, err := j.Claim(job("b", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.BeginInFlight("b", InFlight{To: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Finish("b", protocol.JobFailed, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := j.InFlight("b"); ok {
+		t.Fatal("a finished job kept its window")
+	}
+}

@@ -474,8 +474,17 @@ func (j *Journal) Get(id string) (Entry, error) {
 // record, never its payload, so its cost does not depend on the job's size; the returned
 // entry has no Layout and Data.
 func (j *Journal) Progress(id string, printed int) (Entry, error) {
+	e, err := j.progress(id, printed, nil)
+	if err != nil {
+		return Entry{}, wrap("progress", id, err)
+	}
+	return e, nil
+}
+
+// progress is Progress with also, run in the same transaction, if set.
+func (j *Journal) progress(id string, printed int, also func(*bolt.Tx) error) (Entry, error) {
 	var e Entry
-	err := j.update(id, func(r *record) (bool, error) {
+	err := j.update(id, also, func(r *record) (bool, error) {
 		switch {
 		case finished(r.State):
 			return false, fmt.Errorf("%w (%s)", ErrFinished, r.State)
@@ -490,10 +499,7 @@ func (j *Journal) Progress(id string, printed int) (Entry, error) {
 		r.State = protocol.JobPrinting
 		return true, nil
 	}, &e)
-	if err != nil {
-		return Entry{}, wrap("progress", id, err)
-	}
-	return e, nil
+	return e, err
 }
 
 // Finish records the job's final state, JobPrinted (every label accepted, ErrIncomplete
@@ -504,7 +510,7 @@ func (j *Journal) Finish(id string, state string, errMsg string) (Entry, error) 
 		return Entry{}, wrap("finish", id, fmt.Errorf("%w: %q is not %q or %q", ErrState, state, protocol.JobPrinted, protocol.JobFailed))
 	}
 	var e Entry
-	err := j.update(id, func(r *record) (bool, error) {
+	err := j.update(id, nil, func(r *record) (bool, error) {
 		switch {
 		case r.State == state:
 			return false, nil
@@ -523,11 +529,11 @@ func (j *Journal) Finish(id string, state string, errMsg string) (Entry, error) 
 	return e, nil
 }
 
-// update applies change to the job's record in one transaction. When change reports a change,
-// Seq and Updated advance; a finished job loses its payload and its queue slot. e receives the
-// resulting entry without the payload: decoding it on every label would make a long job slower
-// with every label.
-func (j *Journal) update(id string, change func(*record) (bool, error), e *Entry) error {
+// update applies change to the job's record in one transaction, and also, if set, once change
+// succeeded. When change reports a change, Seq and Updated advance; a finished job loses its
+// payload, its queue slot and its in-flight window. e receives the resulting entry without the
+// payload: decoding it on every label would make a long job slower with every label.
+func (j *Journal) update(id string, also func(*bolt.Tx) error, change func(*record) (bool, error), e *Entry) error {
 	return full(j.write(func(tx *bolt.Tx) error {
 		key := []byte(id)
 		jobs := tx.Bucket(bucketJobs)
@@ -559,6 +565,14 @@ func (j *Journal) update(id string, change func(*record) (bool, error), e *Entry
 				if err := tx.Bucket(bucketQueue).Delete(orderKey(r.Order)); err != nil {
 					return err
 				}
+				if err := tx.Bucket(bucketInFlight).Delete(key); err != nil {
+					return err
+				}
+			}
+		}
+		if also != nil {
+			if err := also(tx); err != nil {
+				return err
 			}
 		}
 		*e = entryOf(r, nil)
