@@ -143,9 +143,13 @@ type memSample struct {
 	goroutines int
 }
 
-// measure collects garbage and returns the memory still held.
+// measure collects garbage and returns the memory still held. Several collections: each may
+// halve a goroutine stack that is mostly unused, as an idle devcloud's runtime does over minutes
+// (it forces a collection every 2 minutes).
 func measure(what string) memSample {
-	runtime.GC()
+	for range 5 {
+		runtime.GC()
+	}
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
