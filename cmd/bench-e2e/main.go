@@ -100,6 +100,8 @@ func run(taps, labels int, syncDelay time.Duration, stateDir, seedPath string) e
 		}
 		defer os.RemoveAll(d)
 		stateDir = d
+	} else if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return err
 	}
 	fmt.Printf("bench-e2e: %s, GOMAXPROCS %d, state in %s, sync delay %v per fsync\n", runtime.Version(), runtime.GOMAXPROCS(0), stateDir, syncDelay)
 	fmt.Printf("load before: %s\n", loadavg())
