@@ -90,7 +90,7 @@ STAMP   := -X labelstation/internal/buildinfo.Version=$(VERSION) -X labelstation
 # Release builds leave out the simulated panel and printer (nosim) and the XLSX reader (noxlsx:
 # the cloud delivers XLSX data as JSON records); make run and the tests build everything.
 DISTTAGS  ?= nosim,noxlsx
-DISTFLAGS := -trimpath -tags $(DISTTAGS) -ldflags "-s -w $(STAMP)"
+DISTFLAGS := -trimpath -tags '$(DISTTAGS)' -ldflags "-s -w $(STAMP)"
 
 .PHONY: dist deb test-arm
 dist:
