@@ -177,5 +177,4 @@ var (
 	_ RecordReader = (*csvReader)(nil)
 	_ RecordReader = (*jsonReader)(nil)
 	_ RecordReader = (*xmlReader)(nil)
-	_ RecordReader = (*xlsxReader)(nil)
 )

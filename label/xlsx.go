@@ -1,3 +1,5 @@
+//go:build !noxlsx
+
 package label
 
 import (
@@ -22,7 +24,10 @@ type xlsxReader struct {
 	done   bool
 }
 
-var _ io.Closer = (*xlsxReader)(nil)
+var (
+	_ io.Closer    = (*xlsxReader)(nil)
+	_ RecordReader = (*xlsxReader)(nil)
+)
 
 // newXLSXReader opens a workbook (first sheet or opt.Sheet; first row is the
 // header). The zip directory is checked against opt.MaxUnzipBytes before

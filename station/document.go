@@ -64,13 +64,7 @@ func (s *Station) printDocument(ctx context.Context, e journal.Entry) (err error
 			return err
 		}
 	}
-	if err := r.record(true); err != nil {
-		return err
-	}
-	if err := s.opt.Journal.EndInFlight(e.Job.ID); err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	return nil
+	return r.settle()
 }
 
 // checkJob renders every label of a record job in a dry run before the first is sent, so a

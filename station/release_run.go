@@ -183,6 +183,13 @@ func (s *Station) release(ctx context.Context, c Cloud, e DoRelease) (protocol.R
 	return rep, nil
 }
 
+// previewWanted says whether the job was released to be previewed before it prints.
+func (s *Station) previewWanted(id string) bool {
+	s.rel.mu.Lock()
+	defer s.rel.mu.Unlock()
+	return s.rel.preview[id]
+}
+
 // holdForPreview keeps a job released for a preview out of the print queue and shows its first
 // label; it reports whether it did.
 func (s *Station) holdForPreview(e journal.Entry) bool {

@@ -162,6 +162,8 @@ type Station struct {
 	online atomic.Bool
 	// reconfigured has a value after every applied config change (telemetry reads it).
 	reconfigured chan struct{}
+	// first lets the claim record a job's first in-flight window (firstwindow.go).
+	first firstWindows
 }
 
 // New checks the wiring.
@@ -683,7 +685,7 @@ func (s *Station) password(ctx context.Context) (string, error) {
 // journal commit is all that stands between the message and the printer: the worker starts
 // at once, and the status goes out through the outbox without holding anything up.
 func (s *Station) onJob(j protocol.Job) error {
-	e, existed, err := s.opt.Journal.Claim(j)
+	e, existed, err := s.claim(j)
 	if err != nil {
 		return fmt.Errorf("station: journal claim: %w", err)
 	}

@@ -24,6 +24,7 @@ func (s *Station) worker(ctx context.Context) {
 		if err != nil {
 			s.log.Error("station: journal", "err", err)
 		}
+		s.first.idle.Store(len(pending) == 0 && err == nil)
 		if len(pending) == 0 {
 			if busy {
 				s.post(PrintIdle{})
@@ -49,6 +50,7 @@ func (s *Station) worker(ctx context.Context) {
 				}
 				return s.printJob(ctx, e)
 			})
+			s.takeClaimed(e.Job.ID) // a job that failed before its first label leaves it
 			if ctx.Err() != nil {
 				return
 			}
@@ -73,10 +75,7 @@ func (s *Station) worker(ctx context.Context) {
 				<-ctx.Done()
 				return
 			}
-			if err := s.opt.Journal.EndInFlight(e.Job.ID); err != nil {
-				s.log.Error("station: journal", "err", err)
-			}
-			s.report(done)
+			s.report(done) // Finish ended the in-flight window too
 			s.post(JobFinished{Title: e.Job.Title, Err: err})
 		}
 	}
@@ -197,13 +196,7 @@ func (s *Station) printJob(ctx context.Context, e journal.Entry) (err error) {
 			return err
 		}
 	}
-	if err := r.record(true); err != nil {
-		return err
-	}
-	if err := s.opt.Journal.EndInFlight(e.Job.ID); err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	return nil
+	return r.settle()
 }
 
 // printRun is one job's labels on their way to the printer.
@@ -306,6 +299,15 @@ func (r *printRun) record(final bool) error {
 		return nil
 	}
 	if _, err := r.s.opt.Journal.Progress(r.id, r.confirmed); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	r.recorded = r.confirmed
+	return nil
+}
+
+// settle records the final confirmed count and ends the in-flight window in one commit.
+func (r *printRun) settle() error {
+	if _, err := r.s.opt.Journal.Settle(r.id, r.confirmed); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	r.recorded = r.confirmed
@@ -530,6 +532,14 @@ func (s *Station) waitReady(ctx context.Context) error {
 // in windows, else a status reply per label) and where to resume after a restart.
 func (s *Station) startRun(ctx context.Context, e journal.Entry, total int) (r *printRun, done int, err error) {
 	r = &printRun{s: s, id: e.Job.ID, title: e.Job.Title, total: total, limit: 1}
+	if fl, ok := s.takeClaimed(e.Job.ID); ok && e.Printed == 0 {
+		// The claim recorded the first window with a counter reading of the idle printer and
+		// nothing was sent since: send it as it is.
+		lc, _ := s.opt.Printer.(labelCounter)
+		r.counter, r.base, r.limit, r.begun = lc, fl.Counter, counterWindow, true
+		s.post(PrintProgress{Title: e.Job.Title, Done: 0, Total: total})
+		return r, 0, nil
+	}
 	if lc, ok := s.opt.Printer.(labelCounter); ok {
 		c, err := s.settledCounter(ctx, lc)
 		switch {

@@ -143,13 +143,17 @@ type memSample struct {
 	goroutines int
 }
 
-// measure collects garbage and returns the memory still held.
+// measure collects garbage and returns the memory still held. Several collections: each may
+// halve a goroutine stack that is mostly unused, as an idle devcloud's runtime does over minutes
+// (it forces a collection every 2 minutes).
 func measure(what string) memSample {
-	runtime.GC()
+	for range 5 {
+		runtime.GC()
+	}
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	rss, _ := procStatus()
+	rss, _ := procStatus("/proc/self/status")
 	s := memSample{heap: ms.HeapInuse, rss: rss, stack: ms.StackInuse, goroutines: runtime.NumGoroutine()}
 	fmt.Printf("  %-20s heap in use %6.1f MB, stacks %5.1f MB, RSS %6.1f MB, goroutines %d\n", what, float64(s.heap)/(1<<20), float64(s.stack)/(1<<20), mb(s.rss), s.goroutines)
 	return s

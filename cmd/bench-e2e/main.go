@@ -67,6 +67,7 @@ func main() {
 	fleet := flag.Int("fleet", 0, "instead: devcloud's memory with this many stations connected (1000 in docs/performance.md)")
 	idle := flag.Duration("fleet-idle", 10*time.Second, "with -fleet: how long the connected fleet idles before the last reading")
 	profile := flag.String("fleet-profile", "", "with -fleet: write devcloud's heap profile here with the fleet online")
+	stationd := flag.String("stationd", "", "instead: run this stationd binary as its own process and report its memory alone (make bench-e2e-stationd)")
 	child := flag.String("fleet-child", "", "internal: connect the stations in this file (the -fleet child process)")
 	childBroker := flag.String("fleet-broker", "", "internal: the -fleet child's broker")
 	childKeys := flag.String("fleet-keys", "", "internal: the JWKS the -fleet child's stations verify messages with")
@@ -75,6 +76,8 @@ func main() {
 	switch {
 	case *child != "":
 		err = fleetChild(*child, *childBroker, *childKeys)
+	case *stationd != "":
+		err = runStationd(*stationd, *taps, *labels, *seedPath)
 	case *fleet > 0:
 		err = benchFleet(*fleet, *idle, *seedPath, *profile)
 	default:
@@ -97,6 +100,8 @@ func run(taps, labels int, syncDelay time.Duration, stateDir, seedPath string) e
 		}
 		defer os.RemoveAll(d)
 		stateDir = d
+	} else if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return err
 	}
 	fmt.Printf("bench-e2e: %s, GOMAXPROCS %d, state in %s, sync delay %v per fsync\n", runtime.Version(), runtime.GOMAXPROCS(0), stateDir, syncDelay)
 	fmt.Printf("load before: %s\n", loadavg())
@@ -152,7 +157,7 @@ func run(taps, labels int, syncDelay time.Duration, stateDir, seedPath string) e
 		rss.mark("after long job")
 	}
 	fmt.Printf("load after: %s\n", loadavg())
-	rss.report()
+	rss.report("memory of the whole process (devcloud + station + this harness)")
 	return nil
 }
 
@@ -866,6 +871,7 @@ func loadavg() string {
 // ---- RSS ----
 
 type rssSampler struct {
+	path    string
 	mu      sync.Mutex
 	maxRSS  int64
 	samples int
@@ -874,13 +880,16 @@ type rssSampler struct {
 
 // startRSS samples VmRSS every 20 ms until ctx ends; VmHWM (the kernel's own peak) is read at
 // each mark and at the end.
-func startRSS(ctx context.Context) *rssSampler {
-	r := &rssSampler{}
+func startRSS(ctx context.Context) *rssSampler { return startRSSOf(ctx, "/proc/self/status") }
+
+// startRSSOf samples the VmRSS of the process whose status file is path.
+func startRSSOf(ctx context.Context, path string) *rssSampler {
+	r := &rssSampler{path: path}
 	go func() {
 		t := time.NewTicker(20 * time.Millisecond)
 		defer t.Stop()
 		for {
-			rss, _ := procStatus()
+			rss, _ := procStatus(path)
 			r.mu.Lock()
 			r.maxRSS = max(r.maxRSS, rss)
 			r.samples++
@@ -896,17 +905,17 @@ func startRSS(ctx context.Context) *rssSampler {
 }
 
 func (r *rssSampler) mark(what string) {
-	rss, hwm := procStatus()
+	rss, hwm := procStatus(r.path)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.marks = append(r.marks, fmt.Sprintf("  %-16s VmRSS %5.1f MB, VmHWM %5.1f MB", what, mb(rss), mb(hwm)))
 }
 
-func (r *rssSampler) report() {
-	_, hwm := procStatus()
+func (r *rssSampler) report(title string) {
+	_, hwm := procStatus(r.path)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	fmt.Printf("\nmemory of the whole process (devcloud + station + this harness):\n")
+	fmt.Printf("\n%s:\n", title)
 	for _, m := range r.marks {
 		fmt.Println(m)
 	}
@@ -915,9 +924,9 @@ func (r *rssSampler) report() {
 
 func mb(kb int64) float64 { return float64(kb) / 1024 }
 
-// procStatus returns VmRSS and VmHWM in KiB.
-func procStatus() (rss, hwm int64) {
-	b, err := os.ReadFile("/proc/self/status")
+// procStatus returns VmRSS and VmHWM in KiB of the process whose status file is path.
+func procStatus(path string) (rss, hwm int64) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, 0
 	}

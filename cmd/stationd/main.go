@@ -5,28 +5,23 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	"labelstation/board"
 	"labelstation/display"
-	displaysim "labelstation/display/sim"
 	"labelstation/drivers/badge"
 	"labelstation/drivers/panel/rotate"
 	"labelstation/drivers/printer"
-	"labelstation/drivers/printer/simprinter"
 	"labelstation/internal/buildinfo"
 	"labelstation/provisioning"
 	"labelstation/station"
@@ -130,9 +125,8 @@ type appliance struct {
 	Config     config.Config
 	Prov       *provisioning.Provisioner
 	Board      board.Board
-	Panel      *displaysim.Panel
 	Reader     *badge.Sim
-	SimPrinter *simprinter.Server
+	simParts   // the simulated panel and printer, absent from builds tagged nosim
 	PrinterURL string
 	PrinterDir string
 	WebURL     string
@@ -244,13 +238,9 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 		if err := os.MkdirAll(a.PrinterDir, 0o755); err != nil {
 			return nil, fmt.Errorf("printer: %w", err)
 		}
-		sp, err := simprinter.Listen("127.0.0.1:0", simprinter.Options{Dir: a.PrinterDir, DPI: cfg.Printer.DPI})
-		if err != nil {
-			return nil, fmt.Errorf("printer: simprinter: %w", err)
+		if a.PrinterURL, err = a.startSimPrinter(cfg.Printer.DPI); err != nil {
+			return nil, fmt.Errorf("printer: %w", err)
 		}
-		a.SimPrinter = sp
-		a.closers = append(a.closers, sp.Close)
-		a.PrinterURL = sp.URL()
 	}
 	// The hardware opens with the fleet settings the station accepted before this start
 	// (station/config.Restore); the station itself recomputes them from the same documents.
@@ -385,57 +375,6 @@ func openTrust(ctx context.Context, cfg config.Config, ep endpoints, hc *http.Cl
 	}, stop, nil
 }
 
-// startSimPanel builds the simulated panel and its web page, where a person sees the screen,
-// taps demo badges and presses the buttons.
-func (a *appliance) startSimPanel(ctx context.Context, cfg config.Config, f flags, buttons chan string, names []string, log *slog.Logger) (*displaysim.Panel, error) {
-	demo, err := parseDemoBadges(f.Demo)
-	if err != nil {
-		return nil, fmt.Errorf("--demo-badges: %w", err)
-	}
-	panel, err := displaysim.New(displaysim.Options{Dir: filepath.Join(cfg.Station.StateDir, "display"), Keep: 1000, Size: image2(cfg.Display.Width, cfg.Display.Height), Badges: demo, Buttons: names})
-	if err != nil {
-		return nil, fmt.Errorf("display: %w", err)
-	}
-	a.Panel = panel
-	if cfg.Badge.Reader == "sim" {
-		reader := badge.NewSim("web")
-		a.Reader = reader
-		a.closers = append(a.closers, reader.Halt)
-	}
-	if f.Web == "" {
-		return panel, nil
-	}
-	ln, err := net.Listen("tcp", f.Web)
-	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("%s is already in use; choose another address with --web", f.Web)
-		}
-		return nil, fmt.Errorf("--web: %w", err)
-	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: panel.Handler(
-		func(uid []byte) {
-			if a.Reader == nil {
-				log.Warn("stationd: web tap ignored: the badge reader is hardware")
-				return
-			}
-			tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			defer cancel()
-			if err := a.Reader.Tap(tctx, uid); err != nil {
-				log.Warn("stationd: tap not taken", "err", err)
-			}
-		},
-		func(name string) {
-			select {
-			case buttons <- name:
-			default:
-			}
-		})}
-	go srv.Serve(ln)
-	a.closers = append(a.closers, srv.Close)
-	a.WebURL = "http://" + ln.Addr().String()
-	return panel, nil
-}
-
 // loadConfig reads the config file and applies the command line's overrides.
 func loadConfig(f flags) (config.Config, error) {
 	cfg, err := config.Load(f.Config)
@@ -459,20 +398,4 @@ func loadConfig(f flags) (config.Config, error) {
 		return cfg, err
 	}
 	return cfg, nil
-}
-
-func parseDemoBadges(s string) ([]displaysim.Badge, error) {
-	var out []displaysim.Badge
-	for _, item := range strings.Split(s, ",") {
-		if item = strings.TrimSpace(item); item == "" {
-			continue
-		}
-		name, uidHex, ok := strings.Cut(item, "=")
-		uid, err := hex.DecodeString(uidHex)
-		if !ok || err != nil || len(uid) == 0 {
-			return nil, fmt.Errorf("%q: want NAME=UIDHEX", item)
-		}
-		out = append(out, displaysim.Badge{Name: name, UID: uid})
-	}
-	return out, nil
 }

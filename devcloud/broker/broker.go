@@ -130,7 +130,8 @@ func Start(opt Options) (*Broker, error) {
 			return Claims{StationID: id}, err
 		}
 	}
-	srv := mqtt.New(&mqtt.Options{InlineClient: false, Capabilities: capabilities(), Logger: log.With("component", "mochi")})
+	srv := mqtt.New(&mqtt.Options{InlineClient: false, Capabilities: capabilities(), Logger: log.With("component", "mochi"),
+		ClientNetReadBufferSize: netReadBufferSize})
 	h := &authHook{
 		srv: srv, verify: verify, groups: opt.Groups, onRefusal: opt.OnRefusal,
 		user: opt.ServiceUser, pass: opt.ServicePassword, log: log,
@@ -449,6 +450,12 @@ func StationMayPublish(station, topic string, retain bool, payload []byte) error
 // reconnect storm of over a thousand stations — a packet that finds the queue full is dropped
 // and counted in mochi's Info.MessagesDropped.
 const maxWritesPending = 1024
+
+// netReadBufferSize is each connection's read buffer, allocated whole at connect (mochi's
+// default 2 KiB). A station's messages are small and a larger one is read past the buffer, so a
+// quarter of that is enough: 1.5 KiB less per connected station. (mochi's write buffer grows on
+// demand and only bounds how many packets one write batches, so it stays at its default.)
+const netReadBufferSize = 512
 
 func capabilities() *mqtt.Capabilities {
 	c := mqtt.NewDefaultServerCapabilities()

@@ -343,9 +343,16 @@ func (s *Service) onRelease(_ paho.Client, m paho.Message) {
 			rep.Error = replyError(err)
 		}
 		for _, j := range released {
+			format, data, err := deliverable(j.DataFormat, j.Data)
+			if err != nil {
+				// Validated at submit, so this should not happen; the station fails the job
+				// with its own reason rather than the job vanishing here.
+				s.log.Error("jobs: converting the job's data", "station", station, "job", j.ID, "err", err)
+				format, data = j.DataFormat, j.Data
+			}
 			msg := protocol.Job{
 				V: protocol.Version, ID: j.ID, Title: j.Title, User: protocol.User{ID: u.ID, Name: u.Name},
-				Layout: s.seed.Layouts[j.Layout].Raw, Format: j.DataFormat, Data: j.Data, Labels: j.Labels,
+				Layout: s.seed.Layouts[j.Layout].Raw, Format: format, Data: data, Labels: j.Labels,
 				Expires: j.Expires,
 			}
 			if err := s.publish(protocol.StationTopic(station, protocol.LeafJob), false, msg); err != nil {

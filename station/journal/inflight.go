@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"labelstation/protocol"
 )
 
 // bucketInFlight holds, per job, the labels sent to the printer whose printing is not confirmed
@@ -54,6 +56,15 @@ func (j *Journal) BeginInFlight(id string, f InFlight) error {
 	return nil
 }
 
+// ClaimInFlight is Claim that also records the job's first window of labels as in flight in the
+// same commit, so a job can go to the printer after one fsync instead of two. The window is
+// recorded (windowed) only when the job is new and no other job is unfinished: an earlier job
+// would print first and move the printer's counter past first.Counter. first.From must be 0
+// and first.To within Job.Labels. Without windowed, call BeginInFlight before sending.
+func (j *Journal) ClaimInFlight(job protocol.Job, first InFlight) (e Entry, existed, windowed bool, err error) {
+	return j.claim(job, &first)
+}
+
 // InFlight returns the job's unconfirmed window, if one was recorded and not ended.
 func (j *Journal) InFlight(id string) (InFlight, bool, error) {
 	var f InFlight
@@ -78,6 +89,9 @@ func (j *Journal) InFlight(id string) (InFlight, bool, error) {
 // EndInFlight drops the job's unconfirmed window once every label in it is confirmed (and
 // recorded with Progress) or the job is finished. Ending a window that is not there is a no-op.
 func (j *Journal) EndInFlight(id string) error {
+	if _, ok, err := j.InFlight(id); err == nil && !ok {
+		return nil // nothing to end: no commit, no fsync
+	}
 	err := j.write(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketInFlight).Delete([]byte(id))
 	})
@@ -90,7 +104,7 @@ func (j *Journal) EndInFlight(id string) error {
 // AddReprinted adds n labels to the job's Reprinted count, reported in its status.
 func (j *Journal) AddReprinted(id string, n int) (Entry, error) {
 	var e Entry
-	err := j.update(id, func(r *record) (bool, error) {
+	err := j.update(id, nil, func(r *record) (bool, error) {
 		if finished(r.State) {
 			return false, fmt.Errorf("%w (%s)", ErrFinished, r.State)
 		}
@@ -102,6 +116,19 @@ func (j *Journal) AddReprinted(id string, n int) (Entry, error) {
 	}, &e)
 	if err != nil {
 		return Entry{}, wrap("add reprinted", id, err)
+	}
+	return e, nil
+}
+
+// Settle records that the printer accepted labels [0, printed) and ends the job's in-flight
+// window, in one commit: what a run does once its last window is confirmed. printed follows
+// Progress's rules.
+func (j *Journal) Settle(id string, printed int) (Entry, error) {
+	e, err := j.progress(id, printed, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketInFlight).Delete([]byte(id))
+	})
+	if err != nil {
+		return Entry{}, wrap("settle", id, err)
 	}
 	return e, nil
 }

@@ -79,3 +79,97 @@ func TestInFlightSurvivesReopen(t *testing.T) {
 		t.Fatalf("finished job: %v", err)
 	}
 }
+
+// ClaimInFlight records the first window in the claim's own commit when nothing else is
+// unfinished, leaves it out when another job would print first, and changes nothing for a
+// redelivery; a window outside the job is refused with nothing recorded.
+func TestClaimInFlight(t *testing.T) {
+	var commits int
+	j, err := Open(filepath.Join(t.TempDir(), "journal.db"), Options{Committed: func() { commits++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	first := InFlight{From: 0, To: 3, Counter: 77, HasCounter: true}
+	_, existed, windowed, err := j.ClaimInFlight(job("a", 5), first)
+	if err != nil || existed || !windowed {
+		t.Fatalf("first job: existed %v, windowed %v, %v", existed, windowed, err)
+	}
+	if commits != 1 {
+		t.Fatalf("%d commits for the claim and its window, want 1", commits)
+	}
+	if got, ok, err := j.InFlight("a"); err != nil || !ok || got != first {
+		t.Fatalf("window: %+v, %v, %v; want %+v", got, ok, err, first)
+	}
+	// "a" is unfinished: "b" prints after it, so its window cannot be known yet.
+	if _, _, windowed, err := j.ClaimInFlight(job("b", 5), first); err != nil || windowed {
+		t.Fatalf("second job: windowed %v, %v", windowed, err)
+	}
+	if _, ok, _ := j.InFlight("b"); ok {
+		t.Fatal("second job has a window")
+	}
+	// A redelivery changes nothing.
+	if _, existed, windowed, err := j.ClaimInFlight(job("a", 5), InFlight{To: 1}); err != nil || !existed || windowed {
+		t.Fatalf("redelivery: existed %v, windowed %v, %v", existed, windowed, err)
+	}
+	if got, _, _ := j.InFlight("a"); got != first {
+		t.Fatalf("redelivery changed the window to %+v", got)
+	}
+	for _, bad := range []InFlight{{From: 1, To: 2}, {From: 0, To: 0}, {From: 0, To: 6}} {
+		if _, _, _, err := j.ClaimInFlight(job("c", 5), bad); !errors.Is(err, ErrRange) {
+			t.Errorf("%+v: got %v, want ErrRange", bad, err)
+		}
+	}
+	if _, err := j.Get("c"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("refused claim recorded the job: %v", err)
+	}
+	// Once every job is finished, a new one gets its window again.
+	for _, id := range []string{"a", "b"} {
+		if _, err := j.Finish(id, protocol.JobFailed, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, windowed, err := j.ClaimInFlight(job("d", 1), InFlight{To: 1}); err != nil || !windowed {
+		t.Fatalf("after the others finished: windowed %v, %v", windowed, err)
+	}
+}
+
+// Settle records the last progress and ends the window in one commit; Finish ends a window
+// left open; ending a window that is not there writes nothing.
+func TestSettleAndFinishEndTheWindow(t *testing.T) {
+	var commits int
+	j, err := Open(filepath.Join(t.TempDir(), "journal.db"), Options{Committed: func() { commits++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if _, _, _, err := j.ClaimInFlight(job("a", 3), InFlight{To: 3, HasCounter: true}); err != nil {
+		t.Fatal(err)
+	}
+	commits = 0
+	e, err := j.Settle("a", 3)
+	if err != nil || e.Printed != 3 || e.State != protocol.JobPrinting {
+		t.Fatalf("settle: %+v, %v", e, err)
+	}
+	if _, ok, _ := j.InFlight("a"); ok || commits != 1 {
+		t.Fatalf("after Settle: window left %v, %d commits; want none and 1", ok, commits)
+	}
+	if err := j.EndInFlight("a"); err != nil || commits != 1 {
+		t.Fatalf("ending no window: %v, %d commits; want no new commit", err, commits)
+	}
+	if _, err := j.Settle("a", 2); !errors.Is(err, ErrBackwards) {
+		t.Fatalf("settle backwards: %v", err)
+	}
+	if _, _, err := j.Claim(job("b", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.BeginInFlight("b", InFlight{To: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Finish("b", protocol.JobFailed, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := j.InFlight("b"); ok {
+		t.Fatal("a finished job kept its window")
+	}
+}

@@ -334,11 +334,21 @@ func (j *Journal) timestamp() time.Time { return j.now().UTC().Round(0) }
 // already known — journaled or tombstoned — it returns that entry with existed=true and changes
 // nothing: a redelivered QoS 1 message must not restart a job.
 func (j *Journal) Claim(job protocol.Job) (e Entry, existed bool, err error) {
+	e, existed, _, err = j.claim(job, nil)
+	return e, existed, err
+}
+
+// claim is Claim that, given first, also records that window as in flight in the same commit
+// when the job is new and no other job is unfinished (windowed).
+func (j *Journal) claim(job protocol.Job, first *InFlight) (e Entry, existed, windowed bool, err error) {
 	if job.ID == "" {
-		return Entry{}, false, wrap("claim", job.ID, fmt.Errorf("%w: job.id is empty", ErrRange))
+		return Entry{}, false, false, wrap("claim", job.ID, fmt.Errorf("%w: job.id is empty", ErrRange))
 	}
 	if job.Labels < 0 {
-		return Entry{}, false, wrap("claim", job.ID, fmt.Errorf("%w: job.labels is %d", ErrRange, job.Labels))
+		return Entry{}, false, false, wrap("claim", job.ID, fmt.Errorf("%w: job.labels is %d", ErrRange, job.Labels))
+	}
+	if first != nil && (first.From != 0 || first.To <= 0 || first.To > job.Labels) {
+		return Entry{}, false, false, wrap("claim", job.ID, fmt.Errorf("%w: first window [%d, %d) of %d labels", ErrRange, first.From, first.To, job.Labels))
 	}
 	err = j.write(func(tx *bolt.Tx) error {
 		id := []byte(job.ID)
@@ -347,6 +357,9 @@ func (j *Journal) Claim(job protocol.Job) (e Entry, existed bool, err error) {
 			return err
 		}
 		queue := tx.Bucket(bucketQueue)
+		// Another unfinished job prints first and moves the printer's counter: the window's
+		// counter reading would be stale by then.
+		idle := first != nil && isEmpty(queue)
 		order, err := queue.NextSequence()
 		if err != nil {
 			return err
@@ -373,13 +386,24 @@ func (j *Journal) Claim(job protocol.Job) (e Entry, existed bool, err error) {
 		if err := queue.Put(orderKey(order), id); err != nil {
 			return err
 		}
+		if idle {
+			if err := put(tx.Bucket(bucketInFlight), id, *first); err != nil {
+				return err
+			}
+			windowed = true
+		}
 		e = entryOf(r, &p)
 		return nil
 	})
 	if err != nil {
-		return Entry{}, false, wrap("claim", job.ID, full(err))
+		return Entry{}, false, false, wrap("claim", job.ID, full(err))
 	}
-	return e, existed, nil
+	return e, existed, windowed, nil
+}
+
+func isEmpty(b *bolt.Bucket) bool {
+	k, _ := b.Cursor().First()
+	return k == nil
 }
 
 // freeTx is the free space inside the file, which a new payload reuses before the file grows.
@@ -456,8 +480,17 @@ func (j *Journal) Get(id string) (Entry, error) {
 // record, never its payload, so its cost does not depend on the job's size; the returned
 // entry has no Layout and Data.
 func (j *Journal) Progress(id string, printed int) (Entry, error) {
+	e, err := j.progress(id, printed, nil)
+	if err != nil {
+		return Entry{}, wrap("progress", id, err)
+	}
+	return e, nil
+}
+
+// progress is Progress with also, run in the same transaction, if set.
+func (j *Journal) progress(id string, printed int, also func(*bolt.Tx) error) (Entry, error) {
 	var e Entry
-	err := j.update(id, func(r *record) (bool, error) {
+	err := j.update(id, also, func(r *record) (bool, error) {
 		switch {
 		case finished(r.State):
 			return false, fmt.Errorf("%w (%s)", ErrFinished, r.State)
@@ -472,10 +505,7 @@ func (j *Journal) Progress(id string, printed int) (Entry, error) {
 		r.State = protocol.JobPrinting
 		return true, nil
 	}, &e)
-	if err != nil {
-		return Entry{}, wrap("progress", id, err)
-	}
-	return e, nil
+	return e, err
 }
 
 // Finish records the job's final state, JobPrinted (every label accepted, ErrIncomplete
@@ -486,7 +516,7 @@ func (j *Journal) Finish(id string, state string, errMsg string) (Entry, error) 
 		return Entry{}, wrap("finish", id, fmt.Errorf("%w: %q is not %q or %q", ErrState, state, protocol.JobPrinted, protocol.JobFailed))
 	}
 	var e Entry
-	err := j.update(id, func(r *record) (bool, error) {
+	err := j.update(id, nil, func(r *record) (bool, error) {
 		switch {
 		case r.State == state:
 			return false, nil
@@ -505,11 +535,11 @@ func (j *Journal) Finish(id string, state string, errMsg string) (Entry, error) 
 	return e, nil
 }
 
-// update applies change to the job's record in one transaction. When change reports a change,
-// Seq and Updated advance; a finished job loses its payload and its queue slot. e receives the
-// resulting entry without the payload: decoding it on every label would make a long job slower
-// with every label.
-func (j *Journal) update(id string, change func(*record) (bool, error), e *Entry) error {
+// update applies change to the job's record in one transaction, and also, if set, once change
+// succeeded. When change reports a change, Seq and Updated advance; a finished job loses its
+// payload, its queue slot and its in-flight window. e receives the resulting entry without the
+// payload: decoding it on every label would make a long job slower with every label.
+func (j *Journal) update(id string, also func(*bolt.Tx) error, change func(*record) (bool, error), e *Entry) error {
 	return full(j.write(func(tx *bolt.Tx) error {
 		key := []byte(id)
 		jobs := tx.Bucket(bucketJobs)
@@ -541,6 +571,14 @@ func (j *Journal) update(id string, change func(*record) (bool, error), e *Entry
 				if err := tx.Bucket(bucketQueue).Delete(orderKey(r.Order)); err != nil {
 					return err
 				}
+				if err := tx.Bucket(bucketInFlight).Delete(key); err != nil {
+					return err
+				}
+			}
+		}
+		if also != nil {
+			if err := also(tx); err != nil {
+				return err
 			}
 		}
 		*e = entryOf(r, nil)
