@@ -64,7 +64,7 @@ func (st storedAuthReq) request(id string) *authRequest {
 	return &authRequest{id: id, clientID: st.ClientID, redirectURI: st.RedirectURI, state: st.State, nonce: st.Nonce,
 		scopes: st.Scopes, responseMode: oidc.ResponseMode(st.ResponseMode), created: st.Created, userID: st.UserID,
 		authTime: st.AuthTime, done: st.Done, codeHash: st.CodeHash, codeIssued: st.CodeIssued, exchanged: st.Exchanged,
-		family: st.Family,
+		family:    st.Family,
 		challenge: &oidc.CodeChallenge{Challenge: st.Challenge, Method: oidc.CodeChallengeMethod(st.ChallengeMethod)}}
 }
 
