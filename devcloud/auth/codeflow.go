@@ -138,9 +138,6 @@ func (s *store) AuthRequestByID(_ context.Context, id string) (op.AuthRequest, e
 	return r, nil
 }
 
-// errCodeIssued refuses a second code for one consent.
-var errCodeIssued = oidc.ErrInvalidRequest().WithDescription("the code of this authorization request was issued already")
-
 func (s *store) SaveAuthCode(_ context.Context, id, code string) error {
 	now := s.srv.now()
 	h := hashToken(code)
@@ -149,7 +146,8 @@ func (s *store) SaveAuthCode(_ context.Context, id, code string) error {
 		case !r.done:
 			return oidc.ErrInvalidRequest().WithDescription("no approved authorization request")
 		case r.codeHash != "":
-			return errCodeIssued // one code per consent: a replayed callback gets nothing
+			// One code per consent: a replayed callback gets nothing.
+			return oidc.ErrInvalidRequest().WithDescription("the code of this authorization request was issued already")
 		}
 		r.codeHash, r.codeIssued = h, now
 		return nil
@@ -395,17 +393,21 @@ func (s *store) revokeApp(token, clientID string) *oidc.Error {
 		}
 		return nil
 	}
-	// A client-credentials token.
+	// A client-credentials token: issued here or by another devcloud on the store.
+	if a, ok, err = s.accessByID(token); err != nil {
+		return oidc.ErrServerError().WithParent(err)
+	}
+	if !ok {
+		return nil
+	}
+	if a.clientID != clientID {
+		return oidc.ErrInvalidClient().WithDescription("the token was not issued to this client")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if a, ok := s.access[token]; ok {
-		if a.clientID != "" && a.clientID != clientID {
-			return oidc.ErrInvalidClient().WithDescription("the token was not issued to this client")
-		}
-		delete(s.access, token)
-		if err := s.del(kindAccess, token); err != nil {
-			return oidc.ErrServerError().WithParent(err)
-		}
+	delete(s.access, token)
+	if err := s.del(kindAccess, token); err != nil {
+		return oidc.ErrServerError().WithParent(err)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"labelstation/devcloud/auth"
 	"labelstation/devcloud/jobs/jobstest"
@@ -184,4 +185,36 @@ func TestCodeFlowSurvivesRestart(t *testing.T) {
 			t.Fatal("the grant of a code presented twice is not revoked")
 		}
 	})
+}
+
+// A client-credentials token issued by one server on a shared PostgreSQL database verifies at
+// the other, and revoked at that other one is refused by the one that issued it.
+func TestClientCredentialsRevokedAcrossReplicas(t *testing.T) {
+	spec := pgtest.Database(t)
+	a := newFixture(t, withStore(jobstest.Open(t, spec).(records.Store)))
+	b := newFixture(t, func(o *auth.Options) {
+		withStore(jobstest.Open(t, spec).(records.Store))(o)
+		o.Issuer, o.Now = a.url, a.clock.Now
+	})
+	cc := clientcredentials.Config{ClientID: "erp", ClientSecret: "s3cret-erp", TokenURL: a.srv.TokenURL()}
+	tok, err := cc.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := b.srv.Verify(context.Background(), tok.AccessToken); err != nil || p.UserID != "bob" || p.ClientID != "erp" {
+		t.Fatalf("B verifies A's token: %+v %v", p, err)
+	}
+	resp, err := http.PostForm(b.srv.RevokeURL(), url.Values{"token": {tok.AccessToken}, "client_id": {"erp"}, "client_secret": {"s3cret-erp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke at B: %d", resp.StatusCode)
+	}
+	for name, srv := range map[string]*auth.Server{"A": a.srv, "B": b.srv} {
+		if _, err := srv.Verify(context.Background(), tok.AccessToken); err == nil {
+			t.Errorf("%s accepts the token revoked at B", name)
+		}
+	}
 }

@@ -197,7 +197,9 @@ func (s *store) dropAppAccess(family string, now time.Time) (int, error) {
 
 // accessByID returns a detached copy of access token id's record: from this server's memory,
 // then an application's token from the flow's records, then (with a durable store) a token
-// another devcloud on the store issued. ok is false for an unknown or revoked token.
+// another devcloud on the store issued. ok is false for an unknown or revoked token. An
+// application's client-credentials token in memory is checked against the store too: another
+// devcloud may have revoked it.
 func (s *store) accessByID(id string) (*accessRec, bool, error) {
 	s.mu.Lock()
 	if a, ok := s.access[id]; ok {
@@ -207,6 +209,19 @@ func (s *store) accessByID(id string) (*accessRec, bool, error) {
 			cp.fam = &f
 		}
 		s.mu.Unlock()
+		if cp.clientID == "" || s.rec == nil {
+			return &cp, true, nil
+		}
+		_, err := s.rec.GetRecord(kindAccess, id)
+		switch {
+		case errors.Is(err, records.ErrNotFound):
+			s.mu.Lock()
+			delete(s.access, id)
+			s.mu.Unlock()
+			return nil, false, nil
+		case err != nil:
+			return nil, false, fmt.Errorf("auth: access token: %w", err)
+		}
 		return &cp, true, nil
 	}
 	s.mu.Unlock()
