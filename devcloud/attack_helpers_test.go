@@ -19,6 +19,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"labelstation/devcloud/jobs"
 	"labelstation/devcloud/seed"
 )
 
@@ -70,6 +71,12 @@ type attackEnv struct {
 
 func startAttackCloud(t *testing.T) *attackEnv {
 	t.Helper()
+	return startCloudOn(t, nil)
+}
+
+// startCloudOn starts a cloud on store (nil: in memory); the caller closes the store.
+func startCloudOn(t *testing.T, store jobs.Store) *attackEnv {
+	t.Helper()
 	sd, err := seed.Load(filepath.Join("..", "examples", "devcloud-seed.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +92,7 @@ func startAttackCloud(t *testing.T) *attackEnv {
 	e := &attackEnv{t: t, clock: &fakeClock{t: time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)}, logs: &syncBuffer{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	e.c, err = Start(ctx, Options{HTTP: h, MQTT: m, Seed: sd, Now: e.clock.Now,
+	e.c, err = Start(ctx, Options{HTTP: h, MQTT: m, Seed: sd, Now: e.clock.Now, Store: store,
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	if err != nil {
 		t.Fatal(err)

@@ -37,13 +37,20 @@ type linkEnv struct {
 
 func startLink(t *testing.T) *linkEnv {
 	t.Helper()
-	e := &linkEnv{attackEnv: startAttackCloud(t), replies: make(chan paho.Message, 16)}
+	return linkOn(t, startAttackCloud(t), "LINK-0001")
+}
+
+// linkOn enrolls a station with serial on the cloud of ae and connects it, ready to ask for
+// codes.
+func linkOn(t *testing.T, ae *attackEnv, serial string) *linkEnv {
+	t.Helper()
+	e := &linkEnv{attackEnv: ae, replies: make(chan paho.Message, 16)}
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	if err := e.c.Jobs.WaitOnline(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e.st = e.enroll("LINK-0001")
+	e.st = e.enroll(serial)
 	e.cl = mustConnect(t, e.c.Broker.Addr(), e.st.id, e.st.id, e.st.access)
 	if codes := e.cl.subscribe(t, protocol.StationFilter(e.st.id)); codes[0] == 0x80 {
 		t.Fatal("the station may not read its own subtree")

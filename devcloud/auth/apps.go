@@ -409,17 +409,14 @@ func (s *Server) RevokeApp(user, clientID string) (int, error) {
 	return n, nil
 }
 
-// revokeAppFamily revokes a grant in the store and its access tokens in memory.
+// revokeAppFamily revokes a grant in the store and deletes its access tokens' records, so
+// every devcloud on the store refuses them.
 func (s *Server) revokeAppFamily(family string) error {
 	if _, err := s.appStore.RevokeGrantFamily(family); err != nil {
 		return fmt.Errorf("auth: revoke grant: %w", err)
 	}
-	s.store.mu.Lock()
-	defer s.store.mu.Unlock()
-	for id, a := range s.store.access {
-		if a.fam != nil && a.fam.id == family {
-			delete(s.store.access, id)
-		}
+	if _, err := s.store.dropAppAccess(family, time.Time{}); err != nil {
+		return err
 	}
 	return nil
 }

@@ -421,10 +421,10 @@ func (s *Server) Verify(_ context.Context, accessToken string) (Principal, error
 	if err != nil {
 		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	s.store.mu.Lock()
-	defer s.store.mu.Unlock()
-	a, ok := s.store.access[c.ID]
+	a, ok, err := s.store.accessByID(c.ID)
 	switch {
+	case err != nil:
+		return Principal{}, err
 	case !ok:
 		return Principal{}, fmt.Errorf("%w: unknown or revoked", ErrInvalidToken)
 	case a.fam != nil && a.fam.revoked:

@@ -68,14 +68,14 @@ func TestBadgePageNeedsSignInAndItsOwnForm(t *testing.T) {
 	if st, page := b.post("/device/badge", url.Values{"code": {p.Code}, "action": {"cancel"}, "csrf_token": {b.csrfFromLastPage()}}); st != http.StatusOK || !strings.Contains(page, "Nothing was linked") {
 		t.Fatalf("cancel: %d %s", st, page)
 	}
-	if _, ok := reg.Owner(p.Badge); ok {
+	if _, ok, _ := reg.Owner(p.Badge); ok {
 		t.Fatal("linked without a confirmation")
 	}
 	b.get(u)
 	if st, page := b.post("/device/badge", url.Values{"code": {p.Code}, "action": {"link"}, "csrf_token": {b.csrfFromLastPage()}}); st != http.StatusOK || !strings.Contains(page, "Badge …1a2b is now linked to Alice") {
 		t.Fatalf("confirm: %d %s", st, page)
 	}
-	if owner, _ := reg.Owner(p.Badge); owner != "alice" {
+	if owner, _, _ := reg.Owner(p.Badge); owner != "alice" {
 		t.Fatalf("owner %q, want alice", owner)
 	}
 }

@@ -10,13 +10,15 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"labelstation/devcloud/records"
 )
 
 // The authorization code flow (RFC 6749 §4.1) with PKCE (RFC 7636) for registered
 // applications, on the same op as the device flow: the op parses and validates /oauth/authorize,
 // sends the browser to the consent page, issues the code at /oauth/authorize/callback and checks
 // client, redirect URI and code_verifier at the token endpoint; this file keeps the requests,
-// codes and tokens.
+// codes and tokens, as records (flowstore.go).
 
 // CodeTTL is how long a consent request and the authorization code it yields are valid
 // (RFC 6749 §4.1.2 recommends at most 10 minutes).
@@ -41,7 +43,7 @@ type authRequest struct {
 	userID       string
 	authTime     time.Time
 	done         bool
-	code         string
+	codeHash     string // hashToken of the code
 	codeIssued   time.Time
 	exchanged    bool   // tokens were issued for the code
 	family       string // the grant the exchange started
@@ -63,41 +65,11 @@ func (a *authRequest) GetState() string                      { return a.state }
 func (a *authRequest) GetSubject() string                    { return a.userID }
 func (a *authRequest) Done() bool                            { return a.done }
 
-// spentCode remembers an exchanged code until it would have expired, so its reuse revokes what
-// it yielded (RFC 6749 §4.1.2).
-type spentCode struct {
-	family  string
-	expires time.Time
-}
-
-// codeState is the code flow's part of the store, guarded by store.mu.
+// codeState is the code flow's part of the store kept in memory, guarded by store.mu.
 type codeState struct {
-	reqs  map[string]*authRequest // by request id
-	codes map[string]string       // code -> request id
-	spent map[string]spentCode
-	// lastPurge is when expired application refresh tokens were last deleted.
-	lastPurge time.Time
-}
-
-func (c *codeState) init() {
-	if c.reqs == nil {
-		c.reqs, c.codes, c.spent = map[string]*authRequest{}, map[string]string{}, map[string]spentCode{}
-	}
-}
-
-// purge drops requests and spent codes that can no longer be used.
-func (c *codeState) purge(now time.Time) {
-	for id, r := range c.reqs {
-		if now.Sub(r.created) > 2*CodeTTL {
-			delete(c.reqs, id)
-			delete(c.codes, r.code)
-		}
-	}
-	for code, sp := range c.spent {
-		if now.After(sp.expires) {
-			delete(c.spent, code)
-		}
-	}
+	// lastPurge is when expired application refresh tokens and access tokens were last
+	// deleted; lastFlowPurge, ended requests and codes.
+	lastPurge, lastFlowPurge time.Time
 }
 
 func (s *store) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
@@ -121,71 +93,74 @@ func (s *store) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _ st
 		scopes: scopes, responseMode: req.ResponseMode, created: now,
 		challenge: &oidc.CodeChallenge{Challenge: req.CodeChallenge, Method: req.CodeChallengeMethod},
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.flow.init()
-	s.flow.purge(now)
-	s.flow.reqs[r.id] = r
-	cp := *r
-	return &cp, nil
+	s.purgeFlow(now)
+	if err := records.PutJSON(s.flowRecords(), kindAuthReq, r.id, r.stored()); err != nil {
+		return nil, fmt.Errorf("auth: store authorization request: %w", err)
+	}
+	return r, nil
 }
 
-// pendingAuthRequest returns a copy of a consent request still waiting for the user.
+// pendingAuthRequest returns a consent request still waiting for the user.
 func (s *store) pendingAuthRequest(id string) (*authRequest, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.flow.init()
-	r, ok := s.flow.reqs[id]
+	r, err := s.getAuthRequest(id)
 	switch {
-	case !ok:
-		return nil, fmt.Errorf("auth: authorization request: %w", errNotFound)
+	case err != nil:
+		return nil, err
 	case r.done:
 		return nil, fmt.Errorf("auth: authorization request: %w", ErrAlreadyDecided)
 	case !s.srv.now().Before(r.created.Add(CodeTTL)):
 		return nil, fmt.Errorf("auth: authorization request: %w", ErrCodeExpired)
 	}
-	cp := *r
-	return &cp, nil
+	return r, nil
 }
 
 // consent records the user's approval of request id.
 func (s *store) consent(id, userID string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.flow.reqs[id]
-	if !ok || r.done {
-		return fmt.Errorf("auth: consent: %w", errNotFound)
-	}
-	r.done, r.userID, r.authTime = true, userID, s.srv.now()
-	return nil
+	now := s.srv.now()
+	_, err := s.updateAuthRequest(id, func(r *authRequest) error {
+		if r.done {
+			return fmt.Errorf("auth: consent: %w", errNotFound)
+		}
+		r.done, r.userID, r.authTime = true, userID, now
+		return nil
+	})
+	return err
 }
 
 func (s *store) AuthRequestByID(_ context.Context, id string) (op.AuthRequest, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.flow.init()
-	r, ok := s.flow.reqs[id]
-	if !ok || !s.srv.now().Before(r.created.Add(CodeTTL)) {
+	r, err := s.getAuthRequest(id)
+	if err != nil {
+		return nil, err
+	}
+	if !s.srv.now().Before(r.created.Add(CodeTTL)) {
 		return nil, fmt.Errorf("auth: authorization request: %w", errNotFound)
 	}
-	cp := *r
-	return &cp, nil
+	return r, nil
 }
 
 func (s *store) SaveAuthCode(_ context.Context, id, code string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.flow.init()
-	r, ok := s.flow.reqs[id]
-	switch {
-	case !ok || !r.done:
+	now := s.srv.now()
+	h := hashToken(code)
+	_, err := s.updateAuthRequest(id, func(r *authRequest) error {
+		switch {
+		case !r.done:
+			return oidc.ErrInvalidRequest().WithDescription("no approved authorization request")
+		case r.codeHash != "":
+			// One code per consent: a replayed callback gets nothing.
+			return oidc.ErrInvalidRequest().WithDescription("the code of this authorization request was issued already")
+		}
+		r.codeHash, r.codeIssued = h, now
+		return nil
+	})
+	if errors.Is(err, errNotFound) {
 		return oidc.ErrInvalidRequest().WithDescription("no approved authorization request")
-	case r.code != "":
-		// One code per consent: a replayed callback gets nothing.
-		return oidc.ErrInvalidRequest().WithDescription("the code of this authorization request was issued already")
 	}
-	r.code, r.codeIssued = code, s.srv.now()
-	s.flow.codes[code] = id
+	if err != nil {
+		return err
+	}
+	if err := records.PutJSON(s.flowRecords(), kindAuthCode, h, storedCode{Request: id, Expires: now.Add(CodeTTL)}); err != nil {
+		return fmt.Errorf("auth: store authorization code: %w", err)
+	}
 	return nil
 }
 
@@ -194,44 +169,51 @@ var errCodeReused = errors.New("auth: authorization code already used; the token
 
 func (s *store) AuthRequestByCode(_ context.Context, code string) (op.AuthRequest, error) {
 	now := s.srv.now()
-	s.mu.Lock()
-	s.flow.init()
-	id, ok := s.flow.codes[code]
-	if !ok {
-		sp, spent := s.flow.spent[code]
-		s.mu.Unlock()
-		if spent {
-			s.srv.log.Warn("auth: authorization code reused; revoking its grant", "family", sp.family)
-			if err := s.srv.revokeAppFamily(sp.family); err != nil {
-				return nil, err
-			}
-			return nil, errCodeReused
-		}
+	var c storedCode
+	err := records.GetJSON(s.flowRecords(), kindAuthCode, hashToken(code), &c)
+	switch {
+	case errors.Is(err, records.ErrNotFound):
 		return nil, fmt.Errorf("auth: authorization code: %w", errNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("auth: authorization code: %w", err)
+	case c.Spent:
+		s.srv.log.Warn("auth: authorization code reused; revoking its grant", "family", c.Family)
+		if err := s.srv.revokeAppFamily(c.Family); err != nil {
+			return nil, err
+		}
+		return nil, errCodeReused
 	}
-	defer s.mu.Unlock()
-	r := s.flow.reqs[id]
+	r, err := s.getAuthRequest(c.Request)
+	if err != nil {
+		return nil, err
+	}
 	if !now.Before(r.codeIssued.Add(CodeTTL)) {
 		return nil, fmt.Errorf("auth: authorization code expired (valid %v)", CodeTTL)
 	}
-	cp := *r
-	return &cp, nil
+	return r, nil
 }
 
 func (s *store) DeleteAuthRequest(_ context.Context, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.flow.init()
-	r, ok := s.flow.reqs[id]
-	if !ok {
+	r, err := s.getAuthRequest(id)
+	if errors.Is(err, errNotFound) {
 		return nil
 	}
-	delete(s.flow.reqs, id)
-	if r.code != "" {
-		delete(s.flow.codes, r.code)
+	if err != nil {
+		return err
+	}
+	rec := s.flowRecords()
+	if r.codeHash != "" {
 		if r.exchanged {
-			s.flow.spent[r.code] = spentCode{family: r.family, expires: r.codeIssued.Add(CodeTTL)}
+			err = records.PutJSON(rec, kindAuthCode, r.codeHash, storedCode{Spent: true, Family: r.family, Expires: r.codeIssued.Add(CodeTTL)})
+		} else {
+			err = rec.DeleteRecord(kindAuthCode, r.codeHash)
 		}
+		if err != nil {
+			return fmt.Errorf("auth: authorization code: %w", err)
+		}
+	}
+	if err := rec.DeleteRecord(kindAuthReq, id); err != nil {
+		return fmt.Errorf("auth: authorization request: %w", err)
 	}
 	return nil
 }
@@ -280,17 +262,23 @@ func (s *store) createAppTokens(req op.TokenRequest, current string, withRefresh
 	next := Grant{TokenHash: hashToken(rt), Expires: now.Add(s.srv.refreshTTL)}
 	switch r := req.(type) {
 	case *authRequest:
-		// A code yields tokens once, even when two exchanges race past AuthRequestByCode.
-		s.mu.Lock()
-		s.flow.init()
-		live, ok := s.flow.reqs[r.id]
-		if !ok || live.exchanged {
-			s.mu.Unlock()
-			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("authorization code already used")
+		// A code yields tokens once, even when two exchanges race past AuthRequestByCode on
+		// two replicas: the request's record is updated atomically.
+		used := oidc.ErrInvalidGrant().WithDescription("authorization code already used")
+		live, err := s.updateAuthRequest(r.id, func(live *authRequest) error {
+			if live.exchanged {
+				return used
+			}
+			live.exchanged, live.family = true, randomID(12)
+			return nil
+		})
+		switch {
+		case errors.Is(err, errNotFound) || errors.Is(err, used):
+			return "", "", time.Time{}, used
+		case err != nil:
+			return "", "", time.Time{}, err
 		}
-		live.exchanged, live.family = true, randomID(12)
 		next.Family = live.family
-		s.mu.Unlock()
 		next.ClientID, next.UserID, next.Scopes, next.AuthTime = r.clientID, r.userID, r.scopes, r.authTime
 		if withRefresh {
 			if err := s.srv.appStore.AddGrant(next); err != nil {
@@ -314,18 +302,22 @@ func (s *store) createAppTokens(req op.TokenRequest, current string, withRefresh
 	id := randomID(16)
 	s.gen++
 	exp := now.Add(s.srv.accessTTL)
-	s.access[id] = &accessRec{
+	a := &accessRec{
 		fam:  &family{id: next.Family, kind: KindUser, userID: next.UserID},
 		kind: KindUser, subject: next.UserID, userID: next.UserID, clientID: next.ClientID,
 		issued: now, gen: s.gen, expires: exp,
 	}
 	s.mu.Unlock()
+	if err := s.putAppAccess(id, a); err != nil {
+		return "", "", time.Time{}, err
+	}
 	if withRefresh {
-		// A revocation that ran while this token was made must not miss it.
+		// A revocation that ran while this token was made must not miss it: it deleted the
+		// grant's tokens it found, this one may have been stored after.
 		if g, err := s.srv.appStore.GetGrant(next.TokenHash); err != nil || g.Revoked {
-			s.mu.Lock()
-			delete(s.access, id)
-			s.mu.Unlock()
+			if err := s.flowRecords().DeleteRecord(kindAppAccess, id); err != nil {
+				return "", "", time.Time{}, fmt.Errorf("auth: revoked grant's access token: %w", err)
+			}
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("grant revoked")
 		}
 		return id, rt, exp, nil
@@ -352,6 +344,11 @@ func (s *store) purgeGrants(now time.Time) {
 		s.srv.log.Warn("auth: purging expired application refresh tokens", "err", err)
 	} else if n > 0 {
 		s.srv.log.Info("auth: purged expired application refresh tokens", "count", n)
+	}
+	if n, err := s.dropAppAccess("", now); err != nil {
+		s.srv.log.Warn("auth: purging expired application access tokens", "err", err)
+	} else if n > 0 {
+		s.srv.log.Info("auth: purged expired application access tokens", "count", n)
 	}
 }
 
@@ -383,13 +380,34 @@ func (s *store) revokeApp(token, clientID string) *oidc.Error {
 	if c, err := s.srv.parseClaims(token); err == nil {
 		token = c.ID // a JWT the op could not verify by the wall clock: revoke it by its id
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if a, ok := s.access[token]; ok {
-		if a.clientID != "" && a.clientID != clientID {
+	a, ok, err := s.appAccess(token)
+	if err != nil {
+		return oidc.ErrServerError().WithParent(err)
+	}
+	if ok {
+		if a.clientID != clientID {
 			return oidc.ErrInvalidClient().WithDescription("the token was not issued to this client")
 		}
-		delete(s.access, token)
+		if err := s.flowRecords().DeleteRecord(kindAppAccess, token); err != nil {
+			return oidc.ErrServerError().WithParent(err)
+		}
+		return nil
+	}
+	// A client-credentials token: issued here or by another devcloud on the store.
+	if a, ok, err = s.accessByID(token); err != nil {
+		return oidc.ErrServerError().WithParent(err)
+	}
+	if !ok {
+		return nil
+	}
+	if a.clientID != clientID {
+		return oidc.ErrInvalidClient().WithDescription("the token was not issued to this client")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.access, token)
+	if err := s.del(kindAccess, token); err != nil {
+		return oidc.ErrServerError().WithParent(err)
 	}
 	return nil
 }

@@ -53,6 +53,8 @@ func (r *restartable) start() {
 		Apps:    []auth.App{{ClientID: "erp", Secret: "s3cret-erp", UserID: "bob"}},
 		Now:     r.clock.Now,
 		Records: st.(records.Store),
+		// The store keeps applications and their grants too, as devcloud's does.
+		AppStore: st.(auth.AppStore),
 	})
 	if err != nil {
 		t.Fatal(err)

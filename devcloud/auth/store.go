@@ -107,6 +107,9 @@ type store struct {
 	// tokens across restarts (persist.go).
 	rec  records.Store
 	flow codeState // authorization code flow of registered applications
+	// flowMem keeps the code flow's records without rec (flowstore.go).
+	flowMem     records.Store
+	flowMemOnce sync.Once
 }
 
 func newStore(srv *Server, key *ecdsa.PrivateKey) *store {
@@ -532,9 +535,10 @@ func (s *store) SetUserinfoFromToken(_ context.Context, ui *oidc.UserInfo, _, su
 func (s *store) SetIntrospectionFromToken(_ context.Context, ir *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
 	ir.Subject = subject
 	ir.ClientID = clientID
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.access[tokenID]
+	a, ok, err := s.accessByID(tokenID)
+	if err != nil {
+		return err
+	}
 	ir.Active = ok && (a.fam == nil || !a.fam.revoked) && !s.srv.now().After(a.expires)
 	return nil
 }

@@ -65,7 +65,7 @@ func TestConfirmRules(t *testing.T) {
 	if p, err := r.Confirm(a.Code, "alice"); err != nil || p.Badge != "b1" {
 		t.Fatalf("confirm: %+v %v", p, err)
 	}
-	if u, ok := r.Owner("b1"); !ok || u != "alice" {
+	if u, ok, _ := r.Owner("b1"); !ok || u != "alice" {
 		t.Fatalf("owner = %q %v", u, ok)
 	}
 	if len(linked) != 1 || linked[0] != "st-1 "+a.Code+" alice" {

@@ -14,7 +14,7 @@ import (
 // as linked already.
 func newBadgeLinks(s *Service) *badgelink.Registry {
 	return badgelink.New(badgelink.Options{
-		TTL: s.opt.BadgeLinkTTL, Now: s.now, OnLinked: s.badgeLinked,
+		TTL: s.opt.BadgeLinkTTL, Now: s.now, OnLinked: s.badgeLinked, Records: s.opt.Records,
 		Owner: func(badge string) (string, bool) { id, ok := s.badges[badge]; return id, ok },
 	})
 }

@@ -289,13 +289,14 @@ func decode[T any](s *Service, m paho.Message) (station string, v T, ok bool) {
 	return station, v, true
 }
 
-func (s *Service) userByBadge(hash string) (seed.User, bool) {
-	id, ok := s.links.Owner(hash)
-	if !ok {
-		return seed.User{}, false
+// userByBadge finds who a badge belongs to; an error is the store's (the badge may be linked).
+func (s *Service) userByBadge(hash string) (seed.User, bool, error) {
+	id, ok, err := s.links.Owner(hash)
+	if err != nil || !ok {
+		return seed.User{}, false, err
 	}
 	u, err := s.seed.UserByID(id)
-	return u, err == nil
+	return u, err == nil, nil
 }
 
 func (s *Service) onLookup(_ paho.Client, m paho.Message) {
@@ -304,7 +305,10 @@ func (s *Service) onLookup(_ paho.Client, m paho.Message) {
 		return
 	}
 	rep := protocol.LookupReply{V: protocol.Version, Req: req.Req, Jobs: []protocol.JobSummary{}}
-	if u, ok := s.userByBadge(req.Badge); !ok {
+	if u, ok, err := s.userByBadge(req.Badge); err != nil {
+		s.log.Error("jobs: badge lookup", "station", station, "err", err)
+		rep.Error = replyError(err)
+	} else if !ok {
 		rep.Error = &protocol.Error{Code: protocol.CodeUnknownBadge, Message: "this badge is not registered"}
 	} else {
 		rep.User = &protocol.User{ID: u.ID, Name: u.Name}
@@ -332,8 +336,11 @@ func (s *Service) onRelease(_ paho.Client, m paho.Message) {
 		return
 	}
 	rep := protocol.ReleaseReply{V: protocol.Version, Req: req.Req, Released: []string{}}
-	u, ok := s.userByBadge(req.Badge)
-	if !ok {
+	u, ok, err := s.userByBadge(req.Badge)
+	if err != nil {
+		s.log.Error("jobs: badge lookup", "station", station, "err", err)
+		rep.Error = replyError(err)
+	} else if !ok {
 		rep.Error = &protocol.Error{Code: protocol.CodeUnknownBadge, Message: "this badge is not registered"}
 	} else {
 		released, err := s.store.Release(u.ID, station, req.Jobs, s.now())
