@@ -183,7 +183,8 @@ func TestLongPressValidation(t *testing.T) {
 	}{
 		{Config{Kind: "sim", LongPressMs: -1}, "board.long_press_ms -1"},
 		{Config{Kind: "sim", LongPressMs: 60000}, "board.long_press_ms 60000"},
-		{Config{Kind: "rpi", LongPressMs: 40, Inputs: map[string]PinConfig{"ok": {Pin: "GPIO5", DebounceMs: 50}}}, "board.inputs.ok.debounce_ms 50: must be shorter than board.long_press_ms (40)"},
+		{Config{Kind: "rpi", LongPressMs: 20, Inputs: map[string]PinConfig{"ok": {Pin: "GPIO5"}}}, "board.long_press_ms 20: must be longer than board.inputs.ok's debounce (30 ms)"},
+		{Config{Kind: "rpi", LongPressMs: 40, Inputs: map[string]PinConfig{"ok": {Pin: "GPIO5", DebounceMs: 50}}}, "board.long_press_ms 40: must be longer than board.inputs.ok's debounce (50 ms)"},
 	} {
 		err := tc.c.Validate()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -126,8 +126,15 @@ func (c Config) Validate() error {
 			if p.DebounceMs < 0 {
 				return fmt.Errorf("board: board.%s.%s.debounce_ms %d: must be >= 0", kind, name, p.DebounceMs)
 			}
-			if kind == "inputs" && time.Duration(p.DebounceMs)*time.Millisecond >= c.LongPress() {
-				return fmt.Errorf("board: board.%s.%s.debounce_ms %d: must be shorter than board.long_press_ms (%d)", kind, name, p.DebounceMs, c.LongPress().Milliseconds())
+			if kind != "inputs" {
+				continue
+			}
+			debounce := time.Duration(p.DebounceMs) * time.Millisecond
+			if debounce == 0 {
+				debounce = defaultDebounce
+			}
+			if debounce >= c.LongPress() {
+				return fmt.Errorf("board: board.long_press_ms %d: must be longer than board.inputs.%s's debounce (%d ms)", c.LongPress().Milliseconds(), name, debounce.Milliseconds())
 			}
 		}
 		return nil

@@ -26,6 +26,9 @@ type InputOptions struct {
 	Poll time.Duration
 }
 
+// defaultDebounce outlasts the bounce of common tactile switches (a few ms).
+const defaultDebounce = 30 * time.Millisecond
+
 // GPIOInput is a button on a GPIO line with edge detection and debounce.
 // The state below belongs to the one goroutine that calls WaitPress.
 type GPIOInput struct {
@@ -45,7 +48,7 @@ var _ Input = (*GPIOInput)(nil)
 // edge detection on both edges.
 func NewGPIOInput(name string, pin gpio.PinIn, opt InputOptions) (*GPIOInput, error) {
 	if opt.Debounce == 0 {
-		opt.Debounce = 30 * time.Millisecond
+		opt.Debounce = defaultDebounce
 	}
 	if opt.Long == 0 {
 		opt.Long = DefaultLongPress

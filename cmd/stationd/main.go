@@ -263,16 +263,23 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 	a.printer = pr
 
 	// Buttons, display and badge reader.
-	buttons := make(chan string, 4)
+	buttons := make(chan board.Press, 4)
 	for _, name := range buttonNames {
 		in, err := b.Input(name)
 		if err != nil {
 			return nil, fmt.Errorf("board: button %s: %w", name, err)
 		}
 		go func() {
-			for in.WaitPress(ctx) == nil {
+			for {
+				p, err := in.WaitPress(ctx)
+				if err != nil {
+					if ctx.Err() == nil {
+						log.Error("stationd: button stopped", "button", name, "err", err)
+					}
+					return
+				}
 				select {
-				case buttons <- name:
+				case buttons <- p:
 				default: // a press while the station is busy with the last one is dropped
 				}
 			}
@@ -387,12 +394,13 @@ func openTrust(ctx context.Context, cfg config.Config, ep endpoints, hc *http.Cl
 
 // startSimPanel builds the simulated panel and its web page, where a person sees the screen,
 // taps demo badges and presses the buttons.
-func (a *appliance) startSimPanel(ctx context.Context, cfg config.Config, f flags, buttons chan string, names []string, log *slog.Logger) (*displaysim.Panel, error) {
+func (a *appliance) startSimPanel(ctx context.Context, cfg config.Config, f flags, buttons chan board.Press, names []string, log *slog.Logger) (*displaysim.Panel, error) {
 	demo, err := parseDemoBadges(f.Demo)
 	if err != nil {
 		return nil, fmt.Errorf("--demo-badges: %w", err)
 	}
-	panel, err := displaysim.New(displaysim.Options{Dir: filepath.Join(cfg.Station.StateDir, "display"), Keep: 1000, Size: image2(cfg.Display.Width, cfg.Display.Height), Badges: demo, Buttons: names})
+	panel, err := displaysim.New(displaysim.Options{Dir: filepath.Join(cfg.Station.StateDir, "display"), Keep: 1000, Size: image2(cfg.Display.Width, cfg.Display.Height), Badges: demo, Buttons: names,
+		LongPress: cfg.Board.BoardConfig().LongPress()})
 	if err != nil {
 		return nil, fmt.Errorf("display: %w", err)
 	}
@@ -424,9 +432,9 @@ func (a *appliance) startSimPanel(ctx context.Context, cfg config.Config, f flag
 				log.Warn("stationd: tap not taken", "err", err)
 			}
 		},
-		func(name string) {
+		func(p board.Press) {
 			select {
-			case buttons <- name:
+			case buttons <- p:
 			default:
 			}
 		})}
