@@ -37,12 +37,25 @@ type Board interface {
 	Halt() error
 }
 
-// Input is a button: a debounced press event.
+// Input is a button: debounced presses, short or long.
 type Input interface {
 	String() string
-	// WaitPress blocks until the next press (after debounce) or ctx ends.
-	WaitPress(ctx context.Context) error
+	// WaitPress blocks until the next press (after debounce) or ctx ends. A short press is
+	// reported when the button is let go; a long one as soon as it has been held long enough,
+	// so the user feels it act while still holding.
+	WaitPress(ctx context.Context) (Press, error)
 }
+
+// Press is one press of the named button. Long: it was held at least the long-press time
+// (board.long_press_ms), which lets two buttons carry a third meaning such as "back".
+type Press struct {
+	Name string
+	Long bool
+}
+
+// DefaultLongPress is how long a button is held for a long press when the config says
+// nothing: long enough that a firm ordinary press never counts, short enough not to feel stuck.
+const DefaultLongPress = 800 * time.Millisecond
 
 // Output is an on/off line: status LED, buzzer, relay.
 type Output interface {

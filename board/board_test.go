@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,71 +12,190 @@ import (
 	"periph.io/x/conn/v3/gpio/gpiotest"
 )
 
-// scripted returns a clock yielding t0+ms[i] on the i-th call.
-func scripted(t *testing.T, ms ...int) func() time.Time {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	return func() time.Time {
-		if len(ms) == 0 {
-			t.Fatal("clock read more often than edges were scripted")
+// linePin is a gpiotest pin whose edges come at scripted times on a fake
+// clock: WaitForEdge jumps the clock to the next edge if it comes within the
+// timeout, else by the timeout. Waiting past the last edge cancels the test's
+// context, so a press that never comes fails instead of hanging.
+type linePin struct {
+	*gpiotest.Pin
+	now    time.Time
+	edges  []timedEdge
+	cancel context.CancelFunc
+}
+
+type timedEdge struct {
+	ms int // since t0
+	l  gpio.Level
+}
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func newLinePin(t *testing.T, idle gpio.Level, edges ...timedEdge) (*linePin, context.Context) {
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	return &linePin{Pin: &gpiotest.Pin{N: "GPIO17", Num: 17, L: idle, EdgesChan: make(chan gpio.Level)}, now: t0, edges: edges, cancel: cancel}, ctx
+}
+
+func (p *linePin) Now() time.Time { return p.now }
+
+func (p *linePin) WaitForEdge(timeout time.Duration) bool {
+	if len(p.edges) == 0 {
+		p.cancel()
+		p.now = p.now.Add(timeout)
+		return false
+	}
+	e := p.edges[0]
+	at := t0.Add(time.Duration(e.ms) * time.Millisecond)
+	if at.After(p.now.Add(timeout)) {
+		p.now = p.now.Add(timeout)
+		return false
+	}
+	p.now, p.edges = at, p.edges[1:]
+	_ = p.Out(e.l)
+	return true
+}
+
+func (p *linePin) In(pull gpio.Pull, e gpio.Edge) error {
+	p.P = pull
+	return nil
+}
+
+type pressAt struct {
+	press Press
+	ms    int // fake clock when reported
+}
+
+// presses reads presses until the line's script is done.
+func presses(t *testing.T, ctx context.Context, in *GPIOInput, p *linePin) []pressAt {
+	var got []pressAt
+	for {
+		pr, err := in.WaitPress(ctx)
+		if errors.Is(err, context.Canceled) {
+			return got
 		}
-		d := ms[0]
-		ms = ms[1:]
-		return t0.Add(time.Duration(d) * time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, pressAt{pr, int(p.now.Sub(t0) / time.Millisecond)})
 	}
 }
 
-func TestGPIOInputDebounce(t *testing.T) {
-	pin := &gpiotest.Pin{N: "GPIO17", Num: 17, EdgesChan: make(chan gpio.Level, 16)}
-	// Edges and the clock reading taken for each, button to ground:
-	edges := []gpio.Level{gpio.Low, gpio.High, gpio.Low, gpio.High, gpio.Low, gpio.High, gpio.Low}
-	at := []int{0, 2, 4, 200, 203, 205, 500}
-	//          press, bounce, bounce, release, release glitch, release, press
-	in, err := NewGPIOInput("ok", pin, InputOptions{Debounce: 30 * time.Millisecond, Now: scripted(t, at...)})
+func TestGPIOInputShortAndLong(t *testing.T) {
+	L, H := gpio.Low, gpio.High // button to ground: Low is pressed
+	short, long := Press{Name: "ok"}, Press{Name: "ok", Long: true}
+	for _, tc := range []struct {
+		name  string
+		edges []timedEdge
+		want  []pressAt
+	}{
+		{"short with bounce and a release glitch",
+			[]timedEdge{{0, L}, {2, H}, {4, L}, {200, H}, {203, L}, {205, H}},
+			[]pressAt{{short, 200}}},
+		{"long press reported while held, release ignored",
+			[]timedEdge{{0, L}, {3, H}, {5, L}, {2000, H}, {2004, L}, {2006, H}},
+			[]pressAt{{long, 800}}},
+		{"just under the long-press time is short",
+			[]timedEdge{{0, L}, {799, H}},
+			[]pressAt{{short, 799}}},
+		{"exactly the long-press time is long",
+			[]timedEdge{{0, L}, {800, H}},
+			[]pressAt{{long, 800}}},
+		{"two presses",
+			[]timedEdge{{0, L}, {150, H}, {500, L}, {1400, H}, {1700, L}, {1750, H}},
+			[]pressAt{{short, 150}, {long, 1300}, {short, 1750}}},
+		{"release lost in bounce: read once the line settles",
+			[]timedEdge{{0, L}, {20, H}},
+			[]pressAt{{short, 120}}},
+		{"a release edge alone is no press",
+			[]timedEdge{{0, H}},
+			nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pin, ctx := newLinePin(t, H, tc.edges...)
+			in, err := NewGPIOInput("ok", pin, InputOptions{Debounce: 30 * time.Millisecond, Now: pin.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pin.P != gpio.PullUp {
+				t.Fatalf("pull = %v, want PullUp", pin.P)
+			}
+			if got := presses(t, ctx, in, pin); !slices.Equal(got, tc.want) {
+				t.Fatalf("presses %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestGPIOInputLongPressConfigured(t *testing.T) {
+	pin, ctx := newLinePin(t, gpio.High, timedEdge{0, gpio.Low}, timedEdge{400, gpio.High}, timedEdge{1000, gpio.Low}, timedEdge{1200, gpio.High})
+	w, err := Wire(Config{Kind: "rpi", LongPressMs: 300, Inputs: map[string]PinConfig{"ok": {Pin: "GPIO17"}}}, Host{
+		Serial: func() (string, error) { return "x", nil },
+		Pin:    func(string) gpio.PinIO { return pin },
+		Now:    pin.Now,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pin.P != gpio.PullUp {
-		t.Fatalf("pull = %v, want PullUp", pin.P)
-	}
-	for _, e := range edges {
-		pin.EdgesChan <- e
-	}
-	ctx := t.Context()
-	if err := in.WaitPress(ctx); err != nil {
+	in, err := w.Input("ok")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(pin.EdgesChan); n != 6 {
-		t.Fatalf("first press consumed %d edges, want 1", 7-n)
+	got := presses(t, ctx, in.(*GPIOInput), pin)
+	want := []pressAt{{Press{Name: "ok", Long: true}, 300}, {Press{Name: "ok"}, 1200}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("presses %v, want %v", got, want)
 	}
-	if err := in.WaitPress(ctx); err != nil {
+}
+
+func TestGPIOInputCancel(t *testing.T) {
+	pin := &gpiotest.Pin{N: "GPIO17", EdgesChan: make(chan gpio.Level)}
+	in, err := NewGPIOInput("ok", pin, InputOptions{Poll: time.Millisecond})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(pin.EdgesChan); n != 0 {
-		t.Fatalf("second press left %d edges", n)
-	}
-	cctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if err := in.WaitPress(cctx); !errors.Is(err, context.Canceled) {
+	if _, err := in.WaitPress(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v", err)
 	}
 }
 
 func TestGPIOInputActiveHigh(t *testing.T) {
-	pin := &gpiotest.Pin{N: "GPIO27", EdgesChan: make(chan gpio.Level, 4)}
-	in, err := NewGPIOInput("cancel", pin, InputOptions{ActiveHigh: true, Now: scripted(t, 0, 100)})
+	pin, ctx := newLinePin(t, gpio.Low, timedEdge{0, gpio.Low}, timedEdge{50, gpio.High}, timedEdge{300, gpio.Low})
+	in, err := NewGPIOInput("cancel", pin, InputOptions{ActiveHigh: true, Now: pin.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if pin.P != gpio.PullDown {
 		t.Fatalf("pull = %v", pin.P)
 	}
-	pin.EdgesChan <- gpio.Low // a release-like edge first: not a press
-	pin.EdgesChan <- gpio.High
-	if err := in.WaitPress(t.Context()); err != nil {
+	// The low edge first is a release-like edge, not a press.
+	got := presses(t, ctx, in, pin)
+	if want := []pressAt{{Press{Name: "cancel"}, 300}}; !slices.Equal(got, want) {
+		t.Fatalf("presses %v, want %v", got, want)
+	}
+}
+
+func TestLongPressValidation(t *testing.T) {
+	for _, tc := range []struct {
+		c    Config
+		want string
+	}{
+		{Config{Kind: "sim", LongPressMs: -1}, "board.long_press_ms -1"},
+		{Config{Kind: "sim", LongPressMs: 60000}, "board.long_press_ms 60000"},
+		{Config{Kind: "rpi", LongPressMs: 20, Inputs: map[string]PinConfig{"ok": {Pin: "GPIO5"}}}, "board.long_press_ms 20: must be longer than board.inputs.ok's debounce (30 ms)"},
+		{Config{Kind: "rpi", LongPressMs: 40, Inputs: map[string]PinConfig{"ok": {Pin: "GPIO5", DebounceMs: 50}}}, "board.long_press_ms 40: must be longer than board.inputs.ok's debounce (50 ms)"},
+	} {
+		err := tc.c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: got %v, want %q", tc.c, err, tc.want)
+		}
+	}
+	if err := (Config{Kind: "sim", LongPressMs: 1200}).Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if len(pin.EdgesChan) != 0 {
-		t.Fatal("press returned before the high edge")
+	if d := (Config{}).LongPress(); d != DefaultLongPress {
+		t.Fatalf("default long press %v", d)
 	}
 }
 

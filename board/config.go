@@ -24,6 +24,20 @@ type Config struct {
 	SPI     map[string]string    `json:"spi,omitempty"` // name → periph SPI port name
 	// GPIO names raw lines for drivers: name → periph pin name.
 	GPIO map[string]string `json:"gpio,omitempty"`
+	// LongPressMs is how long a button is held for a long press; 0 means
+	// DefaultLongPress.
+	LongPressMs int `json:"long_press_ms,omitempty"`
+}
+
+// maxLongPressMs bounds board.long_press_ms: a hold longer than this reads as a stuck button.
+const maxLongPressMs = 10000
+
+// LongPress is the configured long-press time.
+func (c Config) LongPress() time.Duration {
+	if c.LongPressMs == 0 {
+		return DefaultLongPress
+	}
+	return time.Duration(c.LongPressMs) * time.Millisecond
 }
 
 // PinConfig is one input or output.
@@ -95,6 +109,9 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("%w: board.kind %q (want sim or rpi)", ErrUnknown, c.Kind)
 	}
+	if c.LongPressMs < 0 || c.LongPressMs > maxLongPressMs {
+		return fmt.Errorf("board: board.long_press_ms %d: want 0 (default %d) to %d", c.LongPressMs, DefaultLongPress.Milliseconds(), maxLongPressMs)
+	}
 	check := func(kind string, m map[string]PinConfig) error {
 		for _, name := range slices.Sorted(maps.Keys(m)) {
 			p := m[name]
@@ -108,6 +125,16 @@ func (c Config) Validate() error {
 			}
 			if p.DebounceMs < 0 {
 				return fmt.Errorf("board: board.%s.%s.debounce_ms %d: must be >= 0", kind, name, p.DebounceMs)
+			}
+			if kind != "inputs" {
+				continue
+			}
+			debounce := time.Duration(p.DebounceMs) * time.Millisecond
+			if debounce == 0 {
+				debounce = defaultDebounce
+			}
+			if debounce >= c.LongPress() {
+				return fmt.Errorf("board: board.long_press_ms %d: must be longer than board.inputs.%s's debounce (%d ms)", c.LongPress().Milliseconds(), name, debounce.Milliseconds())
 			}
 		}
 		return nil
@@ -170,6 +197,7 @@ func Wire(c Config, h Host) (_ *Wired, err error) {
 		in, err := NewGPIOInput(name, p, InputOptions{
 			ActiveHigh: pc.Active == "high",
 			Debounce:   time.Duration(pc.DebounceMs) * time.Millisecond,
+			Long:       c.LongPress(),
 			Now:        h.Now,
 		})
 		if err != nil {

@@ -17,19 +17,29 @@ type InputOptions struct {
 	// 0 means 30ms. Contacts bounce for a few ms (both on press and
 	// release), so a glitch during release is not a press.
 	Debounce time.Duration
+	// Long: a press held this long is a long press; 0 means DefaultLongPress.
+	Long time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Poll bounds how long WaitPress waits for an edge before re-checking
-	// ctx; 0 means 100ms.
+	// ctx and the line; 0 means 100ms.
 	Poll time.Duration
 }
 
+// defaultDebounce outlasts the bounce of common tactile switches (a few ms).
+const defaultDebounce = 30 * time.Millisecond
+
 // GPIOInput is a button on a GPIO line with edge detection and debounce.
+// The state below belongs to the one goroutine that calls WaitPress.
 type GPIOInput struct {
 	name     string
 	pin      gpio.PinIn
 	opt      InputOptions
 	lastEdge time.Time
+	// down: the debounced line is pressed, since pressedAt; reported: its
+	// long press was already reported, so letting go reports nothing.
+	down, reported bool
+	pressedAt      time.Time
 }
 
 var _ Input = (*GPIOInput)(nil)
@@ -38,7 +48,10 @@ var _ Input = (*GPIOInput)(nil)
 // edge detection on both edges.
 func NewGPIOInput(name string, pin gpio.PinIn, opt InputOptions) (*GPIOInput, error) {
 	if opt.Debounce == 0 {
-		opt.Debounce = 30 * time.Millisecond
+		opt.Debounce = defaultDebounce
+	}
+	if opt.Long == 0 {
+		opt.Long = DefaultLongPress
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -58,24 +71,65 @@ func NewGPIOInput(name string, pin gpio.PinIn, opt InputOptions) (*GPIOInput, er
 
 func (b *GPIOInput) String() string { return b.name + "(" + b.pin.String() + ")" }
 
-// WaitPress implements Input. A press is an edge to the pressed level that
-// follows at least Debounce of quiet; edges within Debounce of the previous
-// edge are bounce and only extend the quiet period.
-func (b *GPIOInput) WaitPress(ctx context.Context) error {
+// WaitPress implements Input. The press and release are edges that follow
+// at least Debounce of quiet; edges within Debounce of the previous edge are
+// bounce and only extend the quiet period. How long the button was held is
+// the time between those two edges. While the button is held, the wait for
+// the next edge is cut short at the long-press time, so a long press is
+// reported without waiting for the release; and a line that settled without
+// a countable edge (a release lost in bounce) is read once it has been
+// quiet for Debounce.
+func (b *GPIOInput) WaitPress(ctx context.Context) (Press, error) {
 	for {
 		if err := ctx.Err(); err != nil {
-			return err
+			return Press{}, err
 		}
-		if !b.pin.WaitForEdge(b.opt.Poll) {
+		wait := b.opt.Poll
+		if b.down && !b.reported {
+			if left := b.opt.Long - b.opt.Now().Sub(b.pressedAt); left < wait {
+				wait = max(left, time.Millisecond)
+			}
+		}
+		edge := b.pin.WaitForEdge(wait)
+		t := b.opt.Now()
+		if edge {
+			quiet := b.lastEdge.IsZero() || t.Sub(b.lastEdge) >= b.opt.Debounce
+			b.lastEdge = t
+			if !quiet {
+				continue
+			}
+			if p, ok := b.level(b.pressed(), t); ok {
+				return p, nil
+			}
 			continue
 		}
-		t := b.opt.Now()
-		quiet := b.lastEdge.IsZero() || t.Sub(b.lastEdge) >= b.opt.Debounce
-		b.lastEdge = t
-		if quiet && (b.pin.Read() == gpio.High) == b.opt.ActiveHigh {
-			return nil
+		if !b.lastEdge.IsZero() && t.Sub(b.lastEdge) >= b.opt.Debounce {
+			if p, ok := b.level(b.pressed(), b.lastEdge); ok {
+				return p, nil
+			}
+		}
+		if b.down && !b.reported && t.Sub(b.pressedAt) >= b.opt.Long && b.pressed() {
+			b.reported = true
+			return Press{Name: b.name, Long: true}, nil
 		}
 	}
+}
+
+func (b *GPIOInput) pressed() bool { return (b.pin.Read() == gpio.High) == b.opt.ActiveHigh }
+
+// level moves the debounced state to pressed as of t; letting go reports the
+// press unless its long press was already reported.
+func (b *GPIOInput) level(pressed bool, t time.Time) (Press, bool) {
+	switch {
+	case pressed && !b.down:
+		b.down, b.reported, b.pressedAt = true, false, t
+	case !pressed && b.down:
+		b.down = false
+		if !b.reported {
+			return Press{Name: b.name, Long: t.Sub(b.pressedAt) >= b.opt.Long}, true
+		}
+	}
+	return Press{}, false
 }
 
 // Halt stops edge detection.

@@ -305,7 +305,9 @@ func (fr *frame) narrowHeader(title string, icon, online bool, mark string) {
 	cols := small.cols(w-4*k, k)
 	ls := hyphenWrap(fold(title), cols)
 	if len(ls) > 2 {
-		ls = append(ls[:1], clip(ls[1]+"...", len(ls[1])))
+		// The second line takes as much of the rest as fits, so a job title
+		// keeps a dozen characters rather than a word and a half.
+		ls = append(ls[:1], clip(after(fold(title), ls[0]), cols))
 	}
 	var head []textItem
 	y := (barH - (len(ls)*small.h*k + (len(ls)-1)*k)) / 2
@@ -330,6 +332,19 @@ func (fr *frame) narrowHeader(title string, icon, online bool, mark string) {
 		head = append(head, textItem{at: image.Pt(max(right-mw, 0), h-small.h*k), s: mark, f: small, k: k})
 	}
 	fr.texts = append(head, fr.texts...)
+}
+
+// after returns the text that follows first, the first line hyphenWrap
+// made of s: the rest of a word it broke with a hyphen, or the next words.
+func after(s, first string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if strings.HasPrefix(s, first) {
+		return strings.TrimSpace(s[len(first):])
+	}
+	if cut := strings.TrimSuffix(first, "-"); cut != first && strings.HasPrefix(s, cut) {
+		return s[len(cut):]
+	}
+	return s
 }
 
 // hyphenWrap is wrap that breaks a word longer than a line after n-1

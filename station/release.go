@@ -51,7 +51,8 @@ func (DoOfflineRelease) effect() {}
 const OfflineNotice = "Offline - printing jobs already here"
 
 // printButtons are the button names that choose or print; any other button moves on. The sim
-// board and the web mirror have A and B, the default Raspberry Pi wiring ok and cancel.
+// board and the web mirror have A and B, the default Raspberry Pi wiring ok and cancel. Held
+// for a long press, a print button goes back instead (stepRelease).
 var printButtons = []string{"B", "ok", "print"}
 
 // IsPrintButton says whether the named button chooses (prints) rather than moves on.
@@ -108,10 +109,14 @@ func stepRelease(m Model, ev Event, now time.Time, s Settings) (Model, []Effect,
 	case ButtonPressed:
 		switch {
 		case m.Phase == Select && !m.Releasing:
+			if e.Long && IsPrintButton(e.Name) {
+				return leaveSelect(m), nil, true // held: "back", whichever entry is shown
+			}
 			r, eff := selectButton(m, e.Name, now, s)
 			return r, eff, true
 		case m.Phase == Preview:
-			if IsPrintButton(e.Name) {
+			// Holding the print button is "not now", as on the list: the job stays here.
+			if IsPrintButton(e.Name) && !e.Long {
 				id := m.PreviewJob
 				m.Phase, m.PreviewJob, m.PreviewImage, m.Until = Printing, "", nil, time.Time{}
 				m.Done, m.Total, m.Title, m.Printed = 0, 0, "", 0
@@ -155,9 +160,7 @@ func stepRelease(m Model, ev Event, now time.Time, s Settings) (Model, []Effect,
 		case m.Phase == Preview && expired:
 			return kept(m, now, s), nil, true
 		case m.Phase == Select && !m.Releasing && expired:
-			// Nobody chose: back to idle, nothing printed.
-			m.Phase, m.Until, m.User, m.Jobs, m.Cursor, m.Badge = ready(m), time.Time{}, "", nil, 0, ""
-			return m, nil, true
+			return leaveSelect(m), nil, true // nobody chose
 		}
 	}
 	return m, nil, false
@@ -180,8 +183,7 @@ func selectButton(m Model, name string, now time.Time, s Settings) (Model, []Eff
 	j, all, back := SelectedJob(m)
 	switch {
 	case back:
-		m.Phase, m.Until, m.User, m.Jobs, m.Cursor, m.Badge = ready(m), time.Time{}, "", nil, 0, ""
-		return m, nil
+		return leaveSelect(m), nil
 	case all:
 		return release(m, now, s)
 	}
@@ -190,6 +192,13 @@ func selectButton(m Model, name string, now time.Time, s Settings) (Model, []Eff
 		m.Until = now.Add(s.Answer)
 	}
 	return m, []Effect{DoRelease{Badge: m.Badge, Jobs: []string{j.ID}, Preview: s.Preview}}
+}
+
+// leaveSelect returns from the job list to idle with nothing printed: Back chosen, the print
+// button held, or nobody chose in time.
+func leaveSelect(m Model) Model {
+	m.Phase, m.Until, m.User, m.Jobs, m.Cursor, m.Badge = ready(m), time.Time{}, "", nil, 0, ""
+	return m
 }
 
 // kept is the answer to a preview declined or left alone: the job stays on the station, held

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"labelstation/board"
 	"labelstation/display"
 	"labelstation/drivers/badge"
 	"labelstation/drivers/printer"
@@ -68,7 +69,7 @@ type Options struct {
 	// DialCloud builds the cloud link once the station id is known.
 	DialCloud func(cloud.Options) (Cloud, error)
 	Badges    <-chan badge.Badge
-	Buttons   <-chan string
+	Buttons   <-chan board.Press
 	Version   string
 	// Serial is the board's hardware serial, printed on the pairing label.
 	Serial string
@@ -822,8 +823,8 @@ func (s *Station) buttons(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case name := <-s.opt.Buttons:
-			s.post(ButtonPressed{Name: name})
+		case p := <-s.opt.Buttons:
+			s.post(ButtonPressed{Name: p.Name, Long: p.Long})
 		}
 	}
 }

@@ -149,7 +149,13 @@ type (
 		Reply protocol.ReleaseReply
 		Err   error
 	}
-	ButtonPressed struct{ Name string }
+	// ButtonPressed: Long when the button was held for a long press (board.long_press_ms). On
+	// the Select and Preview screens a long press of the print button means "back" / "not
+	// now"; elsewhere it counts as a press.
+	ButtonPressed struct {
+		Name string
+		Long bool
+	}
 	PrintProgress struct {
 		Title       string
 		Done, Total int

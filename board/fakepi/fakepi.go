@@ -88,25 +88,35 @@ func New(opt Options) (*Pi, error) {
 // Press presses and releases the named input's button: the pressed edge
 // then the released edge, as the line would show them.
 func (p *Pi) Press(input string) error {
+	if err := p.Hold(input); err != nil {
+		return err
+	}
+	return p.Release(input)
+}
+
+// Hold presses the named input's button and keeps it down: held past
+// board.long_press_ms on the board's clock, it is a long press.
+func (p *Pi) Hold(input string) error { return p.edge(input, true) }
+
+// Release lets go of the named input's button.
+func (p *Pi) Release(input string) error { return p.edge(input, false) }
+
+func (p *Pi) edge(input string, press bool) error {
 	pc, ok := p.config.Inputs[input]
 	if !ok {
 		return fmt.Errorf("%w: fakepi: input %q", board.ErrNoPin, input)
 	}
 	pin := p.Pins[pc.Pin]
-	pressed := gpio.Low
-	if pc.Active == "high" {
-		pressed = gpio.High
+	l := gpio.Level(pc.Active == "high") // the pressed level
+	if !press {
+		l = !l
 	}
 	select {
-	case pin.EdgesChan <- pressed:
+	case pin.EdgesChan <- l:
+		return nil
 	default:
 		return fmt.Errorf("fakepi: %s: edge queue full", pc.Pin)
 	}
-	select {
-	case pin.EdgesChan <- !pressed:
-	default:
-	}
-	return nil
 }
 
 // On reports whether the named output is driven to its active level.

@@ -2,6 +2,7 @@ package fakepi
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"image"
 	"image/color"
@@ -82,8 +83,8 @@ func TestFakePiRunsRealDrivers(t *testing.T) {
 	if err := pi.Press("ok"); err != nil {
 		t.Fatal(err)
 	}
-	if err := ok.WaitPress(ctx); err != nil {
-		t.Fatal(err)
+	if p, err := ok.WaitPress(ctx); err != nil || p != (board.Press{Name: "ok"}) {
+		t.Fatalf("got %+v, %v; want a short press of ok", p, err)
 	}
 	led, err := pi.Output("led")
 	if err != nil {
@@ -142,5 +143,43 @@ func TestBusNoDevice(t *testing.T) {
 	b := NewBus("0", nil)
 	if err := b.Tx(0x50, []byte{0}, nil); err == nil {
 		t.Fatal("Tx to an empty address succeeded")
+	}
+}
+
+// A button held on the fake Pi is reported long while still down, on the
+// board's own clock; its release then reports nothing, and a quick press
+// after it is short.
+func TestFakePiLongPress(t *testing.T) {
+	cfg := board.DefaultPi()
+	cfg.LongPressMs = 40
+	cfg.Inputs["ok"] = board.PinConfig{Pin: "GPIO5", DebounceMs: 5}
+	pi, err := New(Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pi.Halt()
+	ok, err := pi.Input("ok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pi.Hold("ok"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := ok.WaitPress(t.Context()); err != nil || p != (board.Press{Name: "ok", Long: true}) {
+		t.Fatalf("held: got %+v, %v; want a long press of ok", p, err)
+	}
+	if err := pi.Release("ok"); err != nil {
+		t.Fatal(err)
+	}
+	quiet, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if p, err := ok.WaitPress(quiet); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("release after a long press: got %+v, %v; want nothing", p, err)
+	}
+	if err := pi.Press("ok"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := ok.WaitPress(t.Context()); err != nil || p != (board.Press{Name: "ok"}) {
+		t.Fatalf("after release: got %+v, %v; want one short press of ok", p, err)
 	}
 }

@@ -42,7 +42,7 @@ func New(opt Options) *Board {
 	}
 	b := &Board{opt: opt, inputs: map[string]*Input{}, outputs: map[string]*Output{}}
 	for _, n := range opt.Inputs {
-		b.inputs[n] = &Input{name: n, presses: make(chan struct{}, 16)}
+		b.inputs[n] = &Input{name: n, presses: make(chan board.Press, 16)}
 	}
 	for _, n := range opt.Outputs {
 		b.outputs[n] = &Output{name: n}
@@ -79,15 +79,20 @@ func (b *Board) GPIO(name string) (gpio.PinIO, error) {
 	return nil, fmt.Errorf("%w: sim has no GPIO %q", board.ErrNoPin, name)
 }
 
-// Press presses the named button once. Up to 16 presses queue while nobody
-// waits; more are dropped, as a real button pressed in a busy moment is.
-func (b *Board) Press(name string) error {
+// Press presses the named button once, briefly. Up to 16 presses queue while
+// nobody waits; more are dropped, as a real button pressed in a busy moment is.
+func (b *Board) Press(name string) error { return b.push(name, false) }
+
+// LongPress holds the named button down for a long press.
+func (b *Board) LongPress(name string) error { return b.push(name, true) }
+
+func (b *Board) push(name string, long bool) error {
 	in, ok := b.inputs[name]
 	if !ok {
 		return fmt.Errorf("%w: sim has no input %q", board.ErrNoPin, name)
 	}
 	select {
-	case in.presses <- struct{}{}:
+	case in.presses <- board.Press{Name: name, Long: long}:
 	default:
 	}
 	return nil
@@ -104,18 +109,18 @@ func (b *Board) Halt() error {
 // Input is a sim button.
 type Input struct {
 	name    string
-	presses chan struct{}
+	presses chan board.Press
 }
 
 func (in *Input) String() string { return "sim:" + in.name }
 
 // WaitPress implements board.Input.
-func (in *Input) WaitPress(ctx context.Context) error {
+func (in *Input) WaitPress(ctx context.Context) (board.Press, error) {
 	select {
-	case <-in.presses:
-		return nil
+	case p := <-in.presses:
+		return p, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return board.Press{}, ctx.Err()
 	}
 }
 

@@ -21,12 +21,17 @@ func TestSimBoard(t *testing.T) {
 	if err := b.Press("ok"); err != nil {
 		t.Fatal(err)
 	}
-	if err := in.WaitPress(t.Context()); err != nil {
+	if err := b.LongPress("ok"); err != nil {
 		t.Fatal(err)
+	}
+	for _, want := range []board.Press{{Name: "ok"}, {Name: "ok", Long: true}} {
+		if p, err := in.WaitPress(t.Context()); err != nil || p != want {
+			t.Fatalf("got %+v, %v; want %+v", p, err, want)
+		}
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if err := in.WaitPress(ctx); !errors.Is(err, context.Canceled) {
+	if _, err := in.WaitPress(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("no press pending, got %v", err)
 	}
 	o, err := b.Output("led")
@@ -45,6 +50,7 @@ func TestSimBoard(t *testing.T) {
 		func() error { _, err := b.Input("cancel"); return err }(),
 		func() error { _, err := b.Output("buzzer"); return err }(),
 		b.Press("nope"),
+		b.LongPress("nope"),
 	} {
 		if !errors.Is(err, board.ErrNoPin) {
 			t.Errorf("got %v, want ErrNoPin", err)

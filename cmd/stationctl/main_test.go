@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"labelstation/board"
 	"labelstation/devcloud"
 	"labelstation/devcloud/auth"
 	"labelstation/devcloud/seed"
@@ -112,7 +113,7 @@ func TestTap(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make(chan []byte, 1)
-	srv := httptest.NewServer(p.Handler(func(uid []byte) { got <- uid }, func(string) {}))
+	srv := httptest.NewServer(p.Handler(func(uid []byte) { got <- uid }, func(board.Press) {}))
 	defer srv.Close()
 	if err := run("tap", []string{"--station", srv.URL, "04A1B2C3"}, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)

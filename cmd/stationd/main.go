@@ -253,16 +253,23 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 	a.printer = pr
 
 	// Buttons, display and badge reader.
-	buttons := make(chan string, 4)
+	buttons := make(chan board.Press, 4)
 	for _, name := range buttonNames {
 		in, err := b.Input(name)
 		if err != nil {
 			return nil, fmt.Errorf("board: button %s: %w", name, err)
 		}
 		go func() {
-			for in.WaitPress(ctx) == nil {
+			for {
+				p, err := in.WaitPress(ctx)
+				if err != nil {
+					if ctx.Err() == nil {
+						log.Error("stationd: button stopped", "button", name, "err", err)
+					}
+					return
+				}
 				select {
-				case buttons <- name:
+				case buttons <- p:
 				default: // a press while the station is busy with the last one is dropped
 				}
 			}

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"labelstation/board"
 	"labelstation/display"
 	displaysim "labelstation/display/sim"
 	"labelstation/drivers/badge"
@@ -44,12 +45,13 @@ func (a *appliance) startSimPrinter(dpi int) (string, error) {
 
 // startSimPanel builds the simulated panel and its web page, where a person sees the screen,
 // taps demo badges and presses the buttons.
-func (a *appliance) startSimPanel(ctx context.Context, cfg config.Config, f flags, buttons chan string, names []string, log *slog.Logger) (display.Panel, error) {
+func (a *appliance) startSimPanel(ctx context.Context, cfg config.Config, f flags, buttons chan board.Press, names []string, log *slog.Logger) (display.Panel, error) {
 	demo, err := parseDemoBadges(f.Demo)
 	if err != nil {
 		return nil, fmt.Errorf("--demo-badges: %w", err)
 	}
-	panel, err := displaysim.New(displaysim.Options{Dir: filepath.Join(cfg.Station.StateDir, "display"), Keep: 1000, Size: image2(cfg.Display.Width, cfg.Display.Height), Badges: demo, Buttons: names})
+	panel, err := displaysim.New(displaysim.Options{Dir: filepath.Join(cfg.Station.StateDir, "display"), Keep: 1000, Size: image2(cfg.Display.Width, cfg.Display.Height), Badges: demo, Buttons: names,
+		LongPress: cfg.Board.BoardConfig().LongPress()})
 	if err != nil {
 		return nil, fmt.Errorf("display: %w", err)
 	}
@@ -81,9 +83,9 @@ func (a *appliance) startSimPanel(ctx context.Context, cfg config.Config, f flag
 				log.Warn("stationd: tap not taken", "err", err)
 			}
 		},
-		func(name string) {
+		func(p board.Press) {
 			select {
-			case buttons <- name:
+			case buttons <- p:
 			default:
 			}
 		})}

@@ -16,7 +16,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
+	"labelstation/board"
 	"labelstation/display"
 )
 
@@ -37,6 +39,9 @@ type Options struct {
 	Badges []Badge
 	// Buttons are the panel's push buttons; nil means "A" and "B".
 	Buttons []string
+	// LongPress is how long a button on the web page is held for a long press;
+	// 0 means board.DefaultLongPress.
+	LongPress time.Duration
 }
 
 // Badge is a demo badge for the web page.
@@ -77,6 +82,12 @@ func New(opt Options) (*Panel, error) {
 	}
 	if opt.Buttons == nil {
 		opt.Buttons = []string{"A", "B"}
+	}
+	if opt.LongPress == 0 {
+		opt.LongPress = board.DefaultLongPress
+	}
+	if opt.LongPress < 0 {
+		return nil, fmt.Errorf("%w: Options.LongPress %v must not be negative", ErrOptions, opt.LongPress)
 	}
 	for i, b := range opt.Badges {
 		if len(b.UID) == 0 {

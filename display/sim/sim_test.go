@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"labelstation/board"
 	"labelstation/display"
 	"labelstation/display/displaytest"
 )
@@ -179,8 +180,8 @@ func TestHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	taps := make(chan []byte, 4)
-	buttons := make(chan string, 4)
-	srv := httptest.NewServer(p.Handler(func(uid []byte) { taps <- uid }, func(name string) { buttons <- name }))
+	buttons := make(chan board.Press, 4)
+	srv := httptest.NewServer(p.Handler(func(uid []byte) { taps <- uid }, func(pr board.Press) { buttons <- pr }))
 	t.Cleanup(srv.Close)
 
 	body := get(t, srv.URL+"/", http.StatusOK)
@@ -236,8 +237,8 @@ func TestHandler(t *testing.T) {
 	}
 
 	post(t, srv.URL+"/button", "name", "B", http.StatusOK)
-	if got := <-buttons; got != "B" {
-		t.Errorf("onButton got %q", got)
+	if got := <-buttons; got != (board.Press{Name: "B"}) {
+		t.Errorf("onButton got %+v", got)
 	}
 	if got := post(t, srv.URL+"/button", "name", "C", http.StatusBadRequest); !strings.Contains(got, `unknown button "C", have A, B`) {
 		t.Errorf("button C: reply %q", got)

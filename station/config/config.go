@@ -126,11 +126,14 @@ type Board struct {
 	I2C     map[string]string          `json:"i2c,omitempty"`     // bus name → periph I²C bus
 	SPI     map[string]string          `json:"spi,omitempty"`     // port name → periph SPI port
 	GPIO    map[string]string          `json:"gpio,omitempty"`    // driver line name → periph pin
+	// LongPressMs: a button held this long is a long press ("back" on the job list); 0 means
+	// 800. Also the threshold of the sim panel's web buttons.
+	LongPressMs int `json:"long_press_ms,omitempty"`
 }
 
 // BoardConfig is the board package's view of the section, with the board's defaults applied.
 func (b Board) BoardConfig() board.Config {
-	return board.Config{Kind: b.Kind, Serial: b.Serial, Inputs: b.Inputs, Outputs: b.Outputs, I2C: b.I2C, SPI: b.SPI, GPIO: b.GPIO}.WithDefaults()
+	return board.Config{Kind: b.Kind, Serial: b.Serial, Inputs: b.Inputs, Outputs: b.Outputs, I2C: b.I2C, SPI: b.SPI, GPIO: b.GPIO, LongPressMs: b.LongPressMs}.WithDefaults()
 }
 
 // Printer is the label printer's connection and language.
@@ -456,11 +459,12 @@ func checkScopes(scopes []string) error {
 
 // checkBoard lets the board package judge pins and buses; its errors name the map entry.
 func checkBoard(b Board) error {
-	if b.Kind == "sim" {
-		return nil
-	}
 	bc := b.BoardConfig()
-	bc.Kind = "rpi" // fakepi is a Pi assembled from test doubles: same wiring rules
+	if b.Kind == "sim" {
+		bc = board.Config{Kind: "sim", LongPressMs: b.LongPressMs} // no pins to judge
+	} else {
+		bc.Kind = "rpi" // fakepi is a Pi assembled from test doubles: same wiring rules
+	}
 	if err := bc.Validate(); err != nil {
 		return &Error{Msg: strings.TrimPrefix(err.Error(), "board: "), Kind: ErrInvalid}
 	}

@@ -333,6 +333,13 @@ func TestBoardWiring(t *testing.T) {
 	if bc.Inputs["ok"].Pin != "GPIO16" || bc.Inputs["ok"].DebounceMs != 50 || bc.Outputs["led"].Pin == "" {
 		t.Fatalf("board config = %+v (the given input, and the default outputs)", bc)
 	}
+	if c.Board.BoardConfig().LongPress() != 800*time.Millisecond {
+		t.Fatalf("default long press %v", c.Board.BoardConfig().LongPress())
+	}
+	c, err = Parse([]byte(base + `"board":{"kind":"sim","long_press_ms":1200}}`))
+	if err != nil || c.Board.BoardConfig().LongPress() != 1200*time.Millisecond {
+		t.Fatalf("board.long_press_ms 1200: %v, %v", c.Board.BoardConfig().LongPress(), err)
+	}
 	for _, tt := range []struct{ doc, want string }{
 		{`"board":{"kind":"rpi","inputs":{"ok":{"pin":"GPIO16","activ":"low"}}}}`, "config: board.inputs.ok.activ: unknown field"},
 		{`"board":{"kind":"rpi","inputs":{"ok":{"pin":""}}}}`, "config: board.inputs.ok.pin is empty"},
@@ -340,6 +347,9 @@ func TestBoardWiring(t *testing.T) {
 		{`"board":{"kind":"rpi","i2c":{"main":1}}}`, "config: board.i2c.main: want a string, got number 1"},
 		{`"board":{"kind":"rpi","i2c":{"main":"1","main":"2"}}}`, "config: board.i2c.main: duplicate field"},
 		{`"board":{"kind":"rpi","inputs":[]}}`, "config: board.inputs: want an object, got a list"},
+		{`"board":{"kind":"sim","long_press_ms":-5}}`, "config: board.long_press_ms -5: want 0 (default 800) to 10000"},
+		{`"board":{"kind":"rpi","long_press_ms":20}}`, "config: board.long_press_ms 20: must be longer than board.inputs.cancel's debounce (30 ms)"},
+		{`"board":{"kind":"rpi","long_press_ms":"1s"}}`, "config: board.long_press_ms: want an integer"},
 	} {
 		_, err := Parse([]byte(base + tt.doc))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
