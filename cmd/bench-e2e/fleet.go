@@ -110,6 +110,7 @@ func benchFleet(o fleetOptions) (fleetResult, error) {
 	}
 	fmt.Printf("  enrolled %d stations in %v\n", n, time.Since(t0).Round(time.Millisecond))
 	if mq != nil {
+		fmt.Printf("  mosquitto RSS with the service login only %.1f MB\n", mb(mq.RSS()))
 		// Stations log in with their station id and access token, checked by the password file.
 		logins := make(map[string]string, n)
 		for _, s := range stations {
