@@ -95,7 +95,7 @@ func benchFleet(o fleetOptions) (fleetResult, error) {
 		opts.Broker, opts.BrokerUser, opts.BrokerPass, opts.ServiceClientID = mq.URL, "devcloud", pass, "devcloud"
 	default:
 		httpLn.Close()
-		return res, fmt.Errorf("bench-e2e: -fleet-broker %q: want embedded or mosquitto", o.Broker)
+		return res, fmt.Errorf("-fleet-broker %q: want embedded or mosquitto", o.Broker)
 	}
 	c, err := devcloud.Start(ctx, opts)
 	if err != nil {
@@ -154,7 +154,7 @@ func benchFleet(o fleetOptions) (fleetResult, error) {
 	time.Sleep(o.Idle)
 	after := measure(fmt.Sprintf("after %v idle", o.Idle), mq)
 	if k := onlineInRegistry(c); k != n {
-		return res, fmt.Errorf("bench-e2e: %d of %d stations online in the fleet registry after the idle period", k, n)
+		return res, fmt.Errorf("%d of %d stations online in the fleet registry after the idle period", k, n)
 	}
 	perKB := func(a, b int64) float64 { return float64(b-a) / float64(n) }
 	per := func(a, b memSample) string {
@@ -214,11 +214,11 @@ func waitFleetOnline(c *devcloud.Cloud, out io.Reader, n int, within time.Durati
 		select {
 		case got, ok := <-counts:
 			if !ok {
-				return fmt.Errorf("bench-e2e: the fleet child ended with %d of %d stations online", k, n)
+				return fmt.Errorf("the fleet child ended with %d of %d stations online", k, n)
 			}
 			k = got
 		case <-deadline:
-			return fmt.Errorf("bench-e2e: %d of %d stations online after %v", k, n, within)
+			return fmt.Errorf("%d of %d stations online after %v", k, n, within)
 		}
 	}
 	ev, cancel := c.Fleet.Subscribe()
@@ -232,7 +232,7 @@ func waitFleetOnline(c *devcloud.Cloud, out io.Reader, n int, within time.Durati
 		case <-ev:
 		case <-time.After(100 * time.Millisecond): // events may be dropped for a slow subscriber
 		case <-deadline:
-			return fmt.Errorf("bench-e2e: the fleet registry has %d of %d stations online after %v", k, n, within)
+			return fmt.Errorf("the fleet registry has %d of %d stations online after %v", k, n, within)
 		}
 	}
 }

@@ -16,7 +16,7 @@ import (
 )
 
 // errNoMosquitto says the external-broker benchmark cannot run on this machine.
-var errNoMosquitto = errors.New("bench-e2e: mosquitto or mosquitto_passwd not installed: apt-get install -y mosquitto (the benchmark starts its own instance)")
+var errNoMosquitto = errors.New("mosquitto or mosquitto_passwd not installed: apt-get install -y mosquitto (the benchmark starts its own instance)")
 
 // mosquitto is a Mosquitto 2 of the benchmark's own: the deployed configuration and ACL with
 // only the paths, the listener (a free loopback port) and the files moved to a temporary
@@ -54,7 +54,7 @@ func startMosquitto(deployDir string, logins map[string]string) (*mosquitto, err
 	}
 	acl, err := os.ReadFile(filepath.Join(deployDir, "lrs.acl"))
 	if err != nil {
-		return fail(fmt.Errorf("bench-e2e: the deployed ACL: %w", err))
+		return fail(fmt.Errorf("the deployed ACL: %w", err))
 	}
 	aclFile := filepath.Join(dir, "lrs.acl")
 	if err := os.WriteFile(aclFile, acl, 0o600); err != nil {
@@ -62,7 +62,7 @@ func startMosquitto(deployDir string, logins map[string]string) (*mosquitto, err
 	}
 	conf, err := os.ReadFile(filepath.Join(deployDir, "mosquitto.conf"))
 	if err != nil {
-		return fail(fmt.Errorf("bench-e2e: the deployed configuration: %w", err))
+		return fail(fmt.Errorf("the deployed configuration: %w", err))
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -80,7 +80,7 @@ func startMosquitto(deployDir string, logins map[string]string) (*mosquitto, err
 	} {
 		re := regexp.MustCompile(r.re)
 		if !re.MatchString(c) {
-			return fail(fmt.Errorf("bench-e2e: %s has no line %s", filepath.Join(deployDir, "mosquitto.conf"), r.re))
+			return fail(fmt.Errorf("%s has no line %s", filepath.Join(deployDir, "mosquitto.conf"), r.re))
 		}
 		c = re.ReplaceAllString(c, r.with)
 	}
@@ -112,11 +112,11 @@ func startMosquitto(deployDir string, logins map[string]string) (*mosquitto, err
 		select {
 		case err := <-m.exited:
 			m.exited <- err
-			return fail(fmt.Errorf("bench-e2e: mosquitto exited: %v\n%s", err, m.logTail()))
+			return fail(fmt.Errorf("mosquitto exited: %v\n%s", err, m.logTail()))
 		case <-time.After(50 * time.Millisecond): // polling a port that is not open yet
 		}
 		if time.Now().After(deadline) {
-			return fail(fmt.Errorf("bench-e2e: mosquitto did not listen on %s:\n%s", addr, m.logTail()))
+			return fail(fmt.Errorf("mosquitto did not listen on %s:\n%s", addr, m.logTail()))
 		}
 	}
 	m.URL = "tcp://" + addr
@@ -128,7 +128,7 @@ func startMosquitto(deployDir string, logins map[string]string) (*mosquitto, err
 func (m *mosquitto) AddLogins(logins map[string]string) error {
 	for u, p := range logins {
 		if strings.ContainsAny(u, ":\n") || strings.Contains(p, "\n") {
-			return fmt.Errorf("bench-e2e: login %q cannot go into a Mosquitto password file", u)
+			return fmt.Errorf("login %q cannot go into a Mosquitto password file", u)
 		}
 		m.logins[u] = p
 	}
@@ -145,19 +145,19 @@ func (m *mosquitto) AddLogins(logins map[string]string) error {
 		return err
 	}
 	if out, err := exec.Command("mosquitto_passwd", "-U", m.pwFile).CombinedOutput(); err != nil {
-		return fmt.Errorf("bench-e2e: mosquitto_passwd -U: %v: %s", err, out)
+		return fmt.Errorf("mosquitto_passwd -U: %v: %s", err, out)
 	}
 	if m.cmd == nil {
 		return nil
 	}
 	before := strings.Count(m.log(), "Reloading config")
 	if err := m.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		return fmt.Errorf("bench-e2e: reloading mosquitto: %w", err)
+		return fmt.Errorf("reloading mosquitto: %w", err)
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for strings.Count(m.log(), "Reloading config") == before {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("bench-e2e: mosquitto did not reload its password file:\n%s", m.logTail())
+			return fmt.Errorf("mosquitto did not reload its password file:\n%s", m.logTail())
 		}
 		time.Sleep(20 * time.Millisecond) // polling the log Mosquitto writes
 	}
