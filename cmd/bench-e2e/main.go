@@ -68,8 +68,10 @@ func main() {
 	idle := flag.Duration("fleet-idle", 10*time.Second, "with -fleet: how long the connected fleet idles before the last reading")
 	profile := flag.String("fleet-profile", "", "with -fleet: write devcloud's heap profile here with the fleet online")
 	stationd := flag.String("stationd", "", "instead: run this stationd binary as its own process and report its memory alone (make bench-e2e-stationd)")
+	fleetBroker := flag.String("fleet-broker", "embedded", "with -fleet: embedded (devcloud's own broker) or mosquitto (devcloud against a Mosquitto the benchmark starts with -mosquitto-deploy's configuration)")
+	mosquittoDeploy := flag.String("mosquitto-deploy", "deploy/mosquitto", "with -fleet-broker mosquitto: the directory with the deployed mosquitto.conf and lrs.acl")
 	child := flag.String("fleet-child", "", "internal: connect the stations in this file (the -fleet child process)")
-	childBroker := flag.String("fleet-broker", "", "internal: the -fleet child's broker")
+	childBroker := flag.String("fleet-child-broker", "", "internal: the -fleet child's broker")
 	childKeys := flag.String("fleet-keys", "", "internal: the JWKS the -fleet child's stations verify messages with")
 	flag.Parse()
 	var err error
@@ -79,7 +81,7 @@ func main() {
 	case *stationd != "":
 		err = runStationd(*stationd, *taps, *labels, *seedPath)
 	case *fleet > 0:
-		err = benchFleet(*fleet, *idle, *seedPath, *profile)
+		_, err = benchFleet(fleetOptions{N: *fleet, Idle: *idle, Seed: *seedPath, Profile: *profile, Broker: *fleetBroker, Deploy: *mosquittoDeploy})
 	default:
 		err = run(*taps, *labels, *syncDelay, *stateDir, *seedPath)
 	}

@@ -22,7 +22,6 @@ import (
 
 	"labelstation/devcloud"
 	"labelstation/devcloud/seed"
-	"labelstation/protocol"
 )
 
 // Broker is an MQTT broker a fleet test runs against.
@@ -67,7 +66,7 @@ func secret() string {
 }
 
 // freePort returns a loopback port nobody listens on right now.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -131,6 +130,12 @@ func (l *lines) wait(text string, n int, d time.Duration) bool {
 // verify (docs/deploy-broker.md), so the test allows any password and keeps every ACL rule.
 func Mosquitto(t *testing.T) Broker {
 	t.Helper()
+	return mosquitto(t, "")
+}
+
+// mosquitto is Mosquitto with extraACL appended to the deployed ACL file.
+func mosquitto(t testing.TB, extraACL string) Broker {
+	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
 		t.Skip("mosquitto not installed: apt-get install -y mosquitto (the test starts its own instance)")
@@ -141,6 +146,7 @@ func Mosquitto(t *testing.T) Broker {
 	if err != nil {
 		t.Fatal(err)
 	}
+	acl = append(acl, extraACL...)
 	aclFile := filepath.Join(dir, "lrs.acl")
 	if err := os.WriteFile(aclFile, acl, 0o600); err != nil {
 		t.Fatal(err)
@@ -203,8 +209,7 @@ func Mosquitto(t *testing.T) Broker {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(f, "\nuser %s\ntopic read %s\ntopic read %s\n", station,
-			protocol.GroupTopic(group, protocol.LeafConfigDesired), protocol.GroupTopic(group, protocol.LeafCmd))
+		fmt.Fprint(f, groupACL(station, group))
 		if err := f.Close(); err != nil {
 			t.Fatal(err)
 		}
