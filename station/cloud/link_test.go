@@ -131,6 +131,17 @@ func (f *fakeCloud) waitTopic(t *testing.T, topic string) {
 	}
 }
 
+// sync returns once the broker has routed everything this client published before it: a
+// broker may acknowledge a QoS 1 publish before it has queued it for the subscribers (mochi
+// does), so a station connecting right after could race the queueing. The marker goes to a
+// topic no station reads and comes back to this client after the earlier publishes.
+func (f *fakeCloud) sync(t *testing.T) {
+	t.Helper()
+	topic := protocol.StationTopic(uniq("sync"), protocol.LeafJob)
+	f.publishRaw(t, topic, false, []byte("marker"))
+	f.waitTopic(t, topic)
+}
+
 // waitOffline waits until station's latest presence, among at least n, says offline.
 func (f *fakeCloud) waitOffline(t *testing.T, station string, n int) {
 	t.Helper()
@@ -315,6 +326,7 @@ func exercise(t *testing.T, url string) {
 	// Persistent session: a job published while the station is away arrives when it is back.
 	r.stop()
 	cl.publishJob(t, station, protocol.Job{V: protocol.Version, ID: "j2", Title: "While away", Labels: 1})
+	cl.sync(t)
 	r2 := startLink(t, url, station, nil)
 	select {
 	case j := <-r2.jobs:
