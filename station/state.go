@@ -144,6 +144,9 @@ type (
 	LookupDone struct {
 		Reply protocol.LookupReply
 		Err   error
+		// Released is set when the request released the jobs too (DoLookup.ReleaseAll): it is
+		// the release's answer, and Reply lists the jobs released.
+		Released *protocol.ReleaseReply
 	}
 	ReleaseDone struct {
 		Reply protocol.ReleaseReply
@@ -206,7 +209,12 @@ type Effect interface{ effect() }
 
 // Effects.
 type (
-	DoLookup  struct{ Badge string }
+	DoLookup struct {
+		Badge string
+		// ReleaseAll (release.mode all) releases every held job of the badge's owner in the
+		// same request; LookupDone.Released answers it.
+		ReleaseAll bool
+	}
 	DoRelease struct {
 		Badge string
 		Jobs  []string
@@ -310,7 +318,7 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 		if s.Answer > 0 {
 			m.Until = now.Add(s.Answer)
 		}
-		return m, []Effect{DoLookup{Badge: e.Hash}}
+		return m, []Effect{DoLookup{Badge: e.Hash, ReleaseAll: !s.ConfirmRelease && !s.Select}}
 	case LookupDone:
 		if m.Phase != Lookup || m.OfflineRelease {
 			return m, nil
@@ -325,6 +333,11 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 			m.User = e.Reply.User.Name
 		}
 		m.Jobs = liveJobs(e.Reply.Jobs, now, s.Newest)
+		if e.Released != nil {
+			// Released with the lookup: the list's release, answered.
+			m.Phase, m.Until, m.Confirm, m.Releasing = List, time.Time{}, false, true
+			return Step(m, ReleaseDone{Reply: *e.Released}, now, s)
+		}
 		if len(m.Jobs) == 0 {
 			return result(m, NoJobs, now, s), nil
 		}

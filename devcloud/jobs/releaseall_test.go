@@ -57,12 +57,13 @@ func dialAllStation(t *testing.T, url, id string) *allStation {
 	return st
 }
 
+// send publishes req; it may run on any goroutine, so it reports failure with t.Errorf.
 func (st *allStation) send(t *testing.T, req protocol.ReleaseRequest) {
 	t.Helper()
 	req.V = protocol.Version
 	b, _ := json.Marshal(req)
 	if tok := st.c.Publish(protocol.StationTopic(st.id, protocol.LeafRelease), 1, false, b); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("publish: %v", tok.Error())
+		t.Errorf("station %s: publish %s: %v", st.id, req.Req, tok.Error())
 	}
 }
 
@@ -214,6 +215,9 @@ func TestReleaseAllRacingStationsNeverShareAJob(t *testing.T) {
 				}()
 			}
 			wg.Wait()
+			if t.Failed() {
+				t.FailNow()
+			}
 			var all []string
 			for i, st := range stations {
 				rep, _ := st.reply(t, fmt.Sprintf("%s-%d", st.id, r))
