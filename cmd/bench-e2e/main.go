@@ -470,7 +470,7 @@ func (t *tracer) count(kind string) int {
 }
 
 var stageOrder = []string{"tap → lookup request", "lookup round trip", "list → release request", "printer status (release)", "release round trip",
-	"lookup+release round trip",
+	"lookup+release round trip", "tap → job message at the station",
 	"job message → journaled", "journaled → first write (worker)", "  of which printer status", "  of which printer counter", "first write (printer I/O)"}
 
 // commitsBefore counts the journal commits between the tap and the printer's first byte.
@@ -539,6 +539,7 @@ func (t *tracer) breakdown(tap, firstByte time.Time) map[string]time.Duration {
 	}
 	out["printer status (release)"] = relStatus
 	if ok3 {
+		out["tap → job message at the station"] = jr.start.Sub(tap)
 		out["job message → journaled"] = jr.end.Sub(jr.start)
 	}
 	if ok3 && ok4 {
