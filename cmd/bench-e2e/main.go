@@ -59,12 +59,16 @@ var withCounter = true
 // twoStep is -two-step.
 var twoStep bool
 
+// tapGap is -gap.
+var tapGap time.Duration
+
 func main() {
 	taps := flag.Int("taps", 200, "one-label jobs released by a tap each")
 	labels := flag.Int("labels", 10000, "labels in the long job (0 skips it)")
 	syncDelay := flag.Duration("sync-delay", 0, "extra time per fsync (a bbolt commit does 2): 5ms approximates an SD card")
 	stateDir := flag.String("state", "", "station state directory (journal, tokens); default a new temporary directory. Point it at the disk you want measured")
 	flag.BoolVar(&withCounter, "counter", true, "the printer reports a label counter (a Link-OS Zebra); false: labels are confirmed by status queries")
+	flag.DurationVar(&tapGap, "gap", 0, "pause between a tap's job printed and the next tap (a person walking up); 0: tap at once")
 	flag.BoolVar(&twoStep, "two-step", false, "tap in two round trips (lookup, then release), as with a cloud that cannot release on a lookup")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the long job here")
 	seedPath := flag.String("seed", "examples/devcloud-seed.json", "devcloud seed")
@@ -107,7 +111,7 @@ func run(taps, labels int, syncDelay time.Duration, stateDir, seedPath string) e
 	} else if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return err
 	}
-	fmt.Printf("bench-e2e: %s, GOMAXPROCS %d, state in %s, sync delay %v per fsync, two-step taps %v\n", runtime.Version(), runtime.GOMAXPROCS(0), stateDir, syncDelay, twoStep)
+	fmt.Printf("bench-e2e: %s, GOMAXPROCS %d, state in %s, sync delay %v per fsync, two-step taps %v, gap between taps %v\n", runtime.Version(), runtime.GOMAXPROCS(0), stateDir, syncDelay, twoStep, tapGap)
 	fmt.Printf("load before: %s\n", loadavg())
 
 	sd, err := seed.Load(seedPath)
@@ -308,6 +312,9 @@ func benchTaps(ctx context.Context, c *devcloud.Cloud, st *benchStation, pl *pri
 		j, err := submit(ctx, c, tok, fmt.Sprintf("tap %d", i), one)
 		if err != nil {
 			return err
+		}
+		if tapGap > 0 {
+			time.Sleep(tapGap) // pacing, as a person's taps are: the station's background writes settle
 		}
 		st.trace.reset()
 		pl.reset()
