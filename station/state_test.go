@@ -133,7 +133,9 @@ func TestStep(t *testing.T) {
 			with(idle(), func(m *Model) { m.Phase, m.Busy, m.Title, m.Total = Printing, true, "A", 2 }), nil},
 		{"a released job refused before the answer is the answer", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Releasing = Lookup, "h1", true }),
 			JobRejected{ID: "j1", Reason: "bad layout"}, settings,
-			with(idle(), func(m *Model) { m.Phase, m.Releasing, m.Message, m.Until = Failed, true, "Job refused: bad layout", t0.Add(5*time.Second) }), nil},
+			with(idle(), func(m *Model) {
+				m.Phase, m.Releasing, m.Message, m.Until = Failed, true, "Job refused: bad layout", t0.Add(5*time.Second)
+			}), nil},
 		{"progress does not interrupt an offline release's lookup", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Releasing, m.OfflineRelease = Lookup, "h1", true, true }),
 			PrintProgress{Title: "A", Done: 0, Total: 2}, settings,
 			with(idle(), func(m *Model) {
