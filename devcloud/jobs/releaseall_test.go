@@ -155,10 +155,14 @@ func TestReleaseAllReleasesEveryHeldJob(t *testing.T) {
 	if got[0].ID != "a1" || got[1].ID != "a2" || string(got[1].Data) != "name\nBo\nCy\n" || got[0].User.ID != "alice" || len(got[0].Layout) == 0 {
 		t.Fatalf("job messages %+v", got)
 	}
-	for id, want := range map[string]string{"a1": StateReleased, "a2": StateReleased, "a3": StateHeld, "b1": StateHeld} {
+	for id, want := range map[string]string{"a1": StateReleased, "a2": StateReleased, "b1": StateHeld} {
 		if j, err := s.Store().Get(id); err != nil || j.State != want || (want == StateReleased && j.Station != "st-all") {
 			t.Fatalf("job %s: %+v, %v; want %s", id, j, err, want)
 		}
+	}
+	// The expired job stays where it was, or the sweeper has marked it.
+	if j, err := s.Store().Get("a3"); err != nil || j.State != StateHeld && j.State != StateExpired || j.Station != "" {
+		t.Fatalf("expired job a3: %+v, %v; want held or expired, released to no one", j, err)
 	}
 
 	// Nothing left: the owner, no jobs.
