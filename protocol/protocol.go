@@ -141,20 +141,35 @@ type LookupReply struct {
 	Error *Error       `json:"error,omitempty"`
 }
 
-// ReleaseRequest releases the listed held jobs of the badge's owner to this station.
+// ReleaseRequest releases the listed held jobs of the badge's owner to this station. With All
+// (and no Jobs) it is a lookup and a release in one round trip: every held job of the owner is
+// released, and the reply names the owner and the jobs as a LookupReply would. A cloud that
+// predates All ignores it and releases nothing; its reply then has no User (see ReleaseReply).
 type ReleaseRequest struct {
 	V     int      `json:"v"`
 	Req   string   `json:"req"`
 	Badge string   `json:"badge"`
 	Jobs  []string `json:"jobs"`
+	All   bool     `json:"all,omitempty"`
 }
 
-// ReleaseReply lists the jobs the cloud is now sending on the job topic.
+// ReleaseReply lists the jobs the cloud is now sending on the job topic. User and Jobs answer a
+// request with All: the badge's owner and the released jobs' summaries. Released is the same
+// list of ids, so a station reads either form alike.
 type ReleaseReply struct {
-	V        int      `json:"v"`
-	Req      string   `json:"req"`
-	Released []string `json:"released"`
-	Error    *Error   `json:"error,omitempty"`
+	V        int          `json:"v"`
+	Req      string       `json:"req"`
+	Released []string     `json:"released"`
+	User     *User        `json:"user,omitempty"`
+	Jobs     []JobSummary `json:"jobs,omitempty"`
+	Error    *Error       `json:"error,omitempty"`
+}
+
+// ReleasedAll reports whether r answers a request with All as a cloud that knows the form does:
+// an error, or the badge's owner. A cloud that predates All answers it as an empty release,
+// without an owner; a station then asks again in two steps (lookup, then release).
+func (r ReleaseReply) ReleasedAll() bool {
+	return r.Error != nil && r.Error.Code != CodeBadRequest || r.Error == nil && r.User != nil
 }
 
 // Job is a released job, delivered with QoS 1 on lrs/v1/st/{id}/job. The layout travels with the

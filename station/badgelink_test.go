@@ -70,7 +70,7 @@ func TestStepBadgeLink(t *testing.T) {
 		{"the expired screen returns to idle", with(idle(), func(m *Model) { m.Phase, m.Until = LinkExpired, t0 }), Tick{}, settings, t0, idle(), nil},
 		{"the refused screen returns to idle", with(idle(), func(m *Model) { m.Phase, m.Until = LinkRefused, t0 }), Tick{}, settings, t0, idle(), nil},
 		{"same badge again is looked up, keeping its code", showing, BadgeTapped{Hash: "h1"}, settings, t0.Add(time.Minute),
-			with(showing, func(m *Model) { m.Phase, m.Until = Lookup, link.Code.Expires }), []Effect{DoLookup{Badge: "h1"}}},
+			with(showing, func(m *Model) { m.Releasing = true; m.Phase, m.Until = Lookup, link.Code.Expires }), []Effect{DoLookup{Badge: "h1", ReleaseAll: true}}},
 		{"still unknown: the same code again", with(showing, func(m *Model) { m.Phase = Lookup }), unknown, settings, t0.Add(time.Minute), showing, nil},
 		{"linked meanwhile: the code is done with", with(showing, func(m *Model) { m.Phase = Lookup }),
 			LookupDone{Reply: protocol.LookupReply{User: &protocol.User{ID: "alice", Name: "Alice"}}}, settings, t0.Add(time.Minute),
@@ -78,7 +78,7 @@ func TestStepBadgeLink(t *testing.T) {
 				m.Phase, m.Badge, m.User, m.Until = NoJobs, "", "Alice", t0.Add(time.Minute+5*time.Second)
 			}), nil},
 		{"another badge ends the code", showing, BadgeTapped{Hash: "h2"}, settings, t0.Add(time.Minute),
-			with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h2", link.Code.Expires }), []Effect{DoLookup{Badge: "h2"}}},
+			with(idle(), func(m *Model) { m.Releasing = true; m.Phase, m.Badge, m.Until = Lookup, "h2", link.Code.Expires }), []Effect{DoLookup{Badge: "h2", ReleaseAll: true}}},
 		{"a tap on the code screen offline", with(showing, func(m *Model) { m.Online = false }), BadgeTapped{Hash: "h1"}, settings, t0,
 			with(showing, func(m *Model) {
 				m.Online, m.Phase, m.Badge, m.Message, m.Until = false, Offline, "", "Cloud unreachable", t0.Add(5*time.Second)
@@ -97,7 +97,7 @@ func TestStepBadgeLink(t *testing.T) {
 		{"the linked screen returns to idle", with(idle(), func(m *Model) { m.Phase, m.User, m.Until = LinkDone, "Alice", t0 }), Tick{}, settings, t0, idle(), nil},
 		{"a tap on the linked screen is looked up", with(idle(), func(m *Model) { m.Phase, m.User, m.Until = LinkDone, "Alice", t0.Add(time.Second) }),
 			BadgeTapped{Hash: "h1"}, settings, t0,
-			with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h1", t0.Add(time.Second) }), []Effect{DoLookup{Badge: "h1"}}},
+			with(idle(), func(m *Model) { m.Releasing = true; m.Phase, m.Badge, m.Until = Lookup, "h1", t0.Add(time.Second) }), []Effect{DoLookup{Badge: "h1", ReleaseAll: true}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

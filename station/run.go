@@ -496,6 +496,9 @@ func (s *Station) effect(ctx context.Context, e Effect) {
 			s.post(LookupDone{Err: cloud.ErrOffline})
 			return
 		}
+		if e.ReleaseAll && s.lookupReleaseAll(ctx, c, e.Badge) {
+			return
+		}
 		rep, err := c.Lookup(ctx, e.Badge)
 		if err == nil {
 			rep = s.afterLookup(e.Badge, rep)

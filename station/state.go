@@ -80,7 +80,8 @@ type Model struct {
 	// Setup is the OAuth error code (or missing claim) of an enrollment or refresh the server
 	// refuses; while it is set and the station is offline, SETUP_PROBLEM is on screen.
 	Setup string
-	// Releasing is set while a release request is unanswered.
+	// Releasing is set while a release request is unanswered; on the Lookup screen, while the
+	// lookup releases the jobs too (release.mode all).
 	Releasing bool
 	// StorageFull is set when the journal refused a job for lack of space, until a job is
 	// journaled again; the idle screen says "Storage full".
@@ -144,6 +145,9 @@ type (
 	LookupDone struct {
 		Reply protocol.LookupReply
 		Err   error
+		// Released is set when the request released the jobs too (DoLookup.ReleaseAll): it is
+		// the release's answer, and Reply lists the jobs released.
+		Released *protocol.ReleaseReply
 	}
 	ReleaseDone struct {
 		Reply protocol.ReleaseReply
@@ -212,7 +216,12 @@ type Effect interface{ effect() }
 
 // Effects.
 type (
-	DoLookup  struct{ Badge string }
+	DoLookup struct {
+		Badge string
+		// ReleaseAll (release.mode all) releases every held job of the badge's owner in the
+		// same request; LookupDone.Released answers it.
+		ReleaseAll bool
+	}
 	DoRelease struct {
 		Badge string
 		Jobs  []string
@@ -252,6 +261,9 @@ func result(m Model, p Phase, now time.Time, s Settings) Model {
 // Step is the station's state machine: a pure function of the model, one event and the time.
 // Every transition is in this switch and in the table test beside it.
 func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
+	if _, ok := ev.(LookupDone); ok && m.Phase == Lookup {
+		m.Releasing = false // answered; a release that came with it is applied below
+	}
 	m, effects, done := stepLink(m, ev, now, s)
 	if done {
 		return m, effects
@@ -312,11 +324,12 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 			m.Message = "Not configured yet"
 			return result(m, Failed, now, s), nil
 		}
-		m.Phase, m.Badge, m.User, m.Jobs, m.Message, m.OfflineRelease = Lookup, e.Hash, "", nil, "", false
+		all := !s.ConfirmRelease && !s.Select
+		m.Phase, m.Badge, m.User, m.Jobs, m.Message, m.OfflineRelease, m.Releasing = Lookup, e.Hash, "", nil, "", false, all
 		if s.Answer > 0 {
 			m.Until = now.Add(s.Answer)
 		}
-		return m, []Effect{DoLookup{Badge: e.Hash}}
+		return m, []Effect{DoLookup{Badge: e.Hash, ReleaseAll: all}}
 	case LookupDone:
 		if m.Phase != Lookup || m.OfflineRelease {
 			return m, nil
@@ -331,6 +344,11 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 			m.User = e.Reply.User.Name
 		}
 		m.Jobs = liveJobs(e.Reply.Jobs, now, s.Newest)
+		if e.Released != nil {
+			// Released with the lookup: the list's release, answered.
+			m.Phase, m.Until, m.Confirm, m.Releasing = List, time.Time{}, false, true
+			return Step(m, ReleaseDone{Reply: *e.Released}, now, s)
+		}
 		if len(m.Jobs) == 0 {
 			return result(m, NoJobs, now, s), nil
 		}
@@ -370,6 +388,8 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 			m.Until = now.Add(s.Arrive)
 		}
 	case PrintProgress:
+		// The jobs a lookup released can start printing before its answer is read: they answer it.
+		answered := m.Phase == Lookup && m.Releasing && !m.OfflineRelease
 		switch {
 		case m.Phase != Printing && m.Phase != Paused:
 			m.Printed = 0 // a new round of printing
@@ -382,6 +402,9 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 		}
 		if m.Phase == Idle || m.Phase == List || m.Phase == Done || m.Phase == Connecting || m.Phase == Paused {
 			m.Phase = Printing
+		}
+		if answered {
+			m.Phase, m.Releasing, m.Badge, m.Until = Printing, false, "", time.Time{}
 		}
 	case PrintFault:
 		m.Message = e.Message
@@ -419,7 +442,7 @@ func Step(m Model, ev Event, now time.Time, s Settings) (Model, []Effect) {
 			msg = "Storage full: job refused"
 		}
 		// Waiting for released jobs, this is the answer; otherwise it is news for the screen.
-		if (m.Phase == Printing && !m.Busy) || m.Phase == List || m.Phase == Select || m.Phase == Idle {
+		if (m.Phase == Printing && !m.Busy) || m.Phase == List || m.Phase == Select || m.Phase == Idle || m.Phase == Lookup && m.Releasing && !m.OfflineRelease {
 			m.Message = msg
 			return result(m, Failed, now, s), nil
 		}

@@ -58,7 +58,7 @@ func TestStep(t *testing.T) {
 		{"configured", Model{Phase: Idle, Online: true}, Configured{Badges: true}, settings, idle(), nil},
 
 		// Tap.
-		{"tap looks up", idle(), BadgeTapped{Hash: "h1"}, settings, with(idle(), func(m *Model) { m.Phase, m.Badge = Lookup, "h1" }), []Effect{DoLookup{Badge: "h1"}}},
+		{"tap looks up", idle(), BadgeTapped{Hash: "h1"}, settings, with(idle(), func(m *Model) { m.Releasing = true; m.Phase, m.Badge = Lookup, "h1" }), []Effect{DoLookup{Badge: "h1", ReleaseAll: true}}},
 		{"tap offline", Model{Phase: Connecting, Configured: true}, BadgeTapped{Hash: "h1"}, settings,
 			Model{Phase: Offline, Configured: true, Message: "Cloud unreachable", Until: t0.Add(5 * time.Second)}, nil},
 		{"tap unconfigured", Model{Phase: Idle, Online: true}, BadgeTapped{Hash: "h1"}, settings,
@@ -77,7 +77,7 @@ func TestStep(t *testing.T) {
 			with(idle(), func(m *Model) { m.Phase, m.Badge = Lookup, "h1" }), nil},
 		{"tap ignored while enrolling", Model{Phase: Enrolling, Code: code}, BadgeTapped{Hash: "h1"}, settings, Model{Phase: Enrolling, Code: code}, nil},
 		{"tap on a result screen starts over", with(idle(), func(m *Model) { m.Phase, m.Until = Done, t0 }), BadgeTapped{Hash: "h2"}, settings,
-			with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h2", t0 }), []Effect{DoLookup{Badge: "h2"}}},
+			with(idle(), func(m *Model) { m.Releasing = true; m.Phase, m.Badge, m.Until = Lookup, "h2", t0 }), []Effect{DoLookup{Badge: "h2", ReleaseAll: true}}},
 
 		// Lookup results.
 		{"jobs released at once", with(idle(), func(m *Model) { m.Phase, m.Badge = Lookup, "h1" }),
@@ -110,6 +110,43 @@ func TestStep(t *testing.T) {
 		{"lookup timeout", with(idle(), func(m *Model) { m.Phase, m.Badge = Lookup, "h1" }), LookupDone{Err: fmt.Errorf("x: %w", cloud.ErrTimeout)}, settings,
 			with(idle(), func(m *Model) { m.Phase, m.Message, m.Until = Offline, "Cloud unreachable", t0.Add(5*time.Second) }), nil},
 		{"late lookup reply ignored", idle(), LookupDone{Reply: protocol.LookupReply{Jobs: twoJobs}}, settings, idle(), nil},
+
+		// release.mode all: one request looks the badge up and releases its jobs.
+		{"tap in confirm mode only looks up", idle(), BadgeTapped{Hash: "h1"}, confirm,
+			with(idle(), func(m *Model) { m.Phase, m.Badge = Lookup, "h1" }), []Effect{DoLookup{Badge: "h1"}}},
+		{"tap in select mode only looks up", idle(), BadgeTapped{Hash: "h1"}, Settings{ResultScreen: 5 * time.Second, Select: true},
+			with(idle(), func(m *Model) { m.Phase, m.Badge = Lookup, "h1" }), []Effect{DoLookup{Badge: "h1"}}},
+		{"looked up and released at once: printing, no second request", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h1", t0.Add(15*time.Second) }),
+			LookupDone{Reply: protocol.LookupReply{User: &protocol.User{ID: "a", Name: "Alice"}, Jobs: twoJobs}, Released: &protocol.ReleaseReply{Released: []string{"j1", "j2"}}}, timed,
+			with(idle(), func(m *Model) { m.Phase, m.User, m.Jobs, m.Until = Printing, "Alice", twoJobs, t0.Add(30*time.Second) }), nil},
+		{"looked up and released at once while a job prints", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Busy = Lookup, "h1", true }),
+			LookupDone{Reply: protocol.LookupReply{User: &protocol.User{ID: "a", Name: "Alice"}, Jobs: twoJobs}, Released: &protocol.ReleaseReply{Released: []string{"j1", "j2"}}}, timed,
+			with(idle(), func(m *Model) { m.Phase, m.User, m.Jobs, m.Busy = Printing, "Alice", twoJobs, true }), nil},
+		{"looked up, nothing to release", with(idle(), func(m *Model) { m.Phase, m.Badge = Lookup, "h1" }),
+			LookupDone{Reply: protocol.LookupReply{User: &protocol.User{ID: "a", Name: "Alice"}}, Released: &protocol.ReleaseReply{}}, settings,
+			with(idle(), func(m *Model) { m.Phase, m.User, m.Until = NoJobs, "Alice", t0.Add(5*time.Second) }), nil},
+		{"the released jobs print before the answer is read: they answer it", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Releasing, m.Until = Lookup, "h1", true, t0.Add(15*time.Second) }),
+			PrintProgress{Title: "A", Done: 0, Total: 2}, timed,
+			with(idle(), func(m *Model) { m.Phase, m.Busy, m.Title, m.Total = Printing, true, "A", 2 }), nil},
+		{"its answer after that changes nothing", with(idle(), func(m *Model) { m.Phase, m.Busy, m.Title, m.Total = Printing, true, "A", 2 }),
+			LookupDone{Reply: protocol.LookupReply{User: &protocol.User{ID: "a", Name: "Alice"}, Jobs: twoJobs}, Released: &protocol.ReleaseReply{Released: []string{"j1", "j2"}}}, timed,
+			with(idle(), func(m *Model) { m.Phase, m.Busy, m.Title, m.Total = Printing, true, "A", 2 }), nil},
+		{"a released job refused before the answer is the answer", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Releasing = Lookup, "h1", true }),
+			JobRejected{ID: "j1", Reason: "bad layout"}, settings,
+			with(idle(), func(m *Model) {
+				m.Phase, m.Releasing, m.Message, m.Until = Failed, true, "Job refused: bad layout", t0.Add(5*time.Second)
+			}), nil},
+		{"progress does not interrupt an offline release's lookup", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Releasing, m.OfflineRelease = Lookup, "h1", true, true }),
+			PrintProgress{Title: "A", Done: 0, Total: 2}, settings,
+			with(idle(), func(m *Model) {
+				m.Phase, m.Badge, m.Releasing, m.OfflineRelease, m.Busy, m.Title, m.Total = Lookup, "h1", true, true, true, "A", 2
+			}), nil},
+		{"an answered lookup is no longer releasing", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Releasing = Lookup, "h1", true }),
+			LookupDone{Err: errors.New("boom")}, settings,
+			with(idle(), func(m *Model) { m.Phase, m.Message, m.Until = Failed, "boom", t0.Add(5*time.Second) }), nil},
+		{"released at once even if the mode changed meanwhile", with(idle(), func(m *Model) { m.Phase, m.Badge = Lookup, "h1" }),
+			LookupDone{Reply: protocol.LookupReply{User: &protocol.User{ID: "a", Name: "Alice"}, Jobs: twoJobs}, Released: &protocol.ReleaseReply{Released: []string{"j1", "j2"}}}, confirm,
+			with(idle(), func(m *Model) { m.Phase, m.User, m.Jobs = Printing, "Alice", twoJobs }), nil},
 
 		// Release results.
 		{"released", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Jobs = List, "h1", twoJobs }),
@@ -158,11 +195,11 @@ func TestStep(t *testing.T) {
 			with(idle(), func(m *Model) { m.ReaderFault = "badge reader failed" }), nil},
 		{"reader recovered", with(idle(), func(m *Model) { m.ReaderFault = "x" }), ReaderRecovered{}, settings, idle(), nil},
 		{"tap clears nothing about the reader", with(idle(), func(m *Model) { m.ReaderFault = "x" }), BadgeTapped{Hash: "h1"}, settings,
-			with(idle(), func(m *Model) { m.Phase, m.Badge, m.ReaderFault = Lookup, "h1", "x" }), []Effect{DoLookup{Badge: "h1"}}},
+			with(idle(), func(m *Model) { m.Releasing = true; m.Phase, m.Badge, m.ReaderFault = Lookup, "h1", "x" }), []Effect{DoLookup{Badge: "h1", ReleaseAll: true}}},
 
 		// Every waiting phase has a bound.
 		{"tap bounds the lookup", idle(), BadgeTapped{Hash: "h1"}, timed,
-			with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h1", t0.Add(15*time.Second) }), []Effect{DoLookup{Badge: "h1"}}},
+			with(idle(), func(m *Model) { m.Releasing = true; m.Phase, m.Badge, m.Until = Lookup, "h1", t0.Add(15*time.Second) }), []Effect{DoLookup{Badge: "h1", ReleaseAll: true}}},
 		{"lookup still waiting", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h1", t0.Add(time.Second) }), Tick{}, timed,
 			with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h1", t0.Add(time.Second) }), nil},
 		{"lookup unanswered", with(idle(), func(m *Model) { m.Phase, m.Badge, m.Until = Lookup, "h1", t0 }), Tick{}, timed,

@@ -56,12 +56,20 @@ var cpuProfile string
 // withCounter is -counter.
 var withCounter = true
 
+// twoStep is -two-step.
+var twoStep bool
+
+// tapGap is -gap.
+var tapGap time.Duration
+
 func main() {
 	taps := flag.Int("taps", 200, "one-label jobs released by a tap each")
 	labels := flag.Int("labels", 10000, "labels in the long job (0 skips it)")
 	syncDelay := flag.Duration("sync-delay", 0, "extra time per fsync (a bbolt commit does 2): 5ms approximates an SD card")
 	stateDir := flag.String("state", "", "station state directory (journal, tokens); default a new temporary directory. Point it at the disk you want measured")
 	flag.BoolVar(&withCounter, "counter", true, "the printer reports a label counter (a Link-OS Zebra); false: labels are confirmed by status queries")
+	flag.DurationVar(&tapGap, "gap", 0, "pause between a tap's job printed and the next tap (a person walking up); 0: tap at once")
+	flag.BoolVar(&twoStep, "two-step", false, "tap in two round trips (lookup, then release), as with a cloud that cannot release on a lookup")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the long job here")
 	seedPath := flag.String("seed", "examples/devcloud-seed.json", "devcloud seed")
 	fleet := flag.Int("fleet", 0, "instead: devcloud's memory with this many stations connected (1000 in docs/performance.md)")
@@ -105,7 +113,7 @@ func run(taps, labels int, syncDelay time.Duration, stateDir, seedPath string) e
 	} else if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return err
 	}
-	fmt.Printf("bench-e2e: %s, GOMAXPROCS %d, state in %s, sync delay %v per fsync\n", runtime.Version(), runtime.GOMAXPROCS(0), stateDir, syncDelay)
+	fmt.Printf("bench-e2e: %s, GOMAXPROCS %d, state in %s, sync delay %v per fsync, two-step taps %v, gap between taps %v\n", runtime.Version(), runtime.GOMAXPROCS(0), stateDir, syncDelay, twoStep, tapGap)
 	fmt.Printf("load before: %s\n", loadavg())
 
 	sd, err := seed.Load(seedPath)
@@ -248,6 +256,9 @@ func startStation(ctx context.Context, c *devcloud.Cloud, pl *printerListener, d
 			if err != nil {
 				return nil, err
 			}
+			if twoStep {
+				return twoStepCloud{&timedCloud{Link: l, tr: tr}}, nil
+			}
 			return &timedCloud{Link: l, tr: tr}, nil
 		},
 		Badges: badges, Observe: ms.observe, Serial: cfg.Board.Serial,
@@ -303,6 +314,9 @@ func benchTaps(ctx context.Context, c *devcloud.Cloud, st *benchStation, pl *pri
 		j, err := submit(ctx, c, tok, fmt.Sprintf("tap %d", i), one)
 		if err != nil {
 			return err
+		}
+		if tapGap > 0 {
+			time.Sleep(tapGap) // pacing, as a person's taps are: the station's background writes settle
 		}
 		st.trace.reset()
 		pl.reset()
@@ -465,6 +479,7 @@ func (t *tracer) count(kind string) int {
 }
 
 var stageOrder = []string{"tap → lookup request", "lookup round trip", "list → release request", "printer status (release)", "release round trip",
+	"lookup+release round trip", "tap → job message at the station",
 	"job message → journaled", "journaled → first write (worker)", "  of which printer status", "  of which printer counter", "first write (printer I/O)"}
 
 // commitsBefore counts the journal commits between the tap and the printer's first byte.
@@ -506,6 +521,17 @@ func (t *tracer) breakdown(tap, firstByte time.Time) map[string]time.Duration {
 		out["release round trip"] = rl.end.Sub(rl.start)
 	}
 	var relStatus, workStatus, workCounter time.Duration
+	// release.mode all in one round trip: the printer check comes before the one request, and
+	// is not counted in "tap → lookup request".
+	if la, ok := get("lookup+release"); ok {
+		for _, s := range t.spans {
+			if s.kind == "printer status" && s.start.After(tap) && !s.end.After(la.start) {
+				relStatus += s.end.Sub(s.start)
+			}
+		}
+		out["tap → lookup request"] = la.start.Sub(tap) - relStatus
+		out["lookup+release round trip"] = la.end.Sub(la.start)
+	}
 	for _, s := range t.spans {
 		if s.kind == "printer counter" && ok3 && ok4 && s.start.After(jr.end) && s.end.Before(sd.start) {
 			workCounter += s.end.Sub(s.start)
@@ -522,6 +548,7 @@ func (t *tracer) breakdown(tap, firstByte time.Time) map[string]time.Duration {
 	}
 	out["printer status (release)"] = relStatus
 	if ok3 {
+		out["tap → job message at the station"] = jr.start.Sub(tap)
 		out["job message → journaled"] = jr.end.Sub(jr.start)
 	}
 	if ok3 && ok4 {
@@ -535,6 +562,9 @@ func (t *tracer) breakdown(tap, firstByte time.Time) map[string]time.Duration {
 	return out
 }
 
+// twoStepCloud hides LookupRelease: the station then looks up and releases in two requests.
+type twoStepCloud struct{ station.Cloud }
+
 type timedCloud struct {
 	*cloud.Link
 	tr *tracer
@@ -544,6 +574,14 @@ func (c *timedCloud) Lookup(ctx context.Context, b string) (protocol.LookupReply
 	t0 := time.Now()
 	r, err := c.Link.Lookup(ctx, b)
 	c.tr.add(span{kind: "lookup", start: t0, end: time.Now()})
+	return r, err
+}
+
+// LookupRelease is release.mode all's one request: lookup and release in one round trip.
+func (c *timedCloud) LookupRelease(ctx context.Context, b string) (protocol.ReleaseReply, error) {
+	t0 := time.Now()
+	r, err := c.Link.LookupRelease(ctx, b)
+	c.tr.add(span{kind: "lookup+release", start: t0, end: time.Now()})
 	return r, err
 }
 

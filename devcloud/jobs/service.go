@@ -335,6 +335,10 @@ func (s *Service) onRelease(_ paho.Client, m paho.Message) {
 	if !ok {
 		return
 	}
+	if req.All {
+		s.releaseAll(station, req)
+		return
+	}
 	rep := protocol.ReleaseReply{V: protocol.Version, Req: req.Req, Released: []string{}}
 	u, ok, err := s.userByBadge(req.Badge)
 	if err != nil {
@@ -350,18 +354,7 @@ func (s *Service) onRelease(_ paho.Client, m paho.Message) {
 			rep.Error = replyError(err)
 		}
 		for _, j := range released {
-			format, data, err := deliverable(j.DataFormat, j.Data)
-			if err != nil {
-				// Validated at submit, so this should not happen; the station fails the job
-				// with its own reason rather than the job vanishing here.
-				s.log.Error("jobs: converting the job's data", "station", station, "job", j.ID, "err", err)
-				format, data = j.DataFormat, j.Data
-			}
-			msg := protocol.Job{
-				V: protocol.Version, ID: j.ID, Title: j.Title, User: protocol.User{ID: u.ID, Name: u.Name},
-				Layout: s.seed.Layouts[j.Layout].Raw, Format: format, Data: data, Labels: j.Labels,
-				Expires: j.Expires,
-			}
+			msg := s.jobMessage(station, u, j)
 			if err := s.publish(protocol.StationTopic(station, protocol.LeafJob), false, msg); err != nil {
 				// The persistent session still holds it if the broker accepted it; log and go on.
 				s.log.Error("jobs: send job", "station", station, "job", j.ID, "err", err)
@@ -371,6 +364,22 @@ func (s *Service) onRelease(_ paho.Client, m paho.Message) {
 	}
 	if err := s.publish(protocol.StationTopic(station, protocol.LeafReleaseReply), false, rep); err != nil {
 		s.log.Error("jobs: release reply", "station", station, "err", err)
+	}
+}
+
+// jobMessage is the job message that delivers released job j of user u to station.
+func (s *Service) jobMessage(station string, u seed.User, j Job) protocol.Job {
+	format, data, err := deliverable(j.DataFormat, j.Data)
+	if err != nil {
+		// Validated at submit, so this should not happen; the station fails the job
+		// with its own reason rather than the job vanishing here.
+		s.log.Error("jobs: converting the job's data", "station", station, "job", j.ID, "err", err)
+		format, data = j.DataFormat, j.Data
+	}
+	return protocol.Job{
+		V: protocol.Version, ID: j.ID, Title: j.Title, User: protocol.User{ID: u.ID, Name: u.Name},
+		Layout: s.seed.Layouts[j.Layout].Raw, Format: format, Data: data, Labels: j.Labels,
+		Expires: j.Expires,
 	}
 }
 
