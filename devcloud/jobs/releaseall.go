@@ -17,10 +17,13 @@ import (
 func (s *Service) releaseAll(station string, req protocol.ReleaseRequest) {
 	rep := protocol.ReleaseReply{V: protocol.Version, Req: req.Req, Released: []string{}}
 	var jobs []protocol.Job
-	u, known := s.userByBadge(req.Badge)
+	u, known, lookupErr := s.userByBadge(req.Badge)
 	switch {
 	case len(req.Jobs) > 0:
 		rep.Error = &protocol.Error{Code: protocol.CodeBadRequest, Message: "release: all releases every held job; jobs must be empty with it"}
+	case lookupErr != nil:
+		s.log.Error("jobs: badge lookup", "station", station, "err", lookupErr)
+		rep.Error = replyError(lookupErr)
 	case !known:
 		rep.Error = &protocol.Error{Code: protocol.CodeUnknownBadge, Message: "this badge is not registered"}
 	default:
