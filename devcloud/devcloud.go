@@ -65,6 +65,9 @@ type Options struct {
 	// TLS, if set, serves the web side as https:// and the embedded broker as mqtts:// with
 	// this server config; ClientTLS is what the job service trusts to reach that broker.
 	TLS, ClientTLS *tls.Config
+	// MosquittoACL, if set, keeps this Mosquitto acl_file in step with group membership (an
+	// external Mosquitto cannot ask the registry): written at start and after every change.
+	MosquittoACL *fleet.ACLOptions
 }
 
 // Cloud is a running development cloud.
@@ -87,6 +90,7 @@ type Cloud struct {
 	// records keeps the cloud's state beside the jobs (state.go).
 	records records.Store
 	log     *slog.Logger
+	acl     *fleet.ACLFile // nil unless Options.MosquittoACL
 
 	closeOnce sync.Once
 	closeErr  error
@@ -295,6 +299,9 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		Publish: js.Publish, DefaultConfig: js.DefaultFleetConfig(), Now: opt.Now, Logger: log.With("component", "fleet"),
 		InitialGroup: func(station string) string {
 			if g := c.GroupsOf(station); len(g) > 0 {
+				if c.acl != nil {
+					c.acl.Set(station, g[0]) // under the registry's lock: not waited for
+				}
 				return g[0]
 			}
 			return ""
@@ -303,15 +310,22 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		OnGroupSet: func(station, group string) {
 			if group == "" {
 				c.SetGroups(station)
-				return
+			} else {
+				c.SetGroups(station, group)
 			}
-			c.SetGroups(station, group)
+			c.waitACL(station, group)
 		},
 	}); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("devcloud: fleet.New: %w", err)
 	}
 	c.Fleet = reg
+	if opt.MosquittoACL != nil {
+		if c.acl, err = c.startACL(*opt.MosquittoACL); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
 	admins := opt.FleetAdmins
 	api, err := fleet.NewAPI(reg, fleet.APIOptions{Authorize: func(r *http.Request, tok string) (string, error) {
 		p, err := as.Verify(r.Context(), tok)
@@ -437,6 +451,9 @@ func (c *Cloud) Close() error {
 func (c *Cloud) close() error {
 	if c.Jobs != nil {
 		c.Jobs.Close()
+	}
+	if c.acl != nil {
+		c.acl.Close()
 	}
 	var errs []error
 	if c.httpSrv != nil {

@@ -18,6 +18,7 @@ import (
 
 	"labelstation/devcloud"
 	"labelstation/devcloud/broker"
+	"labelstation/devcloud/fleet"
 	"labelstation/devcloud/jobs"
 	"labelstation/devcloud/seed"
 )
@@ -33,6 +34,8 @@ type flags struct {
 	FleetAdmins string
 	Submit      jobs.SubmitOptions
 	JobAPI      jobs.APIOptions
+	// The Mosquitto ACL file devcloud keeps, its template and how Mosquitto reloads it.
+	MosquittoACL, MosquittoACLTemplate, MosquittoPID, MosquittoReload string
 }
 
 func main() {
@@ -63,6 +66,10 @@ func main() {
 	flag.IntVar(&f.JobAPI.RateLimit, "rate-limit", jobs.DefaultRateLimit, "job API requests per --rate-window and access token (more is 429)")
 	flag.DurationVar(&f.JobAPI.RateWindow, "rate-window", jobs.DefaultRateWindow, "the window of --rate-limit")
 	flag.StringVar(&f.Submit.FontDir, "font-dir", "", "fonts the stations have beyond the built-in ones (.ttf/.otf/.ttc), for the submission check")
+	flag.StringVar(&f.MosquittoACL, "mosquitto-acl", "", "with --broker (Mosquitto): keep this acl_file in step with group membership; devcloud owns it (docs/deploy-broker.md)")
+	flag.StringVar(&f.MosquittoACLTemplate, "mosquitto-acl-template", "", "with --mosquitto-acl: the static rules to write before the group sections (default: the built-in deploy/mosquitto/lrs.acl)")
+	flag.StringVar(&f.MosquittoPID, "mosquitto-pid", "", "with --mosquitto-acl: Mosquitto's pid_file; devcloud sends SIGHUP to that process after each write")
+	flag.StringVar(&f.MosquittoReload, "mosquitto-reload", "", "with --mosquitto-acl: run this shell command after each write instead (e.g. 'systemctl reload mosquitto')")
 	flag.Parse()
 	if err := run(f, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "devcloud:", err)
@@ -134,6 +141,13 @@ func run(f flags, out io.Writer) error {
 			return err
 		}
 	}
+	if opt.MosquittoACL, err = mosquittoACL(f, log); err != nil {
+		httpLn.Close()
+		if opt.MQTT != nil {
+			opt.MQTT.Close()
+		}
+		return err
+	}
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	c, err := devcloud.Start(startCtx, opt)
@@ -144,6 +158,35 @@ func run(f flags, out io.Writer) error {
 	printWelcome(out, c)
 	<-ctx.Done()
 	return nil
+}
+
+// mosquittoACL reads the --mosquitto-* flags; nil without --mosquitto-acl.
+func mosquittoACL(f flags, log *slog.Logger) (*fleet.ACLOptions, error) {
+	if f.MosquittoACL == "" {
+		if f.MosquittoACLTemplate != "" || f.MosquittoPID != "" || f.MosquittoReload != "" {
+			return nil, errors.New("--mosquitto-acl-template, --mosquitto-pid and --mosquitto-reload need --mosquitto-acl")
+		}
+		return nil, nil
+	}
+	o := &fleet.ACLOptions{Path: f.MosquittoACL, Logger: log.With("component", "mosquitto-acl")}
+	if f.MosquittoACLTemplate != "" {
+		b, err := os.ReadFile(f.MosquittoACLTemplate)
+		if err != nil {
+			return nil, fmt.Errorf("--mosquitto-acl-template: %w", err)
+		}
+		o.Template = b
+	}
+	switch {
+	case f.MosquittoPID != "" && f.MosquittoReload != "":
+		return nil, errors.New("--mosquitto-pid and --mosquitto-reload: give one of them")
+	case f.MosquittoPID != "":
+		o.Reload = fleet.ReloadPID(f.MosquittoPID)
+	case f.MosquittoReload != "":
+		o.Reload = fleet.ReloadCommand(f.MosquittoReload)
+	default:
+		log.Warn("devcloud: --mosquitto-acl without --mosquitto-pid or --mosquitto-reload: Mosquitto reads the file only when reloaded otherwise")
+	}
+	return o, nil
 }
 
 func printWelcome(out io.Writer, c *devcloud.Cloud) {
