@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"labelstation/devcloud"
+	"labelstation/devcloud/fleet"
 	"labelstation/devcloud/seed"
 )
 
@@ -31,6 +32,10 @@ type Broker struct {
 	// Grant lets a station read its group's topics, as the cloud's ACL writer would; nil where
 	// the broker asks the cloud (embedded) or has no per-user ACL (NATS as set up here).
 	Grant func(t *testing.T, station, group string)
+	// ACLFile and PIDFile are a Mosquitto's acl_file and a file with its process id.
+	ACLFile, PIDFile string
+	// CloudACL makes StartCloudOn let devcloud write ACLFile and reload the broker by PIDFile.
+	CloudACL bool
 }
 
 // StartCloudOn starts devcloud on b: its embedded broker when b.URL is empty, else as a
@@ -50,8 +55,12 @@ func StartCloudOn(t *testing.T, b Broker) *devcloud.Cloud {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := devcloud.Start(ctx, devcloud.Options{HTTP: h, Broker: b.URL, BrokerUser: "devcloud", BrokerPass: secret(),
-		ServiceClientID: "devcloud", Seed: sd, FleetAdmins: []string{"alice"}, PollEvery: time.Second})
+	opt := devcloud.Options{HTTP: h, Broker: b.URL, BrokerUser: "devcloud", BrokerPass: secret(),
+		ServiceClientID: "devcloud", Seed: sd, FleetAdmins: []string{"alice"}, PollEvery: time.Second}
+	if b.CloudACL {
+		opt.MosquittoACL = &fleet.ACLOptions{Path: b.ACLFile, Reload: fleet.ReloadPID(b.PIDFile), Logger: debugLog()}
+	}
+	c, err := devcloud.Start(ctx, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,9 +208,13 @@ func mosquitto(t testing.TB, extraACL string) Broker {
 	if !log.wait("running", 1, 15*time.Second) {
 		t.Fatalf("mosquitto did not start:\n%s", log.String())
 	}
+	pidFile := filepath.Join(dir, "mosquitto.pid")
+	if err := os.WriteFile(pidFile, []byte(fmt.Sprintln(cmd.Process.Pid)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var mu sync.Mutex
 	reloads := 0
-	return Broker{URL: "tcp://127.0.0.1:" + port, Grant: func(t *testing.T, station, group string) {
+	return Broker{URL: "tcp://127.0.0.1:" + port, ACLFile: aclFile, PIDFile: pidFile, Grant: func(t *testing.T, station, group string) {
 		t.Helper()
 		mu.Lock()
 		defer mu.Unlock()

@@ -25,3 +25,12 @@ func groupACL(station, group string) string {
 	return fmt.Sprintf("\nuser %s\ntopic read %s\ntopic read %s\n", station,
 		protocol.GroupTopic(group, protocol.LeafConfigDesired), protocol.GroupTopic(group, protocol.LeafCmd))
 }
+
+// MosquittoCloudACL is Mosquitto whose ACL file devcloud keeps (StartCloudOn sets it up):
+// group membership reaches the broker with no test help.
+func MosquittoCloudACL(t *testing.T) Broker {
+	t.Helper()
+	b := mosquitto(t, "")
+	b.Grant, b.CloudACL = nil, true
+	return b
+}
