@@ -14,7 +14,8 @@ import (
 )
 
 // The whole fleet leg, unchanged, on each broker: devcloud's embedded one, Mosquitto 2 with
-// deploy/mosquitto's configuration, and the NATS server's MQTT gateway (the last two started
+// deploy/mosquitto's configuration and the ACL file devcloud keeps, and the NATS server's MQTT
+// gateway (the last two started
 // by the test on free ports; skipped with a message where not installed).
 func TestFleetInterop(t *testing.T) {
 	for _, b := range []struct {
@@ -22,7 +23,7 @@ func TestFleetInterop(t *testing.T) {
 		start func(*testing.T) fleettest.Broker
 	}{
 		{"embedded", func(*testing.T) fleettest.Broker { return fleettest.Broker{} }},
-		{"mosquitto", fleettest.Mosquitto},
+		{"mosquitto", fleettest.MosquittoCloudACL},
 		{"nats", fleettest.NATS},
 	} {
 		t.Run(b.name, func(t *testing.T) { fleetScenario(t, b.start(t)) })
