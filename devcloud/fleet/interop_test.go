@@ -15,8 +15,8 @@ import (
 
 // The whole fleet leg, unchanged, on each broker: devcloud's embedded one, Mosquitto 2 with
 // deploy/mosquitto's configuration and the ACL file devcloud keeps, and the NATS server's MQTT
-// gateway (the last two started
-// by the test on free ports; skipped with a message where not installed).
+// gateway (the last two started by the test on free ports; skipped with a message where not
+// installed).
 func TestFleetInterop(t *testing.T) {
 	for _, b := range []struct {
 		name  string
