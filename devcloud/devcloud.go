@@ -90,7 +90,7 @@ type Cloud struct {
 	// records keeps the cloud's state beside the jobs (state.go).
 	records records.Store
 	log     *slog.Logger
-	acl     *fleet.ACLFile // nil unless Options.MosquittoACL
+	acl     *mosquittoACL // nil unless Options.MosquittoACL
 
 	closeOnce sync.Once
 	closeErr  error
@@ -300,7 +300,7 @@ func Start(ctx context.Context, opt Options) (*Cloud, error) {
 		InitialGroup: func(station string) string {
 			if g := c.GroupsOf(station); len(g) > 0 {
 				if c.acl != nil {
-					c.acl.Set(station, g[0]) // under the registry's lock: not waited for
+					c.acl.joinLater(station, g[0])
 				}
 				return g[0]
 			}
@@ -449,11 +449,11 @@ func (c *Cloud) Close() error {
 }
 
 func (c *Cloud) close() error {
-	if c.Jobs != nil {
-		c.Jobs.Close()
-	}
 	if c.acl != nil {
 		c.acl.Close()
+	}
+	if c.Jobs != nil {
+		c.Jobs.Close()
 	}
 	var errs []error
 	if c.httpSrv != nil {

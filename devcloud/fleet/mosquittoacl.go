@@ -33,6 +33,10 @@ type ACLOptions struct {
 	// Every is the least time between two writes (default 1 s): a burst of membership changes
 	// costs one write and one reload.
 	Every time.Duration
+	// Settle is how long after the reload signal a change counts as in force (default 250 ms):
+	// Mosquitto answers nothing to SIGHUP and applies it at its next turn of the event loop,
+	// which a busy machine may delay.
+	Settle time.Duration
 	// Backoff paces the retries of a failed write or reload.
 	Backoff supervise.Backoff
 	Logger  *slog.Logger
@@ -72,6 +76,9 @@ func NewACLFile(opt ACLOptions, members map[string][]string) (*ACLFile, error) {
 	}
 	if opt.Every <= 0 {
 		opt.Every = time.Second
+	}
+	if opt.Settle <= 0 {
+		opt.Settle = 250 * time.Millisecond
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
@@ -154,6 +161,9 @@ func (a *ACLFile) run() {
 			last = time.Now()
 			if err == nil {
 				b.Reset()
+				if !a.sleep(a.opt.Settle) {
+					return
+				}
 				a.release(gen)
 				break
 			}

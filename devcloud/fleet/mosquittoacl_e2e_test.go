@@ -119,3 +119,25 @@ func readACL(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// A station the seed puts in a group joins it at its first presence, before Mosquitto could
+// reload the ACL; it still gets the group's config, published again after the reload.
+func TestMosquittoACLSeedGroup(t *testing.T) {
+	b := fleettest.MosquittoCloudACL(t)
+	c := fleettest.StartCloudOn(t, b)
+	ev, cancel := c.Fleet.Subscribe()
+	defer cancel()
+	gdoc, err := c.Fleet.SetGroupConfig("warehouse", json.RawMessage(`{"v":1,"printer":{"dpi":300}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _, _ := fleettest.RunStationVia(t, c, t.TempDir(), "SIM-0001", b.URL)
+	get := func() fleet.Station { st, _ := c.Fleet.Get(id); return st }
+	waitFor(t, c, ev, "the seed group's config applied", func() bool {
+		r := get().Reported
+		return r != nil && r.Applied && r.Group == "warehouse" && r.Versions.Group == gdoc.Version
+	})
+	if acl := readACL(t, b.ACLFile); !strings.Contains(acl, "\nuser "+id+"\ntopic read lrs/v1/grp/warehouse/config/desired\n") {
+		t.Fatalf("no section for %s in:\n%s", id, acl)
+	}
+}
