@@ -52,7 +52,7 @@ func TestRenderACL(t *testing.T) {
 func TestACLFileDebouncesAndRetries(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "lrs.acl")
 	var mu sync.Mutex
-	reloads, failNext := 0, 0
+	reloads, failNext := 0, 1 // the first reload, at start, fails
 	a, err := fleet.NewACLFile(fleet.ACLOptions{
 		Path: path, Template: []byte("# static\n"), Every: 200 * time.Millisecond,
 		Backoff: supervise.Backoff{Min: time.Millisecond, Max: 5 * time.Millisecond},
@@ -75,8 +75,11 @@ func TestACLFileDebouncesAndRetries(t *testing.T) {
 	if got := read(); !strings.Contains(got, "user st-1\ntopic read lrs/v1/grp/lab/config/desired\n") {
 		t.Fatalf("start file:\n%s", got)
 	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("file mode: %v %v, want 0644 so Mosquitto reads it after dropping root", fi, err)
+	}
 	mu.Lock()
-	failNext = 2
+	failNext += 2
 	mu.Unlock()
 	var last <-chan struct{}
 	for i := range 20 {
@@ -95,8 +98,17 @@ func TestACLFileDebouncesAndRetries(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	// One at start, and the burst in at most two writes (one may have started mid-burst).
-	if reloads < 2 || reloads > 3 || failNext != 0 {
-		t.Fatalf("%d reloads, %d failures left: want the burst written at most twice after two failed reloads", reloads, failNext)
+	// The start's, retried, and the burst in at most two writes (one may have started
+	// mid-burst), after every failed reload was retried.
+	if reloads < 1 || reloads > 3 || failNext != 0 {
+		t.Fatalf("%d reloads, %d failures left: want the burst written at most twice after three failed reloads", reloads, failNext)
+	}
+}
+
+// A file that cannot be written is an error at start, naming the package.
+func TestACLFileUnwritable(t *testing.T) {
+	_, err := fleet.NewACLFile(fleet.ACLOptions{Path: filepath.Join(t.TempDir(), "missing", "lrs.acl")}, nil)
+	if err == nil || !strings.HasPrefix(err.Error(), "fleet: mosquitto ACL: ") {
+		t.Fatalf("err %v, want a mosquitto ACL error", err)
 	}
 }
