@@ -105,8 +105,8 @@ dist:
 deb: dist
 	VERSION=$(VERSION) DIST=$(DIST) GO=$(GO) scripts/deb.sh
 
-# The station's unit tests under qemu-user for the Pi CPUs (ARCH="arm64 armv6" by default;
-# CI runs ARCH=arm64). Installs qemu-user-static when run as root.
+# The station's unit tests under qemu-user for the Pi CPUs (ARCH="arm64 armv6" by default,
+# as CI runs them). Installs qemu-user-static when run as root.
 ARCH ?= arm64 armv6
 test-arm:
 	GO=$(GO) scripts/test-arm.sh $(ARCH)

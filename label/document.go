@@ -183,7 +183,8 @@ func SplitTSPLDocument(doc []byte) ([][]byte, error) {
 						commas++
 					}
 				}
-				if pos+i+wb*h > len(doc) {
+				// h > rest/wb rather than wb*h > rest: the product can wrap int.
+				if rest := len(doc) - pos - i; h > rest/wb {
 					return nil, fmt.Errorf("%w: tspl: BITMAP at offset %d is cut short", ErrDocument, pos)
 				}
 				end = pos + i + wb*h

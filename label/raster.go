@@ -38,7 +38,7 @@ const maxRasterDots = 100 << 20
 
 func checkRasterSize(l *Layout, dpi int) (w, h int, err error) {
 	w, h = dots(l.WidthMM, dpi), dots(l.HeightMM, dpi)
-	if w*h > maxRasterDots {
+	if int64(w)*int64(h) > maxRasterDots { // int64: w*h can pass 2³¹ on 32-bit ARM
 		return w, h, fmt.Errorf("%w: layout %q is %dx%d dots at %d dpi, more than %d M dots to rasterise", ErrUnsupported, l.ID, w, h, dpi, maxRasterDots>>20)
 	}
 	return w, h, nil
@@ -171,7 +171,7 @@ func cachedImage(l *Layout, i, dpi int) (*bitmap.Bitmap, error) {
 	}
 	e := &l.Elements[i]
 	w, h := max(1, dots(e.Width, dpi)), max(1, dots(e.Height, dpi))
-	if w*h > maxRasterDots {
+	if int64(w)*int64(h) > maxRasterDots {
 		return nil, elemErr(i, e, fmt.Errorf("%w: image of %dx%d dots at %d dpi is too large", ErrUnsupported, w, h, dpi))
 	}
 	b := bitmap.FromImage(e.img, w, h)

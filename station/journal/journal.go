@@ -106,7 +106,8 @@ type Options struct {
 	TombstoneTTL time.Duration
 	// MaxSize bounds the journal's data: a Claim whose payload would take it beyond MaxSize
 	// bytes fails with ErrFull, so an SD card shared with the OS never fills up; zero means
-	// no limit (a full disk still reports ErrFull).
+	// no limit (a full disk still reports ErrFull). Where int has 32 bits it is at most
+	// 768 MiB, so bbolt's mapping of the file fits the address space.
 	MaxSize int64
 	// CompactAbove is how many bytes of free pages Open tolerates before it rewrites the file:
 	// bbolt never shrinks its file, so one big finished job would otherwise keep its space
@@ -217,7 +218,7 @@ func Open(path string, opt Options) (*Journal, error) {
 		db.Close()
 		return nil, fmt.Errorf("journal: open %s: %w", path, err)
 	}
-	return &Journal{db: db, path: path, now: opt.Now, ttl: opt.TombstoneTTL, maxSize: opt.MaxSize, committed: opt.Committed}, nil
+	return &Journal{db: db, path: path, now: opt.Now, ttl: opt.TombstoneTTL, maxSize: mappableHere(opt.MaxSize), committed: opt.Committed}, nil
 }
 
 func openDB(path string, opt Options) (*bolt.DB, error) {
