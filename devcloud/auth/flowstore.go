@@ -203,16 +203,24 @@ func (s *store) dropAppAccess(family string, now time.Time) (int, error) {
 func (s *store) accessByID(id string) (*accessRec, bool, error) {
 	s.mu.Lock()
 	if a, ok := s.access[id]; ok {
+		// A station's grant may have been revoked through another devcloud.
+		var err error
+		if a.fam != nil {
+			err = s.revokedInStoreLocked(a.fam, s.srv.now(), RevocationRecheck)
+		}
 		cp := *a
 		if a.fam != nil {
 			f := *a.fam
 			cp.fam = &f
 		}
 		s.mu.Unlock()
+		if err != nil {
+			return nil, false, err
+		}
 		if cp.clientID == "" || s.rec == nil {
 			return &cp, true, nil
 		}
-		_, err := s.rec.GetRecord(kindAccess, id)
+		_, err = s.rec.GetRecord(kindAccess, id)
 		switch {
 		case errors.Is(err, records.ErrNotFound):
 			s.mu.Lock()

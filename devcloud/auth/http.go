@@ -82,6 +82,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "unknown, expired or used device_code")
 		return
 	}
+	if dc := r.PostForm.Get("device_code"); r.PostForm.Get("grant_type") == grantDeviceCode {
+		r = r.WithContext(context.WithValue(r.Context(), deviceCodeKey{}, dc))
+	}
 	b := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
 	s.op.ServeHTTP(b, r)
 	body := b.body.Bytes()
@@ -178,6 +181,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, approve bool) {
 		return
 	}
 	var req decisionRequest
+	var stationID string
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
 	dec.DisallowUnknownFields()
 	err = dec.Decode(&req)
@@ -190,7 +194,9 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, approve bool) {
 		fail(http.StatusForbidden, fmt.Errorf("auth: body: user: %q, but signed in as %q", req.User, u.ID))
 		return
 	case approve:
-		err = s.Approve(req.UserCode, u.ID)
+		if stationID, err = s.approve(req.UserCode, u.ID); err != nil {
+			err = fmt.Errorf("auth: approve: %w", err)
+		}
 	default:
 		err = s.Deny(req.UserCode)
 	}
@@ -200,10 +206,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, approve bool) {
 	}
 	resp := map[string]string{"status": "denied"}
 	if approve {
-		s.store.mu.Lock()
-		dc := s.store.userCodes[normUserCode(req.UserCode)]
-		resp = map[string]string{"status": "approved", "station_id": s.store.devices[dc].stationID}
-		s.store.mu.Unlock()
+		resp = map[string]string{"status": "approved", "station_id": stationID}
 	}
 	json.NewEncoder(w).Encode(resp)
 }
