@@ -203,10 +203,11 @@ func (s *store) dropAppAccess(family string, now time.Time) (int, error) {
 func (s *store) accessByID(id string) (*accessRec, bool, error) {
 	s.mu.Lock()
 	if a, ok := s.access[id]; ok {
-		// A station's grant may have been revoked through another devcloud.
-		var err error
-		if a.fam != nil {
-			err = s.revokedInStoreLocked(a.fam, s.srv.now(), RevocationRecheck)
+		// A station's token or grant may have been revoked through another devcloud.
+		gone, err := s.recheckAccessLocked(id, a, s.srv.now())
+		if gone || err != nil {
+			s.mu.Unlock()
+			return nil, false, err
 		}
 		cp := *a
 		if a.fam != nil {

@@ -94,8 +94,8 @@ type store struct {
 	flowMemOnce sync.Once
 	// lastDevicePurge is when this server last swept ended device authorizations.
 	lastDevicePurge time.Time
-	// famChecked caches what the store said of grants' revocation (revoke.go).
-	famChecked map[string]time.Time
+	// checked is when the store last confirmed each station access token in memory (revoke.go).
+	checked map[string]time.Time
 }
 
 func newStore(srv *Server, key *ecdsa.PrivateKey) *store {
@@ -275,11 +275,9 @@ func (s *store) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRe
 			audience: r.GetAudience(), authTime: r.AuthTime, amr: r.AMR,
 		}
 	case *refreshGrant:
-		old, ok := s.refresh[refreshKey(current)]
-		if ok {
-			if err := s.revokedInStoreLocked(old.fam, now, 0); err != nil {
-				return "", "", time.Time{}, err
-			}
+		old, ok, err := s.refreshLocked(refreshKey(current))
+		if err != nil {
+			return "", "", time.Time{}, err
 		}
 		if !ok || old.fam.revoked {
 			return "", "", time.Time{}, oidc.ErrInvalidGrant()
@@ -291,6 +289,16 @@ func (s *store) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRe
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token reused; grant revoked")
 		}
 		// Rotation: the presented token dies now (Security BCP §4.14.2).
+		err = s.rotateLocked(refreshKey(current), old)
+		if errors.Is(err, errRotated) {
+			// Rotated meanwhile through another devcloud: reuse.
+			old.used, old.fam.revoked = true, true
+			s.logged(s.saveFamilyLocked(old.fam))
+			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token reused; grant revoked")
+		}
+		if err != nil {
+			return "", "", time.Time{}, err
+		}
 		old.used = true
 		if err := s.saveRefreshLocked(refreshKey(current), old); err != nil {
 			old.used = false
@@ -323,11 +331,9 @@ func (s *store) TokenRequestByRefreshToken(_ context.Context, token string) (op.
 	now := s.srv.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.refresh[refreshKey(token)]
-	if ok {
-		if err := s.revokedInStoreLocked(r.fam, now, 0); err != nil {
-			return nil, err
-		}
+	r, ok, err := s.refreshLocked(refreshKey(token))
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case !ok:
@@ -372,11 +378,12 @@ func (s *store) RevokeToken(_ context.Context, tokenOrID, _, clientID string) *o
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r, ok := s.refresh[refreshKey(tokenOrID)]; ok {
+	if r, ok, err := s.refreshLocked(refreshKey(tokenOrID)); err != nil {
+		return oidc.ErrServerError().WithParent(err)
+	} else if ok {
 		r.fam.revoked = true
 		s.logged(s.saveFamilyLocked(r.fam))
 	} else {
-		s.logged(s.revokeStoredRefreshLocked(refreshKey(tokenOrID)))
 		delete(s.access, tokenOrID)
 		s.logged(s.del(kindAccess, tokenOrID))
 	}
@@ -389,8 +396,8 @@ func (s *store) GetRefreshTokenInfo(_ context.Context, clientID, token string) (
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.refresh[refreshKey(token)]
-	if !ok {
+	r, ok, err := s.refreshLocked(refreshKey(token))
+	if err != nil || !ok {
 		return "", "", op.ErrInvalidRefreshToken
 	}
 	return r.subject, token, nil
