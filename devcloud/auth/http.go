@@ -88,6 +88,13 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	b := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
 	s.op.ServeHTTP(b, r)
 	body := b.body.Bytes()
+	if b.status == http.StatusBadRequest && r.PostForm.Get("grant_type") == grantDeviceCode &&
+		bytes.Contains(body, []byte(`"access_denied"`)) && !s.store.knowsDeviceCode(r.PostForm.Get("device_code")) {
+		// Used up by a poll that raced this one, perhaps at another devcloud: the op only
+		// knows to deny, RFC 8628 §3.5 says invalid_grant as for any used code.
+		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "unknown, expired or used device_code")
+		return
+	}
 	if b.status == http.StatusOK {
 		if r.PostForm.Get("grant_type") == "refresh_token" && s.faults.take(&s.faults.dropRefresh) {
 			s.log.Warn("auth: fault: dropping refresh response after rotation")
