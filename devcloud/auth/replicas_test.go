@@ -223,3 +223,28 @@ func TestPairingSurvivesRestart(t *testing.T) {
 		}
 	})
 }
+
+// Ended device authorizations and expired sessions do not stay in the store: the next code or
+// session a minute later sweeps them.
+func TestSweepsEndedPairingsAndSessions(t *testing.T) {
+	st := records.NewMem()
+	f := newFixture(t, func(o *auth.Options) { o.Records = st })
+	count := func(kind string) int {
+		all, err := st.ListRecords(kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(all)
+	}
+	code := f.deviceCode("SER-SW")["user_code"].(string)
+	signInAt(t, stepBrowser(), f.url, code)
+	if count("auth.device") != 1 || count("auth.usercode") != 1 || count("auth.session") != 1 {
+		t.Fatalf("before expiry: %d devices, %d user codes, %d sessions", count("auth.device"), count("auth.usercode"), count("auth.session"))
+	}
+	f.clock.Advance(8*time.Hour + time.Minute)
+	f.deviceCode("SER-SW2")
+	step(t, stepBrowser(), http.MethodGet, f.url+"/device", nil)
+	if count("auth.device") != 1 || count("auth.usercode") != 1 || count("auth.session") != 1 {
+		t.Fatalf("after expiry: %d devices, %d user codes, %d sessions, want only the new ones", count("auth.device"), count("auth.usercode"), count("auth.session"))
+	}
+}
