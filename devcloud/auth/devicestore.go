@@ -142,10 +142,17 @@ func (s *store) purgeDevices(now time.Time) {
 	}
 }
 
-// knowsDeviceCode reports whether dc is a device code that can still be polled.
-func (s *store) knowsDeviceCode(dc string) bool {
+// knowsDeviceCode reports whether dc is a device code that can still be polled; an error is
+// the store's, not the code's.
+func (s *store) knowsDeviceCode(dc string) (bool, error) {
 	d, err := s.getDevice(hashToken(dc))
-	return err == nil && !d.Consumed
+	if errors.Is(err, errNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !d.Consumed, nil
 }
 
 func (s *store) GetDeviceAuthorizatonState(_ context.Context, clientID, deviceCode string) (*op.DeviceAuthorizationState, error) {

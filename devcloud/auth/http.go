@@ -76,7 +76,15 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "cannot parse form")
 		return
 	}
-	if r.PostForm.Get("grant_type") == grantDeviceCode && !s.store.knowsDeviceCode(r.PostForm.Get("device_code")) {
+	known := func() bool {
+		ok, err := s.store.knowsDeviceCode(r.PostForm.Get("device_code"))
+		if err != nil {
+			s.log.Error("auth: device code", "err", err)
+			return true // let the op's own lookup answer, as for a live code
+		}
+		return ok
+	}
+	if r.PostForm.Get("grant_type") == grantDeviceCode && !known() {
 		// RFC 8628 §3.5 via RFC 6749 §5.2: an unknown or used code is
 		// invalid_grant (the op would say access_denied).
 		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "unknown, expired or used device_code")
@@ -89,7 +97,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	s.op.ServeHTTP(b, r)
 	body := b.body.Bytes()
 	if b.status == http.StatusBadRequest && r.PostForm.Get("grant_type") == grantDeviceCode &&
-		bytes.Contains(body, []byte(`"access_denied"`)) && !s.store.knowsDeviceCode(r.PostForm.Get("device_code")) {
+		bytes.Contains(body, []byte(`"access_denied"`)) && !known() {
 		// Used up by a poll that raced this one, perhaps at another devcloud: the op only
 		// knows to deny, RFC 8628 §3.5 says invalid_grant as for any used code.
 		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "unknown, expired or used device_code")
