@@ -253,7 +253,7 @@ func New(opt Options) (*Server, error) {
 	s.mux.Handle("/oauth/", s.op)
 	s.mux.HandleFunc("POST "+pathDeviceReq, s.handleDeviceRequest)
 	s.mux.HandleFunc("POST "+pathToken, s.handleToken)
-	s.sessions.m, s.sessions.failures = map[string]*session{}, map[string]*failures{}
+	s.sessions.failures = map[string]*failures{}
 	s.mux.HandleFunc(pathDevice, s.handleDevicePage)
 	s.mux.HandleFunc("POST "+pathLogin, s.handleLogin)
 	s.mux.HandleFunc("POST "+pathLogout, s.handleLogout)
@@ -328,58 +328,24 @@ func (s *Server) Approve(userCode, userID string) error {
 	if _, ok := s.users[userID]; !ok {
 		return fmt.Errorf("auth: approve: user %q: %w", userID, ErrUnknownUser)
 	}
-	s.store.mu.Lock()
-	defer s.store.mu.Unlock()
-	d, err := s.pendingLocked(userCode)
-	if err != nil {
+	if _, err := s.approve(userCode, userID); err != nil {
 		return fmt.Errorf("auth: approve: %w", err)
 	}
-	id := ""
-	if d.serial != "" {
-		id = s.store.serials[d.serial]
-	}
-	if id == "" {
-		id = newStationID()
-		if d.serial != "" {
-			s.store.serials[d.serial] = id
-		}
-	}
-	if err := s.store.saveStationLocked(id, d.serial); err != nil {
-		return fmt.Errorf("auth: approve: %w", err)
-	}
-	s.store.stations[id] = d.serial
-	d.done, d.stationID, d.approvedBy = true, id, userID
-	s.log.Info("auth: station approved", "station_id", id, "serial", d.serial, "user", userID)
 	return nil
 }
 
 // Deny makes the station holding userCode get access_denied on its next poll.
 func (s *Server) Deny(userCode string) error {
-	s.store.mu.Lock()
-	defer s.store.mu.Unlock()
-	d, err := s.pendingLocked(userCode)
+	key, err := s.store.deviceKeyByUserCode(userCode)
 	if err != nil {
 		return fmt.Errorf("auth: deny: %w", err)
 	}
-	d.denied = true
-	s.log.Info("auth: station denied", "serial", d.serial)
+	d, err := s.store.updateDevice(key, s.decision(userCode, func(d *storedDevice) { d.Denied = true }))
+	if err != nil {
+		return fmt.Errorf("auth: deny: %w", err)
+	}
+	s.log.Info("auth: station denied", "serial", d.Serial)
 	return nil
-}
-
-// pendingLocked finds the undecided, unexpired authorization for userCode.
-func (s *Server) pendingLocked(userCode string) (*deviceAuth, error) {
-	dc, ok := s.store.userCodes[normUserCode(userCode)]
-	if !ok {
-		return nil, fmt.Errorf("user code %q: %w", userCode, ErrUnknownUserCode)
-	}
-	d := s.store.devices[dc]
-	if d.done || d.denied {
-		return nil, fmt.Errorf("user code %q: %w", userCode, ErrAlreadyDecided)
-	}
-	if s.now().After(d.expires) {
-		return nil, fmt.Errorf("user code %q: %w", userCode, ErrCodeExpired)
-	}
-	return d, nil
 }
 
 // accessClaims are the claims devcloud puts in its JWT access tokens.
@@ -499,12 +465,18 @@ func (s *Server) RevokeStation(stationID string) int {
 			fams[a.fam] = true
 		}
 	}
+	seen := map[string]bool{}
 	for f := range fams {
 		f.revoked = true
+		seen[f.id] = true
 		s.store.logged(s.store.saveFamilyLocked(f))
 	}
-	if len(fams) > 0 {
-		s.log.Info("auth: station revoked", "station_id", stationID, "grants", len(fams))
+	// Grants another devcloud on the store issued.
+	others, err := s.store.revokeStationStoredLocked(stationID, seen)
+	s.store.logged(err)
+	n := len(fams) + len(others)
+	if n > 0 {
+		s.log.Info("auth: station revoked", "station_id", stationID, "grants", n)
 	}
-	return len(fams)
+	return n
 }

@@ -243,9 +243,7 @@ func (h *badgePage) login(w http.ResponseWriter, r *http.Request) {
 			Message: "The user name or password is wrong.", Error: true})
 		return
 	}
-	h.s.sessions.mu.Lock()
-	delete(h.s.sessions.m, id) // a new id at sign-in: a session id planted earlier is worthless
-	h.s.sessions.mu.Unlock()
+	h.s.dropSession(id) // a new id at sign-in: a session id planted earlier is worthless
 	h.s.startSession(w, r, u.ID)
 	h.s.log.Info("auth: signed in", "user", u.ID, "remote", r.RemoteAddr, "page", "badge")
 	to := pathBadge

@@ -244,9 +244,7 @@ func (s *Server) handleAppsLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderApps(w, st, d)
 		return
 	}
-	s.sessions.mu.Lock()
-	delete(s.sessions.m, oldID) // a new id at sign-in: a session id planted earlier is worthless
-	s.sessions.mu.Unlock()
+	s.dropSession(oldID) // a new id at sign-in: a session id planted earlier is worthless
 	s.startSession(w, r, u.ID)
 	s.log.Info("auth: signed in", "user", u.ID, "remote", r.RemoteAddr)
 	to := pathApps

@@ -53,12 +53,4 @@ type Poll struct {
 }
 
 // Polls returns the polls seen for userCode, oldest first.
-func (s *Server) Polls(userCode string) []Poll {
-	s.store.mu.Lock()
-	defer s.store.mu.Unlock()
-	dc, ok := s.store.userCodes[normUserCode(userCode)]
-	if !ok {
-		return nil
-	}
-	return append([]Poll(nil), s.store.devices[dc].polls...)
-}
+func (s *Server) Polls(userCode string) []Poll { return s.store.polls(userCode) }

@@ -203,16 +203,25 @@ func (s *store) dropAppAccess(family string, now time.Time) (int, error) {
 func (s *store) accessByID(id string) (*accessRec, bool, error) {
 	s.mu.Lock()
 	if a, ok := s.access[id]; ok {
+		// A station's token or grant may have been revoked through another devcloud.
+		gone, err := s.recheckAccessLocked(id, a, s.srv.now())
+		if gone || err != nil {
+			s.mu.Unlock()
+			return nil, false, err
+		}
 		cp := *a
 		if a.fam != nil {
 			f := *a.fam
 			cp.fam = &f
 		}
 		s.mu.Unlock()
+		if err != nil {
+			return nil, false, err
+		}
 		if cp.clientID == "" || s.rec == nil {
 			return &cp, true, nil
 		}
-		_, err := s.rec.GetRecord(kindAccess, id)
+		_, err = s.rec.GetRecord(kindAccess, id)
 		switch {
 		case errors.Is(err, records.ErrNotFound):
 			s.mu.Lock()

@@ -76,15 +76,33 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "cannot parse form")
 		return
 	}
-	if r.PostForm.Get("grant_type") == grantDeviceCode && !s.store.knowsDeviceCode(r.PostForm.Get("device_code")) {
+	known := func() bool {
+		ok, err := s.store.knowsDeviceCode(r.PostForm.Get("device_code"))
+		if err != nil {
+			s.log.Error("auth: device code", "err", err)
+			return true // let the op's own lookup answer, as for a live code
+		}
+		return ok
+	}
+	if r.PostForm.Get("grant_type") == grantDeviceCode && !known() {
 		// RFC 8628 §3.5 via RFC 6749 §5.2: an unknown or used code is
 		// invalid_grant (the op would say access_denied).
 		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "unknown, expired or used device_code")
 		return
 	}
+	if dc := r.PostForm.Get("device_code"); r.PostForm.Get("grant_type") == grantDeviceCode {
+		r = r.WithContext(context.WithValue(r.Context(), deviceCodeKey{}, dc))
+	}
 	b := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
 	s.op.ServeHTTP(b, r)
 	body := b.body.Bytes()
+	if b.status == http.StatusBadRequest && r.PostForm.Get("grant_type") == grantDeviceCode &&
+		bytes.Contains(body, []byte(`"access_denied"`)) && !known() {
+		// Used up by a poll that raced this one, perhaps at another devcloud: the op only
+		// knows to deny, RFC 8628 §3.5 says invalid_grant as for any used code.
+		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "unknown, expired or used device_code")
+		return
+	}
 	if b.status == http.StatusOK {
 		if r.PostForm.Get("grant_type") == "refresh_token" && s.faults.take(&s.faults.dropRefresh) {
 			s.log.Warn("auth: fault: dropping refresh response after rotation")
@@ -178,6 +196,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, approve bool) {
 		return
 	}
 	var req decisionRequest
+	var stationID string
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
 	dec.DisallowUnknownFields()
 	err = dec.Decode(&req)
@@ -190,7 +209,9 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, approve bool) {
 		fail(http.StatusForbidden, fmt.Errorf("auth: body: user: %q, but signed in as %q", req.User, u.ID))
 		return
 	case approve:
-		err = s.Approve(req.UserCode, u.ID)
+		if stationID, err = s.approve(req.UserCode, u.ID); err != nil {
+			err = fmt.Errorf("auth: approve: %w", err)
+		}
 	default:
 		err = s.Deny(req.UserCode)
 	}
@@ -200,10 +221,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, approve bool) {
 	}
 	resp := map[string]string{"status": "denied"}
 	if approve {
-		s.store.mu.Lock()
-		dc := s.store.userCodes[normUserCode(req.UserCode)]
-		resp = map[string]string{"status": "approved", "station_id": s.store.devices[dc].stationID}
-		s.store.mu.Unlock()
+		resp = map[string]string{"status": "approved", "station_id": stationID}
 	}
 	json.NewEncoder(w).Encode(resp)
 }

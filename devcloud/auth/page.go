@@ -132,15 +132,14 @@ func (s *Server) pageFor(sess *session, code string) (pageData, int) {
 	if code == "" {
 		return d, http.StatusOK
 	}
-	s.store.mu.Lock()
-	da, err := s.pendingLocked(code)
+	da, err := s.pending(code)
 	if err == nil {
-		d.View, d.Serial, d.ClientID = "decide", da.serial, da.clientID
-		d.AppName = appNames[da.clientID]
+		d.View, d.Serial, d.ClientID = "decide", da.Serial, da.ClientID
+		d.AppName = appNames[da.ClientID]
 		if d.AppName == "" {
-			d.AppName = da.clientID
+			d.AppName = da.ClientID
 		}
-		for _, sc := range da.scopes {
+		for _, sc := range da.Scopes {
 			if t, ok := scopeText[sc]; ok {
 				d.Scopes = append(d.Scopes, t)
 			} else {
@@ -148,7 +147,6 @@ func (s *Server) pageFor(sess *session, code string) (pageData, int) {
 			}
 		}
 	}
-	s.store.mu.Unlock()
 	if err != nil {
 		d.Message, d.Error = codeMessage(code, err), true
 		return d, statusFor(err)
@@ -240,9 +238,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			Message: "The user name or password is wrong.", Error: true})
 		return
 	}
-	s.sessions.mu.Lock()
-	delete(s.sessions.m, id) // a new id at sign-in: a session id planted earlier is worthless
-	s.sessions.mu.Unlock()
+	s.dropSession(id) // a new id at sign-in: a session id planted earlier is worthless
 	s.startSession(w, r, u.ID)
 	s.log.Info("auth: signed in", "user", u.ID, "remote", r.RemoteAddr)
 	to := pathDevice

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"labelstation/devcloud/records"
 )
 
 // Sign-in errors.
@@ -123,10 +125,21 @@ type session struct {
 	expires time.Time
 }
 
+// Sessions are records (kind auth.session, keyed by the SHA-256 of the cookie, so a copy of the
+// store signs no one in), so a browser signed in at one devcloud is signed in at every one on
+// the store, and stays signed in across a restart.
+const kindSession = "auth.session"
+
+type storedSession struct {
+	User    string    `json:"user,omitempty"`
+	CSRF    string    `json:"csrf"`
+	Expires time.Time `json:"expires"`
+}
+
 type sessions struct {
-	mu       sync.Mutex
-	m        map[string]*session  // by cookie value
-	failures map[string]*failures // wrong passwords by user name
+	mu        sync.Mutex
+	failures  map[string]*failures // wrong passwords by user name
+	lastPurge time.Time
 }
 
 func randomToken() string {
@@ -140,49 +153,80 @@ func randomToken() string {
 // current returns the request's live session, or nil.
 func (s *Server) currentSession(r *http.Request) (string, *session) {
 	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return "", nil
+	}
+	var st storedSession
+	err = records.GetJSON(s.store.flowRecords(), kindSession, hashToken(c.Value), &st)
 	if err != nil {
+		if !errors.Is(err, records.ErrNotFound) {
+			s.log.Error("auth: read session", "err", err)
+		}
 		return "", nil
 	}
-	s.sessions.mu.Lock()
-	defer s.sessions.mu.Unlock()
-	sess, ok := s.sessions.m[c.Value]
-	if !ok {
+	if !s.now().Before(st.Expires) {
+		s.dropSession(c.Value)
 		return "", nil
 	}
-	if !s.now().Before(sess.expires) {
-		delete(s.sessions.m, c.Value)
-		return "", nil
-	}
-	cp := *sess
-	return c.Value, &cp
+	return c.Value, &session{user: st.User, csrf: st.CSRF, expires: st.Expires}
 }
 
 // startSession creates a session for user ("" = anonymous), sets its cookie and returns it.
 // Signing in always starts a new session, so a session id planted before sign-in is worthless.
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, user string) *session {
 	id := randomToken()
-	sess := &session{user: user, csrf: randomToken(), expires: s.now().Add(sessionTTL)}
-	s.sessions.mu.Lock()
-	for k, v := range s.sessions.m {
-		if !s.now().Before(v.expires) {
-			delete(s.sessions.m, k)
-		}
+	now := s.now()
+	sess := &session{user: user, csrf: randomToken(), expires: now.Add(sessionTTL)}
+	s.purgeSessions(now)
+	err := records.PutJSON(s.store.flowRecords(), kindSession, hashToken(id), storedSession{User: user, CSRF: sess.csrf, Expires: sess.expires})
+	if err != nil {
+		// The page still renders; its form is refused as out of date and the user tries again.
+		s.log.Error("auth: store session", "err", err)
 	}
-	s.sessions.m[id] = sess
-	s.sessions.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: id, Path: pathDevice,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(r),
 		MaxAge: int(sessionTTL.Seconds()),
 	})
-	cp := *sess
-	return &cp
+	return sess
+}
+
+// dropSession deletes session id, on every devcloud on the store.
+func (s *Server) dropSession(id string) {
+	if id == "" {
+		return
+	}
+	if err := s.store.flowRecords().DeleteRecord(kindSession, hashToken(id)); err != nil {
+		s.log.Error("auth: delete session", "err", err)
+	}
+}
+
+// purgeSessions deletes expired sessions, at most once per flowPurgeEvery on this server.
+func (s *Server) purgeSessions(now time.Time) {
+	s.sessions.mu.Lock()
+	due := now.Sub(s.sessions.lastPurge) >= flowPurgeEvery || now.Before(s.sessions.lastPurge)
+	if due {
+		s.sessions.lastPurge = now
+	}
+	s.sessions.mu.Unlock()
+	if !due {
+		return
+	}
+	rec := s.store.flowRecords()
+	all, err := records.ListJSON[storedSession](rec, kindSession)
+	errs := []error{err}
+	for k, st := range all {
+		if !now.Before(st.Expires) {
+			errs = append(errs, rec.DeleteRecord(kindSession, k))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		s.log.Warn("auth: purging expired sessions", "err", err)
+	}
 }
 
 func (s *Server) endSession(w http.ResponseWriter, r *http.Request, id string) {
-	s.sessions.mu.Lock()
-	delete(s.sessions.m, id)
-	s.sessions.mu.Unlock()
+	s.dropSession(id)
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: pathDevice, MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(r)})
 }

@@ -22,7 +22,8 @@ import (
 
 // The op calls back into this storage for every grant. State lives in memory
 // and, with Options.Records, is written through to the store, so a restart of
-// devcloud keeps stations enrolled; device authorizations in progress are not kept.
+// devcloud keeps stations enrolled; device authorizations in progress are records
+// (devicestore.go).
 var (
 	_ op.Storage                        = (*store)(nil)
 	_ op.DeviceAuthorizationStorage     = (*store)(nil)
@@ -34,23 +35,6 @@ var (
 
 // errNotFound marks lookups of unknown clients, codes and tokens.
 var errNotFound = errors.New("auth: not found")
-
-// deviceAuth is one RFC 8628 §3.1 device authorization in progress.
-type deviceAuth struct {
-	clientID   string
-	userCode   string
-	scopes     []string
-	serial     string
-	expires    time.Time     // by the injected clock
-	interval   time.Duration // grows by 5 s on every slow_down (RFC 8628 §3.5)
-	lastPoll   time.Time
-	polls      []Poll
-	done       bool
-	denied     bool
-	consumed   bool
-	stationID  string
-	approvedBy string
-}
 
 // family is the chain of refresh tokens descending from one grant. Reusing a
 // rotated token revokes the whole family (OAuth 2.0 Security BCP §4.14.2).
@@ -94,15 +78,13 @@ type store struct {
 	// published are further keys in the JWKS: the cloud's message-signing keys.
 	published published
 
-	mu        sync.Mutex
-	devices   map[string]*deviceAuth // by device code
-	userCodes map[string]string      // normalised user code -> device code
-	serials   map[string]string      // hardware serial -> station id
-	stations  map[string]string      // station id -> serial
-	refresh   map[string]*refreshRec
-	access    map[string]*accessRec // by token id (jti)
-	gen       uint64                // access tokens issued so far
-	famSeq    uint64                // station enrollments so far
+	mu       sync.Mutex
+	serials  map[string]string // hardware serial -> station id
+	stations map[string]string // station id -> serial
+	refresh  map[string]*refreshRec
+	access   map[string]*accessRec // by token id (jti)
+	gen      uint64                // access tokens issued so far
+	famSeq   uint64                // station enrollments so far
 	// refresh is keyed by refreshKey(token). rec, if set, keeps stations, grants and
 	// tokens across restarts (persist.go).
 	rec  records.Store
@@ -110,19 +92,21 @@ type store struct {
 	// flowMem keeps the code flow's records without rec (flowstore.go).
 	flowMem     records.Store
 	flowMemOnce sync.Once
+	// lastDevicePurge is when this server last swept ended device authorizations.
+	lastDevicePurge time.Time
+	// checked is when the store last confirmed each station access token in memory (revoke.go).
+	checked map[string]time.Time
 }
 
 func newStore(srv *Server, key *ecdsa.PrivateKey) *store {
 	return &store{
-		srv:       srv,
-		key:       key,
-		kid:       randomID(8),
-		devices:   map[string]*deviceAuth{},
-		userCodes: map[string]string{},
-		serials:   map[string]string{},
-		stations:  map[string]string{},
-		refresh:   map[string]*refreshRec{},
-		access:    map[string]*accessRec{},
+		srv:      srv,
+		key:      key,
+		kid:      randomID(8),
+		serials:  map[string]string{},
+		stations: map[string]string{},
+		refresh:  map[string]*refreshRec{},
+		access:   map[string]*accessRec{},
 	}
 }
 
@@ -207,35 +191,8 @@ func (s *store) ClientCredentialsTokenRequest(_ context.Context, clientID string
 
 type serialKey struct{}
 
-func (s *store) StoreDeviceAuthorization(ctx context.Context, clientID, deviceCode, userCode string, _ time.Time, scopes []string) error {
-	// The op computes expiry from the wall clock; the injected clock rules here.
-	now := s.srv.now()
-	serial, _ := ctx.Value(serialKey{}).(string)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.purgeLocked(now)
-	n := normUserCode(userCode)
-	if _, dup := s.userCodes[n]; dup {
-		return op.ErrDuplicateUserCode
-	}
-	s.devices[deviceCode] = &deviceAuth{
-		clientID: clientID, userCode: userCode, scopes: scopes, serial: serial,
-		expires: now.Add(s.srv.deviceTTL), interval: s.srv.pollInterval,
-		lastPoll: now,
-	}
-	s.userCodes[n] = deviceCode
-	return nil
-}
-
-// purgeLocked drops device authorizations long expired, so low-entropy user
-// codes are not held forever, and expired token records.
+// purgeLocked drops expired token records.
 func (s *store) purgeLocked(now time.Time) {
-	for dc, d := range s.devices {
-		if now.After(d.expires.Add(s.srv.deviceTTL)) {
-			delete(s.devices, dc)
-			delete(s.userCodes, normUserCode(d.userCode))
-		}
-	}
 	for id, a := range s.access {
 		if now.After(a.expires) {
 			delete(s.access, id)
@@ -253,71 +210,23 @@ func (s *store) purgeLocked(now time.Time) {
 
 const grantDeviceCode = string(oidc.GrantTypeDeviceCode)
 
-// knowsDeviceCode reports whether dc is a device code that can still be polled.
-func (s *store) knowsDeviceCode(dc string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, ok := s.devices[dc]
-	return ok && !d.consumed
-}
-
 // pollTolerance absorbs network jitter between two polls that the client
 // spaced exactly one interval apart.
 const pollTolerance = 250 * time.Millisecond
 
-func (s *store) GetDeviceAuthorizatonState(_ context.Context, clientID, deviceCode string) (*op.DeviceAuthorizationState, error) {
-	now := s.srv.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, ok := s.devices[deviceCode]
-	if !ok || d.clientID != clientID || d.consumed {
-		return nil, fmt.Errorf("auth: device code: %w", errNotFound)
-	}
-	p := Poll{At: now}
-	defer func() { d.polls = append(d.polls, p) }()
-	tooFast := now.Sub(d.lastPoll) < d.interval-pollTolerance
-	d.lastPoll = now
-	if s.srv.faults.take(&s.srv.faults.slowDown) || tooFast {
-		// RFC 8628 §3.5: the client must add 5 s to its interval for this
-		// and all later requests; the server holds it to that.
-		d.interval += 5 * time.Second
-		p.Outcome = "slow_down"
-		p.Forced = !tooFast
-		// The op maps a deadline error to slow_down.
-		return nil, context.DeadlineExceeded
-	}
-	st := &op.DeviceAuthorizationState{
-		ClientID: d.clientID,
-		Scopes:   d.scopes,
-		// The op compares Expires with the wall clock; translate the
-		// injected clock's verdict into a wall-clock time on the right side.
-		Expires: time.Now().Add(time.Hour),
-		Done:    d.done,
-		Denied:  d.denied,
-	}
-	switch {
-	case d.denied:
-		p.Outcome = "access_denied"
-	case d.done:
-		p.Outcome = "approved"
-		st.Subject = d.stationID
-		st.AuthTime = now
-		st.AMR = []string{"admin"}
-	case now.After(d.expires):
-		p.Outcome = "expired_token"
-		st.Expires = time.Now().Add(-time.Second)
-	default:
-		p.Outcome = "authorization_pending"
-	}
-	return st, nil
-}
-
 // --- tokens ---
 
-func (s *store) CreateAccessToken(_ context.Context, req op.TokenRequest) (string, time.Time, error) {
+func (s *store) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
 	if _, ok := req.(*authRequest); ok {
 		id, _, exp, err := s.createAppTokens(req, "", false)
 		return id, exp, err
+	}
+	var fam *family
+	if r, ok := req.(*op.DeviceAuthorizationState); ok {
+		var err error
+		if fam, err = s.consumeDevice(ctx, r); err != nil {
+			return "", time.Time{}, err
+		}
 	}
 	now := s.srv.now()
 	s.mu.Lock()
@@ -328,10 +237,6 @@ func (s *store) CreateAccessToken(_ context.Context, req op.TokenRequest) (strin
 		a = &accessRec{kind: KindUser, subject: r.subject, userID: r.subject, clientID: r.clientID}
 	case *op.DeviceAuthorizationState:
 		// A station that did not ask for offline_access: access token only.
-		fam, err := s.consumeDeviceLocked(r)
-		if err != nil {
-			return "", time.Time{}, err
-		}
 		a = &accessRec{fam: fam, kind: KindStation, subject: r.Subject, userID: fam.userID}
 	default:
 		return "", time.Time{}, fmt.Errorf("auth: unexpected access token request %T", req)
@@ -347,27 +252,17 @@ func (s *store) CreateAccessToken(_ context.Context, req op.TokenRequest) (strin
 	return id, a.expires, nil
 }
 
-// consumeDeviceLocked marks the approved device authorization behind r as
-// used — a device code yields tokens once — and starts its token family.
-func (s *store) consumeDeviceLocked(r *op.DeviceAuthorizationState) (*family, error) {
-	for _, d := range s.devices {
-		if d.done && !d.consumed && d.stationID == r.Subject && d.clientID == r.ClientID {
-			d.consumed = true
-			s.famSeq++
-			fam := &family{id: randomID(8), seq: s.famSeq, kind: KindStation, stationID: d.stationID, userID: d.approvedBy, serial: d.serial}
-			if err := errors.Join(s.saveFamilyLocked(fam), s.saveCountersLocked()); err != nil {
-				return nil, err
-			}
-			return fam, nil
-		}
-	}
-	return nil, oidc.ErrInvalidGrant().WithDescription("device code already used")
-}
-
-func (s *store) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
+func (s *store) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
 	switch req.(type) {
 	case *authRequest, *appRefresh:
 		return s.createAppTokens(req, current, true)
+	}
+	var fam *family
+	if r, ok := req.(*op.DeviceAuthorizationState); ok {
+		var err error
+		if fam, err = s.consumeDevice(ctx, r); err != nil {
+			return "", "", time.Time{}, err
+		}
 	}
 	now := s.srv.now()
 	s.mu.Lock()
@@ -375,16 +270,15 @@ func (s *store) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequ
 	var next refreshRec
 	switch r := req.(type) {
 	case *op.DeviceAuthorizationState:
-		fam, err := s.consumeDeviceLocked(r)
-		if err != nil {
-			return "", "", time.Time{}, err
-		}
 		next = refreshRec{
 			fam: fam, clientID: r.ClientID, subject: r.Subject, scopes: r.Scopes,
 			audience: r.GetAudience(), authTime: r.AuthTime, amr: r.AMR,
 		}
 	case *refreshGrant:
-		old, ok := s.refresh[refreshKey(current)]
+		old, ok, err := s.refreshLocked(refreshKey(current))
+		if err != nil {
+			return "", "", time.Time{}, err
+		}
 		if !ok || old.fam.revoked {
 			return "", "", time.Time{}, oidc.ErrInvalidGrant()
 		}
@@ -395,6 +289,16 @@ func (s *store) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequ
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token reused; grant revoked")
 		}
 		// Rotation: the presented token dies now (Security BCP §4.14.2).
+		err = s.rotateLocked(refreshKey(current), old)
+		if errors.Is(err, errRotated) {
+			// Rotated meanwhile through another devcloud: reuse.
+			old.used, old.fam.revoked = true, true
+			s.logged(s.saveFamilyLocked(old.fam))
+			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token reused; grant revoked")
+		}
+		if err != nil {
+			return "", "", time.Time{}, err
+		}
 		old.used = true
 		if err := s.saveRefreshLocked(refreshKey(current), old); err != nil {
 			old.used = false
@@ -427,7 +331,10 @@ func (s *store) TokenRequestByRefreshToken(_ context.Context, token string) (op.
 	now := s.srv.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.refresh[refreshKey(token)]
+	r, ok, err := s.refreshLocked(refreshKey(token))
+	if err != nil {
+		return nil, err
+	}
 	switch {
 	case !ok:
 		return nil, errors.New("auth: unknown refresh token")
@@ -471,7 +378,9 @@ func (s *store) RevokeToken(_ context.Context, tokenOrID, _, clientID string) *o
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r, ok := s.refresh[refreshKey(tokenOrID)]; ok {
+	if r, ok, err := s.refreshLocked(refreshKey(tokenOrID)); err != nil {
+		return oidc.ErrServerError().WithParent(err)
+	} else if ok {
 		r.fam.revoked = true
 		s.logged(s.saveFamilyLocked(r.fam))
 	} else {
@@ -487,8 +396,8 @@ func (s *store) GetRefreshTokenInfo(_ context.Context, clientID, token string) (
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.refresh[refreshKey(token)]
-	if !ok {
+	r, ok, err := s.refreshLocked(refreshKey(token))
+	if err != nil || !ok {
 		return "", "", op.ErrInvalidRefreshToken
 	}
 	return r.subject, token, nil
