@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"time"
 
 	"labelstation/board"
 	"labelstation/board/boards"
@@ -87,15 +86,14 @@ func openReader(ctx context.Context, c config.Badge, b board.Board) (badge.Reade
 
 // superviseReader pumps the reader's debounced taps into out for as long as ctx lasts,
 // reopening it with backoff when it fails; health hears when it keeps failing (err) and when it
-// works again (nil); repeat is asked for the repeat window at every card. The returned closer stops the reader and waits for it.
-func superviseReader(ctx context.Context, r badge.Reader, reopen func(context.Context) (badge.Reader, error), out chan<- badge.Badge, repeat func() time.Duration, health func(error), log *slog.Logger) func() error {
+// works again (nil); pump sets the repeat window (asked at every card), the move-ons and the clock. The returned closer stops the reader and waits for it.
+func superviseReader(ctx context.Context, r badge.Reader, reopen func(context.Context) (badge.Reader, error), out chan<- badge.Badge, pump badge.PumpOptions, health func(error), log *slog.Logger) func() error {
 	ctx, cancel := context.WithCancel(ctx)
+	pump.OnBadFrame = func(err error) { log.Debug("stationd: badge frame skipped", "err", err) }
 	done := make(chan error, 1)
 	go func() {
 		err := badge.Supervise(ctx, r, out, badge.SuperviseOptions{
-			Pump: badge.PumpOptions{RepeatNow: repeat, OnBadFrame: func(err error) {
-				log.Debug("stationd: badge frame skipped", "err", err)
-			}},
+			Pump:      pump,
 			Open:      reopen,
 			OnFault:   health,
 			OnRecover: func() { health(nil) },

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,13 +16,17 @@ import (
 
 // Select mode: holding B on the job list goes back to idle with nothing printed, whichever
 // entry is shown — from the board's button, and from the web mirror's button held past
-// board.long_press_ms. Both jobs stay held in the cloud for the next tap.
+// board.long_press_ms. Both jobs stay held in the cloud for the next tap, and alice's tap
+// right after backing out is served although the reader's repeat window is a minute: a person
+// who pressed a button and taps again means a new tap. The reader's clock steps a second at
+// each reading and press, so this does not hang on how fast the steps run.
 func TestSelectModeLongPressGoesBack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := startCloud(t, ctx, cloudOpts{}, io.Discard)
-	f := flags{Sim: true, Web: "127.0.0.1:0"}
-	h := runStation(t, ctx, c, selectSections("E2E-0104", ""), f)
+	f := flags{Sim: true, Web: "127.0.0.1:0", badgeNow: steppingClock(time.Second)}
+	sections := strings.Replace(selectSections("E2E-0104", ""), `"repeat_ms":1`, `"repeat_ms":60000`, 1)
+	h := runStation(t, ctx, c, sections, f)
 	h.enroll()
 	tok := userToken(t, c, "alice")
 	submit(t, c, tok, "First parcels", "shipping", oneRec("First Person", "TRK1000000001"))
@@ -64,4 +70,11 @@ func TestSelectModeLongPressGoesBack(t *testing.T) {
 	if held, err := c.Jobs.Store().List("alice", jobs.StateHeld); err != nil || len(held) != 2 {
 		t.Fatalf("alice's jobs are not both held any more: %+v %v", held, err)
 	}
+}
+
+// steppingClock is a clock that moves on by step at every reading.
+func steppingClock(step time.Duration) func() time.Time {
+	t0 := time.Now()
+	var n atomic.Int64
+	return func() time.Time { return t0.Add(time.Duration(n.Add(1)) * step) }
 }

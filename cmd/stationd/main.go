@@ -51,6 +51,8 @@ type flags struct {
 	observe     func(station.Model)
 	deniedDelay time.Duration
 	tokenCheck  time.Duration
+	// badgeNow is the reader pump's clock (repeat window, move-ons); nil means time.Now.
+	badgeNow func() time.Time
 	// reboot ends run for the fleet's reboot command (set by run).
 	reboot func() error
 }
@@ -254,6 +256,8 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 
 	// Buttons, display and badge reader.
 	buttons := make(chan board.Press, 4)
+	moved := newMovedOn(f.badgeNow)
+	press := moved.pressFunc(buttons)
 	for _, name := range buttonNames {
 		in, err := b.Input(name)
 		if err != nil {
@@ -268,10 +272,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 					}
 					return
 				}
-				select {
-				case buttons <- p:
-				default: // a press while the station is busy with the last one is dropped
-				}
+				press(p)
 			}
 		}()
 	}
@@ -279,7 +280,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 	var panel display.Panel
 	var turn *rotate.Switch
 	if cfg.Display.Kind == "sim" {
-		sp, err := a.startSimPanel(ctx, cfg, f, buttons, buttonNames, log)
+		sp, err := a.startSimPanel(ctx, cfg, f, press, buttonNames, log)
 		if err != nil {
 			return nil, err
 		}
@@ -324,7 +325,7 @@ func build(ctx context.Context, f flags, logOut io.Writer) (_ *appliance, err er
 		return nil, errors.Join(fmt.Errorf("station: %w", err), reader.Halt())
 	}
 	a.Station = st
-	a.closers = append(a.closers, superviseReader(ctx, reader, reopen, taps, live.Repeat, st.ReaderHealth, log))
+	a.closers = append(a.closers, superviseReader(ctx, reader, reopen, taps, badge.PumpOptions{RepeatNow: live.Repeat, MovedOn: moved.When, Now: f.badgeNow}, st.ReaderHealth, log))
 	a.serveStatus(f, log)
 	return a, nil
 }

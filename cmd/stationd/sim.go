@@ -45,7 +45,7 @@ func (a *appliance) startSimPrinter(dpi int) (string, error) {
 
 // startSimPanel builds the simulated panel and its web page, where a person sees the screen,
 // taps demo badges and presses the buttons.
-func (a *appliance) startSimPanel(ctx context.Context, cfg config.Config, f flags, buttons chan board.Press, names []string, log *slog.Logger) (display.Panel, error) {
+func (a *appliance) startSimPanel(ctx context.Context, cfg config.Config, f flags, press func(board.Press), names []string, log *slog.Logger) (display.Panel, error) {
 	demo, err := parseDemoBadges(f.Demo)
 	if err != nil {
 		return nil, fmt.Errorf("--demo-badges: %w", err)
@@ -83,12 +83,7 @@ func (a *appliance) startSimPanel(ctx context.Context, cfg config.Config, f flag
 				log.Warn("stationd: tap not taken", "err", err)
 			}
 		},
-		func(p board.Press) {
-			select {
-			case buttons <- p:
-			default:
-			}
-		})}
+		press)}
 	go srv.Serve(ln)
 	a.closers = append(a.closers, srv.Close)
 	a.WebURL = "http://" + ln.Addr().String()

@@ -20,6 +20,6 @@ var errNoSim = errors.New("this build has no simulated panel or printer (built w
 
 func (a *appliance) startSimPrinter(int) (string, error) { return "", errNoSim }
 
-func (a *appliance) startSimPanel(context.Context, config.Config, flags, chan board.Press, []string, *slog.Logger) (display.Panel, error) {
+func (a *appliance) startSimPanel(context.Context, config.Config, flags, func(board.Press), []string, *slog.Logger) (display.Panel, error) {
 	return nil, fmt.Errorf("display: %w", errNoSim)
 }

@@ -4,6 +4,7 @@
 package badge
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -50,6 +51,10 @@ var ErrHalted = errors.New("badge: reader halted")
 // DefaultRepeat is the repeat window used when PumpOptions.Repeat is zero.
 const DefaultRepeat = 2 * time.Second
 
+// DefaultGone is PumpOptions.Gone when it is zero: ten rest intervals of the polling drivers
+// (50 ms), so a card resting on the reader is never taken for gone.
+const DefaultGone = 500 * time.Millisecond
+
 // PumpOptions configure Pump.
 type PumpOptions struct {
 	// Repeat is how long the same UID is ignored after it was last seen.
@@ -60,6 +65,15 @@ type PumpOptions struct {
 	// RepeatNow, if set, is asked for the window at every read and wins over Repeat, so a
 	// window changed while the reader runs (a fleet push) applies from the next card on.
 	RepeatNow func() time.Duration
+	// MovedOn, if set, is asked at every read for when the station last moved on (a person
+	// went back from a list, a screen ended); the zero time means never. A card that was
+	// already unseen for Gone at that moment was taken away, so it is a new tap when it comes
+	// back, however soon: whoever backs out and taps again means it. A card seen less than
+	// Gone before is still resting on the reader and stays ignored for the repeat window.
+	MovedOn func() time.Time
+	// Gone is how long a card must have been unseen to count as taken away when the station
+	// moves on; 0 means DefaultGone.
+	Gone time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// OnBadFrame, if set, is told about each skipped ErrBadFrame read.
@@ -105,6 +119,9 @@ func Pump(ctx context.Context, r Reader, out chan<- Badge, opt PumpOptions) erro
 				repeat = DefaultRepeat
 			}
 		}
+		if opt.MovedOn != nil && takenAway(lastSeen, opt.MovedOn(), cmp.Or(opt.Gone, DefaultGone)) {
+			lastUID = ""
+		}
 		t := now()
 		uid := string(b.UID)
 		same := uid == lastUID && !lastSeen.IsZero() && t.Sub(lastSeen) < repeat
@@ -118,4 +135,10 @@ func Pump(ctx context.Context, r Reader, out chan<- Badge, opt PumpOptions) erro
 			return ctx.Err()
 		}
 	}
+}
+
+// takenAway says whether the card last seen at seen had been unseen for at least gone when the
+// station moved on at moved.
+func takenAway(seen, moved time.Time, gone time.Duration) bool {
+	return !seen.IsZero() && !moved.IsZero() && moved.Sub(seen) >= gone
 }
