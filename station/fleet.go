@@ -374,7 +374,8 @@ func nextBoot(dir string, now time.Time) (int64, error) {
 // Boot is this start's number.
 func (s *Station) Boot() int64 { return s.boot }
 
-// telemetry sends a health report every telemetry.interval_s while the link is up.
+// telemetry sends a health report every telemetry.interval_s while the link is up, and at once
+// when an alarm starts or ends.
 func (s *Station) telemetry(ctx context.Context) {
 	for {
 		// Read every round, so a pushed interval takes effect with the next report.
@@ -384,6 +385,8 @@ func (s *Station) telemetry(ctx context.Context) {
 			t.Stop()
 			return
 		case <-t.C:
+		case <-s.alarms.wake():
+			t.Stop()
 		}
 		fc, ok := s.currentCloud().(fleetCloud)
 		if !ok {
@@ -400,7 +403,7 @@ func (s *Station) Health(ctx context.Context) protocol.Telemetry {
 	tm := protocol.Telemetry{
 		V: protocol.Version, State: s.phase.Load().(string), Uptime: int64(s.opt.Now().Sub(s.startedAt).Seconds()),
 		Boot: s.boot, LabelsPrinted: s.labels.Load(), Version: s.opt.Version, ConfigHash: s.ConfigHash(),
-		RSSBytes: rss(), TS: s.opt.Now(),
+		RSSBytes: rss(), TS: s.opt.Now(), Alarms: s.alarms.list(),
 	}
 	if e, ok := s.lastErr.Load().(string); ok {
 		tm.LastError = e

@@ -152,6 +152,8 @@ type Station struct {
 	scr *screen
 	// wantLabel is set when the next pairing code should be printed (see pairingCode).
 	wantLabel atomic.Bool
+	// alarms are the telemetry alarms that hold now (alarms.go).
+	alarms alarmSet
 }
 
 // New checks the wiring.
@@ -665,6 +667,7 @@ func (s *Station) onJob(j protocol.Job) error {
 	default:
 	}
 	s.report(e)
+	s.storageFull(false)
 	s.post(JobJournaled{})
 	return nil
 }
@@ -686,6 +689,9 @@ func (s *Station) onReject(id string, reason error) {
 			s.log.Info("station: refused a redelivery of a known job", "job", id, "state", e.State)
 		}
 		s.report(e)
+	}
+	if full {
+		s.storageFull(true)
 	}
 	s.post(JobRejected{ID: id, Reason: reason.Error(), Full: full})
 }

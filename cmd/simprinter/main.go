@@ -14,10 +14,14 @@
 //	GET  /state                                counter, labels printed, status
 //	POST /fault?refuse=1|0                     close / reopen the printer port
 //	POST /fault?stall=1|0                      stop / resume reading
-//	POST /fault?drop_mid_label=N               cut the next label after N bytes and close
+//	POST /fault?drop_mid_label=N               cut the next label after N bytes and close (0 disarms)
+//	POST /fault?drop_mid_label=N&drop_after=K  the same, on the label after K more printed ones
 //	POST /fault?drop_connections=1             close every open connection
-//	POST /fault?paper_out_after=K              paper runs out after K more labels
+//	POST /fault?paper_out_after=K              paper runs out after K more labels (0 disarms)
 //	POST /fault?paper_out=1|0&head_open=1|0&paused=1|0   set the ~HS status (0s clear it)
+//
+// With -log - the label lines go to stdout after the first line, so a harness can follow the
+// printer as it prints; connection errors and injected faults are logged to stderr.
 package main
 
 import (
@@ -71,7 +75,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(*simpr
 	fs := flag.NewFlagSet("simprinter", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:9100", "printer address (raw TCP, port 9100 style)")
 	control := fs.String("control", "127.0.0.1:0", "HTTP control API address")
-	logPath := fs.String("log", "", "append every printed label as a JSON line {ts, counter, label} to this file")
+	logPath := fs.String("log", "", "append every printed label as a JSON line {ts, counter, label} to this file (- for stdout)")
 	statePath := fs.String("state", "", "keep the label counter in this file across restarts")
 	noCounter := fs.Bool("no-counter", false, "answer the label counter query with \"?\" (a printer without one)")
 	dir := fs.String("png", "", "also render every label as a PNG into this directory")
@@ -99,7 +103,11 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(*simpr
 		logW  *bufio.Writer
 		logF  *os.File
 	)
-	if *logPath != "" {
+	switch *logPath {
+	case "":
+	case "-":
+		logW = bufio.NewWriter(stdout)
+	default:
 		f, err := os.OpenFile(*logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
 			return err
@@ -110,7 +118,11 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(*simpr
 	var runErr error
 	var errOnce sync.Once
 	fail := func(err error) { errOnce.Do(func() { runErr = err }) }
+	var srv *simprinter.Server
+	drops := &dropPlan{}
 	onLabel := func(counter int64, zpl string) {
+		// Called before the printer reads on, so the drop lands on the very next label.
+		drops.printed(srv)
 		if logW != nil {
 			line, _ := json.Marshal(LogEntry{TS: time.Now().UTC(), Counter: counter, Label: zpl})
 			logMu.Lock()
@@ -127,7 +139,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(*simpr
 			}
 		}
 	}
-	srv, err := simprinter.Listen(*listen, simprinter.Options{Counter: start, NoCounter: *noCounter, Dir: *dir, OnLabel: onLabel})
+	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+	srv, err := simprinter.Listen(*listen, simprinter.Options{Counter: start, NoCounter: *noCounter, Dir: *dir, OnLabel: onLabel, Logf: logf})
 	if err != nil {
 		return err
 	}
@@ -136,7 +149,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(*simpr
 	if err != nil {
 		return fmt.Errorf("-control: %w", err)
 	}
-	hs := &http.Server{Handler: controlHandler(srv), ReadHeaderTimeout: 5 * time.Second}
+	hs := &http.Server{Handler: controlHandler(srv, drops), ReadHeaderTimeout: 5 * time.Second}
 	go hs.Serve(ln)
 	defer hs.Close()
 	ctlURL := "http://" + ln.Addr().String()
@@ -175,7 +188,32 @@ func writeCounter(path string, n int64) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-func controlHandler(srv *simprinter.Server) http.Handler {
+// dropPlan arms a mid-label drop once a number of further labels have printed, so a harness can
+// cut the connection in the middle of a job however fast the station sends.
+type dropPlan struct {
+	mu           sync.Mutex
+	after, bytes int
+}
+
+func (d *dropPlan) set(after, bytes int) {
+	d.mu.Lock()
+	d.after, d.bytes = after, bytes
+	d.mu.Unlock()
+}
+
+// printed counts one printed label and arms the drop when its turn has come.
+func (d *dropPlan) printed(srv *simprinter.Server) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.after <= 0 {
+		return
+	}
+	if d.after--; d.after == 0 {
+		srv.DropMidLabel(d.bytes)
+	}
+}
+
+func controlHandler(srv *simprinter.Server, drops *dropPlan) http.Handler {
 	mux := http.NewServeMux()
 	state := func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "application/json")
@@ -183,7 +221,7 @@ func controlHandler(srv *simprinter.Server) http.Handler {
 	}
 	mux.HandleFunc("GET /state", func(w http.ResponseWriter, r *http.Request) { state(w) })
 	mux.HandleFunc("POST /fault", func(w http.ResponseWriter, r *http.Request) {
-		if err := applyFaults(srv, r); err != nil {
+		if err := applyFaults(srv, drops, r); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
@@ -194,7 +232,7 @@ func controlHandler(srv *simprinter.Server) http.Handler {
 
 // applyFaults applies the query's fault knobs, all or none: an unknown or malformed one is an
 // error naming it.
-func applyFaults(srv *simprinter.Server, r *http.Request) error {
+func applyFaults(srv *simprinter.Server, drops *dropPlan, r *http.Request) error {
 	q := r.URL.Query()
 	bools := map[string]*bool{}
 	counts := map[string]int{}
@@ -210,10 +248,10 @@ func applyFaults(srv *simprinter.Server, r *http.Request) error {
 				return fmt.Errorf("fault %s=%q: want 1 or 0", k, v[0])
 			}
 			bools[k] = &b
-		case "drop_mid_label", "paper_out_after":
+		case "drop_mid_label", "paper_out_after", "drop_after":
 			n, err := strconv.Atoi(v[0])
-			if err != nil || n <= 0 {
-				return fmt.Errorf("fault %s=%q: want a positive number", k, v[0])
+			if err != nil || n < 0 {
+				return fmt.Errorf("fault %s=%q: want a number, 0 or more", k, v[0])
 			}
 			counts[k] = n
 		default:
@@ -231,8 +269,17 @@ func applyFaults(srv *simprinter.Server, r *http.Request) error {
 	if v := bools["drop_connections"]; v != nil && *v {
 		srv.DropConnections()
 	}
+	if _, ok := counts["drop_after"]; ok && counts["drop_mid_label"] == 0 {
+		return errors.New("fault drop_after: needs drop_mid_label=N (bytes, more than 0)")
+	}
 	if n, ok := counts["drop_mid_label"]; ok {
-		srv.DropMidLabel(n)
+		if k := counts["drop_after"]; k > 0 {
+			srv.DropMidLabel(0)
+			drops.set(k, n)
+		} else {
+			drops.set(0, 0)
+			srv.DropMidLabel(n)
+		}
 	}
 	if n, ok := counts["paper_out_after"]; ok {
 		srv.PaperOutAfter(n)
