@@ -79,6 +79,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(*simpr
 	statePath := fs.String("state", "", "keep the label counter in this file across restarts")
 	noCounter := fs.Bool("no-counter", false, "answer the label counter query with \"?\" (a printer without one)")
 	dir := fs.String("png", "", "also render every label as a PNG into this directory")
+	labelTime := fs.Duration("label-time", 0, "how long printing one label takes; labels received meanwhile wait in the buffer")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -140,7 +141,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(*simpr
 		}
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
-	srv, err := simprinter.Listen(*listen, simprinter.Options{Counter: start, NoCounter: *noCounter, Dir: *dir, OnLabel: onLabel, Logf: logf})
+	srv, err := simprinter.Listen(*listen, simprinter.Options{Counter: start, NoCounter: *noCounter, Dir: *dir, OnLabel: onLabel, Logf: logf, PrintTime: *labelTime})
 	if err != nil {
 		return err
 	}

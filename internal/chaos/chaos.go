@@ -35,6 +35,9 @@ type Options struct {
 	// MaxOutage bounds a cut, a stall or a printer fault; 0 means 12 s, past the keep-alive a
 	// station needs to notice a silently dead link.
 	MaxOutage time.Duration
+	// LabelTime is how long the printer takes to print one label (counted when it starts);
+	// 0 means 50 ms. Real printers take longer; this is enough for crashes to land mid-label.
+	LabelTime time.Duration
 	// Settle is how long one job may take to finish after its fault healed; 0 means 90 s.
 	Settle time.Duration
 	// Root is the module root; empty finds it with `go env GOMOD`.
@@ -82,7 +85,10 @@ type Row struct {
 	// MaxDupPerIteration is the most duplicated labels in one iteration.
 	MaxDupPerIteration int
 	Seconds            float64 // wall time of the iterations
-	Note               string
+	// MaxRecovery is the longest time from the fault's end to the job finished in the cloud
+	// with the station ready, in seconds.
+	MaxRecovery float64
+	Note        string
 }
 
 // Report is the outcome of a run.
@@ -109,6 +115,7 @@ func (r *Report) Total() Row {
 		t.Reconciled += x.Reconciled
 		t.MaxDupPerIteration = max(t.MaxDupPerIteration, x.MaxDupPerIteration)
 		t.Seconds += x.Seconds
+		t.MaxRecovery = max(t.MaxRecovery, x.MaxRecovery)
 	}
 	return t
 }
@@ -126,6 +133,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	if opt.Settle <= 0 {
 		opt.Settle = 90 * time.Second
+	}
+	if opt.LabelTime <= 0 {
+		opt.LabelTime = 50 * time.Millisecond
 	}
 	if opt.Log == nil {
 		opt.Log = io.Discard

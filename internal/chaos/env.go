@@ -70,7 +70,7 @@ func startEnv(ctx context.Context, opt Options, sd *seed.Seed, bins map[string]s
 		e.close()
 		return nil, err
 	}
-	if e.printer, err = startPrinter(ctx, bins["simprinter"], filepath.Join(dir, "printer-counter"), noCounter, opt.Log); err != nil {
+	if e.printer, err = startPrinter(ctx, bins["simprinter"], filepath.Join(dir, "printer-counter"), opt.LabelTime, noCounter, opt.Log); err != nil {
 		e.close()
 		return nil, err
 	}
@@ -230,12 +230,12 @@ func (e *env) iteration(ctx context.Context, rng *rand.Rand, fault string, n int
 	// The station must be ready before the next job: a station still stuck from the last
 	// fault counts against that fault, but the harness restarts it so the run goes on.
 	rctx, cancel := context.WithTimeout(ctx, e.opt.Settle)
-	if !e.station.waitState(rctx, func(st, _ string) bool { return st == "idle" }) {
+	if !e.station.waitState(rctx, func(st, _ string) bool { return ready(st) }) {
 		logf("station not idle before the job; restarting it")
 		unrecovered = true
 		e.station.kill9()
 		e.station.start()
-		e.station.waitState(rctx, func(st, _ string) bool { return st == "idle" })
+		e.station.waitState(rctx, func(st, _ string) bool { return ready(st) })
 	}
 	cancel()
 	id, err := e.submit(ctx, serials)
@@ -253,7 +253,10 @@ func (e *env) iteration(ctx context.Context, rng *rand.Rand, fault string, n int
 	at := rng.IntN(maxAt + 1)
 	jitter := time.Duration(rng.IntN(30)) * time.Millisecond
 	outage := e.opt.MaxOutage/20 + time.Duration(rng.Int64N(int64(e.opt.MaxOutage-e.opt.MaxOutage/20)+1))
-	cutAt := 1 + rng.IntN(120) // bytes into the label where the printer drops the connection
+	cutAt := 1 + rng.IntN(40) // bytes into the label where the printer drops the connection
+	// Half the kills land while the station sends and confirms (it starts printing, plus the
+	// jitter), where a printer that buffers labels has not printed them all yet.
+	onPrinting := fault == FaultKill && rng.IntN(2) == 0
 	_, drops0, _ := e.printer.snapshot()
 	// Mid-job printer faults are armed in the printer, on the label itself, before the job.
 	switch {
@@ -270,9 +273,12 @@ func (e *env) iteration(ctx context.Context, rng *rand.Rand, fault string, n int
 	taps0 := e.taps
 	// The first tap is drive's: the station is idle and the job held.
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	ok := e.drive(fctx, id, func(_ string, j jobs.Job, ls []string, drops int) bool {
-		if fault == FaultPrinterClose {
-			return drops > drops0
+	ok := e.drive(fctx, id, func(st string, j jobs.Job, ls []string, drops int) bool {
+		switch {
+		case fault == FaultPrinterClose:
+			return drops > drops0 || finished(j.State)
+		case onPrinting:
+			return st == "printing" || finished(j.State)
 		}
 		got := 0
 		for _, c := range onPaper(ls, serials) {
@@ -281,11 +287,18 @@ func (e *env) iteration(ctx context.Context, rng *rand.Rand, fault string, n int
 		return got >= at || finished(j.State)
 	})
 	cancel()
+	if _, drops, _ := e.printer.snapshot(); fault == FaultPrinterClose && drops == drops0 {
+		logf("the printer never dropped the connection (label %d, byte %d)", at+1, cutAt)
+	}
 	if !ok {
 		logf("the fault point (after %d labels) was never reached; injecting anyway", at)
 	}
 	sleepCtx(ctx, jitter)
-	logf("inject after %d labels (+%v), outage %v", at, jitter, outage)
+	if onPrinting {
+		logf("inject when printing starts (+%v)", jitter)
+	} else {
+		logf("inject after %d labels (+%v), outage %v", at, jitter, outage)
+	}
 	switch fault {
 	case FaultKill:
 		e.station.kill9()
@@ -325,13 +338,20 @@ func (e *env) iteration(ctx context.Context, rng *rand.Rand, fault string, n int
 		sleepCtx(ctx, outage/2)
 		e.printerFault(ctx, logf, "paper_out=0")
 	}
+	healed := time.Now()
 	if !e.settle(ctx, id) {
 		unrecovered = true
 	}
+	row.MaxRecovery = max(row.MaxRecovery, time.Since(healed).Seconds())
 	if err := e.printer.heal(ctx); err != nil {
 		logf("heal printer: %v", err)
 	}
-	// Verdict.
+	// Verdict, on final paper: a label the printer holds in its buffer still prints.
+	dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
+	if err := e.printer.drained(dctx); err != nil {
+		logf("%v", err)
+	}
+	dcancel()
 	labels, _, _ := e.printer.snapshot()
 	counts := onPaper(labels, serials)
 	rep1, rec1 := e.station.reprints()
@@ -373,29 +393,33 @@ func (e *env) printerFault(ctx context.Context, logf func(string, ...any), query
 	}
 }
 
-// settle waits until the job is finished in the cloud with the station idle again, tapping the
-// badge again whenever the station is idle and the job still held (a tap lost to the fault).
+// ready says the station takes a tap: idle, or still showing the last job's result (a tap
+// there starts the next lookup at once, as it does for a person in a hurry).
+func ready(state string) bool { return state == "idle" || state == "done" }
+
+// settle waits until the job is finished in the cloud with the station ready again, tapping the
+// badge again whenever the station is ready and the job still held (a tap lost to the fault).
 // It reports whether that happened within Settle.
 func (e *env) settle(ctx context.Context, id string) bool {
 	ctx, cancel := context.WithTimeout(ctx, e.opt.Settle)
 	defer cancel()
 	return e.drive(ctx, id, func(st string, j jobs.Job, _ []string, _ int) bool {
-		return finished(j.State) && st == "idle"
+		return finished(j.State) && ready(st)
 	})
 }
 
 // drive waits until done holds for the station's state, the job and the printer, as a person
-// at the station would: tapping the badge again whenever the station is idle and the job still
+// at the station would: tapping the badge again whenever the station is ready and the job still
 // held (a tap lost to a fault, or one the station refused while it was not ready), and
 // restarting a daemon that exited on its own (counted by the caller as not recovered). It
 // wakes on every change of the station, the printer or the job.
 func (e *env) drive(ctx context.Context, id string, done func(st string, j jobs.Job, labels []string, drops int) bool) bool {
-	tappedIn := -1 // the idle period (counted by idle entries) we tapped in
+	tappedIn := -1 // the ready period (counted by entries into idle or done) we tapped in
 	idleEntries := 0
 	lastState := ""
 	for {
 		st, _, stCh := e.station.snapshot()
-		if st == "idle" && lastState != "idle" {
+		if ready(st) && st != lastState {
 			idleEntries++
 		}
 		lastState = st
@@ -409,7 +433,7 @@ func (e *env) drive(ctx context.Context, id string, done func(st string, j jobs.
 		if err == nil && done(st, j, labels, drops) {
 			return true
 		}
-		if err == nil && j.State == jobs.StateHeld && st == "idle" && tappedIn != idleEntries {
+		if err == nil && j.State == jobs.StateHeld && ready(st) && tappedIn != idleEntries {
 			tappedIn = idleEntries
 			e.taps++
 			if err := e.station.tap(ctx, aliceBadge); err != nil {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"labelstation/drivers/printer"
 )
 
 // printerProc is the recording printer: a cmd/simprinter process of its own, with a lifetime
@@ -20,6 +22,7 @@ import (
 // API, and every printed label followed on its stdout as it prints.
 type printerProc struct {
 	bin, state string
+	labelTime  time.Duration
 	logw       io.Writer
 
 	mu        sync.Mutex
@@ -34,8 +37,8 @@ type printerProc struct {
 }
 
 // startPrinter starts the printer on a free port; state is its counter file.
-func startPrinter(ctx context.Context, bin, state string, noCounter bool, logw io.Writer) (*printerProc, error) {
-	p := &printerProc{bin: bin, state: state, logw: logw, addr: "127.0.0.1:0", changed: make(chan struct{})}
+func startPrinter(ctx context.Context, bin, state string, labelTime time.Duration, noCounter bool, logw io.Writer) (*printerProc, error) {
+	p := &printerProc{bin: bin, state: state, labelTime: labelTime, logw: logw, addr: "127.0.0.1:0", changed: make(chan struct{})}
 	return p, p.start(ctx, noCounter)
 }
 
@@ -50,7 +53,7 @@ var printerReady = "simprinter: printer tcp://"
 // start runs the process and waits for its first line, which names its addresses.
 func (p *printerProc) start(ctx context.Context, noCounter bool) error {
 	p.mu.Lock()
-	args := []string{"-listen", p.addr, "-control", "127.0.0.1:0", "-state", p.state, "-log", "-"}
+	args := []string{"-listen", p.addr, "-control", "127.0.0.1:0", "-state", p.state, "-log", "-", "-label-time", p.labelTime.String()}
 	p.mu.Unlock()
 	if noCounter {
 		args = append(args, "-no-counter")
@@ -188,6 +191,34 @@ func (p *printerProc) fault(ctx context.Context, query string) error {
 		return fmt.Errorf("chaos: printer fault %s: %s %s", query, resp.Status, b)
 	}
 	return nil
+}
+
+// drained waits until the printer has printed everything it received (no formats in its
+// buffer), so the paper is final; it polls the control API, as nothing announces it.
+func (p *printerProc) drained(ctx context.Context) error {
+	p.mu.Lock()
+	ctl := p.control
+	p.mu.Unlock()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, ctl+"/state", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			var st struct{ Status printer.Status }
+			err = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			if err == nil && st.Status.FormatsInBuffer == 0 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("chaos: printer buffer not empty: %w", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // heal ends every fault and disarms the pending ones; labels held for paper print now.

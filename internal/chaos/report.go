@@ -8,8 +8,8 @@ import (
 // Table renders the result table in Markdown.
 func (r *Report) Table() string {
 	var b strings.Builder
-	b.WriteString("| fault | printer | iterations | labels expected | exactly once | duplicated | lost | cloud ≠ paper | not recovered | reconciled by counter | reprinted (station said) | most dup. in one job | extra taps | s / iteration |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| fault | printer | iterations | labels expected | exactly once | duplicated | lost | cloud ≠ paper | not recovered | reconciled by counter | reprinted (station said) | most dup. in one job | extra taps | longest recovery (s) | s / iteration |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, x := range append(append([]Row(nil), r.Rows...), r.Total()) {
 		name, printer := x.Fault, x.Printer
 		if x.Fault == "total" {
@@ -19,8 +19,8 @@ func (r *Report) Table() string {
 		if x.Iterations > 0 {
 			per = x.Seconds / float64(x.Iterations)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %.1f |\n", name, printer, x.Iterations, x.Expected,
-			x.Once, x.Duplicated, x.Lost, x.Disagree, x.Unrecovered, x.Reconciled, x.Reprinted, x.MaxDupPerIteration, x.Retaps, per)
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %.1f | %.1f |\n", name, printer, x.Iterations, x.Expected,
+			x.Once, x.Duplicated, x.Lost, x.Disagree, x.Unrecovered, x.Reconciled, x.Reprinted, x.MaxDupPerIteration, x.Retaps, x.MaxRecovery, per)
 	}
 	for _, x := range r.Rows {
 		if x.Note != "" {

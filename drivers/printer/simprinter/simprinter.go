@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/creack/pty"
 	"github.com/ingridhq/zebrash"
@@ -53,6 +54,10 @@ type Options struct {
 	OnLabel func(counter int64, zpl string)
 	// Logf, if set, receives render failures and connection errors.
 	Logf func(format string, args ...any)
+	// PrintTime is how long one label takes to print; labels received meanwhile wait in the
+	// buffer (formats in buffer on ~HS) and the label counter counts a label once it is out.
+	// Zero prints every label the moment it arrives.
+	PrintTime time.Duration
 }
 
 // ErrClosed is returned by WaitLabels once the server is closed.
@@ -77,6 +82,7 @@ type Server struct {
 	dropAfter     int           // >0: cut the next label after this many bytes
 	paperOutAfter int           // >0: paper runs out after this many more labels
 	changed       chan struct{} // closed and replaced when labels grow
+	work          chan struct{} // wakes the print loop; nil without a print time
 	conns         map[conn]struct{}
 	closed        chan struct{}
 	renders       int
@@ -117,6 +123,11 @@ func Listen(addr string, opt Options) (*Server, error) {
 	}
 	s.wg.Add(1)
 	go s.accept(ln)
+	if opt.PrintTime > 0 {
+		s.work = make(chan struct{}, 1)
+		s.wg.Add(1)
+		go s.printLoop()
+	}
 	return s, nil
 }
 
@@ -520,31 +531,74 @@ func (s *Server) receive(zpl string) {
 	s.flush()
 }
 
-// flush prints queued labels while the printer has no fault.
+// flush prints queued labels while the printer has no fault: at once, or with a print time
+// by waking the print loop.
 func (s *Server) flush() {
+	if s.work != nil {
+		select {
+		case s.work <- struct{}{}:
+		default: // the loop is awake already
+		}
+		return
+	}
+	for s.printNext() {
+	}
+}
+
+// printNext prints the first queued label unless the queue is empty or the printer faulted.
+func (s *Server) printNext() bool {
 	s.printMu.Lock()
 	defer s.printMu.Unlock()
+	s.mu.Lock()
+	if len(s.queue) == 0 || s.status.Fault() != nil {
+		s.mu.Unlock()
+		return false
+	}
+	zpl := s.queue[0]
+	s.queue = s.queue[1:]
+	s.counter++
+	n := s.counter
+	if s.paperOutAfter > 0 {
+		s.paperOutAfter--
+		if s.paperOutAfter == 0 {
+			s.status.PaperOut = true
+		}
+	}
+	s.mu.Unlock()
+	s.addLabel(zpl)
+	if s.opt.OnLabel != nil {
+		s.opt.OnLabel(n, zpl)
+	}
+	return true
+}
+
+// printLoop prints the queue one label per PrintTime, as a print engine does: a label stays in
+// the buffer (reported by ~HS) until it is out, and the printer reads on meanwhile.
+func (s *Server) printLoop() {
+	defer s.wg.Done()
 	for {
 		s.mu.Lock()
-		if len(s.queue) == 0 || s.status.Fault() != nil {
-			s.mu.Unlock()
-			return
-		}
-		zpl := s.queue[0]
-		s.queue = s.queue[1:]
-		s.counter++
-		n := s.counter
-		if s.paperOutAfter > 0 {
-			s.paperOutAfter--
-			if s.paperOutAfter == 0 {
-				s.status.PaperOut = true
+		ready := len(s.queue) > 0 && s.status.Fault() == nil
+		s.mu.Unlock()
+		if !ready {
+			select {
+			case <-s.work:
+				continue
+			case <-s.closed:
+				return
 			}
 		}
-		s.mu.Unlock()
-		s.addLabel(zpl)
-		if s.opt.OnLabel != nil {
-			s.opt.OnLabel(n, zpl)
+		if !s.waitUnstalled() {
+			return
 		}
+		t := time.NewTimer(s.opt.PrintTime)
+		select {
+		case <-t.C:
+		case <-s.closed:
+			t.Stop()
+			return
+		}
+		s.printNext()
 	}
 }
 
