@@ -24,12 +24,12 @@ func main() {
 	var out string
 	var verbose bool
 	flag.Int64Var(&o.Seed, "seed", 1, "seed of every random choice (fault points, durations, order)")
-	flag.IntVar(&o.Kills, "kills", 500, "kill -9 of stationd")
+	flag.IntVar(&o.Kills, "kills", 500, "kill -9 of stationd (half without a label counter)")
 	flag.IntVar(&o.MemRestarts, "mem-restarts", 100, "restarts of devcloud's in-memory broker")
 	flag.IntVar(&o.PersistRestarts, "persist-restarts", 100, "restarts of a persistent broker (Mosquitto, skipped when absent)")
 	flag.IntVar(&o.Cuts, "cuts", 100, "network cuts between station and broker")
 	flag.IntVar(&o.Stalls, "stalls", 100, "silent stalls between station and broker")
-	flag.IntVar(&o.PrinterFaults, "printer-faults", 100, "printer faults (refuse, stall, close mid-label, paper out, in turn)")
+	flag.IntVar(&o.PrinterFaults, "printer-faults", 200, "printer faults (refuse, stall, close mid-label, paper out, in turn; half without a label counter)")
 	flag.IntVar(&o.Labels, "labels", 3, "labels per job")
 	flag.DurationVar(&o.MaxOutage, "max-outage", 12*time.Second, "longest cut, stall or printer fault")
 	flag.DurationVar(&o.LabelTime, "label-time", 50*time.Millisecond, "how long the recording printer takes to print a label")

@@ -15,7 +15,7 @@
 //	POST /fault?refuse=1|0                     close / reopen the printer port
 //	POST /fault?stall=1|0                      stop / resume reading
 //	POST /fault?drop_mid_label=N               cut the next label after N bytes and close (0 disarms)
-//	POST /fault?drop_mid_label=N&drop_after=K  the same, on the label after K more printed ones
+//	POST /fault?drop_mid_label=N&drop_after=K  the same, on the label after K more received ones
 //	POST /fault?drop_connections=1             close every open connection
 //	POST /fault?paper_out_after=K              paper runs out after K more labels (0 disarms)
 //	POST /fault?paper_out=1|0&head_open=1|0&paused=1|0   set the ~HS status (0s clear it)
@@ -119,11 +119,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(*simpr
 	var runErr error
 	var errOnce sync.Once
 	fail := func(err error) { errOnce.Do(func() { runErr = err }) }
-	var srv *simprinter.Server
-	drops := &dropPlan{}
 	onLabel := func(counter int64, zpl string) {
-		// Called before the printer reads on, so the drop lands on the very next label.
-		drops.printed(srv)
 		if logW != nil {
 			line, _ := json.Marshal(LogEntry{TS: time.Now().UTC(), Counter: counter, Label: zpl})
 			logMu.Lock()
@@ -150,7 +146,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(*simpr
 	if err != nil {
 		return fmt.Errorf("-control: %w", err)
 	}
-	hs := &http.Server{Handler: controlHandler(srv, drops), ReadHeaderTimeout: 5 * time.Second}
+	hs := &http.Server{Handler: controlHandler(srv), ReadHeaderTimeout: 5 * time.Second}
 	go hs.Serve(ln)
 	defer hs.Close()
 	ctlURL := "http://" + ln.Addr().String()
@@ -189,32 +185,7 @@ func writeCounter(path string, n int64) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// dropPlan arms a mid-label drop once a number of further labels have printed, so a harness can
-// cut the connection in the middle of a job however fast the station sends.
-type dropPlan struct {
-	mu           sync.Mutex
-	after, bytes int
-}
-
-func (d *dropPlan) set(after, bytes int) {
-	d.mu.Lock()
-	d.after, d.bytes = after, bytes
-	d.mu.Unlock()
-}
-
-// printed counts one printed label and arms the drop when its turn has come.
-func (d *dropPlan) printed(srv *simprinter.Server) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.after <= 0 {
-		return
-	}
-	if d.after--; d.after == 0 {
-		srv.DropMidLabel(d.bytes)
-	}
-}
-
-func controlHandler(srv *simprinter.Server, drops *dropPlan) http.Handler {
+func controlHandler(srv *simprinter.Server) http.Handler {
 	mux := http.NewServeMux()
 	state := func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "application/json")
@@ -222,7 +193,7 @@ func controlHandler(srv *simprinter.Server, drops *dropPlan) http.Handler {
 	}
 	mux.HandleFunc("GET /state", func(w http.ResponseWriter, r *http.Request) { state(w) })
 	mux.HandleFunc("POST /fault", func(w http.ResponseWriter, r *http.Request) {
-		if err := applyFaults(srv, drops, r); err != nil {
+		if err := applyFaults(srv, r); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
@@ -233,7 +204,7 @@ func controlHandler(srv *simprinter.Server, drops *dropPlan) http.Handler {
 
 // applyFaults applies the query's fault knobs, all or none: an unknown or malformed one is an
 // error naming it.
-func applyFaults(srv *simprinter.Server, drops *dropPlan, r *http.Request) error {
+func applyFaults(srv *simprinter.Server, r *http.Request) error {
 	q := r.URL.Query()
 	bools := map[string]*bool{}
 	counts := map[string]int{}
@@ -274,13 +245,7 @@ func applyFaults(srv *simprinter.Server, drops *dropPlan, r *http.Request) error
 		return errors.New("fault drop_after: needs drop_mid_label=N (bytes, more than 0)")
 	}
 	if n, ok := counts["drop_mid_label"]; ok {
-		if k := counts["drop_after"]; k > 0 {
-			srv.DropMidLabel(0)
-			drops.set(k, n)
-		} else {
-			drops.set(0, 0)
-			srv.DropMidLabel(n)
-		}
+		srv.DropMidLabelAfter(counts["drop_after"], n)
 	}
 	if n, ok := counts["paper_out_after"]; ok {
 		srv.PaperOutAfter(n)

@@ -21,9 +21,9 @@ import (
 // label counter kept in a file (or none, with -no-counter), faults set over its HTTP control
 // API, and every printed label followed on its stdout as it prints.
 type printerProc struct {
-	bin, state string
-	labelTime  time.Duration
-	logw       io.Writer
+	bin, counterFile string
+	labelTime        time.Duration
+	logw             io.Writer
 
 	mu        sync.Mutex
 	addr      string // printer address, kept across restarts so the station's config holds
@@ -33,12 +33,16 @@ type printerProc struct {
 	exited    chan struct{}
 	labels    []string
 	drops     int // connections the printer dropped mid-label on request
-	changed   chan struct{}
+	// base and counter0 are len(labels) and the printer's counter when this process started:
+	// every label it counts since is a line on its stdout.
+	base     int
+	counter0 int64
+	changed  chan struct{}
 }
 
 // startPrinter starts the printer on a free port; state is its counter file.
 func startPrinter(ctx context.Context, bin, state string, labelTime time.Duration, noCounter bool, logw io.Writer) (*printerProc, error) {
-	p := &printerProc{bin: bin, state: state, labelTime: labelTime, logw: logw, addr: "127.0.0.1:0", changed: make(chan struct{})}
+	p := &printerProc{bin: bin, counterFile: state, labelTime: labelTime, logw: logw, addr: "127.0.0.1:0", changed: make(chan struct{})}
 	return p, p.start(ctx, noCounter)
 }
 
@@ -53,7 +57,7 @@ var printerReady = "simprinter: printer tcp://"
 // start runs the process and waits for its first line, which names its addresses.
 func (p *printerProc) start(ctx context.Context, noCounter bool) error {
 	p.mu.Lock()
-	args := []string{"-listen", p.addr, "-control", "127.0.0.1:0", "-state", p.state, "-log", "-", "-label-time", p.labelTime.String()}
+	args := []string{"-listen", p.addr, "-control", "127.0.0.1:0", "-state", p.counterFile, "-log", "-", "-label-time", p.labelTime.String()}
 	p.mu.Unlock()
 	if noCounter {
 		args = append(args, "-no-counter")
@@ -87,8 +91,39 @@ func (p *printerProc) start(ctx context.Context, noCounter bool) error {
 	}
 	p.mu.Lock()
 	p.cmd, p.exited, p.noCounter = cmd, exited, noCounter
+	p.base = len(p.labels)
+	p.mu.Unlock()
+	st, err := p.state(ctx)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.counter0 = st.Counter
 	p.mu.Unlock()
 	return nil
+}
+
+// printerState is the control API's /state.
+type printerState struct {
+	Counter int64
+	Status  printer.Status
+}
+
+func (p *printerProc) state(ctx context.Context) (printerState, error) {
+	p.mu.Lock()
+	ctl := p.control
+	p.mu.Unlock()
+	var st printerState
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ctl+"/state", nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, fmt.Errorf("chaos: printer state: %w", err)
+	}
+	defer resp.Body.Close()
+	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
 // follow reads the ready line, then one JSON line per printed label.
@@ -194,28 +229,23 @@ func (p *printerProc) fault(ctx context.Context, query string) error {
 }
 
 // drained waits until the printer has printed everything it received (no formats in its
-// buffer), so the paper is final; it polls the control API, as nothing announces it.
+// buffer) and the harness has read every label it counted, so the paper is final. It polls
+// the control API, as nothing announces an empty buffer.
 func (p *printerProc) drained(ctx context.Context) error {
-	p.mu.Lock()
-	ctl := p.control
-	p.mu.Unlock()
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, ctl+"/state", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			var st struct{ Status printer.Status }
-			err = json.NewDecoder(resp.Body).Decode(&st)
-			resp.Body.Close()
-			if err == nil && st.Status.FormatsInBuffer == 0 {
+		st, err := p.state(ctx)
+		if err == nil && st.Status.FormatsInBuffer == 0 {
+			p.mu.Lock()
+			read := int64(len(p.labels) - p.base)
+			counted := st.Counter - p.counter0
+			p.mu.Unlock()
+			if read >= counted {
 				return nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("chaos: printer buffer not empty: %w", ctx.Err())
+			return fmt.Errorf("chaos: printer buffer not empty or labels not read: %w", ctx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}

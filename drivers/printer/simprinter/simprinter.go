@@ -80,6 +80,7 @@ type Server struct {
 	status        printer.Status
 	stalled       chan struct{} // non-nil while stalled; closed to resume
 	dropAfter     int           // >0: cut the next label after this many bytes
+	dropSkip      int           // complete labels to let through before that cut
 	paperOutAfter int           // >0: paper runs out after this many more labels
 	changed       chan struct{} // closed and replaced when labels grow
 	work          chan struct{} // wakes the print loop; nil without a print time
@@ -214,9 +215,13 @@ func (s *Server) Stall(on bool) {
 // the first n bytes of the next label (n > 0), discarding that partial label,
 // as a printer does when the cable is pulled or the network drops mid-label.
 // It fires once.
-func (s *Server) DropMidLabel(n int) {
+func (s *Server) DropMidLabel(n int) { s.DropMidLabelAfter(0, n) }
+
+// DropMidLabelAfter is DropMidLabel for the label after the next k labels received, so a
+// fault lands mid-job however fast the host sends and however slowly the printer prints.
+func (s *Server) DropMidLabelAfter(k, n int) {
 	s.mu.Lock()
-	s.dropAfter = n
+	s.dropSkip, s.dropAfter = k, n
 	s.mu.Unlock()
 }
 
@@ -459,12 +464,18 @@ func (s *Server) consume(buf []byte) (rest, reply []byte, drop bool) {
 			buf = buf[g+nl+1:]
 		case a >= 0:
 			buf = buf[a:]
-			lim := len(buf)
+			lim, complete := len(buf), false
 			if z := bytes.Index(bytes.ToUpper(buf), endFmt); z >= 0 {
-				lim = z + len(endFmt)
+				lim, complete = z+len(endFmt), true
 			}
 			s.mu.Lock()
 			cut := s.dropAfter
+			if cut > 0 && s.dropSkip > 0 {
+				cut = 0
+				if complete {
+					s.dropSkip--
+				}
+			}
 			if cut > 0 && lim > cut {
 				s.dropAfter = 0
 			}
