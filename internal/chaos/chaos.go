@@ -23,7 +23,7 @@ import (
 // printer faults are split between a printer with a label counter and one without (the odd one
 // goes to the printer with a counter); the other faults run against the printer with a counter.
 type Counts struct {
-	Kills, MemRestarts, PersistRestarts, Cuts, Stalls, PrinterFaults int
+	Kills, MemRestarts, PersistRestarts, Cuts, Downs, Stalls, PrinterFaults int
 }
 
 // Options configure Run.
@@ -55,6 +55,7 @@ const (
 	FaultMemRestart    = "restart in-memory broker (devcloud)"
 	FaultPersistRest   = "restart persistent broker (Mosquitto)"
 	FaultCut           = "network cut (proxy closes)"
+	FaultDown          = "network down (dials refused)"
 	FaultStall         = "silent stall (proxy forwards nothing)"
 	FaultPrinterRefuse = "printer refuses connections"
 	FaultPrinterStall  = "printer stops reading"
@@ -62,7 +63,7 @@ const (
 	FaultPaperOut      = "paper out mid-job"
 )
 
-var faultOrder = []string{FaultKill, FaultMemRestart, FaultPersistRest, FaultCut, FaultStall, FaultPrinterRefuse, FaultPrinterStall, FaultPrinterClose, FaultPaperOut}
+var faultOrder = []string{FaultKill, FaultMemRestart, FaultPersistRest, FaultCut, FaultDown, FaultStall, FaultPrinterRefuse, FaultPrinterStall, FaultPrinterClose, FaultPaperOut}
 
 // Printer kinds: with a label counter the station reconciles a label in flight at a crash;
 // without one it prints that label again and reports it.
@@ -215,7 +216,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	killsNo, pfNo := opt.Kills/2, opt.PrinterFaults/2
 	withCounter := shuffled(map[string]int{FaultKill: opt.Kills - killsNo, FaultMemRestart: opt.MemRestarts,
-		FaultCut: opt.Cuts, FaultStall: opt.Stalls}, opt.PrinterFaults-pfNo, 0)
+		FaultCut: opt.Cuts, FaultDown: opt.Downs, FaultStall: opt.Stalls}, opt.PrinterFaults-pfNo, 0)
 	withoutCounter := shuffled(map[string]int{FaultKill: killsNo}, pfNo, opt.PrinterFaults-pfNo)
 
 	job := 0

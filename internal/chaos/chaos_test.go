@@ -22,7 +22,7 @@ func TestChaosShort(t *testing.T) {
 	log := &syncBuilder{b: &strings.Builder{}}
 	opt := Options{
 		Seed:   1,
-		Counts: Counts{Kills: 3, MemRestarts: 1, PersistRestarts: 1, Cuts: 1, Stalls: 1, PrinterFaults: 4},
+		Counts: Counts{Kills: 3, MemRestarts: 1, PersistRestarts: 1, Cuts: 1, Downs: 1, Stalls: 1, PrinterFaults: 4},
 		Labels: 2, MaxOutage: 2 * time.Second, Settle: 60 * time.Second,
 		Log: log,
 	}
@@ -38,7 +38,7 @@ func TestChaosShort(t *testing.T) {
 	}()
 	type key struct{ fault, printer string }
 	want := map[key]int{{FaultKill, WithCounter}: 2, {FaultKill, WithoutCounter}: 1,
-		{FaultMemRestart, WithCounter}: 1, {FaultCut, WithCounter}: 1, {FaultStall, WithCounter}: 1,
+		{FaultMemRestart, WithCounter}: 1, {FaultCut, WithCounter}: 1, {FaultDown, WithCounter}: 1, {FaultStall, WithCounter}: 1,
 		{FaultPrinterRefuse, WithCounter}: 1, {FaultPrinterStall, WithCounter}: 1,
 		{FaultPrinterClose, WithoutCounter}: 1, {FaultPaperOut, WithoutCounter}: 1,
 		{FaultPersistRest, WithCounter}: 1}

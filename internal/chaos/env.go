@@ -80,7 +80,7 @@ func startEnv(ctx context.Context, opt Options, sd *seed.Seed, bins map[string]s
 		return nil, err
 	}
 	cfg := filepath.Join(dir, "stationd.json")
-	if err := writeConfig(cfg, filepath.Join(dir, "state"), c.URL, "mqtt://"+e.proxy.addr(), e.printer.url(), serial); err != nil {
+	if err := writeConfig(cfg, filepath.Join(dir, "state"), c.URL, "mqtt://"+e.proxy.addr, e.printer.url(), serial); err != nil {
 		e.close()
 		return nil, err
 	}
@@ -320,6 +320,12 @@ func (e *env) iteration(ctx context.Context, rng *rand.Rand, fault string, n int
 		e.proxy.Cut()
 		sleepCtx(ctx, outage)
 		e.proxy.Restore()
+	case FaultDown:
+		e.proxy.Down()
+		sleepCtx(ctx, outage)
+		if err := e.proxy.Up(); err != nil {
+			logf("%v", err)
+		}
 	case FaultStall:
 		e.proxy.Stall()
 		sleepCtx(ctx, outage)
