@@ -231,7 +231,7 @@ func (e *env) iteration(ctx context.Context, rng *rand.Rand, fault string, n int
 	// fault counts against that fault, but the harness restarts it so the run goes on.
 	rctx, cancel := context.WithTimeout(ctx, e.opt.Settle)
 	if !e.station.waitState(rctx, func(st, _ string) bool { return ready(st) }) {
-		logf("station not idle before the job; restarting it")
+		logf("station not ready before the job; restarting it")
 		unrecovered = true
 		e.station.kill9()
 		e.station.start()
