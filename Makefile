@@ -59,8 +59,9 @@ fuzz:
 	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 20x -parallel 1 $$pkg; \
 	  done; done
 
-# The chaos harness at full size (hours): kill -9, broker restarts, network cuts and stalls, printer
-# faults, every label counted; writes docs/reliability.md. CHAOSFLAGS=-kills=50 etc. for a smaller run.
+# The chaos harness at full size (about 1.5 h on a shared 2-core machine): kill -9, broker restarts,
+# network cuts and stalls, printer faults (with and without a label counter), every label counted;
+# writes docs/reliability.md after every iteration. CHAOSFLAGS=-kills=50 etc. for a smaller run.
 CHAOSFLAGS ?=
 chaos:
 	$(GO) run ./cmd/chaos -out docs/reliability.md $(CHAOSFLAGS)

@@ -368,7 +368,17 @@ type Telemetry struct {
 	Version       string    `json:"version,omitempty"`
 	ConfigHash    string    `json:"config_hash,omitempty"`
 	TS            time.Time `json:"ts,omitzero"`
+	// Alarms are the conditions needing a person that hold now (AlarmStorageFull, …); none
+	// when empty. A report goes out at once when one starts or ends, not only every period.
+	Alarms []string `json:"alarms,omitempty"`
 }
+
+// Telemetry alarms.
+const (
+	// AlarmStorageFull: the journal refused a job for lack of space (the disk is full or the
+	// journal at its size limit); it ends when the journal accepts a job again.
+	AlarmStorageFull = "storage_full"
+)
 
 // Event kinds.
 const (

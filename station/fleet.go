@@ -405,8 +405,9 @@ func nextBoot(dir string, now time.Time) (int64, error) {
 // Boot is this start's number.
 func (s *Station) Boot() int64 { return s.boot }
 
-// telemetry sends a health report every telemetry.interval_s while the link is up. A pushed
-// interval starts over at once: the next report is due one new interval after the change.
+// telemetry sends a health report every telemetry.interval_s while the link is up, and at once
+// when an alarm starts or ends. A pushed interval starts over at once: the next report is due
+// one new interval after the change.
 func (s *Station) telemetry(ctx context.Context) {
 	for {
 		t := time.NewTimer(s.config().Telemetry.Interval())
@@ -418,6 +419,8 @@ func (s *Station) telemetry(ctx context.Context) {
 			t.Stop()
 			continue
 		case <-t.C:
+		case <-s.alarms.wake():
+			t.Stop()
 		}
 		fc, ok := s.currentCloud().(fleetCloud)
 		if !ok {
@@ -434,7 +437,7 @@ func (s *Station) Health(ctx context.Context) protocol.Telemetry {
 	tm := protocol.Telemetry{
 		V: protocol.Version, State: s.phase.Load().(string), Uptime: int64(s.opt.Now().Sub(s.startedAt).Seconds()),
 		Boot: s.boot, LabelsPrinted: s.labels.Load(), Version: s.opt.Version, ConfigHash: s.ConfigHash(),
-		RSSBytes: rss(), TS: s.opt.Now(),
+		RSSBytes: rss(), TS: s.opt.Now(), Alarms: s.alarms.list(),
 	}
 	if e, ok := s.lastErr.Load().(string); ok {
 		tm.LastError = e

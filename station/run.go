@@ -165,6 +165,8 @@ type Station struct {
 	reconfigured chan struct{}
 	// first lets the claim record a job's first in-flight window (firstwindow.go).
 	first firstWindows
+	// alarms are the telemetry alarms that hold now (alarms.go).
+	alarms alarmSet
 }
 
 // New checks the wiring.
@@ -701,6 +703,7 @@ func (s *Station) onJob(j protocol.Job) error {
 	default:
 	}
 	s.report(e)
+	s.storageFull(false)
 	s.post(JobJournaled{})
 	return nil
 }
@@ -722,6 +725,9 @@ func (s *Station) onReject(id string, reason error) {
 			s.log.Info("station: refused a redelivery of a known job", "job", id, "state", e.State)
 		}
 		s.report(e)
+	}
+	if full {
+		s.storageFull(true)
 	}
 	s.post(JobRejected{ID: id, Reason: reason.Error(), Full: full})
 }

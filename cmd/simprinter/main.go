@@ -14,10 +14,14 @@
 //	GET  /state                                counter, labels printed, status
 //	POST /fault?refuse=1|0                     close / reopen the printer port
 //	POST /fault?stall=1|0                      stop / resume reading
-//	POST /fault?drop_mid_label=N               cut the next label after N bytes and close
+//	POST /fault?drop_mid_label=N               cut the next label after N bytes and close (0 disarms)
+//	POST /fault?drop_mid_label=N&drop_after=K  the same, on the label after K more received ones
 //	POST /fault?drop_connections=1             close every open connection
-//	POST /fault?paper_out_after=K              paper runs out after K more labels
+//	POST /fault?paper_out_after=K              paper runs out after K more labels (0 disarms)
 //	POST /fault?paper_out=1|0&head_open=1|0&paused=1|0   set the ~HS status (0s clear it)
+//
+// With -log - the label lines go to stdout after the first line, so a harness can follow the
+// printer as it prints; connection errors and injected faults are logged to stderr.
 package main
 
 import (
@@ -71,10 +75,11 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(*simpr
 	fs := flag.NewFlagSet("simprinter", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:9100", "printer address (raw TCP, port 9100 style)")
 	control := fs.String("control", "127.0.0.1:0", "HTTP control API address")
-	logPath := fs.String("log", "", "append every printed label as a JSON line {ts, counter, label} to this file")
+	logPath := fs.String("log", "", "append every printed label as a JSON line {ts, counter, label} to this file (- for stdout)")
 	statePath := fs.String("state", "", "keep the label counter in this file across restarts")
 	noCounter := fs.Bool("no-counter", false, "answer the label counter query with \"?\" (a printer without one)")
 	dir := fs.String("png", "", "also render every label as a PNG into this directory")
+	labelTime := fs.Duration("label-time", 0, "how long printing one label takes; labels received meanwhile wait in the buffer")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -99,7 +104,11 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(*simpr
 		logW  *bufio.Writer
 		logF  *os.File
 	)
-	if *logPath != "" {
+	switch *logPath {
+	case "":
+	case "-":
+		logW = bufio.NewWriter(stdout)
+	default:
 		f, err := os.OpenFile(*logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
 			return err
@@ -127,7 +136,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(*simpr
 			}
 		}
 	}
-	srv, err := simprinter.Listen(*listen, simprinter.Options{Counter: start, NoCounter: *noCounter, Dir: *dir, OnLabel: onLabel})
+	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+	srv, err := simprinter.Listen(*listen, simprinter.Options{Counter: start, NoCounter: *noCounter, Dir: *dir, OnLabel: onLabel, Logf: logf, PrintTime: *labelTime})
 	if err != nil {
 		return err
 	}
@@ -210,10 +220,10 @@ func applyFaults(srv *simprinter.Server, r *http.Request) error {
 				return fmt.Errorf("fault %s=%q: want 1 or 0", k, v[0])
 			}
 			bools[k] = &b
-		case "drop_mid_label", "paper_out_after":
+		case "drop_mid_label", "paper_out_after", "drop_after":
 			n, err := strconv.Atoi(v[0])
-			if err != nil || n <= 0 {
-				return fmt.Errorf("fault %s=%q: want a positive number", k, v[0])
+			if err != nil || n < 0 {
+				return fmt.Errorf("fault %s=%q: want a number, 0 or more", k, v[0])
 			}
 			counts[k] = n
 		default:
@@ -231,8 +241,11 @@ func applyFaults(srv *simprinter.Server, r *http.Request) error {
 	if v := bools["drop_connections"]; v != nil && *v {
 		srv.DropConnections()
 	}
+	if _, ok := counts["drop_after"]; ok && counts["drop_mid_label"] == 0 {
+		return errors.New("fault drop_after: needs drop_mid_label=N (bytes, more than 0)")
+	}
 	if n, ok := counts["drop_mid_label"]; ok {
-		srv.DropMidLabel(n)
+		srv.DropMidLabelAfter(counts["drop_after"], n)
 	}
 	if n, ok := counts["paper_out_after"]; ok {
 		srv.PaperOutAfter(n)

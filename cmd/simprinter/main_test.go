@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -127,5 +128,48 @@ func TestRecordingPrinterProcess(t *testing.T) {
 	s2 := start(t, "-state", statePath)
 	if c := s2.srv.Counter(); c != 2 {
 		t.Fatalf("counter after restart %d, want 2", c)
+	}
+}
+
+// A drop armed after K labels cuts the (K+1)th label however fast the labels come, even in one
+// write; drop_mid_label=0 disarms it.
+func TestDropAfterLabels(t *testing.T) {
+	s := start(t)
+	if code, _ := post(t, s.ctl+"/fault?drop_mid_label=5&drop_after=1"); code != http.StatusOK {
+		t.Fatalf("arm: %d", code)
+	}
+	c, err := net.Dial("tcp", s.srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("^XA^FDL1^FS^XZ^XA^FDL2^FS^XZ^XA^FDL3^FS^XZ")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("read after the cut label: %v, want EOF (connection closed)", err)
+	}
+	if got := s.srv.Labels(); len(got) != 1 || !strings.Contains(got[0], "L1") {
+		t.Fatalf("printed %q, want only L1", got)
+	}
+	if code, _ := post(t, s.ctl+"/fault?drop_after=1"); code != http.StatusBadRequest {
+		t.Fatalf("drop_after without drop_mid_label accepted: %d", code)
+	}
+	// Armed and disarmed again: nothing is cut.
+	post(t, s.ctl+"/fault?drop_mid_label=5&drop_after=1")
+	post(t, s.ctl+"/fault?drop_mid_label=0")
+	c2, err := net.Dial("tcp", s.srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if _, err := c2.Write([]byte("^XA^FDL4^FS^XZ^XA^FDL5^FS^XZ")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := s.srv.WaitLabels(ctx, 3); err != nil {
+		t.Fatalf("after disarming: %v (printed %q)", err, s.srv.Labels())
 	}
 }

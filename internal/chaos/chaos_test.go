@@ -22,7 +22,7 @@ func TestChaosShort(t *testing.T) {
 	log := &syncBuilder{b: &strings.Builder{}}
 	opt := Options{
 		Seed:   1,
-		Counts: Counts{Kills: 3, MemRestarts: 1, PersistRestarts: 1, Cuts: 1, Stalls: 1, PrinterFaults: 4},
+		Counts: Counts{Kills: 3, MemRestarts: 1, PersistRestarts: 1, Cuts: 1, Downs: 1, Stalls: 1, PrinterFaults: 4},
 		Labels: 2, MaxOutage: 2 * time.Second, Settle: 60 * time.Second,
 		Log: log,
 	}
@@ -36,33 +36,41 @@ func TestChaosShort(t *testing.T) {
 			t.Logf("log:\n%s", log.String())
 		}
 	}()
-	want := map[string]int{FaultKill: 3, FaultMemRestart: 1, FaultCut: 1, FaultStall: 1,
-		FaultPrinterRefuse: 1, FaultPrinterStall: 1, FaultPrinterClose: 1, FaultPaperOut: 1, FaultPersistRest: 1}
+	type key struct{ fault, printer string }
+	want := map[key]int{{FaultKill, WithCounter}: 2, {FaultKill, WithoutCounter}: 1,
+		{FaultMemRestart, WithCounter}: 1, {FaultCut, WithCounter}: 1, {FaultDown, WithCounter}: 1, {FaultStall, WithCounter}: 1,
+		{FaultPrinterRefuse, WithCounter}: 1, {FaultPrinterStall, WithCounter}: 1,
+		{FaultPrinterClose, WithoutCounter}: 1, {FaultPaperOut, WithoutCounter}: 1,
+		{FaultPersistRest, WithCounter}: 1}
 	for _, r := range rep.Rows {
+		k := key{r.Fault, r.Printer}
 		if r.Note != "" && r.Fault == FaultPersistRest {
 			t.Logf("%s: %s", r.Fault, r.Note)
-			delete(want, r.Fault)
+			delete(want, k)
 			continue
 		}
-		if r.Iterations != want[r.Fault] {
-			t.Errorf("%s: %d iterations, want %d", r.Fault, r.Iterations, want[r.Fault])
+		if r.Iterations != want[k] {
+			t.Errorf("%s, %s: %d iterations, want %d", r.Fault, r.Printer, r.Iterations, want[k])
 		}
-		delete(want, r.Fault)
+		delete(want, k)
 		if r.Once+r.Duplicated+r.Lost != r.Expected || r.Expected != r.Iterations*opt.Labels {
-			t.Errorf("%s: counts do not add up: %+v", r.Fault, r)
+			t.Errorf("%s, %s: counts do not add up: %+v", r.Fault, r.Printer, r)
 		}
 		if r.Lost != 0 || r.Disagree != 0 || r.Unrecovered != 0 {
-			t.Errorf("%s: %d lost, %d cloud disagreements, %d not recovered", r.Fault, r.Lost, r.Disagree, r.Unrecovered)
+			t.Errorf("%s, %s: %d lost, %d cloud disagreements, %d not recovered", r.Fault, r.Printer, r.Lost, r.Disagree, r.Unrecovered)
 		}
-		// The harness printer reports no label counter, so a label whose fate the station
-		// cannot know (a crash, a printer that stopped answering) may print twice: at most one
-		// per iteration.
-		if r.Duplicated > r.Iterations {
-			t.Errorf("%s: %d duplicated labels in %d iterations", r.Fault, r.Duplicated, r.Iterations)
+		// A printer with a label counter lets the station settle a crash without printing
+		// twice; without one, the label whose fate is unknown prints again: at most one per
+		// iteration.
+		if r.Printer == WithCounter && r.Fault == FaultKill && r.Duplicated != 0 {
+			t.Errorf("%s with a label counter: %d duplicated labels", r.Fault, r.Duplicated)
+		}
+		if r.MaxDupPerIteration > 1 {
+			t.Errorf("%s, %s: %d duplicated labels in one iteration", r.Fault, r.Printer, r.MaxDupPerIteration)
 		}
 	}
-	for f := range want {
-		t.Errorf("%s: no iterations ran", f)
+	for k := range want {
+		t.Errorf("%s, %s: no iterations ran", k.fault, k.printer)
 	}
 }
 

@@ -30,15 +30,16 @@ type env struct {
 	opt     Options
 	cloud   *devcloud.Cloud
 	proxy   *proxy
-	printer *recPrinter
+	printer *printerProc
 	station *stationProc
 	mosq    *mosquitto
 	token   string
+	taps    int // badge taps so far
 }
 
 // startEnv starts devcloud (with its embedded broker, or the external broker given), the proxy in
 // front of the broker, the printer and an enrolled station.
-func startEnv(ctx context.Context, opt Options, sd *seed.Seed, bin, dir, externalBroker, serial string) (*env, error) {
+func startEnv(ctx context.Context, opt Options, sd *seed.Seed, bins map[string]string, dir, externalBroker, serial string, noCounter bool) (*env, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -69,7 +70,7 @@ func startEnv(ctx context.Context, opt Options, sd *seed.Seed, bin, dir, externa
 		e.close()
 		return nil, err
 	}
-	if e.printer, err = newPrinter(); err != nil {
+	if e.printer, err = startPrinter(ctx, bins["simprinter"], filepath.Join(dir, "printer-counter"), opt.LabelTime, noCounter, opt.Log); err != nil {
 		e.close()
 		return nil, err
 	}
@@ -79,11 +80,11 @@ func startEnv(ctx context.Context, opt Options, sd *seed.Seed, bin, dir, externa
 		return nil, err
 	}
 	cfg := filepath.Join(dir, "stationd.json")
-	if err := writeConfig(cfg, filepath.Join(dir, "state"), c.URL, "mqtt://"+e.proxy.addr(), e.printer.url(), serial); err != nil {
+	if err := writeConfig(cfg, filepath.Join(dir, "state"), c.URL, "mqtt://"+e.proxy.addr, e.printer.url(), serial); err != nil {
 		e.close()
 		return nil, err
 	}
-	e.station = &stationProc{bin: bin, web: web, logw: opt.Log,
+	e.station = &stationProc{bin: bins["stationd"], web: web, logw: opt.Log,
 		args: []string{"--sim", "--config", cfg, "--web", web, "--printer", e.printer.url()}}
 	if err := e.station.start(); err != nil {
 		e.close()
@@ -116,7 +117,7 @@ func (e *env) close() {
 		e.proxy.Close()
 	}
 	if e.printer != nil {
-		e.printer.Close()
+		e.printer.stop()
 	}
 	if e.cloud != nil {
 		e.cloud.Close()
@@ -229,12 +230,12 @@ func (e *env) iteration(ctx context.Context, rng *rand.Rand, fault string, n int
 	// The station must be ready before the next job: a station still stuck from the last
 	// fault counts against that fault, but the harness restarts it so the run goes on.
 	rctx, cancel := context.WithTimeout(ctx, e.opt.Settle)
-	if !e.station.waitState(rctx, func(st, _ string) bool { return st == "idle" }) {
-		logf("station not idle before the job; restarting it")
+	if !e.station.waitState(rctx, func(st, _ string) bool { return ready(st) }) {
+		logf("station not ready before the job; restarting it")
 		unrecovered = true
 		e.station.kill9()
 		e.station.start()
-		e.station.waitState(rctx, func(st, _ string) bool { return st == "idle" })
+		e.station.waitState(rctx, func(st, _ string) bool { return ready(st) })
 	}
 	cancel()
 	id, err := e.submit(ctx, serials)
@@ -252,40 +253,52 @@ func (e *env) iteration(ctx context.Context, rng *rand.Rand, fault string, n int
 	at := rng.IntN(maxAt + 1)
 	jitter := time.Duration(rng.IntN(30)) * time.Millisecond
 	outage := e.opt.MaxOutage/20 + time.Duration(rng.Int64N(int64(e.opt.MaxOutage-e.opt.MaxOutage/20)+1))
-	// Mid-job printer faults are armed on the label itself.
-	midJob := map[string]func(){FaultPrinterClose: e.printer.closeMidLabel, FaultPaperOut: e.printer.paperOut}[fault]
-	if midJob != nil {
-		e.printer.at(serials[at], midJob)
+	cutAt := 1 + rng.IntN(40) // bytes into the label where the printer drops the connection
+	// Half the kills land while the station sends and confirms (it starts printing, plus the
+	// jitter), where a printer that buffers labels has not printed them all yet.
+	onPrinting := fault == FaultKill && rng.IntN(2) == 0
+	_, drops0, _ := e.printer.snapshot()
+	// Mid-job printer faults are armed in the printer, on the label itself, before the job.
+	switch {
+	case fault == FaultPrinterClose && at == 0:
+		e.printerFault(ctx, logf, fmt.Sprintf("drop_mid_label=%d", cutAt))
+	case fault == FaultPrinterClose:
+		e.printerFault(ctx, logf, fmt.Sprintf("drop_mid_label=%d&drop_after=%d", cutAt, at))
+	case fault == FaultPaperOut && at == 0:
+		e.printerFault(ctx, logf, "paper_out=1")
+	case fault == FaultPaperOut:
+		e.printerFault(ctx, logf, fmt.Sprintf("paper_out_after=%d", at))
 	}
-	if err := e.station.tap(ctx, aliceBadge); err != nil {
-		logf("tap: %v", err)
-	}
+	rep0, rec0 := e.station.reprints()
+	taps0 := e.taps
+	// The first tap is drive's: the station is idle and the job held.
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	e.printer.waitLabels(fctx, func(ls []string) bool {
-		if midJob != nil {
-			return true
+	ok := e.drive(fctx, id, func(st string, j jobs.Job, ls []string, drops int) bool {
+		switch {
+		case fault == FaultPrinterClose:
+			return drops > drops0 || finished(j.State)
+		case onPrinting:
+			return st == "printing" || finished(j.State)
 		}
 		got := 0
 		for _, c := range onPaper(ls, serials) {
 			got += min(c, 1)
 		}
-		if got >= at {
-			return true
-		}
-		j, err := e.cloud.Jobs.Store().Get(id)
-		return err == nil && finished(j.State)
+		return got >= at || finished(j.State)
 	})
-	if midJob != nil {
-		// Wait for the armed label instead of a count on paper: it is not printed.
-		select {
-		case <-e.printer.fired:
-		case <-fctx.Done():
-			logf("label %d never reached the printer; fault not injected", at+1)
-		}
-	}
 	cancel()
+	if _, drops, _ := e.printer.snapshot(); fault == FaultPrinterClose && drops == drops0 {
+		logf("the printer never dropped the connection (label %d, byte %d)", at+1, cutAt)
+	}
+	if !ok {
+		logf("the fault point (after %d labels) was never reached; injecting anyway", at)
+	}
 	sleepCtx(ctx, jitter)
-	logf("inject after %d labels (+%v), outage %v", at, jitter, outage)
+	if onPrinting {
+		logf("inject when printing starts (+%v)", jitter)
+	} else {
+		logf("inject after %d labels (+%v), outage %v", at, jitter, outage)
+	}
 	switch fault {
 	case FaultKill:
 		e.station.kill9()
@@ -307,32 +320,50 @@ func (e *env) iteration(ctx context.Context, rng *rand.Rand, fault string, n int
 		e.proxy.Cut()
 		sleepCtx(ctx, outage)
 		e.proxy.Restore()
+	case FaultDown:
+		e.proxy.Down()
+		sleepCtx(ctx, outage)
+		if err := e.proxy.Up(); err != nil {
+			logf("%v", err)
+		}
 	case FaultStall:
 		e.proxy.Stall()
 		sleepCtx(ctx, outage)
 		e.proxy.Restore()
 	case FaultPrinterRefuse:
-		e.printer.Refuse()
+		e.printerFault(ctx, logf, "refuse=1")
 		sleepCtx(ctx, outage/2)
-		e.printer.Heal()
+		e.printerFault(ctx, logf, "refuse=0")
 	case FaultPrinterStall:
-		e.printer.Stall()
+		e.printerFault(ctx, logf, "stall=1")
 		sleepCtx(ctx, outage/2)
-		e.printer.Heal()
+		e.printerFault(ctx, logf, "stall=0")
 	case FaultPrinterClose:
 		// Fired on its label already.
 	case FaultPaperOut:
 		sleepCtx(ctx, outage/2)
-		e.printer.Heal()
+		e.printerFault(ctx, logf, "paper_out=0")
 	}
-	if !e.settle(ctx, id, serials) {
+	healed := time.Now()
+	if !e.settle(ctx, id) {
 		unrecovered = true
 	}
-	e.printer.Heal()
-	// Verdict.
-	labels, _ := e.printer.snapshot()
+	row.MaxRecovery = max(row.MaxRecovery, time.Since(healed).Seconds())
+	if err := e.printer.heal(ctx); err != nil {
+		logf("heal printer: %v", err)
+	}
+	// Verdict, on final paper: a label the printer holds in its buffer still prints.
+	dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
+	if err := e.printer.drained(dctx); err != nil {
+		logf("%v", err)
+	}
+	dcancel()
+	labels, _, _ := e.printer.snapshot()
 	counts := onPaper(labels, serials)
-	distinct := 0
+	rep1, rec1 := e.station.reprints()
+	row.Reprinted += rep1 - rep0
+	row.Reconciled += rec1 - rec0
+	distinct, dups := 0, 0
 	for _, s := range serials {
 		switch c := counts[s]; {
 		case c == 1:
@@ -340,6 +371,7 @@ func (e *env) iteration(ctx context.Context, rng *rand.Rand, fault string, n int
 			distinct++
 		case c > 1:
 			row.Duplicated++
+			dups++
 			distinct++
 		default:
 			row.Lost++
@@ -355,42 +387,65 @@ func (e *env) iteration(ctx context.Context, rng *rand.Rand, fault string, n int
 	if unrecovered {
 		row.Unrecovered++
 	}
-	logf("done: paper %v, cloud %s %d/%d", counts, j.State, j.Printed, K)
+	row.MaxDupPerIteration = max(row.MaxDupPerIteration, dups)
+	row.Retaps += max(0, e.taps-taps0-1)
+	logf("done: paper %v, cloud %s %d/%d, reprinted %d, reconciled %d", counts, j.State, j.Printed, K, rep1-rep0, rec1-rec0)
 }
 
-// settle waits until the job is finished in the cloud with the station idle again, tapping the
-// badge again whenever the station is idle and the job still held (a tap lost to the fault).
+// printerFault sets a fault on the printer; a failure is logged (the iteration shows it).
+func (e *env) printerFault(ctx context.Context, logf func(string, ...any), query string) {
+	if err := e.printer.fault(ctx, query); err != nil {
+		logf("%v", err)
+	}
+}
+
+// ready says the station takes a tap: idle, or still showing the last job's result (a tap
+// there starts the next lookup at once, as it does for a person in a hurry).
+func ready(state string) bool { return state == "idle" || state == "done" }
+
+// settle waits until the job is finished in the cloud with the station ready again, tapping the
+// badge again whenever the station is ready and the job still held (a tap lost to the fault).
 // It reports whether that happened within Settle.
-func (e *env) settle(ctx context.Context, id string, serials []string) bool {
+func (e *env) settle(ctx context.Context, id string) bool {
 	ctx, cancel := context.WithTimeout(ctx, e.opt.Settle)
 	defer cancel()
-	tappedIn := -1 // the idle period (counted by idle entries) we tapped in
+	return e.drive(ctx, id, func(st string, j jobs.Job, _ []string, _ int) bool {
+		return finished(j.State) && ready(st)
+	})
+}
+
+// drive waits until done holds for the station's state, the job and the printer, as a person
+// at the station would: tapping the badge again whenever the station is ready and the job still
+// held (a tap lost to a fault, or one the station refused while it was not ready), and
+// restarting a daemon that exited on its own (counted by the caller as not recovered). It
+// wakes on every change of the station, the printer or the job.
+func (e *env) drive(ctx context.Context, id string, done func(st string, j jobs.Job, labels []string, drops int) bool) bool {
+	tappedIn := -1 // the ready period (counted by entries into idle or done) we tapped in
 	idleEntries := 0
 	lastState := ""
 	for {
 		st, _, stCh := e.station.snapshot()
-		if st == "idle" && lastState != "idle" {
+		if ready(st) && st != lastState {
 			idleEntries++
 		}
 		lastState = st
 		if st == "dead" {
-			// The daemon exited by itself: that is a failure to recover; restart it so the run
-			// can go on.
 			fmt.Fprintf(e.opt.Log, "chaos: stationd exited on its own; restarting it\n")
 			e.station.start()
 			continue
 		}
+		labels, drops, prCh := e.printer.snapshot()
 		j, err := e.cloud.Jobs.Store().Get(id)
-		if err == nil && finished(j.State) && st == "idle" {
+		if err == nil && done(st, j, labels, drops) {
 			return true
 		}
-		if err == nil && j.State == jobs.StateHeld && st == "idle" && tappedIn != idleEntries {
+		if err == nil && j.State == jobs.StateHeld && ready(st) && tappedIn != idleEntries {
 			tappedIn = idleEntries
+			e.taps++
 			if err := e.station.tap(ctx, aliceBadge); err != nil {
-				fmt.Fprintf(e.opt.Log, "chaos: re-tap: %v\n", err)
+				fmt.Fprintf(e.opt.Log, "chaos: tap: %v\n", err)
 			}
 		}
-		_, prCh := e.printer.snapshot()
 		jobCh := make(chan struct{})
 		wctx, wcancel := context.WithCancel(ctx)
 		go func() {

@@ -1,181 +1,200 @@
 package chaos
 
 import (
-	"bytes"
+	"bufio"
 	"context"
-	"net"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"labelstation/drivers/printer"
 )
 
-// recPrinter is a recording ZPL printer on TCP: it splits the stream into ^XA…^XZ labels, logs
-// each one, answers ~HS with its status, and misbehaves on request the ways real printers do.
-type recPrinter struct {
-	ln net.Listener
+// printerProc is the recording printer: a cmd/simprinter process of its own, with a lifetime
+// label counter kept in a file (or none, with -no-counter), faults set over its HTTP control
+// API, and every printed label followed on its stdout as it prints.
+type printerProc struct {
+	bin, counterFile string
+	labelTime        time.Duration
+	logw             io.Writer
 
 	mu        sync.Mutex
+	addr      string // printer address, kept across restarts so the station's config holds
+	control   string
+	noCounter bool
+	cmd       *exec.Cmd
+	exited    chan struct{}
 	labels    []string
-	queued    []string // received while out of paper; printed when paper is back
-	status    printer.Status
-	refusing  bool
-	stalled   chan struct{} // non-nil while reads are held; closed to resume
-	closeNext bool          // drop the connection instead of printing the next label
-	// triggers fire when a label carrying their serial arrives, before it is printed, so a
-	// fault lands exactly mid-job however fast the station writes.
-	triggers map[string]func()
-	fired    chan string
-	conns    map[net.Conn]struct{}
+	drops     int // connections the printer dropped mid-label on request
+	// base and counter0 are len(labels) and the printer's counter when this process started:
+	// every label it counts since is a line on its stdout.
+	base     int
+	counter0 int64
 	changed  chan struct{}
-	wg       sync.WaitGroup
 }
 
-func newPrinter() (*recPrinter, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// startPrinter starts the printer on a free port; state is its counter file.
+func startPrinter(ctx context.Context, bin, state string, labelTime time.Duration, noCounter bool, logw io.Writer) (*printerProc, error) {
+	p := &printerProc{bin: bin, counterFile: state, labelTime: labelTime, logw: logw, addr: "127.0.0.1:0", changed: make(chan struct{})}
+	return p, p.start(ctx, noCounter)
+}
+
+func (p *printerProc) url() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return "tcp://" + p.addr
+}
+
+var printerReady = "simprinter: printer tcp://"
+
+// start runs the process and waits for its first line, which names its addresses.
+func (p *printerProc) start(ctx context.Context, noCounter bool) error {
+	p.mu.Lock()
+	args := []string{"-listen", p.addr, "-control", "127.0.0.1:0", "-state", p.counterFile, "-log", "-", "-label-time", p.labelTime.String()}
+	p.mu.Unlock()
+	if noCounter {
+		args = append(args, "-no-counter")
+	}
+	cmd := exec.Command(p.bin, args...)
+	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	p := &recPrinter{ln: ln, conns: map[net.Conn]struct{}{}, changed: make(chan struct{}),
-		triggers: map[string]func(){}, fired: make(chan string, 16)}
-	p.wg.Add(1)
-	go p.accept()
-	return p, nil
+	errR, errW := io.Pipe()
+	cmd.Stderr = errW
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("chaos: start simprinter: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); errW.Close(); close(exited) }()
+	go p.watchErr(errR)
+	ready := make(chan error, 1)
+	go p.follow(out, ready)
+	select {
+	case err = <-ready:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-time.After(20 * time.Second):
+		err = errors.New("chaos: simprinter did not say it listens within 20 s")
+	}
+	if err != nil {
+		cmd.Process.Kill()
+		<-exited
+		return err
+	}
+	p.mu.Lock()
+	p.cmd, p.exited, p.noCounter = cmd, exited, noCounter
+	p.base = len(p.labels)
+	p.mu.Unlock()
+	st, err := p.state(ctx)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.counter0 = st.Counter
+	p.mu.Unlock()
+	return nil
 }
 
-func (p *recPrinter) url() string { return "tcp://" + p.ln.Addr().String() }
-
-func (p *recPrinter) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		refuse := p.refusing
-		if !refuse {
-			p.conns[c] = struct{}{}
-		}
-		p.mu.Unlock()
-		if refuse {
-			if tc, ok := c.(*net.TCPConn); ok {
-				tc.SetLinger(0) // RST, as a printer that is busy with another host
-			}
-			c.Close()
-			continue
-		}
-		p.wg.Add(1)
-		go p.serve(c)
-	}
+// printerState is the control API's /state.
+type printerState struct {
+	Counter int64
+	Status  printer.Status
 }
 
-func (p *recPrinter) serve(c net.Conn) {
-	defer p.wg.Done()
-	defer func() {
-		p.mu.Lock()
-		delete(p.conns, c)
-		p.mu.Unlock()
-		c.Close()
-	}()
-	var buf []byte
-	tmp := make([]byte, 32<<10)
-	for {
-		p.mu.Lock()
-		stall := p.stalled
-		p.mu.Unlock()
-		if stall != nil {
-			<-stall
-		}
-		n, err := c.Read(tmp)
-		buf = append(buf, tmp[:n]...)
-		var reply []byte
-		var drop bool
-		buf, reply, drop = p.consume(buf)
-		if drop {
-			return
-		}
-		if len(reply) > 0 {
-			if _, err := c.Write(reply); err != nil {
+func (p *printerProc) state(ctx context.Context) (printerState, error) {
+	p.mu.Lock()
+	ctl := p.control
+	p.mu.Unlock()
+	var st printerState
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ctl+"/state", nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, fmt.Errorf("chaos: printer state: %w", err)
+	}
+	defer resp.Body.Close()
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// follow reads the ready line, then one JSON line per printed label.
+func (p *printerProc) follow(r io.Reader, ready chan<- error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	first := true
+	for sc.Scan() {
+		line := sc.Text()
+		if first {
+			first = false
+			rest, ok := strings.CutPrefix(line, printerReady)
+			addr, ctl, ok2 := strings.Cut(rest, " control ")
+			if !ok || !ok2 {
+				ready <- fmt.Errorf("chaos: simprinter said %q", line)
+				io.Copy(io.Discard, r)
 				return
 			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// consume handles the complete commands in buf; drop reports a connection closed mid-label.
-func (p *recPrinter) consume(buf []byte) (rest, reply []byte, drop bool) {
-	for {
-		i := bytes.Index(buf, []byte("~HS"))
-		if i < 0 {
-			break
-		}
-		p.mu.Lock()
-		reply = append(reply, printer.FormatZPLHostStatus(p.status)...)
-		p.mu.Unlock()
-		buf = append(buf[:i:i], buf[i+3:]...)
-	}
-	for {
-		a := bytes.Index(buf, []byte("^XA"))
-		if a < 0 {
-			if len(buf) > 2 {
-				buf = append([]byte(nil), buf[len(buf)-2:]...)
-			}
-			return buf, reply, false
-		}
-		z := bytes.Index(buf[a:], []byte("^XZ"))
-		if z < 0 {
-			return buf[a:], reply, false
-		}
-		label := string(buf[a : a+z+3])
-		buf = buf[a+z+3:]
-		p.mu.Lock()
-		for serial, fire := range p.triggers {
-			if strings.Contains(label, serial) {
-				delete(p.triggers, serial)
-				fire()
-				select {
-				case p.fired <- serial:
-				default:
-				}
-			}
-		}
-		if p.closeNext {
-			p.closeNext = false
+			p.mu.Lock()
+			p.addr, p.control = addr, ctl
 			p.mu.Unlock()
-			return nil, nil, true // the label dies with the connection
+			ready <- nil
+			continue
 		}
-		if p.status.PaperOut {
-			p.queued = append(p.queued, label)
-		} else {
-			p.print(label)
+		var e struct{ Label string }
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			fmt.Fprintf(p.logw, "chaos: simprinter printed a line that is no label: %q\n", line)
+			continue
 		}
+		p.mu.Lock()
+		p.labels = append(p.labels, e.Label)
+		p.notify()
 		p.mu.Unlock()
+	}
+	if first {
+		ready <- errors.New("chaos: simprinter exited at start")
 	}
 }
 
-// print records a label; p.mu is held.
-func (p *recPrinter) print(label string) {
-	p.labels = append(p.labels, label)
+func (p *printerProc) watchErr(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		fmt.Fprintf(p.logw, "simprinter %s\n", sc.Text())
+		if strings.Contains(sc.Text(), "dropped mid-label") {
+			p.mu.Lock()
+			p.drops++
+			p.notify()
+			p.mu.Unlock()
+		}
+	}
+}
+
+// notify wakes waiters; p.mu is held.
+func (p *printerProc) notify() {
 	close(p.changed)
 	p.changed = make(chan struct{})
 }
 
-// snapshot returns the printed labels and a channel closed at the next one.
-func (p *recPrinter) snapshot() ([]string, <-chan struct{}) {
+// snapshot returns the printed labels, the mid-label drops so far and a channel closed at the
+// next change.
+func (p *printerProc) snapshot() ([]string, int, <-chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]string(nil), p.labels...), p.changed
+	return append([]string(nil), p.labels...), p.drops, p.changed
 }
 
-// waitLabels waits until cond holds for the printed labels or ctx ends.
-func (p *recPrinter) waitLabels(ctx context.Context, cond func([]string) bool) bool {
+// waitLabels waits until cond holds for the printed labels and drops, or ctx ends.
+func (p *printerProc) waitLabels(ctx context.Context, cond func(labels []string, drops int) bool) bool {
 	for {
-		ls, ch := p.snapshot()
-		if cond(ls) {
+		ls, d, ch := p.snapshot()
+		if cond(ls, d) {
 			return true
 		}
 		select {
@@ -186,66 +205,84 @@ func (p *recPrinter) waitLabels(ctx context.Context, cond func([]string) bool) b
 	}
 }
 
-// at runs fault (with p.mu held) when the label carrying serial arrives, before it is handled.
-func (p *recPrinter) at(serial string, fault func()) {
+// fault posts a query to the control API (see cmd/simprinter).
+func (p *printerProc) fault(ctx context.Context, query string) error {
 	p.mu.Lock()
-	p.triggers[serial] = fault
+	ctl := p.control
 	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ctl+"/fault?"+query, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("chaos: printer fault %s: %w", query, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("chaos: printer fault %s: %s %s", query, resp.Status, b)
+	}
+	return nil
 }
 
-// Refuse drops every connection and refuses new ones until Heal.
-func (p *recPrinter) Refuse() {
-	p.mu.Lock()
-	p.refusing = true
-	conns := make([]net.Conn, 0, len(p.conns))
-	for c := range p.conns {
-		conns = append(conns, c)
-	}
-	p.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
-}
-
-// Stall stops reading (the station's writes fill the socket buffers) until Heal.
-func (p *recPrinter) Stall() {
-	p.mu.Lock()
-	if p.stalled == nil {
-		p.stalled = make(chan struct{})
-	}
-	p.mu.Unlock()
-}
-
-// closeMidLabel (p.mu held) drops the connection when the next label arrives; that label is
-// not printed.
-func (p *recPrinter) closeMidLabel() { p.closeNext = true }
-
-// paperOut (p.mu held) reports paper out on ~HS and holds the labels that arrive until Heal.
-func (p *recPrinter) paperOut() { p.status.PaperOut = true }
-
-// Heal ends every fault; labels held for paper print now.
-func (p *recPrinter) Heal() {
-	p.mu.Lock()
-	p.refusing = false
-	p.closeNext = false
-	clear(p.triggers)
-	if p.stalled != nil {
-		close(p.stalled)
-		p.stalled = nil
-	}
-	if p.status.PaperOut {
-		p.status.PaperOut = false
-		for _, l := range p.queued {
-			p.print(l)
+// drained waits until the printer has printed everything it received (no formats in its
+// buffer) and the harness has read every label it counted, so the paper is final. It polls
+// the control API, as nothing announces an empty buffer.
+func (p *printerProc) drained(ctx context.Context) error {
+	for {
+		st, err := p.state(ctx)
+		if err == nil && st.Status.FormatsInBuffer == 0 {
+			p.mu.Lock()
+			read := int64(len(p.labels) - p.base)
+			counted := st.Counter - p.counter0
+			p.mu.Unlock()
+			if read >= counted {
+				return nil
+			}
 		}
-		p.queued = nil
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("chaos: printer buffer not empty or labels not read: %w", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
-	p.mu.Unlock()
 }
 
-func (p *recPrinter) Close() {
-	p.ln.Close()
-	p.Heal()
-	p.Refuse()
-	p.wg.Wait()
+// heal ends every fault and disarms the pending ones; labels held for paper print now.
+func (p *printerProc) heal(ctx context.Context) error {
+	return p.fault(ctx, "refuse=0&stall=0&paper_out=0&head_open=0&paused=0&drop_mid_label=0&paper_out_after=0")
+}
+
+// restart ends the process and starts it again on the same port, with or without a counter.
+// The counter file keeps its lifetime count.
+func (p *printerProc) restart(ctx context.Context, noCounter bool) error {
+	p.stop()
+	var err error
+	for range 50 { // the port may linger a moment after the process is gone
+		if err = p.start(ctx, noCounter); err == nil {
+			return nil
+		}
+		sleepCtx(ctx, 100*time.Millisecond)
+	}
+	return err
+}
+
+func (p *printerProc) stop() {
+	p.mu.Lock()
+	cmd, exited := p.cmd, p.exited
+	p.cmd = nil
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-exited
+	}
 }

@@ -2,17 +2,23 @@ package chaos
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
+	"time"
 )
 
 // proxy sits between the station and the broker. It forwards bytes both ways until told to cut
-// (close every connection and refuse new ones, as a pulled cable does once TCP notices) or to
-// stall (keep the connections open but forward nothing, as a dead NAT entry or a hung Wi-Fi
-// link does: only keep-alives can tell).
+// (close every connection and reset new ones once accepted, as a middlebox whose far side is
+// gone does), to go down (close every connection and stop listening: dials are refused, as
+// when the network path or the broker's host is down), or to stall (keep the connections open
+// but forward nothing, as a dead NAT entry or a hung Wi-Fi link does: only keep-alives can
+// tell).
 type proxy struct {
-	ln net.Listener
+	mu0  sync.Mutex // guards ln and address
+	ln   net.Listener
+	addr string
 
 	mu       sync.Mutex
 	upstream string
@@ -28,19 +34,17 @@ func newProxy(upstream string) (*proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &proxy{ln: ln, upstream: upstream, gate: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	p := &proxy{ln: ln, addr: ln.Addr().String(), upstream: upstream, gate: make(chan struct{}), conns: map[net.Conn]struct{}{}}
 	close(p.gate)
 	p.wg.Add(1)
-	go p.accept()
+	go p.accept(ln)
 	return p, nil
 }
 
-func (p *proxy) addr() string { return p.ln.Addr().String() }
-
-func (p *proxy) accept() {
+func (p *proxy) accept(ln net.Listener) {
 	defer p.wg.Done()
 	for {
-		c, err := p.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
@@ -131,6 +135,41 @@ func (p *proxy) Cut() {
 	}
 }
 
+// Down closes every connection and the listening port until Up: dials are refused.
+func (p *proxy) Down() {
+	p.mu0.Lock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	p.mu0.Unlock()
+	p.Cut()
+	p.mu.Lock()
+	p.cut = false
+	p.mu.Unlock()
+}
+
+// Up listens again on the same port after Down.
+func (p *proxy) Up() error {
+	p.mu0.Lock()
+	defer p.mu0.Unlock()
+	if p.ln != nil {
+		return nil
+	}
+	var err error
+	for range 50 { // the port may linger a moment
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", p.addr); err == nil {
+			p.ln = ln
+			p.wg.Add(1)
+			go p.accept(ln)
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("chaos: proxy listen again on %s: %w", p.addr, err)
+}
+
 // Stall stops forwarding without closing anything until Restore.
 func (p *proxy) Stall() {
 	p.mu.Lock()
@@ -153,7 +192,12 @@ func (p *proxy) Restore() {
 }
 
 func (p *proxy) Close() {
-	p.ln.Close()
+	p.mu0.Lock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	p.mu0.Unlock()
 	p.Restore()
 	p.Cut()
 	p.wg.Wait()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,10 +34,15 @@ type stationProc struct {
 	code    string // the pairing code shown
 	gen     int    // process generation, +1 per start
 	changed chan struct{}
+	// reprinted sums the labels the station said it prints again (in flight at a crash, fate
+	// unknown); reconciled counts crashes settled against the printer's label counter.
+	reprinted, reconciled int
 }
 
 var (
 	stateLine = regexp.MustCompile(`msg="station: state" from=(\S+) to=(\S+)`)
+	reprintLn = regexp.MustCompile(`msg="station: labels in flight at the crash may have printed; printing them again" .*labels=(\d+)`)
+	reconcLn  = regexp.MustCompile(`msg="station: reconciled labels in flight at the crash`)
 	codeLine  = regexp.MustCompile(`user_code=(\S+)`)
 )
 
@@ -80,6 +86,17 @@ func (s *stationProc) watch(r io.Reader, gen int) {
 		line := sc.Text()
 		if s.logw != nil {
 			fmt.Fprintf(s.logw, "stationd[%d] %s\n", gen, line)
+		}
+		if r := reprintLn.FindStringSubmatch(line); r != nil {
+			n, _ := strconv.Atoi(r[1])
+			s.mu.Lock()
+			s.reprinted += n
+			s.mu.Unlock()
+		}
+		if reconcLn.MatchString(line) {
+			s.mu.Lock()
+			s.reconciled++
+			s.mu.Unlock()
 		}
 		m := stateLine.FindStringSubmatch(line)
 		c := codeLine.FindStringSubmatch(line)
@@ -138,6 +155,13 @@ func (s *stationProc) waitState(ctx context.Context, cond func(state, code strin
 			return false
 		}
 	}
+}
+
+// reprints returns the labels reported as printed again and the crashes reconciled so far.
+func (s *stationProc) reprints() (reprinted, reconciled int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reprinted, s.reconciled
 }
 
 // kill9 kills the process with SIGKILL and waits for it to be gone.

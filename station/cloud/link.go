@@ -317,7 +317,7 @@ func (l *Link) Run(ctx context.Context) error {
 			continue
 		}
 		refused := errors.Is(err, packets.ErrorRefusedNotAuthorised) || errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword)
-		d := b.Next()
+		d, probing := l.delay(ctx, b.Next(), !refused)
 		if refused {
 			l.log.Warn("cloud: broker refused the token; refreshing it", "err", err)
 			if l.opt.OnNotAuthorized != nil {
@@ -326,7 +326,7 @@ func (l *Link) Run(ctx context.Context) error {
 		} else {
 			l.log.Info("cloud: connect failed", "broker", l.opt.Broker, "err", err, "retry_in", d)
 		}
-		if !l.wait(ctx, d, !refused) {
+		if !l.waitFor(ctx, d, probing) {
 			return nil
 		}
 		if l.probed {
@@ -335,15 +335,19 @@ func (l *Link) Run(ctx context.Context) error {
 	}
 }
 
-// wait waits out a reconnect delay. When probe is set and the broker's port is unreachable,
-// it dials the port every Options.Probe and returns early (setting l.probed) once it answers:
-// the backoff grows during a long outage, but the link comes back as soon as the broker does.
+// wait waits out a reconnect delay after a backoff of d (see delay).
 func (l *Link) wait(ctx context.Context, d time.Duration, probe bool) bool {
+	d, probing := l.delay(ctx, d, probe)
+	return l.waitFor(ctx, d, probing)
+}
+
+// waitFor waits d, or while probing until the broker's port answers (setting l.probed).
+func (l *Link) waitFor(ctx context.Context, d time.Duration, probing bool) bool {
 	l.probed = false
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	var tick <-chan time.Time
-	if probe && !l.dial(ctx) {
+	if probing {
 		t := time.NewTicker(l.opt.Probe)
 		defer t.Stop()
 		tick = t.C
@@ -361,6 +365,27 @@ func (l *Link) wait(ctx context.Context, d time.Duration, probe bool) bool {
 			}
 		}
 	}
+}
+
+// portOpenWait bounds a reconnect delay while the broker's port accepts connections.
+const portOpenWait = 3 * time.Second
+
+// delay is how long to wait before the next connect after a backoff of d, and whether to probe
+// meanwhile. When probe is set and the broker's port is unreachable, the wait dials it every
+// Options.Probe and ends (setting l.probed) once it answers: the backoff grows during a long
+// outage, but the link comes back as soon as the broker does. When the port answers although
+// the connect failed (a middlebox that resets connections whose far side is gone, a broker
+// that drops the session at once), a dial cannot tell when that ends, so the wait is capped
+// at portOpenWait instead: back within that time of the broker's return, at one connect per
+// portOpenWait meanwhile.
+func (l *Link) delay(ctx context.Context, d time.Duration, probe bool) (time.Duration, bool) {
+	if !probe {
+		return d, false
+	}
+	if l.dial(ctx) {
+		return min(d, portOpenWait), false
+	}
+	return d, true
 }
 
 // dial reports whether the broker's TCP port accepts a connection.

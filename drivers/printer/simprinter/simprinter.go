@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/creack/pty"
 	"github.com/ingridhq/zebrash"
@@ -53,6 +54,10 @@ type Options struct {
 	OnLabel func(counter int64, zpl string)
 	// Logf, if set, receives render failures and connection errors.
 	Logf func(format string, args ...any)
+	// PrintTime is how long one label takes to print; labels received meanwhile wait in the
+	// buffer (formats in buffer on ~HS) and the label counter counts a label once it is out.
+	// Zero prints every label the moment it arrives.
+	PrintTime time.Duration
 }
 
 // ErrClosed is returned by WaitLabels once the server is closed.
@@ -75,8 +80,10 @@ type Server struct {
 	status        printer.Status
 	stalled       chan struct{} // non-nil while stalled; closed to resume
 	dropAfter     int           // >0: cut the next label after this many bytes
+	dropSkip      int           // complete labels to let through before that cut
 	paperOutAfter int           // >0: paper runs out after this many more labels
 	changed       chan struct{} // closed and replaced when labels grow
+	work          chan struct{} // wakes the print loop; nil without a print time
 	conns         map[conn]struct{}
 	closed        chan struct{}
 	renders       int
@@ -117,6 +124,11 @@ func Listen(addr string, opt Options) (*Server, error) {
 	}
 	s.wg.Add(1)
 	go s.accept(ln)
+	if opt.PrintTime > 0 {
+		s.work = make(chan struct{}, 1)
+		s.wg.Add(1)
+		go s.printLoop()
+	}
 	return s, nil
 }
 
@@ -203,9 +215,13 @@ func (s *Server) Stall(on bool) {
 // the first n bytes of the next label (n > 0), discarding that partial label,
 // as a printer does when the cable is pulled or the network drops mid-label.
 // It fires once.
-func (s *Server) DropMidLabel(n int) {
+func (s *Server) DropMidLabel(n int) { s.DropMidLabelAfter(0, n) }
+
+// DropMidLabelAfter is DropMidLabel for the label after the next k labels received, so a
+// fault lands mid-job however fast the host sends and however slowly the printer prints.
+func (s *Server) DropMidLabelAfter(k, n int) {
 	s.mu.Lock()
-	s.dropAfter = n
+	s.dropSkip, s.dropAfter = k, n
 	s.mu.Unlock()
 }
 
@@ -448,12 +464,18 @@ func (s *Server) consume(buf []byte) (rest, reply []byte, drop bool) {
 			buf = buf[g+nl+1:]
 		case a >= 0:
 			buf = buf[a:]
-			lim := len(buf)
+			lim, complete := len(buf), false
 			if z := bytes.Index(bytes.ToUpper(buf), endFmt); z >= 0 {
-				lim = z + len(endFmt)
+				lim, complete = z+len(endFmt), true
 			}
 			s.mu.Lock()
 			cut := s.dropAfter
+			if cut > 0 && s.dropSkip > 0 {
+				cut = 0
+				if complete {
+					s.dropSkip--
+				}
+			}
 			if cut > 0 && lim > cut {
 				s.dropAfter = 0
 			}
@@ -520,31 +542,74 @@ func (s *Server) receive(zpl string) {
 	s.flush()
 }
 
-// flush prints queued labels while the printer has no fault.
+// flush prints queued labels while the printer has no fault: at once, or with a print time
+// by waking the print loop.
 func (s *Server) flush() {
+	if s.work != nil {
+		select {
+		case s.work <- struct{}{}:
+		default: // the loop is awake already
+		}
+		return
+	}
+	for s.printNext() {
+	}
+}
+
+// printNext prints the first queued label unless the queue is empty or the printer faulted.
+func (s *Server) printNext() bool {
 	s.printMu.Lock()
 	defer s.printMu.Unlock()
+	s.mu.Lock()
+	if len(s.queue) == 0 || s.status.Fault() != nil {
+		s.mu.Unlock()
+		return false
+	}
+	zpl := s.queue[0]
+	s.queue = s.queue[1:]
+	s.counter++
+	n := s.counter
+	if s.paperOutAfter > 0 {
+		s.paperOutAfter--
+		if s.paperOutAfter == 0 {
+			s.status.PaperOut = true
+		}
+	}
+	s.mu.Unlock()
+	s.addLabel(zpl)
+	if s.opt.OnLabel != nil {
+		s.opt.OnLabel(n, zpl)
+	}
+	return true
+}
+
+// printLoop prints the queue one label per PrintTime, as a print engine does: a label stays in
+// the buffer (reported by ~HS) until it is out, and the printer reads on meanwhile.
+func (s *Server) printLoop() {
+	defer s.wg.Done()
 	for {
 		s.mu.Lock()
-		if len(s.queue) == 0 || s.status.Fault() != nil {
-			s.mu.Unlock()
-			return
-		}
-		zpl := s.queue[0]
-		s.queue = s.queue[1:]
-		s.counter++
-		n := s.counter
-		if s.paperOutAfter > 0 {
-			s.paperOutAfter--
-			if s.paperOutAfter == 0 {
-				s.status.PaperOut = true
+		ready := len(s.queue) > 0 && s.status.Fault() == nil
+		s.mu.Unlock()
+		if !ready {
+			select {
+			case <-s.work:
+				continue
+			case <-s.closed:
+				return
 			}
 		}
-		s.mu.Unlock()
-		s.addLabel(zpl)
-		if s.opt.OnLabel != nil {
-			s.opt.OnLabel(n, zpl)
+		if !s.waitUnstalled() {
+			return
 		}
+		t := time.NewTimer(s.opt.PrintTime)
+		select {
+		case <-t.C:
+		case <-s.closed:
+			t.Stop()
+			return
+		}
+		s.printNext()
 	}
 }
 
