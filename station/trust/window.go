@@ -41,7 +41,22 @@ type Window struct {
 	mu       sync.Mutex
 	st       windowState
 	inflight map[string]bool // admitted, not settled: a duplicate arriving meanwhile is a replay
+	// dirty means a job id is in the window but not yet on disk; timer will write it, and
+	// saveErr is that write's failure, returned by the next Commit.
+	dirty   bool
+	timer   *time.Timer
+	saveErr error
 }
+
+// jobSaveDelay is how long a job message's id may stay out of the file. Its durability does not
+// gate the job: the station's journal recorded the job before the id reaches the window (the
+// id is recorded after the job message is acknowledged), and the journal recognises that job
+// id — its entry, then its tombstone, kept longer than a job message is valid — so a job
+// message replayed after a crash that lost the id is found in the journal and not printed
+// again. Writing the file at once would put a file sync next to every job's first label, and
+// on the bbolt writer's disk right when the next claim wants it; written later, the ids of
+// jobs arriving back to back share one write.
+var jobSaveDelay = time.Second
 
 // OpenWindow loads the window from file; a missing file is an empty window.
 func OpenWindow(file string) (*Window, error) {
@@ -120,9 +135,44 @@ func (w *Window) Commit(topic string, c protocol.Claims, now time.Time) error {
 		w.st.Seen[c.JTI] = exp
 	}
 	w.pruneLocked(now)
-	if c.Topic == protocol.LeafLookupReply || c.Topic == protocol.LeafReleaseReply {
+	switch c.Topic {
+	case protocol.LeafLookupReply, protocol.LeafReleaseReply:
+		return nil
+	case protocol.LeafJob:
+		w.dirty = true
+		if w.timer == nil {
+			w.timer = time.AfterFunc(jobSaveDelay, w.saveLater)
+		}
+		err := w.saveErr
+		w.saveErr = nil
+		return err
+	}
+	return w.saveLocked()
+}
+
+// saveLater writes the job ids Commit left in memory.
+func (w *Window) saveLater() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.timer = nil
+	if err := w.saveLocked(); err != nil {
+		w.saveErr = err // the ids stay dirty: the next write, or the next timer, retries
+		w.timer = time.AfterFunc(jobSaveDelay, w.saveLater)
+	}
+}
+
+// Flush writes what Commit left in memory now (shutdown, tests).
+func (w *Window) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.dirty {
 		return nil
 	}
+	return w.saveLocked()
+}
+
+// saveLocked writes the window; the caller holds mu.
+func (w *Window) saveLocked() error {
 	b, err := json.Marshal(w.st)
 	if err != nil {
 		return fmt.Errorf("trust: replay window: %w", err)
@@ -130,6 +180,7 @@ func (w *Window) Commit(topic string, c protocol.Claims, now time.Time) error {
 	if err := provisioning.WriteFileAtomic(w.file, b, 0o600); err != nil {
 		return fmt.Errorf("trust: replay window: %w", err)
 	}
+	w.dirty = false
 	return nil
 }
 
