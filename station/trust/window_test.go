@@ -21,11 +21,8 @@ func TestJobIDWrittenLater(t *testing.T) {
 	keys := StaticKeys{k.pub}
 	job := protocol.StationTopic("st-b", protocol.LeafJob)
 	cmd := protocol.StationTopic("st-b", protocol.LeafCmd)
-	saved := jobSaveDelay
-	jobSaveDelay = time.Hour // only Flush writes in this test
-	t.Cleanup(func() { jobSaveDelay = saved })
-
 	v := newVerifier(t, dir, keys, clk.Now)
+	v.opt.Window.delay = time.Hour // only Flush writes in this test
 	b := k.seal(t, job, `{"v":2,"id":"j1"}`)
 	if err := accept(v, job, b); err != nil {
 		t.Fatal(err)
@@ -61,12 +58,11 @@ func TestJobIDSavedAfterDelay(t *testing.T) {
 	clk := &clock{t: t0}
 	dir := t.TempDir()
 	k := newSigner(t, "k1", clk.Now)
-	saved := jobSaveDelay
-	jobSaveDelay = time.Millisecond
-	t.Cleanup(func() { jobSaveDelay = saved })
 	job := protocol.StationTopic("st-b", protocol.LeafJob)
 	b := k.seal(t, job, `{"v":2,"id":"j1"}`)
-	if err := accept(newVerifier(t, dir, StaticKeys{k.pub}, clk.Now), job, b); err != nil {
+	v := newVerifier(t, dir, StaticKeys{k.pub}, clk.Now)
+	v.opt.Window.delay = time.Millisecond
+	if err := accept(v, job, b); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
