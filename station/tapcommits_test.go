@@ -193,3 +193,61 @@ func TestTapToFirstLabelCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The worker may find a job pending as soon as its claim's commit is visible, before the claim
+// returns (a slow card's sync comes after): it must still send the window the claim recorded,
+// not reconcile it as a crash's and record it again.
+func TestWorkerDuringClaimCommitUsesItsWindow(t *testing.T) {
+	var log commitLog
+	labels := make(chan []string, 4)
+	sp, err := simprinter.Listen("127.0.0.1:0", simprinter.Options{Counter: 7, OnLabel: func(int64, string) {
+		select {
+		case labels <- log.since(0):
+		default:
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	var s *Station
+	var j *journal.Journal
+	printed := make(chan error, 1)
+	var once sync.Once
+	hook := func() {
+		log.committed()
+		once.Do(func() {
+			// The claim's commit is visible: the worker starts on the job now, while the
+			// claim is still in its sync.
+			go func() {
+				e, err := j.Get("x")
+				if err == nil {
+					err = s.printJob(context.Background(), e)
+				}
+				printed <- err
+			}()
+			time.Sleep(50 * time.Millisecond)
+		})
+	}
+	j, err = journal.Open(filepath.Join(t.TempDir(), "journal.db"), journal.Options{Committed: hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	s = simStation(t, sp, j)
+	s.first.idle.Store(true)
+	if _, _, err := s.claim(serialJob(t, "x", 1)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-printed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker never printed")
+	}
+	if ops := <-labels; len(ops) != 1 || ops[0] != "ClaimInFlight" {
+		t.Errorf("journal commits before the first label: %v, want [ClaimInFlight]", ops)
+	}
+}
