@@ -7,7 +7,7 @@
 //     again: at most the one label in flight per crash, never a lost one;
 //   - every change bumps Entry.Seq, and (job id, state, seq) makes status reports idempotent:
 //     Unreported is the status outbox, emptied only by the cloud's acknowledgements
-//     (MarkReported);
+//     (MarkReported, or Acknowledge, whose mark rides on the next commit: acks.go);
 //   - a redelivered job message (MQTT QoS 1 is at-least-once, MQTT 3.1.1 §4.3.2) finds its entry
 //     or, after Prune, its tombstone, and is not restarted; a job the station refused (Reject)
 //     is recognised the same way.
