@@ -49,14 +49,17 @@ func (s *Station) claim(j protocol.Job) (journal.Entry, bool, error) {
 		return s.opt.Journal.Claim(j)
 	}
 	fl.To = min(counterWindow, j.Labels)
+	// first.mu is held across the commit: the worker may find the job pending as soon as the
+	// commit is visible, and its takeClaimed must then wait for the window to be noted here,
+	// not miss it and reconcile it as a crash's (two more commits before the first label).
+	s.first.mu.Lock()
+	defer s.first.mu.Unlock()
 	e, existed, windowed, err := s.opt.Journal.ClaimInFlight(j, fl)
 	if err == nil && windowed {
-		s.first.mu.Lock()
 		if s.first.claimed == nil {
 			s.first.claimed = map[string]journal.InFlight{}
 		}
 		s.first.claimed[j.ID] = fl
-		s.first.mu.Unlock()
 	}
 	return e, existed, err
 }

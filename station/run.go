@@ -769,7 +769,7 @@ func (o outbox) MarkReported(job string, seq int) error {
 	if ok {
 		return nil
 	}
-	return o.s.opt.Journal.MarkReported(job, seq)
+	return o.s.opt.Journal.Acknowledge(job, seq)
 }
 
 // maintain prunes finished jobs older than journal.keep_days to tombstones, now and then

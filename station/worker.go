@@ -76,6 +76,12 @@ func (s *Station) worker(ctx context.Context) {
 				return
 			}
 			s.report(done) // Finish ended the in-flight window too
+			if e.Job.ID == pending[len(pending)-1].Job.ID {
+				// Idle before the Done screen, not after the next Pending: a tap right after
+				// it gets its first window with the claim. A job claimed meanwhile is seen by
+				// the claim's own check and gets no window there.
+				s.first.idle.Store(true)
+			}
 			s.post(JobFinished{Title: e.Job.Title, Err: err})
 		}
 	}

@@ -199,7 +199,7 @@ func startStation(ctx context.Context, c *devcloud.Cloud, pl *printerListener, d
 			time.Sleep(2 * syncDelay)
 		}
 		now := time.Now()
-		tr.add(span{kind: "commit", start: now, end: now})
+		tr.add(span{kind: "commit", start: now, end: now, what: commitOp()})
 	}
 	j, err := journal.Open(filepath.Join(dir, "journal.db"), journal.Options{Committed: committed})
 	if err != nil {
@@ -352,7 +352,7 @@ func benchTaps(ctx context.Context, c *devcloud.Cloud, st *benchStation, pl *pri
 	fmt.Printf("  tap → first byte  %s\n", pcts(first))
 	fmt.Printf("  tap → last byte   %s\n", pcts(last))
 	slices.Sort(commits)
-	fmt.Printf("  journal commits between tap and first byte: median %d, max %d\n", commits[len(commits)/2], commits[len(commits)-1])
+	fmt.Printf("  journal commits between tap and first byte: median %d, max %d; by journal method over all taps: %s\n", commits[len(commits)/2], commits[len(commits)-1], st.trace.commitOps())
 	fmt.Printf("  stages (each tap; they overlap where the protocol lets them):\n")
 	for _, k := range stageOrder {
 		if v := stages[k]; len(v) > 0 {
@@ -438,6 +438,23 @@ func waitPrinted(ctx context.Context, c *devcloud.Cloud, id string) error {
 type span struct {
 	kind       string
 	start, end time.Time
+	what       string // a commit: the journal method that made it
+}
+
+// commitOp names the journal method whose commit is running, from the hook's call stack.
+func commitOp() string {
+	pc := make([]uintptr, 32)
+	frames := runtime.CallersFrames(pc[:runtime.Callers(2, pc)])
+	op := "?"
+	for {
+		f, more := frames.Next()
+		if name, ok := strings.CutPrefix(f.Function, "labelstation/station/journal.(*Journal)."); ok && name != "write" && name != "update" {
+			op = name // the outermost journal method wins
+		}
+		if !more {
+			return op
+		}
+	}
 }
 
 type tracer struct {
@@ -445,6 +462,9 @@ type tracer struct {
 	spans []span
 	n     map[string]int
 	sum   map[string]time.Duration
+	// ops counts, over every tap, the commits between the tap and its first byte by journal
+	// method; reset keeps it.
+	ops map[string]int
 }
 
 func (t *tracer) add(s span) {
@@ -490,6 +510,10 @@ func (t *tracer) commitsBefore(tap, firstByte time.Time) int {
 	for _, s := range t.spans {
 		if s.kind == "commit" && s.end.After(tap) && s.end.Before(firstByte) {
 			n++
+			if t.ops == nil {
+				t.ops = map[string]int{}
+			}
+			t.ops[s.what]++
 		}
 	}
 	return n
@@ -996,4 +1020,23 @@ func benchVerifier(keysURL, dir string) (func(station string) (*trust.Verifier, 
 		}
 		return trust.NewVerifier(trust.VerifierOptions{Station: station, Keys: keys, Window: w})
 	}, nil
+}
+
+// commitOps formats the per-method commit counts of commitsBefore, most frequent first.
+func (t *tracer) commitOps() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ops := make([]string, 0, len(t.ops))
+	for op := range t.ops {
+		ops = append(ops, op)
+	}
+	slices.SortFunc(ops, func(a, b string) int { return t.ops[b] - t.ops[a] })
+	var b strings.Builder
+	for i, op := range ops {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %d", op, t.ops[op])
+	}
+	return b.String()
 }

@@ -7,7 +7,7 @@
 //     again: at most the one label in flight per crash, never a lost one;
 //   - every change bumps Entry.Seq, and (job id, state, seq) makes status reports idempotent:
 //     Unreported is the status outbox, emptied only by the cloud's acknowledgements
-//     (MarkReported);
+//     (MarkReported, or Acknowledge, whose mark rides on the next commit: acks.go);
 //   - a redelivered job message (MQTT QoS 1 is at-least-once, MQTT 3.1.1 §4.3.2) finds its entry
 //     or, after Prune, its tombstone, and is not restarted; a job the station refused (Reject)
 //     is recognised the same way.
@@ -117,6 +117,9 @@ type Options struct {
 	// benchmark adds a slower storage's sync cost here (an SD card) to see what it does to
 	// the tap path and to long jobs.
 	Committed func()
+	// AckDelay is how long Acknowledge's marks wait in memory for another write to carry them
+	// to disk before they get a commit of their own; zero means one second.
+	AckDelay time.Duration
 }
 
 // Journal is the job journal. Its methods are safe for concurrent use.
@@ -128,6 +131,8 @@ type Journal struct {
 	maxSize int64
 	// committed is Options.Committed.
 	committed func()
+	ackDelay  time.Duration
+	acks      acks
 }
 
 // Buckets. Payloads are kept apart from the small per-job record so a Progress write (one per
@@ -218,7 +223,10 @@ func Open(path string, opt Options) (*Journal, error) {
 		db.Close()
 		return nil, fmt.Errorf("journal: open %s: %w", path, err)
 	}
-	return &Journal{db: db, path: path, now: opt.Now, ttl: opt.TombstoneTTL, maxSize: mappableHere(opt.MaxSize), committed: opt.Committed}, nil
+	if opt.AckDelay <= 0 {
+		opt.AckDelay = defaultAckDelay
+	}
+	return &Journal{db: db, path: path, now: opt.Now, ttl: opt.TombstoneTTL, maxSize: mappableHere(opt.MaxSize), committed: opt.Committed, ackDelay: opt.AckDelay}, nil
 }
 
 func openDB(path string, opt Options) (*bolt.DB, error) {
@@ -300,11 +308,15 @@ func dirOf(path string) string {
 	return "."
 }
 
-// write is db.Update with Options.Committed hooked to the commit.
+// write is db.Update with Options.Committed hooked to the commit; every commit also carries
+// the pending acknowledgements (acks.go).
 func (j *Journal) write(fn func(*bolt.Tx) error) error {
 	return j.db.Update(func(tx *bolt.Tx) error {
 		if j.committed != nil {
 			tx.OnCommit(j.committed)
+		}
+		if err := j.applyAcks(tx); err != nil {
+			return err
 		}
 		return fn(tx)
 	})
@@ -321,10 +333,11 @@ func (j *Journal) Size() (int64, error) {
 
 // Close closes the database file.
 func (j *Journal) Close() error {
+	aerr := j.closeAcks()
 	if err := j.db.Close(); err != nil {
 		return fmt.Errorf("journal: close: %w", err)
 	}
-	return nil
+	return aerr
 }
 
 // timestamp is the clock's reading as stored: UTC without the monotonic part, so an Entry read
@@ -469,6 +482,9 @@ func (j *Journal) Get(id string) (Entry, error) {
 	})
 	if err != nil {
 		return Entry{}, wrap("get", id, err)
+	}
+	if !e.Pruned {
+		j.withAcks(&e)
 	}
 	return e, nil
 }
@@ -680,7 +696,7 @@ func (j *Journal) Unreported() ([]Entry, error) {
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("job %q: corrupt record: %w", id, err)
 			}
-			if r.Seq <= r.Reported {
+			if r.Seq <= max(r.Reported, j.acknowledged(r.ID)) {
 				return nil
 			}
 			items = append(items, item{entryOf(r, nil), r.Order})

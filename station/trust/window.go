@@ -41,11 +41,28 @@ type Window struct {
 	mu       sync.Mutex
 	st       windowState
 	inflight map[string]bool // admitted, not settled: a duplicate arriving meanwhile is a replay
+	// dirty means the window changed since it was last written; a job id may wait in memory
+	// for timer, whose failure saveErr holds for the next Commit. saveMu orders the writes.
+	dirty   bool
+	saveMu  sync.Mutex
+	timer   *time.Timer
+	saveErr error
+	delay   time.Duration // jobSaveDelay; tests shorten it
 }
+
+// jobSaveDelay is how long a job message's id may stay out of the file. Its durability does not
+// gate the job: the station's journal recorded the job before the id reaches the window (the
+// id is recorded after the job message is acknowledged), and the journal recognises that job
+// id — its entry, then its tombstone, kept longer than a job message is valid — so a job
+// message replayed after a crash that lost the id is found in the journal and not printed
+// again. Writing the file at once would put a file sync next to every job's first label, and
+// on the bbolt writer's disk right when the next claim wants it; written later, the ids of
+// jobs arriving back to back share one write.
+const jobSaveDelay = time.Second
 
 // OpenWindow loads the window from file; a missing file is an empty window.
 func OpenWindow(file string) (*Window, error) {
-	w := &Window{file: file, st: windowState{Seen: map[string]int64{}, Config: map[string]configMark{}}, inflight: map[string]bool{}}
+	w := &Window{file: file, st: windowState{Seen: map[string]int64{}, Config: map[string]configMark{}}, inflight: map[string]bool{}, delay: jobSaveDelay}
 	b, err := os.ReadFile(file)
 	if errors.Is(err, os.ErrNotExist) {
 		return w, nil
@@ -106,9 +123,9 @@ func (w *Window) check(topic string, c protocol.Claims) error {
 // request id of this process and are worthless after a restart.
 func (w *Window) Commit(topic string, c protocol.Claims, now time.Time) error {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if c.Topic == protocol.LeafConfigDesired {
 		if m, ok := w.st.Config[topic]; ok && (m.JTI == c.JTI || c.IAT < m.IAT) {
+			w.mu.Unlock()
 			return nil
 		}
 		w.st.Config[topic] = configMark{IAT: c.IAT, JTI: c.JTI}
@@ -120,14 +137,63 @@ func (w *Window) Commit(topic string, c protocol.Claims, now time.Time) error {
 		w.st.Seen[c.JTI] = exp
 	}
 	w.pruneLocked(now)
-	if c.Topic == protocol.LeafLookupReply || c.Topic == protocol.LeafReleaseReply {
+	w.dirty = true
+	switch c.Topic {
+	case protocol.LeafLookupReply, protocol.LeafReleaseReply:
+		w.mu.Unlock()
+		return nil
+	case protocol.LeafJob:
+		if w.timer == nil {
+			w.timer = time.AfterFunc(w.delay, w.saveLater)
+		}
+		err := w.saveErr
+		w.saveErr = nil
+		w.mu.Unlock()
+		return err
+	}
+	w.mu.Unlock()
+	return w.save()
+}
+
+// saveLater writes the job ids Commit left in memory.
+func (w *Window) saveLater() {
+	w.mu.Lock()
+	w.timer = nil
+	w.mu.Unlock()
+	if err := w.save(); err != nil {
+		w.mu.Lock()
+		w.saveErr = err // the ids stay dirty: the next write, or the next timer, retries
+		if w.timer == nil {
+			w.timer = time.AfterFunc(w.delay, w.saveLater)
+		}
+		w.mu.Unlock()
+	}
+}
+
+// Flush writes what Commit left in memory now (shutdown, tests).
+func (w *Window) Flush() error { return w.save() }
+
+// save writes the window if it changed since the last write. The file is written outside mu,
+// so a message checked meanwhile (a lookup's reply, say) does not wait for the disk; saveMu
+// keeps the writes in order, each with everything committed before it started.
+func (w *Window) save() error {
+	w.saveMu.Lock()
+	defer w.saveMu.Unlock()
+	w.mu.Lock()
+	if !w.dirty {
+		w.mu.Unlock()
 		return nil
 	}
 	b, err := json.Marshal(w.st)
-	if err != nil {
-		return fmt.Errorf("trust: replay window: %w", err)
+	w.dirty = false
+	w.mu.Unlock()
+	if err == nil {
+		err = provisioning.WriteFileAtomic(w.file, b, 0o600)
 	}
-	if err := provisioning.WriteFileAtomic(w.file, b, 0o600); err != nil {
+	if err != nil {
+		w.mu.Lock()
+		w.dirty = true
+		w.mu.Unlock()
 		return fmt.Errorf("trust: replay window: %w", err)
 	}
 	return nil
