@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"labelstation/drivers/printer"
@@ -358,10 +359,21 @@ func (r *printRun) confirm(ctx context.Context) (int, error) {
 		return 1, nil
 	}
 	var last int64 = -1
+	// still counts readings of an idle printer that repeated the one before. One repeat shows
+	// the rest of the window never arrived, as long as every byte of it was read by the printer
+	// before those readings: true on the connection the window went out on, which the printer
+	// reads in order. A reply that timed out (a slow printer, not a dead one) made the
+	// connection be dropped and replaced; the printer may still be reading the window from the
+	// old one while it answers on the new, so the counter must then stand still for
+	// abandonedPolls readings before the rest is sent again.
+	still, need := 0, 1
 	for {
 		c, err := r.count(ctx)
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			need = abandonedPolls
 		}
 		if err == nil {
 			if c < r.base {
@@ -378,6 +390,14 @@ func (r *printRun) confirm(ctx context.Context) (int, error) {
 			}
 		}
 		st, serr := s.status(ctx)
+		if errors.Is(serr, os.ErrDeadlineExceeded) {
+			need = abandonedPolls
+		}
+		if err == nil && serr == nil && st.Idle() && c == last {
+			still++
+		} else {
+			still = 0
+		}
 		switch {
 		case ctx.Err() != nil:
 			return 0, ctx.Err()
@@ -389,7 +409,7 @@ func (r *printRun) confirm(ctx context.Context) (int, error) {
 			}
 			last = -1
 			continue
-		case st.Idle() && c == last:
+		case still >= need:
 			// Nothing left to print and the counter stands still: the rest never arrived
 			// complete (a dropped connection). Confirm what printed; send the rest again.
 			k := int(c - r.base)
@@ -404,6 +424,10 @@ func (r *printRun) confirm(ctx context.Context) (int, error) {
 		}
 	}
 }
+
+// abandonedPolls is how many repeated readings of an idle printer's counter show that labels
+// sent on a connection dropped after a timed-out reply will not print any more.
+const abandonedPolls = 30
 
 func (r *printRun) count(ctx context.Context) (int64, error) {
 	r.s.printMu.Lock()
