@@ -44,17 +44,7 @@ type badgePage struct {
 	l BadgeLinker
 }
 
-var badgeTmpl = template.Must(template.New("badge").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-*{box-sizing:border-box}
-body{font-family:system-ui,sans-serif;font-size:1.0625rem;line-height:1.45;color:#1b1b1b;background:#f4f5f7;margin:0;padding:1rem}
-main{max-width:34rem;margin:0 auto;background:#fff;border-radius:12px;padding:1.25rem;box-shadow:0 1px 3px #0002}
-h1{font-size:1.5rem;margin:.25rem 0 1rem}
-.msg{padding:.75rem 1rem;border-radius:8px;margin:0 0 1rem;background:#e8f4ea;border:1px solid #9cc9a4}
-.msg.error{background:#fdecea;border-color:#e4a39b}
-.big{font-size:1.375rem;font-weight:600}
+var badgeTmpl = template.Must(template.New("badge").Parse(pageHead + `.big{font-size:1.375rem;font-weight:600}
 .tail{font-family:ui-monospace,monospace;font-weight:700;letter-spacing:.06em}
 label{display:block;font-weight:600;margin:.75rem 0 .25rem}
 input[type=text],input[type=password]{width:100%;font-size:1.125rem;padding:.625rem;border:1px solid #999;border-radius:8px;min-height:48px}

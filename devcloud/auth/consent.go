@@ -35,17 +35,7 @@ func (s *Server) AuthorizeURL() string { return s.issuer + pathAuthorize }
 // RevokeURL is the RFC 7009 revocation endpoint.
 func (s *Server) RevokeURL() string { return s.issuer + "/oauth/revoke" }
 
-var appsTmpl = template.Must(template.New("apps").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-*{box-sizing:border-box}
-body{font-family:system-ui,sans-serif;font-size:1.0625rem;line-height:1.45;color:#1b1b1b;background:#f4f5f7;margin:0;padding:1rem}
-main{max-width:34rem;margin:0 auto;background:#fff;border-radius:12px;padding:1.25rem;box-shadow:0 1px 3px #0002}
-h1{font-size:1.5rem;margin:.25rem 0 1rem}
-.msg{padding:.75rem 1rem;border-radius:8px;margin:0 0 1rem;background:#e8f4ea;border:1px solid #9cc9a4}
-.msg.error{background:#fdecea;border-color:#e4a39b}
-.app{display:flex;gap:.75rem;align-items:center;margin-bottom:.75rem}
+var appsTmpl = template.Must(template.New("apps").Parse(pageHead + `.app{display:flex;gap:.75rem;align-items:center;margin-bottom:.75rem}
 .app img{width:48px;height:48px;border-radius:10px;object-fit:cover;background:#eee}
 .app b{font-size:1.2rem}
 ul{margin:.25rem 0 1rem;padding-left:1.2rem}li{margin:.25rem 0}

@@ -8,9 +8,9 @@ import (
 	"strings"
 )
 
-// The approval page: sign in, see what is asked (which station, which app, which scopes),
-// approve or deny. Big buttons that stack on a phone: most admins scan the station's QR code.
-var pageTmpl = template.Must(template.New("device").Parse(`<!doctype html>
+// pageHead opens every devcloud page (approval, consent, badge link): the title, a phone-sized
+// viewport and the shared styles; each page adds its own rules and closes the style element.
+const pageHead = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
@@ -20,7 +20,11 @@ main{max-width:34rem;margin:0 auto;background:#fff;border-radius:12px;padding:1.
 h1{font-size:1.5rem;margin:.25rem 0 1rem}
 .msg{padding:.75rem 1rem;border-radius:8px;margin:0 0 1rem;background:#e8f4ea;border:1px solid #9cc9a4}
 .msg.error{background:#fdecea;border-color:#e4a39b}
-.code{font-family:ui-monospace,monospace;font-size:1.75rem;letter-spacing:.08em;font-weight:700}
+`
+
+// The approval page: sign in, see what is asked (which station, which app, which scopes),
+// approve or deny. Big buttons that stack on a phone: most admins scan the station's QR code.
+var pageTmpl = template.Must(template.New("device").Parse(pageHead + `.code{font-family:ui-monospace,monospace;font-size:1.75rem;letter-spacing:.08em;font-weight:700}
 dl{margin:0 0 1rem}dt{font-weight:600;color:#555;font-size:.9rem;margin-top:.75rem}dd{margin:.125rem 0 0}
 ul.scopes{margin:.25rem 0 0;padding-left:1.2rem}ul.scopes li{margin:.25rem 0}
 label{display:block;font-weight:600;margin:.75rem 0 .25rem}
